@@ -1,0 +1,48 @@
+"""Typed deployment settings, read lazily from the environment.
+
+Every environment variable the functions read is a field here (the variable is the field name in
+upper case). Nothing else in the code base reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from uuid import UUID
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The datastore id used when a deployment does not set one.
+DEFAULT_DATASTORE_ID = UUID("00000000-0000-4000-8000-000000000001")
+
+
+class Settings(BaseSettings):
+    """Settings of one openlqs deployment (one LogQS "datastore")."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    datastore_id: UUID = Field(
+        DEFAULT_DATASTORE_ID,
+        description="Id of the datastore this deployment serves; requests naming another id get 404.",
+    )
+    resources_table_name: str = Field("openlqs-resources", description="DynamoDB ResourcesTable name.")
+    records_table_name: str = Field("openlqs-records", description="DynamoDB RecordsTable name.")
+    objects_bucket_name: str = Field("openlqs-objects", description="S3 ObjectsBucket name.")
+
+    # Limits per datastore, as LogQS configures them per DataStore.
+    max_logs_per_datastore: int = Field(100_000, ge=1)
+    max_topics_per_log: int = Field(1_000, ge=1)
+    max_ingestions_per_log: int = Field(1_000, ge=1)
+    max_records_per_log: int = Field(1_000_000_000, ge=1)
+
+    default_record_bucket_width_ns: int = Field(
+        10_000_000_000,
+        ge=1_000,
+        description="Record block time bucket width for topics created through the API (10 s).",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The deployment's settings, read once per process (clear with ``get_settings.cache_clear()``)."""
+    return Settings()
