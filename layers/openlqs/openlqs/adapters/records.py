@@ -1,0 +1,155 @@
+"""DynamoDB repository of record blocks (RecordsTable)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from openlqs.adapters import keys
+from openlqs.errors import Conflict
+from openlqs.records.codec import decode_rows, encode_rows
+from openlqs.records.rows import RecordBlock, RecordRow
+
+
+def _default_table(name: str) -> Any:
+    return boto3.resource("dynamodb").Table(name)
+
+
+class DynamoRecordRepository:
+    """Implements ``RecordRepository``: one item per (topic, time bucket, segment)."""
+
+    def __init__(self, table_name: str, table_factory: Callable[[str], Any] = _default_table) -> None:
+        self._table_name = table_name
+        self._table_factory = table_factory
+        self._table: Any = None
+
+    @property
+    def table(self) -> Any:
+        if self._table is None:
+            self._table = self._table_factory(self._table_name)
+        return self._table
+
+    @staticmethod
+    def _to_block(item: dict[str, Any]) -> RecordBlock:
+        bucket, segment = keys.parse_record_block_sk(item["sk"])
+        blob = bytes(item["rows"].value if hasattr(item["rows"], "value") else item["rows"])
+        return RecordBlock(
+            topic_id=UUID(item["pk"]),
+            bucket=bucket,
+            segment=segment,
+            rows=decode_rows(blob),
+            created_at=datetime.fromisoformat(item["created_at"]),
+            version=int(item.get("version", 0)),
+            size=len(blob),
+        )
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            response = self.table.query(**kwargs)
+            yield from response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def blocks(
+        self,
+        topic_id: UUID,
+        first_bucket: int | None,
+        last_bucket: int | None,
+        *,
+        descending: bool = False,
+    ) -> Iterator[RecordBlock]:
+        condition = Key("pk").eq(str(topic_id))
+        if first_bucket is not None or last_bucket is not None:
+            low = keys.record_bucket_prefix(max(first_bucket or 0, 0))
+            high = (
+                keys.record_bucket_prefix(last_bucket if last_bucket is not None else 10**20 - 1) + "\uffff"
+            )
+            condition = condition & Key("sk").between(low, high)
+        items = self._query(KeyConditionExpression=condition, ScanIndexForward=not descending)
+        return (self._to_block(item) for item in items)
+
+    def bucket_blocks(self, topic_id: UUID, bucket: int) -> list[RecordBlock]:
+        items = self._query(
+            KeyConditionExpression=Key("pk").eq(str(topic_id))
+            & Key("sk").begins_with(keys.record_bucket_prefix(bucket)),
+            ConsistentRead=True,
+        )
+        return [self._to_block(item) for item in items]
+
+    def put_block(self, block: RecordBlock, expected_version: int | None) -> None:
+        block.sort()
+        blob = encode_rows(block.rows)
+        item = {
+            "pk": str(block.topic_id),
+            "sk": keys.record_block_sk(block.bucket, block.segment),
+            "rows": blob,
+            "n": block.count,
+            "min_ts": block.rows[0].timestamp if block.rows else 0,
+            "max_ts": block.rows[-1].timestamp if block.rows else 0,
+            "created_at": block.created_at.isoformat(),
+            "version": block.version + 1,
+        }
+        kwargs: dict[str, Any] = {"Item": item}
+        if expected_version is None:
+            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            kwargs["ConditionExpression"] = "version = :v"
+            kwargs["ExpressionAttributeValues"] = {":v": expected_version}
+        try:
+            self.table.put_item(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise Conflict("Records of this time bucket were changed concurrently; try again.") from None
+            raise
+        block.version += 1
+        block.size = len(blob)
+
+    def delete_block(self, block: RecordBlock) -> None:
+        try:
+            self.table.delete_item(
+                Key={"pk": str(block.topic_id), "sk": keys.record_block_sk(block.bucket, block.segment)},
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": block.version},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise Conflict("Records of this time bucket were changed concurrently; try again.") from None
+            raise
+
+    def delete_topic(self, topic_id: UUID) -> int:
+        deleted = 0
+        with self.table.batch_writer() as batch:
+            for item in self._query(
+                KeyConditionExpression=Key("pk").eq(str(topic_id)), ProjectionExpression="pk, sk"
+            ):
+                batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+                deleted += 1
+        return deleted
+
+    def _edge(self, topic_id: UUID, *, last: bool) -> RecordRow | None:
+        # The first (last) bucket may hold several segments: read the whole bucket.
+        response = self.table.query(
+            KeyConditionExpression=Key("pk").eq(str(topic_id)),
+            ScanIndexForward=not last,
+            Limit=1,
+            ProjectionExpression="sk",
+            ConsistentRead=True,
+        )
+        items = response.get("Items", [])
+        if not items:
+            return None
+        bucket, _ = keys.parse_record_block_sk(items[0]["sk"])
+        rows = [row for block in self.bucket_blocks(topic_id, bucket) for row in block.rows]
+        if not rows:
+            return None
+        return max(rows, key=RecordRow.order_key) if last else min(rows, key=RecordRow.order_key)
+
+    def first_and_last(self, topic_id: UUID) -> tuple[RecordRow | None, RecordRow | None]:
+        return self._edge(topic_id, last=False), self._edge(topic_id, last=True)

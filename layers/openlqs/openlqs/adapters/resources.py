@@ -1,0 +1,312 @@
+"""DynamoDB repository of every id-keyed resource (ResourcesTable, single-table design)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+from uuid import UUID
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from openlqs.adapters import keys
+from openlqs.adapters.items import from_attributes, to_attributes
+from openlqs.domain.ports import Counter, ResourceKind, WriteConditions
+from openlqs.errors import Conflict, LimitExceeded, NotFound
+from openlqs.models.common import CommonModel
+
+_BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "version", "kind"})
+_INTERNAL = "x_"
+
+
+def _default_table(name: str) -> Any:
+    return boto3.resource("dynamodb").Table(name)
+
+
+class DynamoResourceRepository:
+    """Implements ``ResourceRepository`` on ResourcesTable.
+
+    Creates, renames and deletes are single ``TransactWriteItems`` calls so that uniqueness guards,
+    counters (limits, "still has children") and parent existence hold together or not at all.
+    """
+
+    def __init__(self, table_name: str, table_factory: Callable[[str], Any] = _default_table) -> None:
+        self._table_name = table_name
+        self._table_factory = table_factory
+        self._table: Any = None
+
+    @property
+    def table(self) -> Any:
+        if self._table is None:
+            self._table = self._table_factory(self._table_name)
+        return self._table
+
+    @property
+    def _client(self) -> Any:
+        return self.table.meta.client
+
+    # -- conversion ------------------------------------------------------------------------------
+    def _to_item(self, kind: ResourceKind, resource: CommonModel, version: int) -> dict[str, Any]:
+        item = to_attributes(resource)
+        for name, value in resource._internal.items():
+            item[_INTERNAL + name] = value
+        sort_key = keys.created_sort_key(resource.created_at, resource.id)
+        item.update(
+            pk=keys.entity_pk(kind.name, resource.id),
+            sk=keys.SINGLE,
+            kind=kind.name,
+            version=version,
+            gsi1pk=keys.by_type(kind.name),
+            gsi1sk=sort_key,
+        )
+        if kind.parent_field is not None:
+            item.update(
+                gsi2pk=keys.by_parent(kind.name, getattr(resource, kind.parent_field)), gsi2sk=sort_key
+            )
+        return item
+
+    @staticmethod
+    def _from_item(kind: ResourceKind, item: dict[str, Any]) -> CommonModel:
+        values = from_attributes(item)
+        internal = {k[len(_INTERNAL) :]: v for k, v in values.items() if k.startswith(_INTERNAL)}
+        fields = {k: v for k, v in values.items() if k not in _BOOKKEEPING and not k.startswith(_INTERNAL)}
+        resource = kind.model.model_validate(fields)
+        resource._version = int(values.get("version", 0))
+        resource._internal = internal
+        return resource
+
+    # -- reads -----------------------------------------------------------------------------------
+    def find(self, kind: ResourceKind, resource_id: UUID) -> CommonModel | None:
+        response = self.table.get_item(
+            Key={"pk": keys.entity_pk(kind.name, resource_id), "sk": keys.SINGLE}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return None if item is None else self._from_item(kind, item)
+
+    def get(self, kind: ResourceKind, resource_id: UUID) -> CommonModel:
+        resource = self.find(kind, resource_id)
+        if resource is None:
+            raise NotFound(f"{kind.name.capitalize()} {resource_id} not found.")
+        return resource
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            response = self.table.query(**kwargs)
+            yield from response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def list_resources(self, kind: ResourceKind, parent_id: UUID | None = None) -> list[CommonModel]:
+        if parent_id is not None and kind.parent_field is not None:
+            items = self._query(
+                IndexName=keys.BY_PARENT_INDEX,
+                KeyConditionExpression=Key("gsi2pk").eq(keys.by_parent(kind.name, parent_id)),
+            )
+        else:
+            items = self._query(
+                IndexName=keys.BY_TYPE_INDEX, KeyConditionExpression=Key("gsi1pk").eq(keys.by_type(kind.name))
+            )
+        return [self._from_item(kind, item) for item in items]
+
+    def count(self, counter: Counter) -> int:
+        response = self.table.get_item(
+            Key={"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE}, ConsistentRead=True
+        )
+        return int(response.get("Item", {}).get("n", 0))
+
+    # -- writes ----------------------------------------------------------------------------------
+    def create(
+        self, kind: ResourceKind, resource: CommonModel, conditions: WriteConditions = WriteConditions()
+    ) -> None:
+        operations: list[tuple[dict[str, Any], Callable[[], Exception]]] = [
+            (
+                {
+                    "Put": {
+                        "Item": self._to_item(kind, resource, 1),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                lambda: Conflict(f"{kind.name.capitalize()} {resource.id} already exists."),
+            )
+        ]
+        guard = self._guard(kind, resource)
+        if guard is not None:
+            operations.append(self._put_guard(kind, resource, guard))
+        operations += self._conditions(conditions, resource.id)
+        self._transact(operations)
+        resource._version = 1
+
+    def replace(
+        self,
+        kind: ResourceKind,
+        old: CommonModel,
+        new: CommonModel,
+        conditions: WriteConditions = WriteConditions(),
+    ) -> CommonModel:
+        new._internal = {**old._internal, **new._internal}
+        operations: list[tuple[dict[str, Any], Callable[[], Exception]]] = [
+            (
+                {
+                    "Put": {
+                        "Item": self._to_item(kind, new, old._version + 1),
+                        "ConditionExpression": "version = :v",
+                        "ExpressionAttributeValues": {":v": old._version},
+                    }
+                },
+                lambda: Conflict(
+                    f"{kind.name.capitalize()} {old.id} was changed by another request; try again."
+                ),
+            )
+        ]
+        old_guard, new_guard = self._guard(kind, old), self._guard(kind, new)
+        if old_guard != new_guard:
+            if old_guard is not None:
+                operations.append(self._delete_guard(old_guard))
+            if new_guard is not None:
+                operations.append(self._put_guard(kind, new, new_guard))
+        operations += self._conditions(conditions, new.id)
+        self._transact(operations)
+        new._version = old._version + 1
+        return new
+
+    def delete(
+        self, kind: ResourceKind, resource: CommonModel, conditions: WriteConditions = WriteConditions()
+    ) -> None:
+        operations: list[tuple[dict[str, Any], Callable[[], Exception]]] = [
+            (
+                {
+                    "Delete": {
+                        "Key": {"pk": keys.entity_pk(kind.name, resource.id), "sk": keys.SINGLE},
+                        "ConditionExpression": "version = :v",
+                        "ExpressionAttributeValues": {":v": resource._version},
+                    }
+                },
+                lambda: Conflict(
+                    f"{kind.name.capitalize()} {resource.id} was changed by another request; try again."
+                ),
+            )
+        ]
+        guard = self._guard(kind, resource)
+        if guard is not None:
+            operations.append(self._delete_guard(guard))
+        operations += self._conditions(conditions, resource.id)
+        self._transact(operations)
+
+    # -- transaction pieces -----------------------------------------------------------------------
+    @staticmethod
+    def _guard(kind: ResourceKind, resource: CommonModel) -> str | None:
+        if kind.unique_field is None:
+            return None
+        scope = str(getattr(resource, kind.unique_scope_field)) if kind.unique_scope_field else ""
+        return keys.unique_pk(kind.name, scope, str(getattr(resource, kind.unique_field)))
+
+    def _put_guard(
+        self, kind: ResourceKind, resource: CommonModel, guard: str
+    ) -> tuple[dict[str, Any], Callable[[], Exception]]:
+        name = getattr(resource, kind.unique_field or "")
+        where = (
+            f" in {kind.unique_scope_field.removesuffix('_id')} {getattr(resource, kind.unique_scope_field)}"
+            if kind.unique_scope_field
+            else ""
+        )
+        return (
+            {
+                "Put": {
+                    "Item": {"pk": guard, "sk": keys.SINGLE, "target_id": str(resource.id)},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            lambda: Conflict(f"A {kind.name} named {name!r} already exists{where}."),
+        )
+
+    def _delete_guard(self, guard: str) -> tuple[dict[str, Any], Callable[[], Exception]]:
+        return (
+            {"Delete": {"Key": {"pk": guard, "sk": keys.SINGLE}}},
+            lambda: Conflict("A uniqueness guard changed concurrently; try again."),
+        )
+
+    def _conditions(
+        self, conditions: WriteConditions, resource_id: UUID
+    ) -> list[tuple[dict[str, Any], Callable[[], Exception]]]:
+        operations: list[tuple[dict[str, Any], Callable[[], Exception]]] = []
+        for counter in conditions.increment:
+            update: dict[str, Any] = {
+                "Key": {"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE},
+                "UpdateExpression": "ADD n :one",
+                "ExpressionAttributeValues": {":one": 1},
+            }
+            if counter.maximum is not None:
+                update["ConditionExpression"] = "attribute_not_exists(n) OR n < :max"
+                update["ExpressionAttributeValues"][":max"] = counter.maximum
+            operations.append(({"Update": update}, _limit_error(counter)))
+        for counter in conditions.decrement:
+            operations.append(
+                (
+                    {
+                        "Update": {
+                            "Key": {"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE},
+                            "UpdateExpression": "ADD n :minus",
+                            "ExpressionAttributeValues": {":minus": -1},
+                        }
+                    },
+                    lambda: Conflict("A counter changed concurrently; try again."),
+                )
+            )
+        for counter in conditions.require_empty:
+            operations.append(
+                (
+                    {
+                        "ConditionCheck": {
+                            "Key": {"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE},
+                            "ConditionExpression": "attribute_not_exists(n) OR n <= :zero",
+                            "ExpressionAttributeValues": {":zero": 0},
+                        }
+                    },
+                    _in_use_error(counter, resource_id),
+                )
+            )
+        for kind, required_id in conditions.requires:
+            operations.append(
+                (
+                    {
+                        "ConditionCheck": {
+                            "Key": {"pk": keys.entity_pk(kind.name, required_id), "sk": keys.SINGLE},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    _missing_error(kind, required_id),
+                )
+            )
+        return operations
+
+    def _transact(self, operations: list[tuple[dict[str, Any], Callable[[], Exception]]]) -> None:
+        items = []
+        for operation, _ in operations:
+            ((action, body),) = operation.items()
+            items.append({action: {"TableName": self._table_name, **body}})
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons", [])
+            for (_, make_error), reason in zip(operations, reasons, strict=False):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    raise make_error() from None
+            raise Conflict("A concurrent request changed the same resources; try again.") from error
+
+
+def _limit_error(counter: Counter) -> Callable[[], Exception]:
+    return lambda: LimitExceeded(
+        f"{counter.limit_name} ({counter.maximum}) reached: no more {counter.kind}s can be created."
+    )
+
+
+def _in_use_error(counter: Counter, resource_id: UUID) -> Callable[[], Exception]:
+    return lambda: Conflict(f"{resource_id} still has {counter.kind}s; delete them first.")
+
+
+def _missing_error(kind: ResourceKind, resource_id: UUID) -> Callable[[], Exception]:
+    return lambda: NotFound(f"{kind.name.capitalize()} {resource_id} not found.")

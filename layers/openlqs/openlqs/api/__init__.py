@@ -1,0 +1,1 @@
+"""ApiFunction: the LogQS REST API on Powertools' APIGatewayRestResolver."""

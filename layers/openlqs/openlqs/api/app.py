@@ -1,0 +1,69 @@
+"""The ApiFunction resolver: every LogQS route under ``/apps/lqs[/{datastore_id}]/api``."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+from openlqs import __version__
+from openlqs.api.errors import error_response, register_error_handlers
+from openlqs.api.routers import groups, logs, records, topics
+from openlqs.errors import NotFound
+from openlqs.settings import get_settings
+
+#: The LogQS API version this server speaks (the official client checks major and minor).
+LOGQS_API_VERSION = "1.1.0"
+
+#: ``/apps/lqs/api`` or ``/apps/lqs/{datastore_id}/api`` (``/apps`` optional: api_endpoint_prefix="").
+API_PREFIX = re.compile(r"^(?:/apps)?/lqs(?:/(?P<datastore_id>[^/]+))?/api(?=/|$)")
+
+
+def _datastore_guard(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """A request naming another datastore gets 404, so a misconfigured client never writes here."""
+    match = API_PREFIX.match(app.current_event.path)
+    named = match.group("datastore_id") if match else None
+    if named is not None:
+        try:
+            same = UUID(named) == get_settings().datastore_id
+        except ValueError:
+            same = False
+        if not same:
+            return error_response(NotFound(f"Datastore {named} not found."))
+    return next_middleware(app)
+
+
+def _version_header(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    response = next_middleware(app)
+    response.headers["x-logqs-version"] = LOGQS_API_VERSION
+    return response
+
+
+@lru_cache(maxsize=1)
+def get_app() -> APIGatewayRestResolver:
+    """Build the resolver once per process."""
+    app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[API_PREFIX])
+    app.use(middlewares=[_version_header, _datastore_guard])
+    for router in (groups.router, logs.router, topics.router, records.router):
+        app.include_router(router)
+    register_error_handlers(app)
+    app.enable_swagger(
+        path="/docs",
+        title="openlqs",
+        version=__version__,
+        summary="LogQS-compatible log query service",
+        servers=None,
+    )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> Response[str]:
+        return Response(
+            status_code=200,
+            content_type="application/json",
+            body=app.get_openapi_json_schema(title="openlqs", version=__version__),
+        )
+
+    return app

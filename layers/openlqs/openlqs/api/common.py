@@ -1,0 +1,39 @@
+"""Helpers every router uses: the request context, lock tokens, envelopes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from openlqs.auth import parse_authorization
+from openlqs.domain.common import Context
+from openlqs.models.common import CommonListParams, PaginatedResponse
+
+T = TypeVar("T")
+
+#: ``lock_token`` query parameter of create, update and delete (empty means absent).
+LockToken = Annotated[str | None, Query(description="Token of a locked resource", max_length=1024)]
+
+
+def request_context(router: BaseRouter, lock_token: str | None = None) -> Context:
+    """Who is calling and with which lock token."""
+    parse_authorization(router.current_event.headers.get("authorization"))
+    return Context(actor=None, lock_token=lock_token or None)
+
+
+def paginated(params: CommonListParams, count: int | None, data: list[Any]) -> PaginatedResponse[Any]:
+    return PaginatedResponse(
+        offset=params.offset,
+        limit=params.limit,
+        order=params.order,
+        sort=params.sort,
+        count=count if params.include_count else None,
+        data=data,
+    )
+
+
+def no_content() -> Response:
+    return Response(status_code=204, body=None)

@@ -1,0 +1,48 @@
+"""Composition root of ApiFunction: settings → adapters → domain services, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from openlqs.adapters.records import DynamoRecordRepository
+from openlqs.adapters.resources import DynamoResourceRepository
+from openlqs.domain.common import Environment, Limits
+from openlqs.domain.records import RecordService
+from openlqs.domain.resources import GroupService, LogService, TopicService
+from openlqs.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Services:
+    groups: GroupService
+    logs: LogService
+    topics: TopicService
+    records: RecordService
+
+
+def build_services(settings: Settings) -> Services:
+    resources = DynamoResourceRepository(settings.resources_table_name)
+    records = DynamoRecordRepository(settings.records_table_name)
+    environment = Environment(
+        limits=Limits(
+            max_logs_per_datastore=settings.max_logs_per_datastore,
+            max_topics_per_log=settings.max_topics_per_log,
+            max_ingestions_per_log=settings.max_ingestions_per_log,
+            max_records_per_log=settings.max_records_per_log,
+        )
+    )
+    width = settings.default_record_bucket_width_ns
+    record_service = RecordService(resources, records, environment, default_bucket_width_ns=width)
+    return Services(
+        groups=GroupService(resources, environment),
+        logs=LogService(resources, environment),
+        topics=TopicService(resources, environment, records=record_service, default_bucket_width_ns=width),
+        records=record_service,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_services() -> Services:
+    """The process's services (clear with ``get_services.cache_clear()`` after changing settings)."""
+    return build_services(get_settings())

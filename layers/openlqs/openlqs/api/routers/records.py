@@ -1,0 +1,63 @@
+"""Records of a topic: ``/topics/{topic_id}/records[/{timestamp}]``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from openlqs.api.common import LockToken, no_content, paginated, request_context
+from openlqs.api.dependencies import get_services
+from openlqs.models.common import DataResponse, PaginatedResponse
+from openlqs.models.records import (
+    Record,
+    RecordCreateRequest,
+    RecordFetchParams,
+    RecordListParams,
+    RecordUpdateRequest,
+)
+
+router = Router()
+TAGS = ["Records"]
+Timestamp = Annotated[int, Path(ge=0, le=2**63 - 1, description="Nanoseconds since the epoch")]
+
+
+@router.get("/topics/<topic_id>/records", summary="List a topic's records in a time window", tags=TAGS)
+def list_records(topic_id: UUID, params: Annotated[RecordListParams, Query()]) -> PaginatedResponse[Record]:
+    request_context(router)
+    count, records = get_services().records.list_records(topic_id, params)
+    return paginated(params, count, records)
+
+
+@router.post("/topics/<topic_id>/records", summary="Create a record", tags=TAGS)
+def create_record(
+    topic_id: UUID, body: RecordCreateRequest, lock_token: LockToken = None
+) -> DataResponse[Record]:
+    context = request_context(router, lock_token)
+    return DataResponse(data=get_services().records.create(topic_id, body, context))
+
+
+@router.get("/topics/<topic_id>/records/<timestamp>", summary="Fetch the record at a timestamp", tags=TAGS)
+def fetch_record(
+    topic_id: UUID, timestamp: Timestamp, params: Annotated[RecordFetchParams, Query()]
+) -> DataResponse[Record]:
+    request_context(router)
+    record = get_services().records.get(topic_id, timestamp, auxiliary=params.include_auxiliary_data)
+    return DataResponse(data=record)
+
+
+@router.patch("/topics/<topic_id>/records/<timestamp>", summary="Update a record", tags=TAGS)
+def update_record(
+    topic_id: UUID, timestamp: Timestamp, body: RecordUpdateRequest, lock_token: LockToken = None
+) -> DataResponse[Record]:
+    context = request_context(router, lock_token)
+    return DataResponse(data=get_services().records.update(topic_id, timestamp, body, context))
+
+
+@router.delete("/topics/<topic_id>/records/<timestamp>", summary="Delete a record", tags=TAGS)
+def delete_record(topic_id: UUID, timestamp: Timestamp, lock_token: LockToken = None) -> Response[None]:
+    get_services().records.delete(topic_id, timestamp, request_context(router, lock_token))
+    return no_content()

@@ -1,0 +1,95 @@
+"""Rules shared by every resource: identity, time, locks and partial updates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+
+from openlqs.errors import BadRequest, Locked
+from openlqs.models.common import CommonModel
+
+M = TypeVar("M", bound=CommonModel)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Lockable(Protocol):
+    locked: bool
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-datastore limits (LogQS configures these per DataStore)."""
+
+    max_logs_per_datastore: int
+    max_topics_per_log: int
+    max_ingestions_per_log: int
+    max_records_per_log: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is asking and how: the caller's key id (None until keys exist) and the request's lock token."""
+
+    actor: UUID | None = None
+    lock_token: str | None = None
+
+
+@dataclass
+class Environment:
+    """Clock and id source, injectable for tests."""
+
+    now: Callable[[], datetime] = utc_now
+    new_id: Callable[[], UUID] = uuid4
+    limits: Limits = field(default_factory=lambda: Limits(100_000, 1_000, 1_000, 1_000_000_000))
+
+
+def check_unlocked(resource: Lockable, internal: dict[str, Any], context: Context, *, what: str) -> None:
+    """Refuse to change a locked resource unless the request carries its lock token."""
+    if not resource.locked:
+        return
+    stored = internal.get("lock_token")
+    if stored is not None and context.lock_token == stored:
+        return
+    raise Locked(f"{what} is locked; pass its lock_token to change it.")
+
+
+def lock_changes(
+    current_locked: bool, wanted_locked: bool | None, context: Context, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Field and internal changes for a lock/unlock (the token is kept server-side, never returned)."""
+    if wanted_locked is None or wanted_locked == current_locked:
+        return {}, {}
+    if wanted_locked:
+        return (
+            {"locked": True, "locked_by": context.actor, "locked_at": now},
+            {"lock_token": context.lock_token},
+        )
+    return {"locked": False, "locked_by": None, "locked_at": None}, {"lock_token": None}
+
+
+def patch_fields(
+    request: BaseModel, *, non_nullable: Iterable[str] = (), ignore: Iterable[str] = ("locked",)
+) -> dict[str, Any]:
+    """The fields a PATCH body supplied (explicit null means "set to null"), refusing null where invalid."""
+    skip = set(ignore)
+    changes = {name: getattr(request, name) for name in request.model_fields_set if name not in skip}
+    for name in non_nullable:
+        if name in changes and changes[name] is None:
+            raise BadRequest(f"{name} cannot be null.")
+    return changes
+
+
+def updated(resource: M, changes: dict[str, Any], context: Context, now: datetime) -> M:
+    """A copy of ``resource`` with ``changes`` applied and the update stamped."""
+    copy = resource.model_copy(update={**changes, "updated_at": now, "updated_by": context.actor})
+    copy._version = resource._version
+    copy._internal = dict(resource._internal)
+    return copy

@@ -1,0 +1,442 @@
+"""Records of a topic, stored as record blocks: create, read, update, delete and windowed listing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
+
+from openlqs.domain.common import Context, Environment, check_unlocked, lock_changes, patch_fields
+from openlqs.domain.filtering import Predicate, compile_filters
+from openlqs.domain.ports import RecordRepository, ResourceRepository
+from openlqs.domain.resources import LOG, TOPIC
+from openlqs.errors import Conflict, LimitExceeded, NotFound
+from openlqs.models.records import Record, RecordCreateRequest, RecordListParams, RecordUpdateRequest
+from openlqs.models.resources import Log, RecordStats, Topic
+from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
+
+#: Segment prefix of blocks holding records created through the API (ingestions use their own ids).
+API_SEGMENT = "api"
+#: An API block takes new records until it holds this many or its encoding reaches ``API_BLOCK_BYTES``.
+API_BLOCK_RECORDS = 1_000
+API_BLOCK_BYTES = 200_000
+#: Attempts at a read-modify-write of a block or of statistics before giving up with 409.
+_ATTEMPTS = 8
+
+#: Per-record fields kept in a row's ``extra``.
+_EXTRA_FIELDS = ("note", "context", "query_data", "auxiliary_data", "error")
+#: Filters answered from the time window rather than per row.
+_WINDOW_FILTERS = frozenset({"timestamp", "timestamp_gt", "timestamp_gte", "timestamp_lt", "timestamp_lte"})
+_NOT_FILTERS = frozenset({"include_auxiliary_data", "include_raw_data", "frequency", "log_id"})
+
+
+def _retry(operation: Callable[[], Any]) -> Any:
+    for attempt in range(_ATTEMPTS):
+        try:
+            return operation()
+        except Conflict:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _window(params: RecordListParams) -> tuple[int | None, int | None]:
+    """The inclusive [low, high] timestamp window the parameters select (None: unbounded)."""
+    lows = [v for v in (params.timestamp, params.timestamp_gte) if v is not None]
+    highs = [v for v in (params.timestamp, params.timestamp_lte) if v is not None]
+    if params.timestamp_gt is not None:
+        lows.append(params.timestamp_gt + 1)
+    if params.timestamp_lt is not None:
+        highs.append(params.timestamp_lt - 1)
+    return (max(lows) if lows else None), (min(highs) if highs else None)
+
+
+def _row_view(row: RecordRow) -> dict[str, Any]:
+    """A row as the filter engine sees it (the record's wire fields)."""
+    extra = row.extra or {}
+    return {
+        "timestamp": row.timestamp,
+        "data_offset": row.data_offset,
+        "data_length": row.data_length,
+        "chunk_compression": row.chunk_compression,
+        "chunk_offset": row.chunk_offset,
+        "chunk_length": row.chunk_length,
+        "source": row.source,
+        "ingestion_id": row.ingestion_id,
+        "updated_at": extra.get("updated_at"),
+        "workflow_id": None,
+        **{name: extra.get(name) for name in _EXTRA_FIELDS},
+    }
+
+
+class RecordService:
+    """Records live in RecordsTable blocks; topic and log statistics follow every change."""
+
+    def __init__(
+        self,
+        resources: ResourceRepository,
+        records: RecordRepository,
+        environment: Environment | None = None,
+        *,
+        default_bucket_width_ns: int = 10_000_000_000,
+    ) -> None:
+        self.resources = resources
+        self.records = records
+        self.env = environment or Environment()
+        self.default_bucket_width_ns = default_bucket_width_ns
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def topic(self, topic_id: UUID) -> Topic:
+        return cast(Topic, self.resources.get(TOPIC, topic_id))
+
+    def _width(self, topic: Topic) -> int:
+        return int(topic._internal.get("bucket_width_ns") or self.default_bucket_width_ns)
+
+    def to_record(self, topic: Topic, block: RecordBlock, row: RecordRow, *, auxiliary: bool) -> Record:
+        extra = row.extra or {}
+        return Record.model_validate(
+            {
+                "timestamp": row.timestamp,
+                "log_id": topic.log_id,
+                "topic_id": topic.id,
+                "created_at": extra.get("created_at") or block.created_at,
+                "updated_at": extra.get("updated_at"),
+                "created_by": extra.get("created_by"),
+                "updated_by": extra.get("updated_by"),
+                "ingestion_id": row.ingestion_id,
+                "data_offset": row.data_offset,
+                "data_length": row.data_length,
+                "chunk_compression": row.chunk_compression,
+                "chunk_offset": row.chunk_offset,
+                "chunk_length": row.chunk_length,
+                "source": row.source,
+                "locked": extra.get("locked", False),
+                "locked_by": extra.get("locked_by"),
+                "locked_at": extra.get("locked_at"),
+                "note": extra.get("note"),
+                "context": extra.get("context"),
+                "query_data": extra.get("query_data"),
+                "error": extra.get("error"),
+                "auxiliary_data": extra.get("auxiliary_data") if auxiliary else None,
+            }
+        )
+
+    def _locate(self, topic: Topic, timestamp: int) -> tuple[RecordBlock, int]:
+        """The block and index of the first record (in file order) at ``timestamp``."""
+        found: tuple[RecordBlock, int] | None = None
+        for block in self.records.bucket_blocks(topic.id, bucket_of(timestamp, self._width(topic))):
+            for index, row in enumerate(block.rows):
+                if row.timestamp == timestamp and (
+                    found is None or row.order_key() < found[0].rows[found[1]].order_key()
+                ):
+                    found = (block, index)
+        if found is None:
+            raise NotFound(f"No record at timestamp {timestamp} on topic {topic.id}.")
+        return found
+
+    # -- statistics ------------------------------------------------------------------------------
+    def _adjust_stats(
+        self,
+        kind: Any,
+        resource_id: UUID,
+        *,
+        count: int,
+        size: int,
+        timestamp: int,
+        recompute: Callable[[], tuple[int | None, int | None]] | None = None,
+    ) -> None:
+        """Add ``count``/``size`` to a topic or log and widen (or recompute) its time bounds."""
+
+        def apply() -> None:
+            current = cast(RecordStats, self.resources.get(kind, resource_id))
+            start, end = current.start_time, current.end_time
+            if recompute is not None:
+                start, end = recompute()
+            elif count > 0:
+                start = timestamp if start is None else min(start, timestamp)
+                end = timestamp if end is None else max(end, timestamp)
+            new = current.model_copy(
+                update={
+                    "record_count": max(current.record_count + count, 0),
+                    "record_size": max(current.record_size + size, 0),
+                    "start_time": start,
+                    "end_time": end,
+                    "duration": None if start is None or end is None else end - start,
+                }
+            )
+            new._version, new._internal = current._version, dict(current._internal)
+            self.resources.replace(kind, current, new)
+
+        _retry(apply)
+
+    def _topic_bounds(self, topic_id: UUID) -> tuple[int | None, int | None]:
+        first, last = self.records.first_and_last(topic_id)
+        return (first.timestamp if first else None), (last.timestamp if last else None)
+
+    def _log_bounds(self, log_id: UUID) -> tuple[int | None, int | None]:
+        topics = [cast(Topic, t) for t in self.resources.list_resources(TOPIC, log_id)]
+        starts = [t.start_time for t in topics if t.start_time is not None]
+        ends = [t.end_time for t in topics if t.end_time is not None]
+        return (min(starts) if starts else None), (max(ends) if ends else None)
+
+    def _after_change(self, topic: Topic, *, count: int, size: int, timestamp: int) -> None:
+        if count > 0:
+            self._adjust_stats(TOPIC, topic.id, count=count, size=size, timestamp=timestamp)
+            self._adjust_stats(LOG, topic.log_id, count=count, size=size, timestamp=timestamp)
+            return
+        self._adjust_stats(
+            TOPIC,
+            topic.id,
+            count=count,
+            size=size,
+            timestamp=timestamp,
+            recompute=lambda: self._topic_bounds(topic.id),
+        )
+        self._adjust_stats(
+            LOG,
+            topic.log_id,
+            count=count,
+            size=size,
+            timestamp=timestamp,
+            recompute=lambda: self._log_bounds(topic.log_id),
+        )
+
+    # -- commands --------------------------------------------------------------------------------
+    def create(self, topic_id: UUID, request: RecordCreateRequest, context: Context) -> Record:
+        topic = self.topic(topic_id)
+        log = cast(Log, self.resources.get(LOG, topic.log_id))
+        if log.record_count >= self.env.limits.max_records_per_log:
+            raise LimitExceeded(
+                f"max_records_per_log ({self.env.limits.max_records_per_log}) reached for log {log.id}."
+            )
+        now = self.env.now()
+        extra: dict[str, Any] = {
+            name: value for name in _EXTRA_FIELDS if (value := getattr(request, name, None)) is not None
+        }
+        extra.update(created_at=now.isoformat(), created_by=str(context.actor) if context.actor else None)
+        if request.locked:
+            extra.update(
+                locked=True,
+                locked_by=str(context.actor) if context.actor else None,
+                locked_at=now.isoformat(),
+                lock_token=context.lock_token,
+            )
+        row = RecordRow(
+            timestamp=request.timestamp,
+            data_offset=request.data_offset,
+            data_length=request.data_length,
+            chunk_compression=request.chunk_compression,
+            chunk_offset=request.chunk_offset,
+            chunk_length=request.chunk_length,
+            source=request.source,
+            extra={k: v for k, v in extra.items() if v is not None},
+        )
+        bucket = bucket_of(request.timestamp, self._width(topic))
+
+        def insert() -> RecordBlock:
+            blocks = self.records.bucket_blocks(topic.id, bucket)
+            if any(r.timestamp == row.timestamp for b in blocks for r in b.rows):
+                raise _Duplicate(f"A record at timestamp {row.timestamp} already exists on topic {topic.id}.")
+            api_blocks = sorted(
+                (b for b in blocks if b.segment.startswith(API_SEGMENT)), key=lambda b: b.segment
+            )
+            target = api_blocks[-1] if api_blocks else None
+            if target is None or target.count >= API_BLOCK_RECORDS or target.size >= API_BLOCK_BYTES:
+                number = len(api_blocks)
+                target = RecordBlock(topic.id, bucket, f"{API_SEGMENT}-{number:04d}", [], now)
+                expected = None
+            else:
+                expected = target.version
+            target.rows.append(row)
+            self.records.put_block(target, expected)
+            return target
+
+        try:
+            block = _retry(insert)
+        except _Duplicate as duplicate:
+            raise Conflict(duplicate.detail) from None
+        self._after_change(topic, count=1, size=row.data_length or 0, timestamp=row.timestamp)
+        return self.to_record(topic, block, row, auxiliary=True)
+
+    def get(self, topic_id: UUID, timestamp: int, *, auxiliary: bool = False) -> Record:
+        topic = self.topic(topic_id)
+        block, index = self._locate(topic, timestamp)
+        return self.to_record(topic, block, block.rows[index], auxiliary=auxiliary)
+
+    def update(
+        self, topic_id: UUID, timestamp: int, request: RecordUpdateRequest, context: Context
+    ) -> Record:
+        topic = self.topic(topic_id)
+        now = self.env.now()
+
+        def rewrite() -> Record:
+            block, index = self._locate(topic, timestamp)
+            row = block.rows[index]
+            extra = dict(row.extra or {})
+            locked = bool(extra.get("locked"))
+            unlocking_only = request.model_fields_set == {"locked"} and request.locked is False
+            if not unlocking_only or extra.get("lock_token") is not None:
+                check_unlocked(
+                    _Lockable(locked), extra, context, what=f"record {timestamp} of topic {topic_id}"
+                )
+            changes = patch_fields(request)
+            lock_fields, lock_internal = lock_changes(locked, request.locked, context, now)
+            extra.update(changes)
+            extra.update({k: v.isoformat() if isinstance(v, datetime) else v for k, v in lock_fields.items()})
+            extra.update(lock_internal)
+            if extra.get("locked_by") is not None:
+                extra["locked_by"] = str(extra["locked_by"])
+            extra.update(updated_at=now.isoformat(), updated_by=str(context.actor) if context.actor else None)
+            row.extra = {k: v for k, v in extra.items() if v is not None and v is not False}
+            self.records.put_block(block, block.version)
+            return self.to_record(topic, block, row, auxiliary=True)
+
+        return cast(Record, _retry(rewrite))
+
+    def delete(self, topic_id: UUID, timestamp: int, context: Context) -> None:
+        topic = self.topic(topic_id)
+
+        def remove() -> RecordRow:
+            block, index = self._locate(topic, timestamp)
+            row = block.rows[index]
+            extra = row.extra or {}
+            check_unlocked(
+                _Lockable(bool(extra.get("locked"))),
+                extra,
+                context,
+                what=f"record {timestamp} of topic {topic_id}",
+            )
+            del block.rows[index]
+            if block.rows:
+                self.records.put_block(block, block.version)
+            else:
+                self.records.delete_block(block)
+            return row
+
+        row = cast(RecordRow, _retry(remove))
+        self._after_change(topic, count=-1, size=-(row.data_length or 0), timestamp=row.timestamp)
+
+    def delete_topic_records(self, topic: Topic) -> None:
+        """Delete every record of a topic and take them out of its log's statistics."""
+        self.records.delete_topic(topic.id)
+        if topic.record_count:
+            self._adjust_stats(
+                LOG,
+                topic.log_id,
+                count=-topic.record_count,
+                size=-topic.record_size,
+                timestamp=0,
+                recompute=lambda: self._log_bounds_without(topic),
+            )
+
+    def _log_bounds_without(self, removed: Topic) -> tuple[int | None, int | None]:
+        topics = [cast(Topic, t) for t in self.resources.list_resources(TOPIC, removed.log_id) if t.id != removed.id]
+        starts = [t.start_time for t in topics if t.start_time is not None]
+        ends = [t.end_time for t in topics if t.end_time is not None]
+        return (min(starts) if starts else None), (max(ends) if ends else None)
+
+    # -- queries ---------------------------------------------------------------------------------
+    def list_records(self, topic_id: UUID, params: RecordListParams) -> tuple[int | None, list[Record]]:
+        topic = self.topic(topic_id)
+        if params.log_id is not None and params.log_id != topic.log_id:
+            return (0 if params.include_count else None), []
+        low, high = _window(params)
+        filters = {
+            k: v for k, v in params.filters().items() if k not in _WINDOW_FILTERS and k not in _NOT_FILTERS
+        }
+        if filters.pop("altered", None) is not None:
+            filters["updated_at_null"] = not params.altered
+        predicates = compile_filters(filters)
+        page: list[Record] = []
+        count, skip = 0, params.offset
+        width = self._width(topic)
+        stream = self._rows(topic, low, high, width, params.descending, predicates)
+        if params.frequency is not None:
+            stream = _downsample(stream, int(1e9 / params.frequency), params.descending)
+        for block, row in stream:
+            count += 1
+            if skip:
+                skip -= 1
+            elif len(page) < params.limit:
+                page.append(self.to_record(topic, block, row, auxiliary=params.include_auxiliary_data))
+            elif not params.include_count:
+                break
+        return (count if params.include_count else None), page
+
+    def _rows(
+        self,
+        topic: Topic,
+        low: int | None,
+        high: int | None,
+        width: int,
+        descending: bool,
+        predicates: list[Predicate],
+    ) -> Iterator[tuple[RecordBlock, RecordRow]]:
+        """Rows in the window, in time order (file order within a timestamp), bucket by bucket."""
+        if low is not None and high is not None and low > high:
+            return
+        first = None if low is None else bucket_of(low, width)
+        last = None if high is None else bucket_of(high, width)
+        pending: list[RecordBlock] = []
+        for block in self.records.blocks(topic.id, first, last, descending=descending):
+            if pending and block.bucket != pending[0].bucket:
+                yield from self._bucket_rows(pending, low, high, descending, predicates)
+                pending = []
+            pending.append(block)
+        if pending:
+            yield from self._bucket_rows(pending, low, high, descending, predicates)
+
+    @staticmethod
+    def _bucket_rows(
+        blocks: Iterable[RecordBlock],
+        low: int | None,
+        high: int | None,
+        descending: bool,
+        predicates: list[Predicate],
+    ) -> Iterator[tuple[RecordBlock, RecordRow]]:
+        rows = [
+            (block, row)
+            for block in blocks
+            for row in block.rows
+            if (low is None or row.timestamp >= low) and (high is None or row.timestamp <= high)
+        ]
+        rows.sort(key=lambda pair: (pair[1].order_key(), pair[0].segment), reverse=descending)
+        for block, row in rows:
+            if not predicates or all(p.test(_row_view(row)) for p in predicates):
+                yield block, row
+
+
+def _downsample(
+    rows: Iterator[tuple[RecordBlock, RecordRow]], period_ns: int, descending: bool
+) -> Iterator[tuple[RecordBlock, RecordRow]]:
+    """The first record of each ``period_ns`` window (aligned to multiples of the period), in order."""
+    period_ns = max(period_ns, 1)
+    if not descending:
+        current = None
+        for pair in rows:
+            window = pair[1].timestamp // period_ns
+            if window != current:
+                current = window
+                yield pair
+        return
+    candidate: tuple[RecordBlock, RecordRow] | None = None
+    for pair in rows:
+        if candidate is not None and pair[1].timestamp // period_ns != candidate[1].timestamp // period_ns:
+            yield candidate
+        candidate = pair
+    if candidate is not None:
+        yield candidate
+
+
+class _Duplicate(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class _Lockable:
+    """Adapter so record rows use the same lock check as resources."""
+
+    def __init__(self, locked: bool) -> None:
+        self.locked = locked

@@ -1,0 +1,246 @@
+"""Groups, logs and topics: the rules of the LogQS resource API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, cast
+from uuid import UUID
+
+from openlqs.domain.common import (
+    Context,
+    Environment,
+    check_unlocked,
+    lock_changes,
+    patch_fields,
+    updated,
+)
+from openlqs.domain.filtering import apply_filters, compile_filters, order_and_page
+from openlqs.domain.ports import Counter, ResourceKind, ResourceRepository, WriteConditions
+from openlqs.errors import BadRequest
+from openlqs.models.common import CommonListParams, CommonModel
+from openlqs.models.resources import (
+    Group,
+    GroupCreateRequest,
+    GroupListParams,
+    GroupUpdateRequest,
+    Log,
+    LogCreateRequest,
+    LogListParams,
+    LogUpdateRequest,
+    Topic,
+    TopicCreateRequest,
+    TopicListParams,
+    TopicUpdateRequest,
+)
+
+GROUP = ResourceKind("group", Group, unique_field="name")
+LOG = ResourceKind("log", Log, parent_field="group_id", unique_field="name", unique_scope_field="group_id")
+TOPIC = ResourceKind("topic", Topic, parent_field="log_id", unique_field="name", unique_scope_field="log_id")
+
+
+class TopicRecords(Protocol):
+    """What deleting a topic needs from the record service."""
+
+    def delete_topic_records(self, topic: Topic) -> None: ...
+
+
+#: Counter scope of datastore-wide counts.
+DATASTORE_SCOPE = "datastore"
+
+#: Filters that exist on the wire but match no stored field (accepted and ignored).
+_INERT_FILTERS = frozenset({"latched"})
+
+
+def list_page(
+    repository: ResourceRepository,
+    kind: ResourceKind,
+    params: CommonListParams,
+    *,
+    parent_id: UUID | None = None,
+) -> tuple[int, list[Any]]:
+    """Filter, order and page one resource type; returns (count of matches, page)."""
+    filters = params.filters()
+    if parent_id is not None and kind.parent_field is not None:
+        filters.pop(kind.parent_field, None)
+    predicates = compile_filters(filters, ignored=_INERT_FILTERS)
+    resources = {str(r.id): r for r in repository.list_resources(kind, parent_id)}
+    rows = apply_filters((r.model_dump() for r in resources.values()), predicates)
+    page = order_and_page(
+        rows,
+        order=params.order,
+        descending=params.descending,
+        offset=params.offset,
+        limit=params.limit,
+        orderable=kind.model.model_fields,
+    )
+    return len(rows), [resources[str(row["id"])] for row in page]
+
+
+class ResourceService:
+    """Shared plumbing of the resource services."""
+
+    kind: ResourceKind
+
+    def __init__(self, repository: ResourceRepository, environment: Environment | None = None) -> None:
+        self.repository = repository
+        self.env = environment or Environment()
+
+    def _new(self, model: type[CommonModel], context: Context, fields: dict[str, Any]) -> Any:
+        now = self.env.now()
+        lock = {"locked_by": context.actor, "locked_at": now} if fields.get("locked") else {}
+        resource = model.model_validate(
+            {"id": self.env.new_id(), "created_at": now, "created_by": context.actor, **fields, **lock}
+        )
+        if fields.get("locked"):
+            resource._internal["lock_token"] = context.lock_token
+        return resource
+
+    def _changed(
+        self, resource: Any, request: Any, context: Context, *, non_nullable: Iterable[str] = ()
+    ) -> Any:
+        """Apply a PATCH body: lock rules first, then the supplied fields."""
+        unlocking_only = request.model_fields_set == {"locked"} and request.locked is False
+        if not unlocking_only or resource._internal.get("lock_token") is not None:
+            check_unlocked(resource, resource._internal, context, what=f"{self.kind.name} {resource.id}")
+        now = self.env.now()
+        changes = patch_fields(request, non_nullable=non_nullable)
+        lock_fields, lock_internal = lock_changes(resource.locked, request.locked, context, now)
+        new = updated(resource, {**changes, **lock_fields}, context, now)
+        new._internal.update(lock_internal)
+        return new
+
+    def get(self, resource_id: UUID) -> Any:
+        return self.repository.get(self.kind, resource_id)
+
+
+class GroupService(ResourceService):
+    kind = GROUP
+
+    def list(self, params: GroupListParams) -> tuple[int, list[Group]]:
+        return list_page(self.repository, GROUP, params)
+
+    def create(self, request: GroupCreateRequest, context: Context) -> Group:
+        group = cast(Group, self._new(Group, context, request.model_dump()))
+        self.repository.create(GROUP, group)
+        return group
+
+    def update(self, group_id: UUID, request: GroupUpdateRequest, context: Context) -> Group:
+        group = self.get(group_id)
+        new = self._changed(group, request, context, non_nullable=("name",))
+        return cast(Group, self.repository.replace(GROUP, group, new))
+
+    def delete(self, group_id: UUID, context: Context) -> None:
+        group = self.get(group_id)
+        check_unlocked(group, group._internal, context, what=f"group {group_id}")
+        self.repository.delete(
+            GROUP, group, WriteConditions(require_empty=(Counter(str(group_id), LOG.name),))
+        )
+
+
+class LogService(ResourceService):
+    kind = LOG
+
+    def list(self, params: LogListParams) -> tuple[int, list[Log]]:
+        return list_page(self.repository, LOG, params, parent_id=params.group_id)
+
+    def _counters(self, log: Log) -> tuple[Counter, Counter]:
+        return (
+            Counter(
+                DATASTORE_SCOPE,
+                LOG.name,
+                self.env.limits.max_logs_per_datastore,
+                "max_logs_per_datastore",
+            ),
+            Counter(str(log.group_id), LOG.name),
+        )
+
+    def create(self, request: LogCreateRequest, context: Context) -> Log:
+        log = cast(Log, self._new(Log, context, request.model_dump()))
+        self.repository.create(
+            LOG, log, WriteConditions(increment=self._counters(log), requires=((GROUP, log.group_id),))
+        )
+        return log
+
+    def update(self, log_id: UUID, request: LogUpdateRequest, context: Context) -> Log:
+        log = cast(Log, self.get(log_id))
+        new = cast(Log, self._changed(log, request, context, non_nullable=("name", "group_id")))
+        conditions = WriteConditions()
+        if new.group_id != log.group_id:
+            conditions = WriteConditions(
+                increment=(Counter(str(new.group_id), LOG.name),),
+                decrement=(Counter(str(log.group_id), LOG.name),),
+                requires=((GROUP, new.group_id),),
+            )
+        saved = cast(Log, self.repository.replace(LOG, log, new, conditions))
+        if new.group_id != log.group_id:
+            self._move_topics(saved)
+        return saved
+
+    def _move_topics(self, log: Log) -> None:
+        """Topics carry their log's group id; a log that changes group takes its topics along."""
+        for topic in self.repository.list_resources(TOPIC, log.id):
+            moved = topic.model_copy(update={"group_id": log.group_id})
+            moved._version, moved._internal = topic._version, dict(topic._internal)
+            self.repository.replace(TOPIC, topic, moved)
+
+    def delete(self, log_id: UUID, context: Context) -> None:
+        log = cast(Log, self.get(log_id))
+        check_unlocked(log, log._internal, context, what=f"log {log_id}")
+        self.repository.delete(
+            LOG,
+            log,
+            WriteConditions(decrement=self._counters(log), require_empty=(Counter(str(log_id), TOPIC.name),)),
+        )
+
+
+class TopicService(ResourceService):
+    kind = TOPIC
+
+    def __init__(
+        self,
+        repository: ResourceRepository,
+        environment: Environment | None = None,
+        *,
+        records: TopicRecords | None = None,
+        default_bucket_width_ns: int = 10_000_000_000,
+    ) -> None:
+        super().__init__(repository, environment)
+        self.records = records
+        self.default_bucket_width_ns = default_bucket_width_ns
+
+    def list(self, params: TopicListParams) -> tuple[int, list[Topic]]:
+        return list_page(self.repository, TOPIC, params, parent_id=params.log_id)
+
+    def _counter(self, log_id: UUID) -> Counter:
+        return Counter(str(log_id), TOPIC.name, self.env.limits.max_topics_per_log, "max_topics_per_log")
+
+    def create(
+        self, request: TopicCreateRequest, context: Context, *, bucket_width_ns: int | None = None
+    ) -> Topic:
+        log = cast(Log, self.repository.get(LOG, request.log_id))
+        if request.associated_topic_id is not None:
+            self.get(request.associated_topic_id)
+        topic = cast(Topic, self._new(Topic, context, {**request.model_dump(), "group_id": log.group_id}))
+        topic._internal["bucket_width_ns"] = bucket_width_ns or self.default_bucket_width_ns
+        self.repository.create(
+            TOPIC, topic, WriteConditions(increment=(self._counter(log.id),), requires=((LOG, log.id),))
+        )
+        return topic
+
+    def update(self, topic_id: UUID, request: TopicUpdateRequest, context: Context) -> Topic:
+        topic = cast(Topic, self.get(topic_id))
+        if request.associated_topic_id is not None:
+            if request.associated_topic_id == topic_id:
+                raise BadRequest("A topic cannot be associated with itself.")
+            self.get(request.associated_topic_id)
+        new = self._changed(topic, request, context, non_nullable=("name", "strict"))
+        return cast(Topic, self.repository.replace(TOPIC, topic, new))
+
+    def delete(self, topic_id: UUID, context: Context) -> None:
+        """Delete a topic with its records (taken out of the log's statistics first)."""
+        topic = cast(Topic, self.get(topic_id))
+        check_unlocked(topic, topic._internal, context, what=f"topic {topic_id}")
+        if self.records is not None:
+            self.records.delete_topic_records(topic)
+            topic = cast(Topic, self.get(topic_id))
+        self.repository.delete(TOPIC, topic, WriteConditions(decrement=(self._counter(topic.log_id),)))

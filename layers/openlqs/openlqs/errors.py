@@ -1,0 +1,85 @@
+"""The one error vocabulary of openlqs.
+
+Domain code raises these; ``openlqs.api.errors`` maps them to HTTP statuses and the LogQS error body
+``{"message": "[Name] detail"}`` in one place. The status lives next to the error so that the mapping
+cannot drift from the definition.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OpenLQSError(Exception):
+    """Base of every error openlqs reports to a caller."""
+
+    status_code: ClassVar[int] = 500
+    #: The bracketed name in the LogQS message; defaults to the class name.
+    error_name: ClassVar[str | None] = None
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.error_name or cls.__name__
+
+    @property
+    def message(self) -> str:
+        """The LogQS-style message: ``[Name] detail``."""
+        return f"[{self.name()}] {self.detail}"
+
+
+class BadRequest(OpenLQSError):
+    """The request is malformed or names something that cannot be used."""
+
+    status_code = 400
+
+
+class LimitExceeded(BadRequest):
+    """A datastore limit (logs per datastore, topics per log, ...) would be exceeded."""
+
+
+class Unauthorized(OpenLQSError):
+    status_code = 401
+
+
+class Forbidden(OpenLQSError):
+    status_code = 403
+
+
+class NotFound(OpenLQSError):
+    status_code = 404
+
+
+class Conflict(OpenLQSError):
+    """A unique name is taken, a resource is still in use, or a concurrent write won."""
+
+    status_code = 409
+
+
+class InvalidTransition(Conflict):
+    """A process (ingestion, part) cannot move from its current state to the requested one."""
+
+
+class ContentTooLarge(OpenLQSError):
+    status_code = 413
+
+
+class Locked(OpenLQSError):
+    """The resource is locked and the request does not carry its lock token."""
+
+    status_code = 423
+
+
+class BadLogFile(OpenLQSError):
+    """A log file cannot be read (not a bag, truncated, corrupt)."""
+
+    status_code = 400
+
+
+class InternalServerError(OpenLQSError):
+    """Something unexpected failed; details are in the logs, never in the response."""
+
+    status_code = 500

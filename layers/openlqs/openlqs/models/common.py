@@ -1,0 +1,166 @@
+"""Wire models shared by every resource: envelopes, common fields, list parameters.
+
+These models are the LogQS contract (``shared/contract/logqs-wire.md`` §2). They depend on pydantic
+only, so the Python client can use them without the server's dependencies.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+
+#: Nanosecond timestamps. Plain ints (JSON numbers are exact in Python); digit strings are accepted.
+Int64 = int
+
+T = TypeVar("T")
+
+#: Longest name accepted for any named resource.
+MAX_NAME_LENGTH = 1024
+
+
+def _strip_enum_prefix(value: Any) -> Any:
+    """Accept ``TypeEncoding.ros1`` as ``ros1``: the official client sends str(enum) on Python 3.11."""
+    if isinstance(value, str) and "." in value:
+        return value.rsplit(".", 1)[1]
+    return value
+
+
+class ProcessState(StrEnum):
+    ready = "ready"
+    queued = "queued"
+    processing = "processing"
+    finalizing = "finalizing"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+    archived = "archived"
+
+
+class TypeEncoding(StrEnum):
+    ros1 = "ros1"
+    rbuf = "rbuf"
+    json = "json"
+    cdr = "cdr"
+
+
+TypeEncodingParam = Annotated[TypeEncoding, BeforeValidator(_strip_enum_prefix)]
+ProcessStateParam = Annotated[ProcessState, BeforeValidator(_strip_enum_prefix)]
+
+
+class WireModel(BaseModel):
+    """Base of response models: every declared key is always emitted, possibly as null."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+
+class CommonModel(WireModel):
+    """Fields of every id-keyed resource.
+
+    Two private attributes travel with a stored resource but never on the wire: ``_version``, the
+    optimistic-concurrency version of its item, and ``_internal``, server-only attributes (such as a
+    topic's record bucket width).
+    """
+
+    _version: int = PrivateAttr(0)
+    _internal: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    id: UUID
+    created_at: datetime
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+    created_by: UUID | None = None
+    updated_by: UUID | None = None
+    deleted_by: UUID | None = None
+
+
+class LockModel(WireModel):
+    locked: bool = False
+    locked_by: UUID | None = None
+    locked_at: datetime | None = None
+    lock_token: str | None = None
+
+
+class DataResponse(BaseModel, Generic[T]):
+    """``{"data": <resource>}``."""
+
+    data: T
+
+
+class PaginatedResponse(BaseModel, Generic[T]):
+    """The LogQS PaginationModel: exactly these keys."""
+
+    offset: int
+    limit: int
+    order: str
+    sort: str
+    count: int | None
+    data: list[T]
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: unknown keys are ignored, as the official service does."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class LockCreateFields(RequestModel):
+    locked: bool = False
+
+
+class CommonListParams(BaseModel):
+    """Query parameters of every list route (the LogQS "common filters")."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    include_count: bool = True
+    offset: int = Field(0, ge=0)
+    limit: int = Field(100, ge=0, le=1000)
+    order: str = "created_at"
+    sort: str = "ASC"
+    created_by: UUID | None = None
+    updated_by: UUID | None = None
+    deleted_by: UUID | None = None
+    updated_by_null: bool | None = None
+    deleted_by_null: bool | None = None
+    updated_at_null: bool | None = None
+    deleted_at_null: bool | None = None
+    created_at_lte: datetime | None = None
+    updated_at_lte: datetime | None = None
+    deleted_at_lte: datetime | None = None
+    created_at_gte: datetime | None = None
+    updated_at_gte: datetime | None = None
+    deleted_at_gte: datetime | None = None
+
+    @field_validator("sort")
+    @classmethod
+    def _sort_any_case(cls, value: str) -> str:
+        if value.upper() not in ("ASC", "DESC"):
+            raise ValueError("sort must be ASC or DESC (any case)")
+        return value
+
+    @field_validator("order")
+    @classmethod
+    def _order_is_a_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", value):
+            raise ValueError("order must be a field name")
+        return value
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.upper() == "DESC"
+
+    #: Names of the parameters that control paging rather than filter rows.
+    PAGING: ClassVar[frozenset[str]] = frozenset({"include_count", "offset", "limit", "order", "sort"})
+
+    def filters(self) -> dict[str, Any]:
+        """The filter parameters that were given (paging parameters excluded)."""
+        return {
+            name: value
+            for name, value in self.model_dump(exclude_none=True).items()
+            if name not in self.PAGING
+        }

@@ -1,0 +1,63 @@
+"""In-memory shapes of records and record blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+#: Sorts rows without a file position after those with one at the same timestamp.
+_NO_POSITION = 1 << 62
+
+
+@dataclass(slots=True)
+class RecordRow:
+    """One record as stored: where its message lies in the log object, plus optional user fields.
+
+    ``extra`` holds the rarely set per-record fields (note, context, query_data, auxiliary_data,
+    error, lock fields, updated_at/created_at overrides) so that ingested records cost only columns.
+    """
+
+    timestamp: int
+    data_offset: int | None = None
+    data_length: int | None = None
+    chunk_compression: str | None = None
+    chunk_offset: int | None = None
+    chunk_length: int | None = None
+    source: str | None = None
+    ingestion_id: str | None = None
+    extra: dict[str, Any] | None = None
+
+    def order_key(self) -> tuple[int, int, int]:
+        """Time order; records with equal timestamps keep their position in the file."""
+        return (
+            self.timestamp,
+            self.data_offset if self.data_offset is not None else _NO_POSITION,
+            self.chunk_offset if self.chunk_offset is not None else -1,
+        )
+
+
+def bucket_of(timestamp: int, bucket_width_ns: int) -> int:
+    return timestamp // bucket_width_ns
+
+
+@dataclass(slots=True)
+class RecordBlock:
+    """A sorted run of records of one topic, one time bucket and one writer (segment)."""
+
+    topic_id: UUID
+    bucket: int
+    segment: str
+    rows: list[RecordRow]
+    created_at: datetime
+    version: int = 0
+    #: Encoded size in bytes, known after reading or writing.
+    size: int = field(default=0)
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    def sort(self) -> None:
+        self.rows.sort(key=RecordRow.order_key)

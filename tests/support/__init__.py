@@ -1,0 +1,1 @@
+"""Test helpers (imported by tests; not part of the openlqs package)."""
