@@ -1,0 +1,77 @@
+"""RecordBlockCodec: packed-column encoding of record blocks."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from openlqs.records.codec import CorruptBlock, decode_rows, encode_rows
+from openlqs.records.rows import RecordRow, bucket_of
+
+
+def _ingested_rows(n: int, seed: int = 7) -> list[RecordRow]:
+    rng = random.Random(seed)
+    timestamp, offset = 1_655_235_727_034_130_944, 4_117
+    rows = []
+    for _ in range(n):
+        timestamp += rng.randrange(0, 2_500_000)
+        length = rng.randrange(8, 400)
+        rows.append(
+            RecordRow(
+                timestamp=timestamp,
+                data_offset=1_000,
+                data_length=250_000,
+                chunk_compression="lz4",
+                chunk_offset=offset,
+                chunk_length=length,
+                ingestion_id="5b0b1d6e-8a7e-4f0c-9a55-0f4f4a8a7d21",
+            )
+        )
+        offset += length + 12
+    return rows
+
+
+def test_codec_round_trips_every_column() -> None:
+    rows = _ingested_rows(1_000)
+    rows.append(
+        RecordRow(timestamp=2**63 - 1, source="other.bag", extra={"note": "n", "context": {"a": 1.5}})
+    )
+    rows.append(RecordRow(timestamp=0))
+
+    assert decode_rows(encode_rows(rows)) == rows
+
+
+def test_codec_keeps_nanosecond_timestamps_above_2_pow_53_exact() -> None:
+    rows = [RecordRow(timestamp=1655235727034130944), RecordRow(timestamp=1655235727034130945)]
+
+    decoded = decode_rows(encode_rows(rows))
+
+    assert [r.timestamp for r in decoded] == [1655235727034130944, 1655235727034130945]
+
+
+def test_codec_block_of_a_thousand_ingested_records_is_a_few_kilobytes() -> None:
+    blob = encode_rows(_ingested_rows(1_000))
+
+    # Far below DynamoDB's 400 KB item limit (raw columns alone would be 48 KB).
+    assert len(blob) < 20_000
+
+
+def test_codec_refuses_a_corrupt_blob() -> None:
+    with pytest.raises(CorruptBlock):
+        decode_rows(b"not a block")
+
+
+def test_row_order_keeps_file_position_for_equal_timestamps() -> None:
+    later_in_file = RecordRow(timestamp=5, data_offset=100, chunk_offset=40)
+    earlier_in_file = RecordRow(timestamp=5, data_offset=100, chunk_offset=10)
+    api_record = RecordRow(timestamp=5)
+
+    ordered = sorted([later_in_file, api_record, earlier_in_file], key=RecordRow.order_key)
+
+    assert ordered == [earlier_in_file, later_in_file, api_record]
+
+
+def test_bucket_of_splits_time_into_fixed_width_buckets() -> None:
+    assert bucket_of(19_999_999_999, 10_000_000_000) == 1
+    assert bucket_of(20_000_000_000, 10_000_000_000) == 2
