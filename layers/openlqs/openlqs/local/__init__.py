@@ -1,0 +1,9 @@
+"""openlqs on one machine: moto, the template's tables and bucket, and the handlers in one process.
+
+Start it with ``openlqs local`` (or ``python -m openlqs.local``), or from Python with
+:class:`~openlqs.local.stack.LocalStack`.
+"""
+
+from openlqs.local.stack import LocalStack, run_foreground
+
+__all__ = ["LocalStack", "run_foreground"]

@@ -1,0 +1,117 @@
+"""Run Lambda handlers in this process, loaded from the very files SAM deploys.
+
+A handler is imported by file path (``functions/api/app.py``), the way the Lambda runtime imports it
+from its ``CodeUri``, and called with a fake Lambda context. One invocation of a function runs at a
+time, as in one Lambda execution environment: Powertools resolvers keep the current event on a
+module-level object, so two concurrent calls of one handler would see each other's request.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from openlqs.local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, FunctionSpec
+
+Handler = Callable[[Any, Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The attributes and method of the Lambda runtime's context object that handlers use."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_s: float
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    identity: Any = None
+    client_context: Any = None
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's timeout (informational: nothing enforces it)."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class InProcessFunction:
+    """One Lambda function whose handler runs in this process, one invocation at a time."""
+
+    def __init__(self, spec: FunctionSpec, function_name: str | None = None) -> None:
+        self.spec = spec
+        self.function_name = function_name or f"openlqs-local-{spec.logical_id}"
+        self._handler: Handler | None = None
+        self._load_lock = threading.Lock()
+        self._invoke_lock = threading.Lock()
+
+    @classmethod
+    def from_file(
+        cls, code_path: Path, handler_name: str = "lambda_handler", logical_id: str = "Function"
+    ) -> InProcessFunction:
+        """A function whose handler is ``handler_name`` in the Python file ``code_path``."""
+        return cls(FunctionSpec(logical_id=logical_id, code_path=code_path, handler_name=handler_name))
+
+    @property
+    def arn(self) -> str:
+        """The function's ARN as a deployed function's context reports it."""
+        return f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{self.function_name}"
+
+    def load(self) -> Handler:
+        """Import the handler's file (once) and return the handler; raises if it is missing."""
+        with self._load_lock:
+            if self._handler is None:
+                self._handler = _import_handler(self.spec)
+            return self._handler
+
+    def new_context(self) -> LambdaContext:
+        """A fresh context for one invocation, with its own request id."""
+        return LambdaContext(
+            function_name=self.function_name,
+            memory_limit_in_mb=self.spec.memory_mb,
+            invoked_function_arn=self.arn,
+            aws_request_id=str(uuid.uuid4()),
+            timeout_s=self.spec.timeout_s,
+        )
+
+    def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
+        """Call the handler with ``event`` and return what it returns (exceptions propagate)."""
+        handler = self.load()
+        with self._invoke_lock:
+            return handler(event, context or self.new_context())
+
+
+def _import_handler(spec: FunctionSpec) -> Handler:
+    path = spec.code_path
+    if not path.is_file():
+        raise FileNotFoundError(f"{spec.logical_id}: handler file {path} does not exist")
+    module_name = f"openlqs_local_{spec.logical_id}_{path.stem}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"{spec.logical_id}: cannot import {path}")
+    module: ModuleType = importlib.util.module_from_spec(module_spec)
+    # Registered before it runs, as a normal import is: Pydantic and dataclasses look their module up.
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    handler = getattr(module, spec.handler_name, None)
+    if not callable(handler):
+        raise AttributeError(f"{spec.logical_id}: {path} has no callable {spec.handler_name!r}")
+    return handler

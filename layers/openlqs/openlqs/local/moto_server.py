@@ -1,0 +1,188 @@
+"""moto's server, in this process, with a cheap record of which tables and buckets changed.
+
+Every AWS call of the local stack (handlers, the Step Functions interpreter, tests) goes through this
+one WSGI server, so a small middleware that counts writes per table and bucket tells the snapshotter
+what it has to save, without scanning anything.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.core.config import default_user_config
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+#: The moto config that makes Step Functions executions run their states (moto's ``/moto-api/config``).
+STEP_FUNCTIONS_INTERPRETER_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_DYNAMODB_TARGET_PREFIX = "DynamoDB_"
+_DYNAMODB_READ_PREFIXES = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
+_WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+#: Counted for a write the middleware cannot attribute to one table or bucket.
+ANY_RESOURCE = "*"
+
+
+class ChangeTracker:
+    """Counts writes per DynamoDB table and S3 bucket name; a changed count means "save me"."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def generation(self, name: str) -> int:
+        """A number that grows with every write to ``name`` (or to an unknown resource)."""
+        with self._lock:
+            return self._counts[name] + self._counts[ANY_RESOURCE]
+
+    def mark(self, names: Iterable[str]) -> None:
+        """Record a write to each of ``names``."""
+        with self._lock:
+            self._counts.update(names)
+
+    def wrap(self, app: WsgiApp) -> WsgiApp:
+        """A WSGI middleware around ``app`` that records the writes passing through it."""
+
+        def tracking_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            written = self._written_resources(environ)
+            if written:
+                self.mark(written)
+            return app(environ, start_response)
+
+        return tracking_app
+
+    def _written_resources(self, environ: dict[str, Any]) -> list[str]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in _WRITE_METHODS or environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return []
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            service, _, operation = target.partition(".")
+            if not service.startswith(_DYNAMODB_TARGET_PREFIX) or operation.startswith(
+                _DYNAMODB_READ_PREFIXES
+            ):
+                return []  # other JSON services (Step Functions, SQS, streams) hold nothing we save
+            return _dynamodb_tables(environ)
+        # Otherwise S3 (path-style: /bucket/key) or a REST service whose writes we do not save.
+        bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+        host = environ.get("HTTP_HOST", "")
+        host_bucket = host.split(".", 1)[0] if host.count(".") >= 1 and not host[:1].isdigit() else ""
+        return [name for name in (bucket, host_bucket) if name]
+
+
+def _dynamodb_tables(environ: dict[str, Any]) -> list[str]:
+    """The tables a DynamoDB write request names; the body is read and put back for moto."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return [ANY_RESOURCE]
+    if length <= 0:
+        return [ANY_RESOURCE]
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return [ANY_RESOURCE]
+    if not isinstance(request, dict):
+        return [ANY_RESOURCE]
+    tables: set[str] = set()
+    if isinstance(request.get("TableName"), str):
+        tables.add(request["TableName"])
+    tables.update(request.get("RequestItems") or {})  # BatchWriteItem
+    for item in request.get("TransactItems") or []:  # TransactWriteItems
+        for operation in item.values() if isinstance(item, dict) else ():
+            if isinstance(operation, dict) and isinstance(operation.get("TableName"), str):
+                tables.add(operation["TableName"])
+    # PartiQL statements and anything else name their table inside text we do not parse.
+    return sorted(tables) or [ANY_RESOURCE]
+
+
+class TrackedMotoServer(ThreadedMotoServer):
+    """moto's ``ThreadedMotoServer`` with a :class:`ChangeTracker` in front of its WSGI app.
+
+    It also reports a failed bind (port in use) from :meth:`start` instead of waiting forever.
+    """
+
+    def __init__(self, tracker: ChangeTracker, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.tracker = tracker
+        self._start_error: BaseException | None = None
+        self._previous_sfn_config: dict[str, Any] | None = None
+
+    def _server_entry(self) -> None:
+        # Mirrors ThreadedMotoServer._server_entry (moto 5.2), with the tracker around the app.
+        app = self.tracker.wrap(DomainDispatcherApplication(create_backend_app))
+        try:
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+        except BaseException as error:
+            self._start_error = error
+            self._server_ready_event.set()
+            return
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+    def start(self) -> None:
+        """Start serving on a background thread; raises if the port cannot be bound."""
+        # werkzeug logs every request at INFO; the local stack's own log is enough.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        super().start()
+        if self._start_error is not None:
+            assert self._thread is not None
+            self._thread.join()
+            raise OSError(
+                f"moto cannot listen on {self._ip_address}:{self._port}: {self._start_error}"
+            ) from self._start_error
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``, the endpoint every AWS client of the local stack uses."""
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def post_moto_api(self, path: str, payload: Any = None) -> Any:
+        """POST to moto's own API (``/moto-api/...``) and return the decoded JSON answer."""
+        data = json.dumps(payload).encode() if payload is not None else b""
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/{path}",
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json", "Content-Length": str(len(data))},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def enable_step_functions_interpreter(self) -> None:
+        """Make Step Functions executions run their states (moto config, not an environment variable).
+
+        moto's config is process-wide; :meth:`restore_config` puts back what was there before.
+        """
+        if self._previous_sfn_config is None:
+            self._previous_sfn_config = dict(default_user_config.get("stepfunctions", {}))
+        self.post_moto_api("config", STEP_FUNCTIONS_INTERPRETER_CONFIG)
+
+    def restore_config(self) -> None:
+        """Undo :meth:`enable_step_functions_interpreter` (for whatever else uses moto in this process)."""
+        if self._previous_sfn_config is not None:
+            self.post_moto_api("config", {"stepfunctions": self._previous_sfn_config})
+            self._previous_sfn_config = None
+
+    def reset(self) -> None:
+        """Drop every resource of every moto backend in this process."""
+        self.post_moto_api("reset")

@@ -1,0 +1,392 @@
+"""The one-process local stack behind ``make local`` / ``openlqs local``.
+
+moto's server (S3, DynamoDB, Step Functions...) on 127.0.0.1, the tables and bucket created from
+``template.yaml``, the API handler run in-process behind a local API Gateway, and the state kept in
+a data directory across restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, TextIO
+
+import boto3
+from botocore.config import Config
+
+from openlqs.local.apigateway import ApiGatewayServer
+from openlqs.local.functions import InProcessFunction
+from openlqs.local.moto_server import ChangeTracker, TrackedMotoServer
+from openlqs.local.snapshot import Snapshotter, load_or_create_datastore_id
+from openlqs.local.template import (
+    API_FUNCTION_ID,
+    BUCKET_TYPE,
+    LOCAL_REGION,
+    TABLE_TYPE,
+    create_buckets,
+    create_tables,
+    enable_streams,
+    find_project_root,
+    function_environment,
+    function_specs,
+    load_template,
+    local_resource_names,
+    resources_of_type,
+    settings_environment,
+)
+from openlqs.settings import get_settings
+
+PORT_ENV = "OPENLQS_PORT"
+MOTO_PORT_ENV = "OPENLQS_MOTO_PORT"
+DATA_DIR_ENV = "OPENLQS_DATA_DIR"
+DATASTORE_ID_ENV = "OPENLQS_DATASTORE_ID"
+DEFAULT_PORT = 8000
+DEFAULT_DATA_DIR = "~/.openlqs"
+DEFAULT_SNAPSHOT_INTERVAL_S = 3.0
+OBJECTS_BUCKET_ID = "ObjectsBucket"
+HOST = "127.0.0.1"
+FAKE_CREDENTIALS = "testing"
+RUNNING_MESSAGE = "openlqs local is running; Ctrl-C to stop"
+_LOCAL_DEFAULTS_TRUE = ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED")
+# Credentials that would take precedence over (or be mixed with) the fake ones.
+_CLEARED_ENVIRONMENT = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+class LocalStack:
+    """openlqs on one machine, in this process: moto, the tables and bucket, the API.
+
+    ``port``, ``moto_port``, ``data_dir`` and ``datastore_id`` default to ``$OPENLQS_PORT`` (else 8000),
+    ``$OPENLQS_MOTO_PORT`` (else a free port), ``$OPENLQS_DATA_DIR`` (else ``~/.openlqs``) and
+    ``$OPENLQS_DATASTORE_ID`` (else an id generated once and kept in the data directory); port 0
+    picks a free port. While started, this process's environment points boto3 and the settings at
+    the local resources; :meth:`stop` saves the state and puts the environment back.
+
+    Use it as a context manager::
+
+        with LocalStack(port=0, moto_port=0, data_dir=tmp_path) as stack:
+            httpx.get(f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api/groups")
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        moto_port: int | None = None,
+        data_dir: Path | str | None = None,
+        *,
+        datastore_id: str | None = None,
+        project_dir: Path | None = None,
+        snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL_S,
+        access_log: bool = False,
+    ) -> None:
+        self.port = port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
+        self.moto_port = moto_port if moto_port is not None else int(os.environ.get(MOTO_PORT_ENV) or 0)
+        self.data_dir = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
+        self._datastore_id = datastore_id or os.environ.get(DATASTORE_ID_ENV) or None
+        self.project_dir = project_dir
+        self.snapshot_interval = snapshot_interval
+        self.access_log = access_log
+
+        self.template: dict[str, Any] = {}
+        self.names: dict[str, str] = {}
+        self.functions: dict[str, InProcessFunction] = {}
+        self.tracker = ChangeTracker()
+        self.moto: TrackedMotoServer | None = None
+        self.api: ApiGatewayServer | None = None
+        self.snapshotter: Snapshotter | None = None
+        self._saved_generations: dict[str, int] = {}
+        self._snapshot_lock = threading.Lock()
+        self._stop_snapshots = threading.Event()
+        self._snapshot_thread: threading.Thread | None = None
+        self._saved_environment: dict[str, str | None] = {}
+
+    # Public state
+
+    @property
+    def datastore_id(self) -> str:
+        """The id of the local datastore (clients put it in their URLs)."""
+        if self._datastore_id is None:
+            raise RuntimeError("the local stack is not started")
+        return self._datastore_id
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the local API, e.g. ``http://127.0.0.1:8000`` (``LQS_API_URL``)."""
+        if self.api is None:
+            raise RuntimeError("the local stack is not started")
+        return self.api.url
+
+    @property
+    def moto_url(self) -> str:
+        """The endpoint of every local AWS service (``AWS_ENDPOINT_URL``)."""
+        if self.moto is None:
+            raise RuntimeError("the local stack is not started")
+        return self.moto.url
+
+    @property
+    def bucket_name(self) -> str:
+        """Name of the local ObjectsBucket."""
+        return self.names[OBJECTS_BUCKET_ID]
+
+    def exports(self) -> dict[str, str]:
+        """What a client needs, as environment variables."""
+        return {
+            "LQS_API_URL": self.api_url,
+            "LQS_DATASTORE_ID": self.datastore_id,
+            "OPENLQS_S3_ENDPOINT": self.moto_url,
+            "OPENLQS_BUCKET": self.bucket_name,
+        }
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for one local service (fake credentials, path-style S3)."""
+        return boto3.session.Session(
+            aws_access_key_id=FAKE_CREDENTIALS,
+            aws_secret_access_key=FAKE_CREDENTIALS,
+            region_name=LOCAL_REGION,
+        ).client(
+            service,
+            endpoint_url=self.moto_url,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}),
+        )
+
+    # Lifecycle
+
+    def start(self) -> LocalStack:
+        """Start moto, create and restore the resources, and serve the API; returns ``self``."""
+        try:
+            self._start()
+        except BaseException:
+            self._shutdown(save=False)
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._datastore_id is None:
+            self._datastore_id = load_or_create_datastore_id(self.data_dir)
+        project_dir = self.project_dir or find_project_root()
+        self.template = load_template(project_dir / "template.yaml")
+        self.names = local_resource_names(self.template)
+        if OBJECTS_BUCKET_ID not in self.names:
+            raise ValueError(f"{project_dir / 'template.yaml'} declares no {OBJECTS_BUCKET_ID}")
+        self.functions = {
+            logical_id: InProcessFunction(spec)
+            for logical_id, spec in function_specs(self.template, project_dir).items()
+        }
+
+        moto = TrackedMotoServer(self.tracker, HOST, self.moto_port)
+        moto.start()
+        self.moto = moto
+        # moto's backends live in this process: start empty even if another stack ran here before.
+        self.moto.reset()
+        self.moto.enable_step_functions_interpreter()
+        self._set_environment()
+
+        tables = {lid: self.names[lid] for lid in resources_of_type(self.template, TABLE_TYPE)}
+        buckets = {lid: self.names[lid] for lid in resources_of_type(self.template, BUCKET_TYPE)}
+        dynamodb = self.client("dynamodb")
+        # Streams are turned on after the restore so that restored items are not replayed as changes.
+        create_tables(dynamodb, self.template, self.names, streams=False)
+        create_buckets(self.client("s3"), self.template, self.names)
+        self.snapshotter = Snapshotter(self.data_dir, dynamodb, self.client("s3"), tables, buckets)
+        self.snapshotter.restore()
+        enable_streams(dynamodb, self.template, self.names)
+        self._saved_generations = {name: self.tracker.generation(name) for name in self.names.values()}
+
+        api_function = self.functions[API_FUNCTION_ID]
+        api_function.load()
+        self.api = ApiGatewayServer(api_function, host=HOST, port=self.port, access_log=self.access_log)
+        self.api.start()
+        self._stop_snapshots.clear()
+        self._snapshot_thread = threading.Thread(
+            target=self._snapshot_periodically, name="openlqs-snapshots", daemon=True
+        )
+        self._snapshot_thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, save what changed, stop moto and restore the environment (idempotent)."""
+        self._shutdown(save=True)
+
+    def _shutdown(self, *, save: bool) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        self._stop_snapshots.set()
+        if self._snapshot_thread is not None:
+            self._snapshot_thread.join()
+            self._snapshot_thread = None
+        try:
+            if save and self.snapshotter is not None:
+                self.snapshot()
+        finally:
+            if self.moto is not None:
+                try:
+                    self.moto.restore_config()
+                    self.moto.reset()
+                finally:
+                    self.moto.stop()
+                    self.moto = None
+            self.snapshotter = None
+            self._restore_environment()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # Snapshots
+
+    def snapshot(self, *, force: bool = False) -> list[str]:
+        """Save the tables and buckets written since the last save (all of them with ``force``).
+
+        Returns the names saved. Cheap when nothing changed: the change tracker is consulted, nothing
+        is scanned.
+        """
+        if self.snapshotter is None:
+            return []
+        with self._snapshot_lock:
+            generations = {name: self.tracker.generation(name) for name in self.names.values()}
+            changed = {
+                name for name, gen in generations.items() if force or gen != self._saved_generations.get(name)
+            }
+            saved = self.snapshotter.save(lambda name: name in changed)
+            self._saved_generations.update({name: generations[name] for name in saved})
+            return saved
+
+    def _snapshot_periodically(self) -> None:
+        wait = self.snapshot_interval
+        while not self._stop_snapshots.wait(wait):
+            started = time.monotonic()
+            try:
+                saved = self.snapshot()
+            except Exception:
+                print("openlqs local: snapshot failed, will retry", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+                saved = []
+            # A big table takes a while to save: keep saving it at most ~10% of the time.
+            wait = (
+                max(self.snapshot_interval, 10 * (time.monotonic() - started))
+                if saved
+                else self.snapshot_interval
+            )
+
+    # Environment
+
+    def _set_environment(self) -> None:
+        moto_url = self.moto_url
+        assert self.moto is not None
+        refs = {logical_id: name for logical_id, name in self.names.items()}
+        refs["DatastoreId"] = self.datastore_id
+        # No X-Ray daemon or CloudWatch here: spare every request a trace attempt and an EMF line,
+        # unless the caller's environment asks for them.
+        quiet_defaults = {name: "true" for name in _LOCAL_DEFAULTS_TRUE if name not in os.environ}
+        environment = {
+            **quiet_defaults,
+            **function_environment(self.template, refs),
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS,
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            # Step Functions service integrations call moto on MOTO_PORT (default 5000).
+            "MOTO_PORT": str(self.moto.get_host_and_port()[1]),
+            # Without it botocore builds account-based DynamoDB endpoints and stream reads fail.
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            "DATASTORE_ID": self.datastore_id,
+            **settings_environment(self.names),
+        }
+        self._saved_environment = {
+            name: os.environ.get(name) for name in (*environment, *_CLEARED_ENVIRONMENT)
+        }
+        for name in _CLEARED_ENVIRONMENT:
+            os.environ.pop(name, None)
+        os.environ.update(environment)
+        _forget_cached_configuration()
+
+    def _restore_environment(self) -> None:
+        if not self._saved_environment:
+            return
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment = {}
+        _forget_cached_configuration()
+
+
+def _forget_cached_configuration() -> None:
+    """Make the settings and boto3's default session read the environment again."""
+    get_settings.cache_clear()
+    boto3.DEFAULT_SESSION = None
+
+
+def export_lines(exports: Mapping[str, str]) -> list[str]:
+    """``export NAME=value`` lines a shell can evaluate."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into ``stop.set()`` while inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_foreground(
+    port: int | None = None,
+    moto_port: int | None = None,
+    data_dir: Path | str | None = None,
+    *,
+    out: TextIO | None = None,
+) -> int:
+    """Run the local stack until Ctrl-C or SIGTERM, then save and stop; returns the exit status.
+
+    Prints the ``export`` lines a client needs and a "running" line on ``out`` (standard output) once
+    the API is being served; everything else goes to standard error.
+    """
+    out = out or sys.stdout
+    stop = threading.Event()
+    stack = LocalStack(port=port, moto_port=moto_port, data_dir=data_dir, access_log=True)
+    with _stop_on_signals(stop):
+        try:
+            stack.start()
+        except Exception as error:
+            print(f"openlqs local: cannot start: {error}", file=sys.stderr)
+            return 1
+        try:
+            print(f"openlqs local: data in {stack.data_dir}", file=sys.stderr)
+            for line in export_lines(stack.exports()):
+                print(line, file=out)
+            print(RUNNING_MESSAGE, file=out, flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            stack.stop()
+    print("openlqs local: stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,217 @@
+"""The template loader builds moto resources from template.yaml's own definitions."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from openlqs.local.template import (
+    TemplateLoader,
+    create_bucket,
+    create_tables,
+    enable_streams,
+    find_project_root,
+    function_environment,
+    function_specs,
+    load_template,
+    local_resource_names,
+    resources_of_type,
+    settings_environment,
+)
+from openlqs.settings import Settings
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def template() -> dict[str, Any]:
+    return load_template(PROJECT_DIR / "template.yaml")
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield boto3.client("dynamodb")
+
+
+def _by_name(items: list[dict[str, Any]], key: str = "IndexName") -> dict[str, dict[str, Any]]:
+    return {item[key]: item for item in items}
+
+
+def test_template_loader_turns_short_form_tags_into_long_form() -> None:
+    text = textwrap.dedent(
+        """
+        A: !Ref Thing
+        B: !GetAtt Table.StreamArn
+        C: !Sub "arn:${AWS::Partition}:s3:::${Bucket}/*"
+        D: !If [IsProd, !Ref Big, 1]
+        E: !Condition IsProd
+        F: !Select [0, !GetAZs ""]
+        """
+    )
+
+    loaded = TemplateLoader(text).get_single_data()
+
+    assert loaded == {
+        "A": {"Ref": "Thing"},
+        "B": {"Fn::GetAtt": ["Table", "StreamArn"]},
+        "C": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${Bucket}/*"},
+        "D": {"Fn::If": ["IsProd", {"Ref": "Big"}, 1]},
+        "E": {"Condition": "IsProd"},
+        "F": {"Fn::Select": [0, {"Fn::GetAZs": ""}]},
+    }
+
+
+def test_load_template_reads_every_resource_type(template: dict[str, Any]) -> None:
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+
+    assert {"ResourcesTable", "RecordsTable"} <= set(tables)
+    assert "ObjectsBucket" in resources_of_type(template, "AWS::S3::Bucket")
+
+
+def test_create_tables_uses_the_template_keys_indexes_and_streams(
+    template: dict[str, Any], dynamodb: Any
+) -> None:
+    names = local_resource_names(template)
+
+    create_tables(dynamodb, template, names)
+
+    for logical_id, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        declared = resource["Properties"]
+        table = dynamodb.describe_table(TableName=names[logical_id])["Table"]
+        assert table["KeySchema"] == declared["KeySchema"]
+        assert sorted(table["AttributeDefinitions"], key=str) == sorted(
+            declared["AttributeDefinitions"], key=str
+        )
+        assert table["BillingModeSummary"]["BillingMode"] == declared["BillingMode"]
+        actual_indexes = _by_name(table.get("GlobalSecondaryIndexes", []))
+        declared_indexes = _by_name(declared.get("GlobalSecondaryIndexes", []))
+        assert set(actual_indexes) == set(declared_indexes)
+        for index_name, index in declared_indexes.items():
+            assert actual_indexes[index_name]["KeySchema"] == index["KeySchema"]
+            assert actual_indexes[index_name]["Projection"] == index["Projection"]
+        if "StreamSpecification" in declared:
+            assert table["StreamSpecification"] == {
+                "StreamEnabled": True,
+                "StreamViewType": declared["StreamSpecification"]["StreamViewType"],
+            }
+        else:
+            assert "LatestStreamArn" not in table
+
+
+def test_create_tables_without_streams_leaves_them_for_enable_streams(
+    template: dict[str, Any], dynamodb: Any
+) -> None:
+    names = local_resource_names(template)
+
+    create_tables(dynamodb, template, names, streams=False)
+    before = dynamodb.describe_table(TableName=names["ResourcesTable"])["Table"]
+    enable_streams(dynamodb, template, names)
+    after = dynamodb.describe_table(TableName=names["ResourcesTable"])["Table"]
+
+    assert "LatestStreamArn" not in before
+    assert after["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+
+
+def test_create_bucket_creates_a_bucket(dynamodb: Any) -> None:
+    s3 = boto3.client("s3")
+
+    create_bucket(s3, "openlqs-objects")
+
+    assert [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]] == ["openlqs-objects"]
+
+
+def test_local_resource_names_are_the_settings_defaults(template: dict[str, Any]) -> None:
+    environment = settings_environment(local_resource_names(template))
+    defaults = Settings.model_construct()
+
+    for variable, name in environment.items():
+        assert getattr(defaults, variable.lower()) == name
+
+
+def test_local_resource_names_keep_a_literal_table_name() -> None:
+    template = {
+        "Resources": {"AuditTable": {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": "x"}}}
+    }
+
+    assert local_resource_names(template) == {"AuditTable": "x"}
+
+
+def test_find_project_root_prefers_the_environment_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "template.yaml").write_text("Resources: {}\n")
+    monkeypatch.setenv("OPENLQS_PROJECT_DIR", str(tmp_path))
+
+    assert find_project_root() == tmp_path.resolve()
+
+
+def test_find_project_root_walks_up_from_the_start_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENLQS_PROJECT_DIR", raising=False)
+
+    assert find_project_root(PROJECT_DIR / "layers" / "openlqs" / "openlqs") == PROJECT_DIR
+
+
+def test_function_specs_read_code_uri_handler_and_globals(tmp_path: Path) -> None:
+    template = {
+        "Globals": {"Function": {"MemorySize": 512, "Timeout": 20, "Handler": "app.lambda_handler"}},
+        "Resources": {
+            "ApiFunction": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "functions/api/"}},
+            "PlanFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": "functions/plan", "Handler": "handlers.plan.run", "Timeout": 900},
+            },
+        },
+    }
+
+    specs = function_specs(template, tmp_path)
+
+    assert specs["ApiFunction"].code_path == tmp_path / "functions" / "api" / "app.py"
+    assert (specs["ApiFunction"].handler_name, specs["ApiFunction"].memory_mb) == ("lambda_handler", 512)
+    assert specs["PlanFunction"].code_path == tmp_path / "functions" / "plan" / "handlers" / "plan.py"
+    assert (specs["PlanFunction"].handler_name, specs["PlanFunction"].timeout_s) == ("run", 900)
+
+
+def test_function_specs_fall_back_to_functions_api_app(tmp_path: Path) -> None:
+    specs = function_specs({"Resources": {}}, tmp_path)
+
+    assert specs["ApiFunction"].code_path == tmp_path / "functions" / "api" / "app.py"
+
+
+def test_function_environment_resolves_refs_subs_and_parameter_defaults() -> None:
+    template = {
+        "Parameters": {"DatastoreId": {"Type": "String", "Default": "ds-default"}},
+        "Globals": {
+            "Function": {
+                "Environment": {
+                    "Variables": {
+                        "DATASTORE_ID": {"Ref": "DatastoreId"},
+                        "RECORDS_TABLE_NAME": {"Ref": "RecordsTable"},
+                        "PREFIX": {"Fn::Sub": "${AWS::Region}/${RecordsTable}"},
+                        "STATE_MACHINE_ARN": {"Ref": "NotCreatedLocally"},
+                        "DEBUG": False,
+                    }
+                }
+            }
+        },
+    }
+
+    environment = function_environment(template, {"RecordsTable": "openlqs-records"})
+
+    assert environment == {
+        "DATASTORE_ID": "ds-default",
+        "RECORDS_TABLE_NAME": "openlqs-records",
+        "PREFIX": "us-east-1/openlqs-records",
+        "DEBUG": "false",
+    }
