@@ -28,13 +28,25 @@ DATASTORE_ID = "0f6c2a53-6d7e-4f1f-9e5a-2b8c7f0d9a11"
 
 
 def _clear_caches() -> None:
+    # The resolver holds no settings; services and settings are rebuilt for each test's environment.
     get_settings.cache_clear()
     get_services.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    return load_template(PROJECT_DIR / "template.yaml")
+
+
+@pytest.fixture(scope="session")
+def api_function() -> InProcessFunction:
+    """ApiFunction's real handler file, imported once as the Lambda runtime would."""
     get_app.cache_clear()
+    return InProcessFunction.from_file(PROJECT_DIR / "functions" / "api" / "app.py", logical_id="ApiFunction")
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def aws(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> Iterator[dict[str, str]]:
     """moto with the template's tables and bucket; yields the settings environment."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -50,7 +62,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
-        template = load_template(PROJECT_DIR / "template.yaml")
         names = local_resource_names(template, prefix="itest")
         create_tables(boto3.client("dynamodb"), template, names)
         create_buckets(boto3.client("s3"), template, names)

@@ -1,3 +1,6 @@
 """openlqs: an open, serverless log query service for robotics logs, wire-compatible with LogQS."""
 
 __version__ = "0.1.0"
+
+#: The LogQS API version this server speaks (the official client compares major and minor).
+LOGQS_API_VERSION = "1.1.0"

@@ -66,6 +66,9 @@ class DynamoRecordRepository:
         descending: bool = False,
     ) -> Iterator[RecordBlock]:
         condition = Key("pk").eq(str(topic_id))
+        if last_bucket is not None and last_bucket < max(first_bucket or 0, 0):
+            # No bucket lies below 0; DynamoDB rejects a BETWEEN whose upper bound is below its lower one.
+            return iter(())
         if first_bucket is not None or last_bucket is not None:
             low = keys.record_bucket_prefix(max(first_bucket or 0, 0))
             high = (

@@ -9,14 +9,11 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from openlqs import __version__
+from openlqs import LOGQS_API_VERSION, __version__
 from openlqs.api.errors import error_response, register_error_handlers
 from openlqs.api.routers import groups, logs, records, topics
 from openlqs.errors import NotFound
 from openlqs.settings import get_settings
-
-#: The LogQS API version this server speaks (the official client checks major and minor).
-LOGQS_API_VERSION = "1.1.0"
 
 #: ``/apps/lqs/api`` or ``/apps/lqs/{datastore_id}/api`` (``/apps`` optional: api_endpoint_prefix="").
 API_PREFIX = re.compile(r"^(?:/apps)?/lqs(?:/(?P<datastore_id>[^/]+))?/api(?=/|$)")

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from openlqs import LOGQS_API_VERSION
 from openlqs.errors import BadRequest, InternalServerError, NotFound, OpenLQSError
 
 JSON = "application/json"
@@ -16,10 +17,12 @@ logger = Logger(service="openlqs")
 
 
 def error_response(error: OpenLQSError) -> Response:
+    # Exception handlers run outside the middleware chain, so the version header is set here too.
     return Response(
         status_code=error.status_code,
         content_type=JSON,
         body=json.dumps({"message": error.message}),
+        headers={"x-logqs-version": LOGQS_API_VERSION},
     )
 
 

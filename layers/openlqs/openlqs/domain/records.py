@@ -331,7 +331,9 @@ class RecordService:
             )
 
     def _log_bounds_without(self, removed: Topic) -> tuple[int | None, int | None]:
-        topics = [cast(Topic, t) for t in self.resources.list_resources(TOPIC, removed.log_id) if t.id != removed.id]
+        topics = [
+            cast(Topic, t) for t in self.resources.list_resources(TOPIC, removed.log_id) if t.id != removed.id
+        ]
         starts = [t.start_time for t in topics if t.start_time is not None]
         ends = [t.end_time for t in topics if t.end_time is not None]
         return (min(starts) if starts else None), (max(ends) if ends else None)

@@ -16,6 +16,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 #: Nanosecond timestamps. Plain ints (JSON numbers are exact in Python); digit strings are accepted.
 Int64 = int
+#: Largest value of an Int64 field (record columns are stored as signed 64-bit integers).
+INT64_MAX = 2**63 - 1
 
 T = TypeVar("T")
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Field, field_validator
 
 from openlqs.models.common import (
+    INT64_MAX,
     CommonListParams,
     Int64,
     LockCreateFields,
@@ -45,16 +46,16 @@ class Record(LockModel):
 
 
 class RecordCreateRequest(LockCreateFields):
-    timestamp: Int64 = Field(ge=0)
+    timestamp: Int64 = Field(ge=0, le=INT64_MAX)
     note: str | None = None
     context: dict | None = None
     query_data: dict | list | None = None
     auxiliary_data: dict | list | None = None
-    data_offset: int | None = Field(None, ge=0)
-    data_length: int | None = Field(None, ge=0)
+    data_offset: int | None = Field(None, ge=0, le=INT64_MAX)
+    data_length: int | None = Field(None, ge=0, le=INT64_MAX)
     chunk_compression: str | None = None
-    chunk_offset: int | None = Field(None, ge=0)
-    chunk_length: int | None = Field(None, ge=0)
+    chunk_offset: int | None = Field(None, ge=0, le=INT64_MAX)
+    chunk_length: int | None = Field(None, ge=0, le=INT64_MAX)
     source: str | None = None
 
     @field_validator("chunk_compression")

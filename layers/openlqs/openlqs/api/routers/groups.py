@@ -20,6 +20,7 @@ TAGS = ["Groups"]
 
 @router.get("/groups", summary="List groups", tags=TAGS)
 def list_groups(params: Annotated[GroupListParams, Query()]) -> PaginatedResponse[Group]:
+    request_context(router)
     count, groups = get_services().groups.list(params)
     return paginated(params, count, groups)
 

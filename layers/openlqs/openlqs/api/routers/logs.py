@@ -20,6 +20,7 @@ TAGS = ["Logs"]
 
 @router.get("/logs", summary="List logs", tags=TAGS)
 def list_logs(params: Annotated[LogListParams, Query()]) -> PaginatedResponse[Log]:
+    request_context(router)
     count, logs = get_services().logs.list(params)
     return paginated(params, count, logs)
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from openlqs.api.common import LockToken, no_content, paginated, request_context
 from openlqs.api.dependencies import get_services
-from openlqs.models.common import DataResponse, PaginatedResponse
+from openlqs.models.common import INT64_MAX, DataResponse, PaginatedResponse
 from openlqs.models.records import (
     Record,
     RecordCreateRequest,
@@ -22,7 +22,7 @@ from openlqs.models.records import (
 
 router = Router()
 TAGS = ["Records"]
-Timestamp = Annotated[int, Path(ge=0, le=2**63 - 1, description="Nanoseconds since the epoch")]
+Timestamp = Annotated[int, Path(ge=0, le=INT64_MAX, description="Nanoseconds since the epoch")]
 
 
 @router.get("/topics/<topic_id>/records", summary="List a topic's records in a time window", tags=TAGS)

@@ -20,6 +20,7 @@ TAGS = ["Topics"]
 
 @router.get("/topics", summary="List topics", tags=TAGS)
 def list_topics(params: Annotated[TopicListParams, Query()]) -> PaginatedResponse[Topic]:
+    request_context(router)
     count, topics = get_services().topics.list(params)
     return paginated(params, count, topics)
 
