@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: local test lint format unit integration e2e clean
+.PHONY: local test lint sam-validate format unit integration e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,17 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 local: $(VENV)/.installed-local
 	$(BIN)/openlqs local
 
-test: $(VENV)/.installed-dev lint
+test: $(VENV)/.installed-dev lint sam-validate
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# SAM CLI pins an older boto3, so it lives in its own venv (.venv-sam), created on first use.
+sam-validate:
+	PYTHON=$(PYTHON) bash scripts/sam-validate.sh
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
@@ -39,4 +43,4 @@ e2e: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest tests/e2e
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) .venv-sam .pytest_cache .mypy_cache .ruff_cache .aws-sam

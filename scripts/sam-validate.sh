@@ -16,7 +16,7 @@ if [[ ! -x "$SAM" ]]; then
     echo "Installing aws-sam-cli into $SAM_VENV ..." >&2
     "$PYTHON" -m venv "$SAM_VENV"
     "$SAM_VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$SAM_VENV/bin/python" -m pip install --quiet aws-sam-cli
+    "$SAM_VENV/bin/python" -m pip install --quiet "aws-sam-cli==1.170.0"
 fi
 
 if [[ -z "${AWS_ACCESS_KEY_ID:-}" && -z "${AWS_PROFILE:-}" ]]; then
