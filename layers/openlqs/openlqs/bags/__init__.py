@@ -1,0 +1,1 @@
+"""Log file formats openlqs indexes (ROS 1 bags first)."""

@@ -1,0 +1,450 @@
+"""ROS 1 bag (format 2.0) reading for indexing: header, index, chunks and message positions.
+
+Only what indexing needs is parsed, straight from bytes with ``struct``: the bag header record, the
+connection and chunk-info records of the index (at the header's ``index_pos``), and the message-data
+records inside chunks. Nothing here does I/O; callers hand in byte ranges (from S3 or a file).
+
+Record layout: ``header_len:u32 | header | data_len:u32 | data``; a header is a run of fields
+``field_len:u32 | name=value``. Times are ``sec:u32, nsec:u32``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import permutations
+from typing import Protocol
+
+import lz4.frame
+
+from openlqs.errors import BadLogFile
+
+MAGIC = b"#ROSBAG V2.0\n"
+#: The bag header record is padded to about 4 KiB; one read of this size always holds it.
+HEADER_READ_SIZE = 16 * 1024
+
+OP_MESSAGE_DATA = 0x02
+OP_BAG_HEADER = 0x03
+OP_INDEX_DATA = 0x04
+OP_CHUNK = 0x05
+OP_CHUNK_INFO = 0x06
+OP_CONNECTION = 0x07
+
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_TIME = struct.Struct("<II")
+#: Chunk compressions as bags name them, and as records report them (LogQS ``chunk_compression``).
+COMPRESSIONS = {"none": None, "bz2": "bz2", "lz4": "lz4"}
+
+
+class ByteSource(Protocol):
+    """Random access to a log file's bytes (an S3 object, a local file)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` (inclusive) to ``end`` (exclusive), fewer only at the end of the file."""
+        ...
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: int
+    topic: str
+    type_name: str
+    md5sum: str
+    message_definition: str
+    callerid: str | None = None
+    latching: bool = False
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """A chunk and what it holds: byte range in the file, time range, messages per connection."""
+
+    start: int
+    end: int
+    start_time: int
+    end_time: int
+    counts: dict[int, int]
+
+    @property
+    def message_count(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class BagIndex:
+    file_size: int
+    connections: dict[int, Connection]
+    chunks: list[ChunkInfo]
+    #: True when the index was missing (recording cut off) and chunks were found by a scan.
+    salvaged: bool = False
+    #: Bytes at the end of the file that belong to no complete chunk (salvage only).
+    ignored_bytes: int = 0
+
+    def topics(self) -> dict[str, list[Connection]]:
+        """Connections by topic name: several publishers on one name are one topic."""
+        topics: dict[str, list[Connection]] = {}
+        for connection in sorted(self.connections.values(), key=lambda c: c.id):
+            topics.setdefault(connection.topic, []).append(connection)
+        return topics
+
+
+@dataclass(slots=True)
+class MessagePosition:
+    """Where one message's bytes are, in LogQS record terms."""
+
+    connection_id: int
+    timestamp: int
+    data_offset: int
+    data_length: int
+    chunk_compression: str | None
+    chunk_offset: int | None
+    chunk_length: int | None
+
+
+@dataclass
+class _Record:
+    header: dict[str, bytes]
+    data_start: int
+    data_end: int
+    end: int = field(default=0)
+
+
+def _time_ns(raw: bytes) -> int:
+    sec, nsec = _TIME.unpack(raw)
+    return sec * 1_000_000_000 + nsec
+
+
+def parse_header(buf: bytes | memoryview, start: int, length: int) -> dict[str, bytes]:
+    """The fields of a record header."""
+    fields: dict[str, bytes] = {}
+    position, end = start, start + length
+    while position < end:
+        if position + 4 > end:
+            raise BadLogFile(f"Record header at byte {start} is malformed.")
+        (field_length,) = _U32.unpack_from(buf, position)
+        position += 4
+        raw = bytes(buf[position : position + field_length])
+        position += field_length
+        name, separator, value = raw.partition(b"=")
+        if not separator or position > end:
+            raise BadLogFile(f"Record header at byte {start} is malformed.")
+        fields[name.decode("ascii", "replace")] = value
+    return fields
+
+
+def read_record(buf: bytes | memoryview, position: int, base: int = 0) -> _Record | None:
+    """The record at ``position`` of ``buf`` (None when ``buf`` ends before the record does).
+
+    Offsets in the result are absolute: ``base`` is the file offset of ``buf[0]``.
+    """
+    if position + 4 > len(buf):
+        return None
+    (header_length,) = _U32.unpack_from(buf, position)
+    header_start = position + 4
+    if header_start + header_length + 4 > len(buf):
+        return None
+    header = parse_header(buf, header_start, header_length)
+    (data_length,) = _U32.unpack_from(buf, header_start + header_length)
+    data_start = header_start + header_length + 4
+    data_end = data_start + data_length
+    if data_end > len(buf):
+        return None
+    return _Record(header, base + data_start, base + data_end, base + data_end)
+
+
+def _op(record: _Record) -> int:
+    op = record.header.get("op")
+    if op is None or len(op) != 1:
+        raise BadLogFile("A record has no valid 'op' field.")
+    return op[0]
+
+
+def _connection(record: _Record, data: bytes | memoryview, base: int) -> Connection:
+    details = parse_header(data, record.data_start - base, record.data_end - record.data_start)
+    return _connection_from(record.header, details)
+
+
+def _connection_from(header: dict[str, bytes], details: dict[str, bytes]) -> Connection:
+    return Connection(
+        id=_U32.unpack(header["conn"])[0],
+        topic=header.get("topic", details.get("topic", b"")).decode(),
+        type_name=details.get("type", b"").decode(),
+        md5sum=details.get("md5sum", b"").decode(),
+        message_definition=details.get("message_definition", b"").decode(),
+        callerid=details["callerid"].decode() if "callerid" in details else None,
+        latching=details.get("latching", b"0") == b"1",
+    )
+
+
+def _check_magic(source: ByteSource) -> bytes:
+    if source.size == 0:
+        raise BadLogFile("The file is empty.")
+    head = source.read(0, HEADER_READ_SIZE)
+    if not head.startswith(MAGIC):
+        if head.startswith(b"#ROSBAG V"):
+            raise BadLogFile(f"Unsupported bag version {head[:13].decode(errors='replace').strip()!r}.")
+        raise BadLogFile("The file is not a ROS 1 bag (no '#ROSBAG V2.0' magic line).")
+    return head
+
+
+def read_index(source: ByteSource) -> BagIndex:
+    """Read the bag header and its index with two range reads; salvage by a scan when the index is gone."""
+    head = _check_magic(source)
+    header = read_record(head, len(MAGIC))
+    if header is None or _op(header) != OP_BAG_HEADER:
+        raise BadLogFile("The bag header record is truncated or missing.")
+    index_pos = _U64.unpack(header.header["index_pos"])[0]
+    connection_count = _U32.unpack(header.header["conn_count"])[0]
+    chunk_count = _U32.unpack(header.header["chunk_count"])[0]
+    first_record = header.end
+    if index_pos == 0 or index_pos >= source.size or index_pos < first_record:
+        return salvage_index(source, first_record)
+    data = source.read(index_pos, source.size)
+    connections: dict[int, Connection] = {}
+    infos: list[tuple[int, int, int, dict[int, int]]] = []
+    position = 0
+    while position < len(data):
+        record = read_record(data, position, index_pos)
+        if record is None:
+            raise BadLogFile(f"The bag index at byte {index_pos + position} is truncated.")
+        op = _op(record)
+        if op == OP_CONNECTION:
+            connection = _connection(record, data, index_pos)
+            connections[connection.id] = connection
+        elif op == OP_CHUNK_INFO:
+            infos.append(_chunk_info(record, data, index_pos))
+        position = record.end - index_pos
+    if len(connections) != connection_count or len(infos) != chunk_count:
+        raise BadLogFile(
+            f"The bag index lists {len(connections)} connections and {len(infos)} chunks; "
+            f"its header announces {connection_count} and {chunk_count}."
+        )
+    positions = [*sorted(info[0] for info in infos), index_pos]
+    following = {start: positions[i + 1] for i, start in enumerate(positions[:-1])}
+    chunks = [
+        ChunkInfo(start, following[start], start_time, end_time, counts)
+        for start, start_time, end_time, counts in sorted(infos)
+    ]
+    return BagIndex(source.size, connections, chunks)
+
+
+def _chunk_info(record: _Record, data: bytes | memoryview, base: int) -> tuple[int, int, int, dict[int, int]]:
+    header = record.header
+    counts: dict[int, int] = {}
+    body = data[record.data_start - base : record.data_end - base]
+    for i in range(_U32.unpack(header["count"])[0]):
+        connection_id, count = struct.unpack_from("<II", body, i * 8)
+        counts[connection_id] = count
+    return (
+        _U64.unpack(header["chunk_pos"])[0],
+        _time_ns(header["start_time"]),
+        _time_ns(header["end_time"]),
+        counts,
+    )
+
+
+#: How much a salvage scan reads at a time.
+SCAN_WINDOW = 16 * 1024 * 1024
+
+
+class _Window:
+    """Serves small reads of a sequential scan from large range reads."""
+
+    def __init__(self, source: ByteSource, size: int = SCAN_WINDOW) -> None:
+        self.source = source
+        self.size = size
+        self.start = 0
+        self.buffer = b""
+
+    def read(self, start: int, end: int) -> bytes:
+        if not (self.start <= start and end <= self.start + len(self.buffer)):
+            self.start = start
+            self.buffer = self.source.read(start, min(self.source.size, max(end, start + self.size)))
+        return self.buffer[start - self.start : end - self.start]
+
+
+def salvage_index(source: ByteSource, start: int) -> BagIndex:
+    """Rebuild the index of a bag whose recording was cut off: every complete chunk, found by a scan.
+
+    Whatever follows the last complete chunk (and its index-data records) is ignored and counted.
+    """
+    window = _Window(source)
+    connections: dict[int, Connection] = {}
+    found: list[ChunkInfo] = []
+    position = last_complete = start
+    while position + 4 <= source.size:
+        (header_length,) = _U32.unpack(window.read(position, position + 4))
+        data_length_at = position + 4 + header_length
+        if data_length_at + 4 > source.size:
+            break
+        header = window.read(position + 4, data_length_at)
+        (data_length,) = _U32.unpack(window.read(data_length_at, data_length_at + 4))
+        record = _Record(
+            parse_header(header, 0, header_length), data_length_at + 4, data_length_at + 4 + data_length
+        )
+        record.end = record.data_end
+        if record.data_end > source.size:
+            break
+        op = _op(record)
+        if op == OP_CHUNK:
+            try:
+                info, chunk_connections = _scan_chunk(
+                    record, window.read(record.data_start, record.data_end), position
+                )
+            except BadLogFile:
+                break  # a damaged chunk at the end of a cut-off recording
+            connections.update(chunk_connections)
+            found.append(info)
+            last_complete = record.end
+        elif op == OP_INDEX_DATA and found:
+            last_complete = record.end
+        elif op == OP_CONNECTION:
+            details = parse_header(window.read(record.data_start, record.data_end), 0, data_length)
+            connection = _connection_from(record.header, details)
+            connections[connection.id] = connection
+        position = record.end
+    # A chunk's range runs to the next chunk: its index-data records belong to it.
+    chunks = [
+        ChunkInfo(
+            chunk.start,
+            found[i + 1].start if i + 1 < len(found) else last_complete,
+            chunk.start_time,
+            chunk.end_time,
+            chunk.counts,
+        )
+        for i, chunk in enumerate(found)
+    ]
+    return BagIndex(
+        source.size, connections, chunks, salvaged=True, ignored_bytes=source.size - last_complete
+    )
+
+
+def _scan_chunk(record: _Record, compressed: bytes, position: int) -> tuple[ChunkInfo, dict[int, Connection]]:
+    data = decompress_chunk(record, compressed)
+    counts: dict[int, int] = {}
+    connections: dict[int, Connection] = {}
+    times: list[int] = []
+    inner = 0
+    while inner < len(data):
+        message = read_record(data, inner)
+        if message is None:
+            raise BadLogFile(f"The chunk at byte {position} is corrupt.")
+        op = _op(message)
+        if op == OP_MESSAGE_DATA:
+            connection_id = _U32.unpack(message.header["conn"])[0]
+            counts[connection_id] = counts.get(connection_id, 0) + 1
+            times.append(_time_ns(message.header["time"]))
+        elif op == OP_CONNECTION:
+            connection = _connection(message, data, 0)
+            connections[connection.id] = connection
+        inner = message.end
+    return ChunkInfo(position, record.end, min(times, default=0), max(times, default=0), counts), connections
+
+
+def decompress_chunk(record: _Record, compressed: bytes | memoryview) -> bytes:
+    compression = record.header.get("compression", b"none").decode()
+    try:
+        if compression == "none":
+            return bytes(compressed)
+        if compression == "bz2":
+            return bz2.decompress(compressed)
+        if compression == "lz4":
+            return bytes(lz4.frame.decompress(compressed))
+    except (OSError, ValueError, RuntimeError) as error:
+        raise BadLogFile(f"A {compression} chunk cannot be decompressed: {error}") from error
+    raise BadLogFile(f"Unsupported chunk compression {compression!r}.")
+
+
+def index_chunks(data: bytes, base: int) -> Iterator[MessagePosition]:
+    """Every message in the chunk records of ``data`` (file offset ``base``), in file order.
+
+    ``data`` must hold whole chunks (and their index-data records), as parts are planned.
+    """
+    position = 0
+    while position < len(data):
+        record = read_record(data, position, base)
+        if record is None:
+            raise BadLogFile(f"A record at byte {base + position} is truncated.")
+        if _op(record) == OP_CHUNK:
+            yield from _chunk_messages(record, data, base)
+        position = record.end - base
+
+
+def _message_layouts() -> dict[tuple[int, int], tuple[int, int, int]]:
+    """Offsets of op, conn and time in a 38-byte message-data header, for each field order.
+
+    A message-data header holds exactly ``op`` (1 byte), ``conn`` (u32) and ``time`` (2 x u32), in an
+    order the writer chose; the first two field lengths tell which. Keyed by those two lengths.
+    """
+    layouts = {}
+    for order in permutations((("op", 1), ("conn", 4), ("time", 8))):
+        offsets, position = {}, 0
+        for name, size in order:
+            offsets[name] = position + 4 + len(name) + 1
+            position += 4 + len(name) + 1 + size
+        first, second = (len(name) + 1 + size for name, size in order[:2])
+        layouts[(first, second)] = (offsets["op"], offsets["conn"], offsets["time"])
+    return layouts
+
+
+_MESSAGE_HEADER_LENGTH = 38
+_LAYOUTS = _message_layouts()
+
+
+def _chunk_messages(record: _Record, data: bytes, base: int) -> Iterator[MessagePosition]:
+    compression = record.header.get("compression", b"none").decode()
+    compressed = memoryview(data)[record.data_start - base : record.data_end - base]
+    chunk = decompress_chunk(record, compressed)
+    declared = _U32.unpack(record.header["size"])[0] if "size" in record.header else len(chunk)
+    if declared != len(chunk):
+        raise BadLogFile(
+            f"The chunk at byte {record.data_start} holds {len(chunk)} bytes; its header says {declared}."
+        )
+    stored = COMPRESSIONS.get(compression)
+    chunk_start, chunk_length = record.data_start, record.data_end - record.data_start
+    u32, time = _U32.unpack_from, _TIME.unpack_from
+    layouts, size = _LAYOUTS, len(chunk)
+    position = 0
+    while position < size:
+        if position + 4 > size:
+            raise BadLogFile(f"The chunk at byte {chunk_start} is corrupt at offset {position}.")
+        (header_length,) = u32(chunk, position)
+        header_start = position + 4
+        layout = None
+        if header_length == _MESSAGE_HEADER_LENGTH and header_start + 42 <= size:
+            first = u32(chunk, header_start)[0]
+            layout = layouts.get((first, u32(chunk, header_start + 4 + first)[0]))
+        if layout is not None and chunk[header_start + layout[0]] == OP_MESSAGE_DATA:
+            # Fast path: a message-data record with the usual three fields.
+            connection_id = u32(chunk, header_start + layout[1])[0]
+            seconds, nanoseconds = time(chunk, header_start + layout[2])
+            (length,) = u32(chunk, header_start + 38)
+            data_start = header_start + 42
+            position = data_start + length
+            if position > size:
+                raise BadLogFile(f"The chunk at byte {chunk_start} is corrupt at offset {data_start}.")
+            timestamp = seconds * 1_000_000_000 + nanoseconds
+        else:
+            message = read_record(chunk, position)
+            if message is None:
+                raise BadLogFile(f"The chunk at byte {chunk_start} is corrupt at offset {position}.")
+            position = message.end
+            if _op(message) != OP_MESSAGE_DATA:
+                continue
+            connection_id = _U32.unpack(message.header["conn"])[0]
+            timestamp = _time_ns(message.header["time"])
+            data_start, length = message.data_start, message.data_end - message.data_start
+        if stored is None:
+            yield MessagePosition(
+                connection_id, timestamp, chunk_start + data_start, length, None, None, None
+            )
+        else:
+            yield MessagePosition(
+                connection_id, timestamp, chunk_start, chunk_length, stored, data_start, length
+            )

@@ -1,0 +1,155 @@
+"""ROS 1 bag indexing: header and index by range reads, message positions, salvage, bad files."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rosbags.rosbag1 import Reader, Writer
+
+from openlqs.bags.ros1 import BagIndex, MessagePosition, index_chunks, read_index, read_record
+from openlqs.errors import BadLogFile
+from tests.support.bags import FileSource, write_string_bag
+
+EXPECTED_COUNTS = {
+    "/rosout": 10,
+    "/tf": 2688,
+    "/tf_static": 1,
+    "/turtle1/cmd_vel": 357,
+    "/turtle1/color_sensor": 1351,
+    "/turtle1/pose": 1344,
+    "/turtle2/cmd_vel": 208,
+    "/turtle2/color_sensor": 1344,
+    "/turtle2/pose": 1344,
+}
+
+
+def _positions(source: FileSource, index: BagIndex) -> list[MessagePosition]:
+    return [
+        m for chunk in index.chunks for m in index_chunks(source.read(chunk.start, chunk.end), chunk.start)
+    ]
+
+
+@pytest.mark.parametrize("name", ["example.bag", "example-lz4.bag", "example-bz2.bag"])
+def test_index_of_real_bags_matches_rosbags_message_for_message(fixture_bags: Path, name: str) -> None:
+    source = FileSource(fixture_bags / name)
+
+    index = read_index(source)
+    positions = _positions(source, index)
+
+    with Reader(fixture_bags / name) as reader:
+        expected = sorted((c.id, timestamp, bytes(raw)) for c, timestamp, raw in reader.messages())
+    assert sorted((p.connection_id, p.timestamp, source.message_bytes(p)) for p in positions) == expected
+    by_topic = Counter(index.connections[p.connection_id].topic for p in positions)
+    assert by_topic == EXPECTED_COUNTS
+
+
+def test_index_groups_several_connections_on_one_topic(fixture_bags: Path) -> None:
+    index = read_index(FileSource(fixture_bags / "example.bag"))
+
+    topics = index.topics()
+
+    assert len(index.connections) == 12
+    assert len(topics) == 9
+    assert len(topics["/rosout"]) == 3 and len(topics["/tf"]) == 2
+    assert topics["/turtle1/pose"][0].type_name == "turtlesim/Pose"
+    assert "float32 x" in topics["/turtle1/pose"][0].message_definition
+
+
+def test_index_reads_only_the_header_and_the_index(fixture_bags: Path) -> None:
+    source = FileSource(fixture_bags / "example.bag")
+
+    read_index(source)
+
+    assert sum(end - start for start, end in source.reads) < 32 * 1024
+    assert len(source.reads) == 2
+
+
+def test_index_of_unsorted_chunks_keeps_each_chunks_own_range(fixture_bags: Path) -> None:
+    source = FileSource(fixture_bags / "example-unsorted-chunks.bag")
+
+    index = read_index(source)
+    positions = _positions(source, index)
+
+    # The fixtures README says 3.000000001 s for the last one; the file (and rosbags) say 3.0 s.
+    with Reader(fixture_bags / "example-unsorted-chunks.bag") as reader:
+        expected = [timestamp for _, timestamp, _ in reader.messages()]
+    assert len(index.chunks) == 3
+    assert [c.start_time for c in index.chunks] == [2_000_000_000, 3_000_000_000, 1_000_000_000]
+    assert sorted(p.timestamp for p in positions) == expected == [1_000_000_000, 2_000_000_000, 3_000_000_000]
+
+
+def test_index_of_a_bag_without_messages_is_empty(fixture_bags: Path) -> None:
+    index = read_index(FileSource(fixture_bags / "no-messages.bag"))
+
+    assert index.connections == {} and index.chunks == []
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), [("empty-file.bag", "empty"), ("asci-file.txt", "not a ROS 1 bag")]
+)
+def test_index_refuses_files_that_are_not_bags(fixture_bags: Path, name: str, message: str) -> None:
+    with pytest.raises(BadLogFile, match=message):
+        read_index(FileSource(fixture_bags / name))
+
+
+def test_index_refuses_a_truncated_header(fixture_bags: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.bag"
+    cut.write_bytes((fixture_bags / "example.bag").read_bytes()[:40])
+
+    with pytest.raises(BadLogFile, match="header"):
+        read_index(FileSource(cut))
+
+
+def test_index_keeps_equal_timestamps_in_file_order(tmp_path: Path) -> None:
+    bag = write_string_bag(
+        tmp_path / "same.bag", [("/a", 5, "first"), ("/a", 5, "second"), ("/a", 5, "third")]
+    )
+    source = FileSource(bag)
+
+    positions = _positions(source, read_index(source))
+
+    assert [source.message_bytes(p)[4:] for p in positions] == [b"first", b"second", b"third"]
+
+
+def test_salvage_recovers_complete_chunks_of_a_cut_off_recording(tmp_path: Path) -> None:
+    messages = [("/a" if i % 2 else "/b", 1_000 + i, f"message {i:04d}" * 8) for i in range(2_000)]
+    bag = write_string_bag(tmp_path / "full.bag", messages, chunk_threshold=8 * 1024)
+    full = bag.read_bytes()
+    complete_index = read_index(FileSource(bag))
+    cut_at = complete_index.chunks[10].start + 100  # inside the 11th chunk
+    (tmp_path / "cut.bag").write_bytes(full[:cut_at])
+    source = FileSource(tmp_path / "cut.bag")
+
+    index = read_index(source)
+    positions = _positions(source, index)
+
+    assert index.salvaged is True
+    assert len(index.chunks) == 10
+    assert index.ignored_bytes == cut_at - complete_index.chunks[10].start
+    expected = [m for c in complete_index.chunks[:10] for m in index_chunks(full[c.start : c.end], c.start)]
+    assert [(p.timestamp, p.data_offset) for p in positions] == [
+        (p.timestamp, p.data_offset) for p in expected
+    ]
+    assert {c.topic for c in index.connections.values()} == {"/a", "/b"}
+
+
+@pytest.mark.parametrize("compression", [None, Writer.CompressionFormat.LZ4, Writer.CompressionFormat.BZ2])
+def test_corrupt_chunk_is_a_bad_log_file(
+    tmp_path: Path, compression: Writer.CompressionFormat | None
+) -> None:
+    bag = write_string_bag(
+        tmp_path / "ok.bag", [("/a", i, f"m{i}" * 20) for i in range(100)], compression=compression
+    )
+    data = bytearray(bag.read_bytes())
+    chunk_record = read_record(data, read_index(FileSource(bag)).chunks[0].start)
+    assert chunk_record is not None
+    # Damage the start of the chunk's data: a record length (uncompressed) or the codec's frame header.
+    data[chunk_record.data_start : chunk_record.data_start + 8] = b"\xff" * 8
+    (tmp_path / "corrupt.bag").write_bytes(bytes(data))
+    source = FileSource(tmp_path / "corrupt.bag")
+    index = read_index(source)
+
+    with pytest.raises(BadLogFile):
+        _positions(source, index)
