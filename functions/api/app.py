@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from openlqs.api.app import get_app
+from openlqs.api.app import handle
 
 logger = Logger()
 tracer = Tracer()
@@ -17,4 +17,4 @@ metrics = Metrics(namespace="openlqs")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return get_app().resolve(event, context)
+    return handle(event, context)

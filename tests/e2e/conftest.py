@@ -49,7 +49,7 @@ class LocalStackProcess:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             self.output.append(line)
-            match = re.match(r"^(?:export )?([A-Z_]+)=(\S+)\s*$", line.strip())
+            match = re.match(r"^(?:export )?([A-Z0-9_]+)=(\S+)\s*$", line.strip())
             if match:
                 self.exports[match.group(1)] = match.group(2)
             if "running" in line and "LQS_API_URL" in self.exports:

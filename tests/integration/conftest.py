@@ -66,6 +66,9 @@ def aws(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> Iterator[d
         create_tables(boto3.client("dynamodb"), template, names)
         create_buckets(boto3.client("s3"), template, names)
         environment = settings_environment(names)
+        environment["SECRETS_KEY_ID"] = boto3.client("kms").create_key(Description="object store secrets")[
+            "KeyMetadata"
+        ]["KeyId"]
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         _clear_caches()

@@ -86,6 +86,64 @@ def test_local_stack_restores_items_and_objects_after_restart(project: Path, dat
         assert obj["Metadata"] == {"origin": "test"}
 
 
+def test_local_stack_kms_key_still_decrypts_after_restart(project: Path, data_dir: Path) -> None:
+    context = {"object_store_id": "s1"}
+    with _stack(project, data_dir) as stack:
+        first_key_id = get_settings().secrets_key_id
+        assert first_key_id is not None
+        sealed = stack.client("kms").encrypt(
+            KeyId=first_key_id, Plaintext=b"s3cret", EncryptionContext=context
+        )["CiphertextBlob"]
+
+    with _stack(project, data_dir) as stack:
+        second_key_id = get_settings().secrets_key_id
+        opened = stack.client("kms").decrypt(CiphertextBlob=sealed, EncryptionContext=context)
+
+    assert second_key_id == first_key_id
+    assert (opened["Plaintext"], opened["KeyId"].rsplit("/", 1)[1]) == (b"s3cret", first_key_id)
+    assert (data_dir / "kms" / "SecretsKey.json").stat().st_mode & 0o077 == 0  # owner only: key material
+
+
+def test_local_stack_kms_key_is_new_with_a_new_data_dir(project: Path, tmp_path: Path) -> None:
+    with _stack(project, tmp_path / "first") as stack:
+        first_key_id = get_settings().secrets_key_id
+        sealed = stack.client("kms").encrypt(KeyId=first_key_id, Plaintext=b"s3cret")["CiphertextBlob"]
+
+    with _stack(project, tmp_path / "second") as stack:
+        second_key_id = get_settings().secrets_key_id
+        kms = stack.client("kms")
+        with pytest.raises(kms.exceptions.ClientError):
+            kms.decrypt(CiphertextBlob=sealed)
+
+    assert second_key_id not in (None, first_key_id)
+
+
+def test_local_stack_presigned_urls_are_path_style_and_work_with_plain_http(data_dir: Path) -> None:
+    # The real API: a presigned UploadPart URL and a presigned GET, used with no AWS credentials at all.
+    body = bytes(range(256)) * 40
+    with _stack(PROJECT_DIR, data_dir) as stack:
+        base = f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api"
+        with httpx.Client(timeout=30) as http:
+            group = http.post(f"{base}/groups", json={"name": "Presigned"}).json()["data"]
+            log = http.post(f"{base}/logs", json={"group_id": group["id"], "name": "L"}).json()["data"]
+            objects = f"{base}/logs/{log['id']}/objects"
+            http.post(objects, json={"key": "a.bag"}).raise_for_status()
+            part = http.post(f"{objects}/a.bag/parts", json={"part_number": 1, "size": len(body)}).json()
+            upload_url = part["data"]["presigned_url"]
+            put = httpx.put(upload_url, content=body, timeout=30)
+            http.patch(f"{objects}/a.bag", json={"upload_state": "complete"}).raise_for_status()
+            fetched = http.get(f"{objects}/a.bag", params={"redirect": "False"}).json()["data"]
+            ranged = httpx.get(fetched["presigned_url"], headers={"Range": "bytes=1000-1099"}, timeout=30)
+        path_style_prefix = f"{stack.moto_url}/{stack.bucket_name}/"
+
+    assert put.request.headers.get("Authorization") is None
+    assert put.status_code == 200
+    assert upload_url.startswith(path_style_prefix)
+    assert fetched["presigned_url"].startswith(path_style_prefix)
+    assert ranged.status_code == 206
+    assert ranged.content == body[1000:1100]
+
+
 def test_local_stack_starts_empty_with_a_new_data_dir(project: Path, tmp_path: Path) -> None:
     with _stack(project, tmp_path / "first") as stack:
         stack.client("dynamodb").put_item(TableName="openlqs-resources", Item=_resource_item("g1"))
@@ -176,6 +234,8 @@ def test_local_stack_points_the_environment_at_moto_and_restores_it(
     assert during["MOTO_PORT"] == moto_url.rsplit(":", 1)[1]
     assert (during["AWS_ACCESS_KEY_ID"], during["AWS_DEFAULT_REGION"]) == ("testing", "us-east-1")
     assert during["AWS_ACCOUNT_ID_ENDPOINT_MODE"] == "disabled"
+    assert settings.s3_addressing_style == "path"
+    assert settings.secrets_key_id == during["SECRETS_KEY_ID"]
     assert "AWS_PROFILE" not in during
     assert str(settings.datastore_id) == stack.datastore_id
     assert (settings.resources_table_name, settings.records_table_name) == (
@@ -184,6 +244,7 @@ def test_local_stack_points_the_environment_at_moto_and_restores_it(
     )
     assert settings.objects_bucket_name == "openlqs-objects"
     assert "AWS_ENDPOINT_URL" not in os.environ
+    assert "SECRETS_KEY_ID" not in os.environ
     assert os.environ["AWS_PROFILE"] == "real-account"
 
 

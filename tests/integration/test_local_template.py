@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from openlqs.local.template import (
+    S3EventSubscription,
     TemplateLoader,
     create_bucket,
     create_tables,
@@ -22,6 +23,7 @@ from openlqs.local.template import (
     load_template,
     local_resource_names,
     resources_of_type,
+    s3_event_subscriptions,
     settings_environment,
 )
 from openlqs.settings import Settings
@@ -215,3 +217,52 @@ def test_function_environment_resolves_refs_subs_and_parameter_defaults() -> Non
         "PREFIX": "us-east-1/openlqs-records",
         "DEBUG": "false",
     }
+
+
+def test_s3_event_subscriptions_read_the_drop_folder_event(template: dict[str, Any]) -> None:
+    subscriptions = s3_event_subscriptions(template)
+
+    assert subscriptions == [
+        S3EventSubscription(
+            function_id="IngestionTriggerFunction",
+            event_id="DropFolder",
+            bucket_id="ObjectsBucket",
+            events=("s3:ObjectCreated:*",),
+            filter_rules=(("prefix", "drop/"),),
+        )
+    ]
+    assert subscriptions[0].notification_filter() == {
+        "Key": {"FilterRules": [{"Name": "prefix", "Value": "drop/"}]}
+    }
+
+
+def test_s3_event_subscriptions_skip_other_events_and_unfiltered_ones_match_every_key() -> None:
+    template = {
+        "Resources": {
+            "F": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Events": {
+                        "Api": {"Type": "Api", "Properties": {"Path": "/", "Method": "GET"}},
+                        "Files": {
+                            "Type": "S3",
+                            "Properties": {"Bucket": {"Ref": "B"}, "Events": ["s3:ObjectCreated:Put"]},
+                        },
+                    }
+                },
+            }
+        }
+    }
+
+    (subscription,) = s3_event_subscriptions(template)
+
+    assert (subscription.event_id, subscription.events) == ("Files", ("s3:ObjectCreated:Put",))
+    assert subscription.notification_filter() == {}
+
+
+def test_function_environment_gives_every_function_the_secrets_key_id(template: dict[str, Any]) -> None:
+    environment = function_environment(template, {"SecretsKey": "key-id", "ResourcesTable": "r"})
+
+    assert environment["SECRETS_KEY_ID"] == "key-id"
+    # The objects bucket's name is spelled out in the template (no !Ref): the local stack sets it.
+    assert "OBJECTS_BUCKET_NAME" not in environment

@@ -60,3 +60,12 @@ def stored_items(aws: Mapping[str, str]) -> list[tuple[str, str, str, dict[str, 
             for item in page["Items"]:
                 items.append((table, item["pk"]["S"], item["sk"]["S"], item))
     return sorted(items, key=lambda entry: entry[:3])
+
+
+def create_ingestion(api: ApiClient, log_id: str, **fields: Any) -> dict[str, Any]:
+    return _created(api.post("/ingestions", {"log_id": log_id, **fields}), "ingestion")
+
+
+def create_ingestion_part(api: ApiClient, ingestion_id: str, sequence: int, **fields: Any) -> dict[str, Any]:
+    response = api.post(f"/ingestions/{ingestion_id}/parts", {"sequence": sequence, **fields})
+    return _created(response, f"ingestion part {sequence}")

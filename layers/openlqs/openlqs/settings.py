@@ -7,6 +7,7 @@ upper case). Nothing else in the code base reads ``os.environ``.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -34,6 +35,15 @@ class Settings(BaseSettings):
     max_topics_per_log: int = Field(1_000, ge=1)
     max_ingestions_per_log: int = Field(1_000, ge=1)
     max_records_per_log: int = Field(1_000_000_000, ge=1)
+
+    secrets_key_id: str | None = Field(
+        None, description="KMS key that encrypts object-store secrets; without one, secrets are refused."
+    )
+    upload_url_ttl_s: int = Field(3600, ge=60, le=7 * 24 * 3600, description="Presigned UploadPart URL TTL.")
+    download_url_ttl_s: int = Field(900, ge=10, le=12 * 3600, description="Presigned GET URL TTL.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="S3 addressing; the local stack uses path-style URLs on moto's server."
+    )
 
     default_record_bucket_width_ns: int = Field(
         10_000_000_000,

@@ -51,3 +51,12 @@ def record_bucket_prefix(bucket: int) -> str:
 def parse_record_block_sk(sort_key: str) -> tuple[int, str]:
     bucket, _, segment = sort_key.partition("#")
     return int(bucket), segment
+
+
+def upload_pk(scope: str, key: str) -> str:
+    """A multipart upload in progress: ``upload#{log#id | store#id}#{full key}``."""
+    return f"upload#{scope}#{key}"
+
+
+def uploads_of(scope: str) -> str:
+    return f"upload#{scope}"

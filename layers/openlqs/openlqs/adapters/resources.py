@@ -87,7 +87,7 @@ class DynamoResourceRepository:
     def get(self, kind: ResourceKind, resource_id: UUID) -> CommonModel:
         resource = self.find(kind, resource_id)
         if resource is None:
-            raise NotFound(f"{kind.name.capitalize()} {resource_id} not found.")
+            raise NotFound(f"{kind.title} {resource_id} not found.")
         return resource
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -128,7 +128,7 @@ class DynamoResourceRepository:
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
-                lambda: Conflict(f"{kind.name.capitalize()} {resource.id} already exists."),
+                lambda: Conflict(f"{kind.title} {resource.id} already exists."),
             )
         ]
         guard = self._guard(kind, resource)
@@ -155,9 +155,7 @@ class DynamoResourceRepository:
                         "ExpressionAttributeValues": {":v": old._version},
                     }
                 },
-                lambda: Conflict(
-                    f"{kind.name.capitalize()} {old.id} was changed by another request; try again."
-                ),
+                lambda: Conflict(f"{kind.title} {old.id} was changed by another request; try again."),
             )
         ]
         old_guard, new_guard = self._guard(kind, old), self._guard(kind, new)
@@ -183,9 +181,7 @@ class DynamoResourceRepository:
                         "ExpressionAttributeValues": {":v": resource._version},
                     }
                 },
-                lambda: Conflict(
-                    f"{kind.name.capitalize()} {resource.id} was changed by another request; try again."
-                ),
+                lambda: Conflict(f"{kind.title} {resource.id} was changed by another request; try again."),
             )
         ]
         guard = self._guard(kind, resource)
@@ -309,4 +305,4 @@ def _in_use_error(counter: Counter, resource_id: UUID) -> Callable[[], Exception
 
 
 def _missing_error(kind: ResourceKind, resource_id: UUID) -> Callable[[], Exception]:
-    return lambda: NotFound(f"{kind.name.capitalize()} {resource_id} not found.")
+    return lambda: NotFound(f"{kind.title} {resource_id} not found.")

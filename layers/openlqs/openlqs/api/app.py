@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
+from urllib.parse import quote, unquote
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -11,7 +13,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from openlqs import LOGQS_API_VERSION, __version__
 from openlqs.api.errors import error_response, register_error_handlers
-from openlqs.api.routers import groups, logs, records, topics
+from openlqs.api.routers import groups, ingestions, logs, object_stores, objects, records, topics
 from openlqs.errors import NotFound
 from openlqs.settings import get_settings
 
@@ -44,7 +46,15 @@ def get_app() -> APIGatewayRestResolver:
     """Build the resolver once per process."""
     app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[API_PREFIX])
     app.use(middlewares=[_version_header, _datastore_guard])
-    for router in (groups.router, logs.router, topics.router, records.router):
+    for router in (
+        groups.router,
+        logs.router,
+        topics.router,
+        records.router,
+        ingestions.router,
+        objects.router,
+        object_stores.router,
+    ):
         app.include_router(router)
     register_error_handlers(app)
     app.enable_swagger(
@@ -64,3 +74,29 @@ def get_app() -> APIGatewayRestResolver:
         )
 
     return app
+
+
+#: ``.../(logs|objectStores)/{id}/objects/{key}[/parts[/{n}]]``: keys may contain "/".
+_OBJECT_PATH = re.compile(
+    r"^(?P<head>.*?/(?:logs|objectStores)/[^/]+/objects/)(?P<key>.+?)(?P<tail>/parts(?:/\d+)?)?$"
+)
+
+
+def encode_object_key(path: str) -> str:
+    """Percent-encode an object key's slashes so that routing sees it as one path segment.
+
+    Everything after ``objects/`` is the key, except a trailing ``/parts`` or ``/parts/{n}`` (contract §1.5).
+    """
+    match = _OBJECT_PATH.match(path)
+    if match is None:
+        return path
+    key = quote(unquote(match.group("key")), safe="")
+    return f"{match.group('head')}{key}{match.group('tail') or ''}"
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Resolve one API Gateway proxy event (the body of ApiFunction's handler)."""
+    path = event.get("path")
+    if isinstance(path, str) and "/objects/" in path:
+        event = {**event, "path": encode_object_key(path)}
+    return get_app().resolve(event, context)

@@ -5,9 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from openlqs.adapters.objects import (
+    DynamoUploadRepository,
+    KmsSecretBox,
+    S3BlobStore,
+    object_store_blobs,
+    s3_client,
+)
 from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.domain.common import Environment, Limits
+from openlqs.domain.ingestions import IngestionPartService, IngestionService
+from openlqs.domain.object_stores import ObjectSpaces, ObjectStoreService
+from openlqs.domain.objects import ObjectService
 from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.settings import Settings, get_settings
@@ -19,6 +29,11 @@ class Services:
     logs: LogService
     topics: TopicService
     records: RecordService
+    ingestions: IngestionService
+    ingestion_parts: IngestionPartService
+    objects: ObjectService
+    object_stores: ObjectStoreService
+    object_spaces: ObjectSpaces
 
 
 def build_services(settings: Settings) -> Services:
@@ -34,11 +49,35 @@ def build_services(settings: Settings) -> Services:
     )
     width = settings.default_record_bucket_width_ns
     record_service = RecordService(resources, records, environment, default_bucket_width_ns=width)
+    object_stores = ObjectStoreService(
+        resources, KmsSecretBox(settings.secrets_key_id) if settings.secrets_key_id else None, environment
+    )
+    object_spaces = ObjectSpaces(
+        resources,
+        S3BlobStore(
+            settings.objects_bucket_name,
+            lambda: s3_client(addressing_style=settings.s3_addressing_style),
+            upload_url_ttl_s=settings.upload_url_ttl_s,
+            download_url_ttl_s=settings.download_url_ttl_s,
+        ),
+        object_stores,
+        object_store_blobs(
+            settings.s3_addressing_style, settings.upload_url_ttl_s, settings.download_url_ttl_s
+        ),
+        settings.datastore_id,
+    )
     return Services(
         groups=GroupService(resources, environment),
         logs=LogService(resources, environment),
         topics=TopicService(resources, environment, records=record_service, default_bucket_width_ns=width),
         records=record_service,
+        ingestions=IngestionService(
+            resources, environment, datastore_id=settings.datastore_id, objects=object_spaces
+        ),
+        ingestion_parts=IngestionPartService(resources, environment),
+        objects=ObjectService(DynamoUploadRepository(settings.resources_table_name), environment),
+        object_stores=object_stores,
+        object_spaces=object_spaces,
     )
 
 

@@ -10,10 +10,14 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 
-from openlqs.errors import BadRequest, Locked
+from openlqs.errors import BadRequest, Conflict, InvalidTransition, Locked
 from openlqs.models.common import CommonModel
 
 M = TypeVar("M", bound=CommonModel)
+T = TypeVar("T")
+
+#: Attempts of a read-modify-write before a concurrent writer's ``Conflict`` is passed on.
+CONFLICT_ATTEMPTS = 8
 
 
 def utc_now() -> datetime:
@@ -93,3 +97,20 @@ def updated(resource: M, changes: dict[str, Any], context: Context, now: datetim
     copy._version = resource._version
     copy._internal = dict(resource._internal)
     return copy
+
+
+def retry_on_conflict(operation: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run a read-modify-write again while a concurrent write makes it fail with ``Conflict``.
+
+    ``operation`` must read what it changes each time. ``InvalidTransition`` (a ``Conflict`` too) is the
+    caller's mistake, not a race, and is raised at once.
+    """
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except InvalidTransition:
+            raise
+        except Conflict:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

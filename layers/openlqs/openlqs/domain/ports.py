@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TypeVar
 from uuid import UUID
 
 from openlqs.models.common import CommonModel
+from openlqs.models.ingestions import Ingestion
 from openlqs.records.rows import RecordBlock, RecordRow
 
 M = TypeVar("M", bound=CommonModel)
@@ -24,6 +26,11 @@ class ResourceKind:
     #: Field that must be unique, and the field scoping that uniqueness (None: the whole datastore).
     unique_field: str | None = None
     unique_scope_field: str | None = None
+
+    @property
+    def title(self) -> str:
+        """The kind as messages name it: ``Ingestion part`` for ``ingestion_part``."""
+        return self.name.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -111,3 +118,131 @@ class RecordRepository(Protocol):
         ...
 
     def first_and_last(self, topic_id: UUID) -> tuple[RecordRow | None, RecordRow | None]: ...
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What the object store says about one stored object."""
+
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class BlobPart:
+    part_number: int
+    etag: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class BlobListing:
+    objects: list[BlobInfo]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_continuation_token: str | None
+
+
+@dataclass(frozen=True)
+class BlobPartListing:
+    parts: list[BlobPart]
+    is_truncated: bool
+    next_part_number_marker: int | None
+
+
+class BlobStore(Protocol):
+    """One S3-compatible bucket (the managed ObjectsBucket or a registered object store)."""
+
+    def head(self, key: str) -> BlobInfo | None: ...
+
+    def list_objects(
+        self,
+        *,
+        prefix: str,
+        delimiter: str | None,
+        start_after: str | None,
+        continuation_token: str | None,
+        max_keys: int,
+    ) -> BlobListing: ...
+
+    def create_upload(self, key: str, content_type: str | None) -> str:
+        """Start a multipart upload; returns its upload id."""
+        ...
+
+    def presign_upload_part(self, key: str, upload_id: str, part_number: int) -> str: ...
+
+    def list_parts(self, key: str, upload_id: str, *, marker: int | None, max_parts: int) -> BlobPartListing:
+        """Uploaded parts; ``NotFound`` when the upload no longer exists."""
+        ...
+
+    def complete_upload(self, key: str, upload_id: str, parts: list[BlobPart]) -> None: ...
+
+    def abort_upload(self, key: str, upload_id: str) -> None: ...
+
+    def put(self, key: str, body: bytes, content_type: str | None) -> None: ...
+
+    def presign_get(self, key: str) -> str: ...
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        """Server-side copy within the bucket (multipart for large objects)."""
+        ...
+
+    def read(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` inclusive."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload in progress, keyed by its scope (a log or an object store) and full key."""
+
+    scope: str
+    key: str
+    upload_id: str
+    content_type: str | None
+    created_at: datetime
+
+
+class UploadRepository(Protocol):
+    def find(self, scope: str, key: str) -> Upload | None: ...
+
+    def create(self, upload: Upload) -> None:
+        """``Conflict`` when an upload of that key is already in progress."""
+        ...
+
+    def delete(self, scope: str, key: str) -> None: ...
+
+    def list_scope(self, scope: str, prefix: str) -> list[Upload]: ...
+
+
+class SecretBox(Protocol):
+    """Encrypts secrets at rest (KMS in AWS); ``context`` binds a ciphertext to its owner."""
+
+    def encrypt(self, plaintext: str, context: dict[str, str]) -> str: ...
+
+    def decrypt(self, ciphertext: str, context: dict[str, str]) -> str: ...
+
+
+class LogObjectStore(Protocol):
+    """The managed objects of logs, as far as ingestions need them."""
+
+    def exists(self, log_id: UUID, key: str) -> bool:
+        """Whether the log has a (completely uploaded) object at ``key``, relative to the log."""
+        ...
+
+    def exists_in_store(self, object_store_id: UUID, key: str) -> bool:
+        """Whether a registered object store has an object at ``key`` (relative to its key prefix)."""
+        ...
+
+
+class RecordCleanup(Protocol):
+    """Removes what an ingestion wrote to RecordsTable (filled in by the ingestion pipeline)."""
+
+    def delete_ingestion_records(self, ingestion: Ingestion) -> None:
+        """Delete every record the ingestion created, adjusting topic and log statistics."""
+        ...

@@ -1,4 +1,4 @@
-"""Groups, logs and topics: the rules of the LogQS resource API."""
+"""Groups, logs and topics: the rules of the LogQS resource API (and the kinds of ResourcesTable)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from openlqs.domain.common import (
     check_unlocked,
     lock_changes,
     patch_fields,
+    retry_on_conflict,
     updated,
 )
 from openlqs.domain.filtering import apply_filters, compile_filters, order_and_page
 from openlqs.domain.ports import Counter, ResourceKind, ResourceRepository, WriteConditions
 from openlqs.errors import BadRequest
 from openlqs.models.common import CommonListParams, CommonModel
+from openlqs.models.ingestions import Ingestion, IngestionPart
 from openlqs.models.resources import (
     Group,
     GroupCreateRequest,
@@ -36,6 +38,9 @@ from openlqs.models.resources import (
 GROUP = ResourceKind("group", Group, unique_field="name")
 LOG = ResourceKind("log", Log, parent_field="group_id", unique_field="name", unique_scope_field="group_id")
 TOPIC = ResourceKind("topic", Topic, parent_field="log_id", unique_field="name", unique_scope_field="log_id")
+#: Ingestion names are not unique (LogQS README); their rules are in ``openlqs.domain.ingestions``.
+INGESTION = ResourceKind("ingestion", Ingestion, parent_field="log_id")
+INGESTION_PART = ResourceKind("ingestion_part", IngestionPart, parent_field="ingestion_id")
 
 
 class TopicRecords(Protocol):
@@ -85,11 +90,25 @@ class ResourceService:
         self.repository = repository
         self.env = environment or Environment()
 
-    def _new(self, model: type[CommonModel], context: Context, fields: dict[str, Any]) -> Any:
+    def _new(
+        self,
+        model: type[CommonModel],
+        context: Context,
+        fields: dict[str, Any],
+        *,
+        resource_id: UUID | None = None,
+    ) -> Any:
+        """A new resource; ``resource_id`` for ids derived from the request (idempotent creates)."""
         now = self.env.now()
         lock = {"locked_by": context.actor, "locked_at": now} if fields.get("locked") else {}
         resource = model.model_validate(
-            {"id": self.env.new_id(), "created_at": now, "created_by": context.actor, **fields, **lock}
+            {
+                "id": resource_id or self.env.new_id(),
+                "created_at": now,
+                "created_by": context.actor,
+                **fields,
+                **lock,
+            }
         )
         if fields.get("locked"):
             resource._internal["lock_token"] = context.lock_token
@@ -98,12 +117,14 @@ class ResourceService:
     def _changed(
         self, resource: Any, request: Any, context: Context, *, non_nullable: Iterable[str] = ()
     ) -> Any:
-        """Apply a PATCH body: lock rules first, then the supplied fields."""
+        """Apply a PATCH body: lock rules first (for lockable resources), then the supplied fields."""
+        now = self.env.now()
+        changes = patch_fields(request, non_nullable=non_nullable)
+        if "locked" not in type(resource).model_fields:
+            return updated(resource, changes, context, now)
         unlocking_only = request.model_fields_set == {"locked"} and request.locked is False
         if not unlocking_only or resource._internal.get("lock_token") is not None:
             check_unlocked(resource, resource._internal, context, what=f"{self.kind.name} {resource.id}")
-        now = self.env.now()
-        changes = patch_fields(request, non_nullable=non_nullable)
         lock_fields, lock_internal = lock_changes(resource.locked, request.locked, context, now)
         new = updated(resource, {**changes, **lock_fields}, context, now)
         new._internal.update(lock_internal)
@@ -173,15 +194,27 @@ class LogService(ResourceService):
             )
         saved = cast(Log, self.repository.replace(LOG, log, new, conditions))
         if new.group_id != log.group_id:
-            self._move_topics(saved)
+            self._move_children(saved)
         return saved
 
-    def _move_topics(self, log: Log) -> None:
-        """Topics carry their log's group id; a log that changes group takes its topics along."""
+    def _move_children(self, log: Log) -> None:
+        """Topics, ingestions and ingestion parts carry their log's group id; they follow a moved log."""
         for topic in self.repository.list_resources(TOPIC, log.id):
-            moved = topic.model_copy(update={"group_id": log.group_id})
-            moved._version, moved._internal = topic._version, dict(topic._internal)
-            self.repository.replace(TOPIC, topic, moved)
+            self._regroup(TOPIC, topic.id, log.group_id)
+        for ingestion in self.repository.list_resources(INGESTION, log.id):
+            self._regroup(INGESTION, ingestion.id, log.group_id)
+            for part in self.repository.list_resources(INGESTION_PART, ingestion.id):
+                self._regroup(INGESTION_PART, part.id, log.group_id)
+
+    def _regroup(self, kind: ResourceKind, resource_id: UUID, group_id: UUID) -> None:
+        # Children are written concurrently (statistics, ingestion progress): re-read on conflict.
+        def attempt() -> None:
+            resource = self.repository.get(kind, resource_id)
+            moved = resource.model_copy(update={"group_id": group_id})
+            moved._version, moved._internal = resource._version, dict(resource._internal)
+            self.repository.replace(kind, resource, moved)
+
+        retry_on_conflict(attempt)
 
     def delete(self, log_id: UUID, context: Context) -> None:
         log = cast(Log, self.get(log_id))
@@ -189,7 +222,10 @@ class LogService(ResourceService):
         self.repository.delete(
             LOG,
             log,
-            WriteConditions(decrement=self._counters(log), require_empty=(Counter(str(log_id), TOPIC.name),)),
+            WriteConditions(
+                decrement=self._counters(log),
+                require_empty=(Counter(str(log_id), TOPIC.name), Counter(str(log_id), INGESTION.name)),
+            ),
         )
 
 

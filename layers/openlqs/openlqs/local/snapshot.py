@@ -6,6 +6,7 @@ Layout of the data directory::
     dynamodb/<LogicalId>.jsonl            one {"Item": <DynamoDB JSON>} per line (DynamoDB export format)
     s3/<LogicalId>/manifest.jsonl         one object per line: key, etag, blob, content type, metadata
     s3/<LogicalId>/blobs/<etag>           object bytes, written once per etag
+    kms/<LogicalId>.json                  a KMS key's id and material, written once (openlqs.local.kms)
 
 Files are written to a temporary name and renamed, so a crash leaves the previous snapshot whole.
 Tables are keyed by logical id, so renaming a table in the template keeps its data.

@@ -1,8 +1,9 @@
 """The one-process local stack behind ``make local`` / ``openlqs local``.
 
-moto's server (S3, DynamoDB, Step Functions...) on 127.0.0.1, the tables and bucket created from
-``template.yaml``, the API handler run in-process behind a local API Gateway, and the state kept in
-a data directory across restarts.
+moto's server (S3, DynamoDB, Step Functions, SQS, KMS...) on 127.0.0.1, the tables, bucket and KMS keys
+created from ``template.yaml``, the API handler run in-process behind a local API Gateway, the template's
+S3 events delivered to their in-process functions by pollers, and the state kept in a data directory
+across restarts.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -23,8 +24,10 @@ from typing import Any, TextIO
 import boto3
 from botocore.config import Config
 
+from openlqs.api.dependencies import get_services
 from openlqs.local.apigateway import ApiGatewayServer
 from openlqs.local.functions import InProcessFunction
+from openlqs.local.kms import create_keys
 from openlqs.local.moto_server import ChangeTracker, TrackedMotoServer
 from openlqs.local.snapshot import Snapshotter, load_or_create_datastore_id
 from openlqs.local.template import (
@@ -41,8 +44,10 @@ from openlqs.local.template import (
     load_template,
     local_resource_names,
     resources_of_type,
+    s3_event_subscriptions,
     settings_environment,
 )
+from openlqs.local.triggers import DEFAULT_RETRY_DELAY_S, S3NotificationQueue, TriggerPoller, subscribe_queues
 from openlqs.settings import get_settings
 
 PORT_ENV = "OPENLQS_PORT"
@@ -70,6 +75,9 @@ class LocalStack:
     picks a free port. While started, this process's environment points boto3 and the settings at
     the local resources; :meth:`stop` saves the state and puts the environment back.
 
+    ``function_overrides`` runs other functions in place of the template's, by logical id (tests);
+    ``trigger_retry_delay_s`` is how long a failed S3 event waits, per attempt, before it is retried.
+
     Use it as a context manager::
 
         with LocalStack(port=0, moto_port=0, data_dir=tmp_path) as stack:
@@ -86,6 +94,8 @@ class LocalStack:
         project_dir: Path | None = None,
         snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL_S,
         access_log: bool = False,
+        function_overrides: Mapping[str, InProcessFunction] | None = None,
+        trigger_retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
     ) -> None:
         self.port = port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
         self.moto_port = moto_port if moto_port is not None else int(os.environ.get(MOTO_PORT_ENV) or 0)
@@ -94,10 +104,15 @@ class LocalStack:
         self.project_dir = project_dir
         self.snapshot_interval = snapshot_interval
         self.access_log = access_log
+        self.function_overrides = dict(function_overrides or {})
+        self.trigger_retry_delay_s = trigger_retry_delay_s
 
         self.template: dict[str, Any] = {}
         self.names: dict[str, str] = {}
+        #: KMS key ids by logical id.
+        self.key_ids: dict[str, str] = {}
         self.functions: dict[str, InProcessFunction] = {}
+        self.pollers: list[TriggerPoller] = []
         self.tracker = ChangeTracker()
         self.moto: TrackedMotoServer | None = None
         self.api: ApiGatewayServer | None = None
@@ -181,6 +196,7 @@ class LocalStack:
             logical_id: InProcessFunction(spec)
             for logical_id, spec in function_specs(self.template, project_dir).items()
         }
+        self.functions.update(self.function_overrides)
 
         moto = TrackedMotoServer(self.tracker, HOST, self.moto_port)
         moto.start()
@@ -188,6 +204,9 @@ class LocalStack:
         # moto's backends live in this process: start empty even if another stack ran here before.
         self.moto.reset()
         self.moto.enable_step_functions_interpreter()
+        # Twice: the KMS client needs the AWS environment, and the functions' environment the key ids.
+        self._set_environment()
+        self.key_ids = create_keys(self.client("kms"), self.template, self.data_dir)
         self._set_environment()
 
         tables = {lid: self.names[lid] for lid in resources_of_type(self.template, TABLE_TYPE)}
@@ -196,6 +215,9 @@ class LocalStack:
         # Streams are turned on after the restore so that restored items are not replayed as changes.
         create_tables(dynamodb, self.template, self.names, streams=False)
         create_buckets(self.client("s3"), self.template, self.names)
+        # Subscribed before the restore: a file restored into the drop folder was never handled (the
+        # trigger moves it out), so its notification delivers it now.
+        self._subscribe_triggers()
         self.snapshotter = Snapshotter(self.data_dir, dynamodb, self.client("s3"), tables, buckets)
         self.snapshotter.restore()
         enable_streams(dynamodb, self.template, self.names)
@@ -205,6 +227,8 @@ class LocalStack:
         api_function.load()
         self.api = ApiGatewayServer(api_function, host=HOST, port=self.port, access_log=self.access_log)
         self.api.start()
+        for poller in self.pollers:
+            poller.start()
         self._stop_snapshots.clear()
         self._snapshot_thread = threading.Thread(
             target=self._snapshot_periodically, name="openlqs-snapshots", daemon=True
@@ -219,6 +243,9 @@ class LocalStack:
         if self.api is not None:
             self.api.stop()
             self.api = None
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
         self._stop_snapshots.set()
         if self._snapshot_thread is not None:
             self._snapshot_thread.join()
@@ -236,6 +263,46 @@ class LocalStack:
                     self.moto = None
             self.snapshotter = None
             self._restore_environment()
+
+    # Triggers
+
+    def _subscribe_triggers(self) -> None:
+        """Route the template's S3 events through queues to pollers that invoke their functions."""
+        subscriptions = [
+            subscription
+            for subscription in s3_event_subscriptions(self.template)
+            if subscription.function_id in self.functions and subscription.bucket_id in self.names
+        ]
+        if not subscriptions:
+            return
+        sqs = self.client("sqs")
+        timeouts = {sub.function_id: self.functions[sub.function_id].spec.timeout_s for sub in subscriptions}
+        queues = subscribe_queues(
+            self.client("s3"), sqs, subscriptions, self.names, visibility_timeouts_s=timeouts
+        )
+        for subscription, queue_url in queues.items():
+            source = S3NotificationQueue(
+                sqs,
+                queue_url,
+                visibility_timeout_s=timeouts[subscription.function_id],
+                retry_delay_s=self.trigger_retry_delay_s,
+            )
+            poller = TriggerPoller(
+                f"{subscription.function_id}.{subscription.event_id}",
+                source,
+                self._invoker(subscription.function_id),
+                # A receive waits about a second; an invocation in progress may take its whole timeout.
+                stop_timeout_s=5.0 + timeouts[subscription.function_id],
+            )
+            self.pollers.append(poller)
+
+    def _invoker(self, function_id: str) -> Callable[[dict[str, Any]], Any]:
+        """Invoke a function by logical id, looked up at each call as Lambda looks up a name."""
+
+        def invoke(event: dict[str, Any]) -> Any:
+            return self.functions[function_id].invoke(event)
+
+        return invoke
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -289,7 +356,7 @@ class LocalStack:
     def _set_environment(self) -> None:
         moto_url = self.moto_url
         assert self.moto is not None
-        refs = {logical_id: name for logical_id, name in self.names.items()}
+        refs = {**self.names, **self.key_ids}
         refs["DatastoreId"] = self.datastore_id
         # No X-Ray daemon or CloudWatch here: spare every request a trace attempt and an EMF line,
         # unless the caller's environment asks for them.
@@ -307,11 +374,13 @@ class LocalStack:
             # Without it botocore builds account-based DynamoDB endpoints and stream reads fail.
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
             "DATASTORE_ID": self.datastore_id,
+            # Presigned URLs name moto's server, which has no per-bucket host names.
+            "S3_ADDRESSING_STYLE": "path",
             **settings_environment(self.names),
         }
-        self._saved_environment = {
-            name: os.environ.get(name) for name in (*environment, *_CLEARED_ENVIRONMENT)
-        }
+        for name in (*environment, *_CLEARED_ENVIRONMENT):
+            # Only the first call of a start saves: later ones must not save the local values.
+            self._saved_environment.setdefault(name, os.environ.get(name))
         for name in _CLEARED_ENVIRONMENT:
             os.environ.pop(name, None)
         os.environ.update(environment)
@@ -330,8 +399,10 @@ class LocalStack:
 
 
 def _forget_cached_configuration() -> None:
-    """Make the settings and boto3's default session read the environment again."""
+    """Make the settings, the services built from them and boto3's default session read the environment
+    again (the services hold clients of the previous moto server, named by the previous settings)."""
     get_settings.cache_clear()
+    get_services.cache_clear()
     boto3.DEFAULT_SESSION = None
 
 

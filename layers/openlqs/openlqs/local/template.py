@@ -23,6 +23,7 @@ TEMPLATE_FILE = "template.yaml"
 TABLE_TYPE = "AWS::DynamoDB::Table"
 BUCKET_TYPE = "AWS::S3::Bucket"
 FUNCTION_TYPE = "AWS::Serverless::Function"
+KMS_KEY_TYPE = "AWS::KMS::Key"
 #: The function that serves the REST API, and where its code lives when the template has none yet.
 API_FUNCTION_ID = "ApiFunction"
 DEFAULT_API_CODE_URI = "functions/api"
@@ -285,6 +286,56 @@ def _function_spec(
         timeout_s=timeout_s if isinstance(timeout_s, int) else DEFAULT_TIMEOUT_S,
         environment=environment or {},
     )
+
+
+@dataclass(frozen=True)
+class S3EventSubscription:
+    """A function's SAM ``Type: S3`` event: the bucket whose notifications invoke it, and for what.
+
+    ``filter_rules`` are the ``Filter.S3Key.Rules`` as (name, value) pairs, e.g. ``("prefix", "drop/")``.
+    """
+
+    function_id: str
+    event_id: str
+    bucket_id: str
+    events: tuple[str, ...]
+    filter_rules: tuple[tuple[str, str], ...] = ()
+
+    def notification_filter(self) -> dict[str, Any]:
+        """The ``Filter`` of an S3 ``PutBucketNotificationConfiguration`` entry (empty: every key)."""
+        if not self.filter_rules:
+            return {}
+        return {"Key": {"FilterRules": [{"Name": name, "Value": value} for name, value in self.filter_rules]}}
+
+
+def s3_event_subscriptions(template: Template) -> list[S3EventSubscription]:
+    """Every S3 event of every ``AWS::Serverless::Function`` on a bucket of the template.
+
+    SAM turns these into the bucket's ``NotificationConfiguration``; the local stack, whose moto cannot
+    invoke in-process functions, routes the same notifications through a queue instead.
+    """
+    subscriptions = []
+    for function_id, resource in resources_of_type(template, FUNCTION_TYPE).items():
+        events = (resource.get("Properties") or {}).get("Events") or {}
+        for event_id, event in events.items():
+            if not isinstance(event, dict) or event.get("Type") != "S3":
+                continue
+            properties = event.get("Properties") or {}
+            bucket = properties.get("Bucket")
+            if not (isinstance(bucket, dict) and isinstance(bucket.get("Ref"), str)):
+                continue  # SAM requires a bucket of the same template
+            names = properties.get("Events")
+            rules = ((properties.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+            subscriptions.append(
+                S3EventSubscription(
+                    function_id=function_id,
+                    event_id=event_id,
+                    bucket_id=bucket["Ref"],
+                    events=(names,) if isinstance(names, str) else tuple(names or ()),
+                    filter_rules=tuple((str(rule["Name"]), str(rule["Value"])) for rule in rules),
+                )
+            )
+    return subscriptions
 
 
 def function_environment(template: Template, refs: Mapping[str, str]) -> dict[str, str]:

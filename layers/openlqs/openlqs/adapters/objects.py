@@ -1,0 +1,316 @@
+"""S3 implementation of ``BlobStore``, DynamoDB upload tracking, and KMS secret sealing."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from openlqs.adapters import keys
+from openlqs.domain.ports import BlobInfo, BlobListing, BlobPart, BlobPartListing, Upload
+from openlqs.errors import Conflict, NotFound
+from openlqs.models.objects import ObjectStore
+
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+def s3_client(
+    *,
+    addressing_style: str = "auto",
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+) -> Any:
+    config = Config(signature_version="s3v4", s3={"addressing_style": addressing_style})
+    kwargs: dict[str, Any] = {"config": config}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    if region_name:
+        kwargs["region_name"] = region_name
+    if access_key_id and secret_access_key:
+        kwargs.update(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
+    return boto3.client("s3", **kwargs)
+
+
+class S3BlobStore:
+    """One bucket. Presigned URLs go straight to S3 (another origin than the API)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        client_factory: Callable[[], Any] = s3_client,
+        *,
+        upload_url_ttl_s: int = 3600,
+        download_url_ttl_s: int = 900,
+    ) -> None:
+        self.bucket = bucket
+        self._client_factory = client_factory
+        self._client: Any = None
+        self.upload_url_ttl_s = upload_url_ttl_s
+        self.download_url_ttl_s = download_url_ttl_s
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def head(self, key: str) -> BlobInfo | None:
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in _NOT_FOUND:
+                return None
+            raise
+        return BlobInfo(
+            key=key,
+            etag=response["ETag"].strip('"'),
+            size=response["ContentLength"],
+            last_modified=response["LastModified"],
+        )
+
+    def list_objects(
+        self,
+        *,
+        prefix: str,
+        delimiter: str | None,
+        start_after: str | None,
+        continuation_token: str | None,
+        max_keys: int,
+    ) -> BlobListing:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        if continuation_token:
+            kwargs["ContinuationToken"] = continuation_token
+        response = self.client.list_objects_v2(**kwargs)
+        return BlobListing(
+            objects=[
+                BlobInfo(item["Key"], item["ETag"].strip('"'), item["Size"], item["LastModified"])
+                for item in response.get("Contents", [])
+            ],
+            common_prefixes=[p["Prefix"] for p in response.get("CommonPrefixes", [])],
+            is_truncated=bool(response.get("IsTruncated")),
+            next_continuation_token=response.get("NextContinuationToken"),
+        )
+
+    def create_upload(self, key: str, content_type: str | None) -> str:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if content_type:
+            kwargs["ContentType"] = content_type
+        return str(self.client.create_multipart_upload(**kwargs)["UploadId"])
+
+    def presign_upload_part(self, key: str, upload_id: str, part_number: int) -> str:
+        return str(
+            self.client.generate_presigned_url(
+                "upload_part",
+                Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
+                ExpiresIn=self.upload_url_ttl_s,
+            )
+        )
+
+    def list_parts(self, key: str, upload_id: str, *, marker: int | None, max_parts: int) -> BlobPartListing:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "MaxParts": max_parts,
+        }
+        if marker:
+            kwargs["PartNumberMarker"] = marker
+        try:
+            response = self.client.list_parts(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "NoSuchUpload":
+                raise NotFound(f"The upload of {key!r} no longer exists.") from None
+            raise
+        next_marker = response.get("NextPartNumberMarker")
+        return BlobPartListing(
+            parts=[
+                BlobPart(p["PartNumber"], p["ETag"].strip('"'), p["Size"], p["LastModified"])
+                for p in response.get("Parts", [])
+            ],
+            is_truncated=bool(response.get("IsTruncated")),
+            next_part_number_marker=int(next_marker) if next_marker else None,
+        )
+
+    def complete_upload(self, key: str, upload_id: str, parts: list[BlobPart]) -> None:
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": p.part_number, "ETag": f'"{p.etag}"'} for p in parts]
+                },
+            )
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in ("EntityTooSmall", "InvalidPart", "InvalidPartOrder"):
+                raise Conflict(f"The upload of {key!r} cannot be completed: {code}.") from None
+            raise
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchUpload":
+                raise
+
+    def put(self, key: str, body: bytes, content_type: str | None) -> None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body}
+        if content_type:
+            kwargs["ContentType"] = content_type
+        self.client.put_object(**kwargs)
+
+    def presign_get(self, key: str) -> str:
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.download_url_ttl_s
+            )
+        )
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        try:
+            self.client.copy({"Bucket": self.bucket, "Key": source_key}, self.bucket, target_key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in _NOT_FOUND:
+                raise NotFound(f"Object {source_key!r} not found.") from None
+            raise
+
+    def read(self, key: str, start: int, end: int) -> bytes:
+        response = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
+        return bytes(response["Body"].read())
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+def _default_table(name: str) -> Any:
+    return boto3.resource("dynamodb").Table(name)
+
+
+class DynamoUploadRepository:
+    """Multipart uploads in progress, in ResourcesTable (listed per scope through the ByParent index)."""
+
+    def __init__(self, table_name: str, table_factory: Callable[[str], Any] = _default_table) -> None:
+        self._table_name = table_name
+        self._table_factory = table_factory
+        self._table: Any = None
+
+    @property
+    def table(self) -> Any:
+        if self._table is None:
+            self._table = self._table_factory(self._table_name)
+        return self._table
+
+    @staticmethod
+    def _to_upload(item: dict[str, Any]) -> Upload:
+        return Upload(
+            scope=item["scope"],
+            key=item["key"],
+            upload_id=item["upload_id"],
+            content_type=item.get("content_type"),
+            created_at=datetime.fromisoformat(item["created_at"]),
+        )
+
+    def find(self, scope: str, key: str) -> Upload | None:
+        item = self.table.get_item(
+            Key={"pk": keys.upload_pk(scope, key), "sk": keys.SINGLE}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else self._to_upload(item)
+
+    def create(self, upload: Upload) -> None:
+        item = {
+            "pk": keys.upload_pk(upload.scope, upload.key),
+            "sk": keys.SINGLE,
+            "gsi2pk": keys.uploads_of(upload.scope),
+            "gsi2sk": upload.key,
+            "scope": upload.scope,
+            "key": upload.key,
+            "upload_id": upload.upload_id,
+            "created_at": upload.created_at.isoformat(),
+        }
+        if upload.content_type:
+            item["content_type"] = upload.content_type
+        try:
+            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise Conflict(f"{upload.key!r} is already being uploaded.") from None
+            raise
+
+    def delete(self, scope: str, key: str) -> None:
+        self.table.delete_item(Key={"pk": keys.upload_pk(scope, key), "sk": keys.SINGLE})
+
+    def list_scope(self, scope: str, prefix: str) -> list[Upload]:
+        condition = Key("gsi2pk").eq(keys.uploads_of(scope))
+        if prefix:
+            condition = condition & Key("gsi2sk").begins_with(prefix)
+        kwargs: dict[str, Any] = {"IndexName": keys.BY_PARENT_INDEX, "KeyConditionExpression": condition}
+        uploads: list[Upload] = []
+        while True:
+            response = self.table.query(**kwargs)
+            uploads.extend(self._to_upload(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return uploads
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+class KmsSecretBox:
+    """Object-store secrets sealed with a KMS key, bound to their store by the encryption context."""
+
+    def __init__(self, key_id: str, client_factory: Callable[[], Any] = lambda: boto3.client("kms")) -> None:
+        self.key_id = key_id
+        self._client_factory = client_factory
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def encrypt(self, plaintext: str, context: dict[str, str]) -> str:
+        response = self.client.encrypt(
+            KeyId=self.key_id, Plaintext=plaintext.encode(), EncryptionContext=context
+        )
+        return base64.b64encode(response["CiphertextBlob"]).decode()
+
+    def decrypt(self, ciphertext: str, context: dict[str, str]) -> str:
+        response = self.client.decrypt(CiphertextBlob=base64.b64decode(ciphertext), EncryptionContext=context)
+        return bytes(response["Plaintext"]).decode()
+
+
+def object_store_blobs(
+    addressing_style: str, upload_url_ttl_s: int, download_url_ttl_s: int
+) -> Callable[[ObjectStore, str | None], S3BlobStore]:
+    """A factory of ``S3BlobStore``s for registered object stores (their own endpoint and keys)."""
+
+    def build(store: ObjectStore, secret: str | None) -> S3BlobStore:
+        def client() -> Any:
+            return s3_client(
+                addressing_style="path" if store.endpoint_url else addressing_style,
+                endpoint_url=store.endpoint_url,
+                region_name=store.region_name,
+                access_key_id=store.access_key_id,
+                secret_access_key=secret,
+            )
+
+        return S3BlobStore(
+            store.bucket_name,
+            client,
+            upload_url_ttl_s=upload_url_ttl_s,
+            download_url_ttl_s=download_url_ttl_s,
+        )
+
+    return build

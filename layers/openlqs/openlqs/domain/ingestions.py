@@ -1,0 +1,421 @@
+"""Ingestions and ingestion parts: the LogQS process life cycle and the rules of their API.
+
+Two tables of transitions govern a process's ``state``. ``USER_TRANSITIONS`` is what a caller of the
+REST API may do (queue, retry, cancel, archive); ``LIFE_CYCLE`` adds the moves only the ingestion
+pipeline makes (``queued → processing → finalizing → completed``, and ``failed`` from any state that is
+still running); ``PART_LIFE_CYCLE`` lets a part complete straight from ``processing``. Setting the
+current state again is never a transition. Every transition sets ``previous_state`` and
+``transitioned_at`` (creation sets ``transitioned_at`` too: it is when the current state began);
+entering ``queued`` starts a new attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Generic, TypeVar, cast
+from uuid import UUID
+
+from openlqs.domain.common import Context, Environment, check_unlocked, retry_on_conflict, updated
+from openlqs.domain.object_keys import log_prefix, relative_key, validate_object_key
+from openlqs.domain.object_stores import OBJECT_STORE
+from openlqs.domain.ports import (
+    Counter,
+    LogObjectStore,
+    RecordCleanup,
+    ResourceRepository,
+    WriteConditions,
+)
+from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, ResourceService, list_page
+from openlqs.errors import BadRequest, InvalidTransition, NotFound
+from openlqs.models.common import ProcessState
+from openlqs.models.ingestions import (
+    Ingestion,
+    IngestionCreateRequest,
+    IngestionListParams,
+    IngestionPart,
+    IngestionPartCreateRequest,
+    IngestionPartListParams,
+    IngestionPartUpdateRequest,
+    IngestionUpdateRequest,
+    ProcessModel,
+    ProcessUpdateFields,
+)
+from openlqs.models.resources import Log
+
+S = ProcessState
+P = TypeVar("P", bound=ProcessModel)
+
+#: The placeholder parent id the official client sends when it fetches a part by id alone.
+NIL_ID = UUID(int=0)
+
+#: States a process may be created in through the API.
+CREATE_STATES = frozenset({S.ready, S.queued})
+#: States in which work is scheduled or running: the work's definition cannot change.
+ACTIVE_STATES = frozenset({S.queued, S.processing, S.finalizing})
+#: States in which an ingestion's object may change.
+EDITABLE_STATES = frozenset({S.ready, S.failed, S.cancelled})
+
+#: Transitions a caller of the REST API may make.
+USER_TRANSITIONS: Mapping[ProcessState, frozenset[ProcessState]] = {
+    S.ready: frozenset({S.queued, S.cancelled}),
+    S.queued: frozenset({S.cancelled}),
+    S.processing: frozenset(),
+    S.finalizing: frozenset(),
+    S.completed: frozenset({S.archived}),
+    S.failed: frozenset({S.queued, S.cancelled, S.archived}),
+    S.cancelled: frozenset({S.queued, S.archived}),
+    S.archived: frozenset(),
+}
+
+#: Every transition, the pipeline's included (a superset of ``USER_TRANSITIONS``).
+LIFE_CYCLE: Mapping[ProcessState, frozenset[ProcessState]] = {
+    S.ready: frozenset({S.queued, S.cancelled, S.failed}),
+    S.queued: frozenset({S.processing, S.cancelled, S.failed}),
+    S.processing: frozenset({S.finalizing, S.failed}),
+    S.finalizing: frozenset({S.completed, S.failed}),
+    S.completed: frozenset({S.archived}),
+    S.failed: frozenset({S.queued, S.cancelled, S.archived}),
+    S.cancelled: frozenset({S.queued, S.archived}),
+    S.archived: frozenset(),
+}
+
+#: A part has no finalizing step of its own: the worker that processed it completes it.
+PART_LIFE_CYCLE: Mapping[ProcessState, frozenset[ProcessState]] = {
+    **LIFE_CYCLE,
+    S.processing: frozenset({S.finalizing, S.completed, S.failed}),
+}
+
+
+def check_transition(
+    what: str,
+    current: ProcessState,
+    wanted: ProcessState,
+    allowed: Mapping[ProcessState, frozenset[ProcessState]] = USER_TRANSITIONS,
+) -> None:
+    """Refuse a move that ``allowed`` does not list (``InvalidTransition``); staying put is always allowed."""
+    if wanted != current and wanted not in allowed[current]:
+        raise InvalidTransition(f"cannot move {what} from {current} to {wanted}.")
+
+
+def attempt_of(process: ProcessModel) -> int:
+    """How many times the process has entered ``queued`` (0 before the first time).
+
+    The ingestion trigger names its Step Functions execution after the ingestion id and this number,
+    so one attempt can never start two executions.
+    """
+    return int(process._internal.get("attempt", 0))
+
+
+def enter_state(
+    process: ProcessModel, previous: ProcessState | None, state: ProcessState, now: datetime
+) -> None:
+    """Put a (freshly copied) process in ``state``, with what entering that state implies.
+
+    Entering ``queued`` starts a new attempt: the attempt counter goes up, progress restarts at 0 and
+    the previous attempt's error is cleared. Entering ``completed`` sets progress to 1.
+    """
+    process.state = state
+    process.previous_state = previous
+    process.transitioned_at = now
+    if state == S.queued:
+        process._internal["attempt"] = attempt_of(process) + 1
+        process.progress = 0.0
+        process.error = None
+        process.error_name = None
+        process.error_message = None
+        process.error_payload = None
+    elif state == S.completed:
+        process.progress = 1.0
+
+
+def _parts_counter(ingestion_id: UUID) -> Counter:
+    return Counter(str(ingestion_id), INGESTION_PART.name)
+
+
+class ProcessService(ResourceService, Generic[P]):
+    """What ingestions and ingestion parts share: creation state, API edits and pipeline transitions."""
+
+    #: The transitions ``transition`` allows (the API allows ``USER_TRANSITIONS`` only).
+    life_cycle: Mapping[ProcessState, frozenset[ProcessState]] = LIFE_CYCLE
+
+    def _what(self, process_id: UUID) -> str:
+        return f"{self.kind.title.lower()} {process_id}"
+
+    def _initial_state(self, requested: ProcessState) -> ProcessState:
+        state = ProcessState(requested)
+        if state not in CREATE_STATES:
+            raise BadRequest(f"A {self.kind.title.lower()} is created ready or queued, not {state}.")
+        return state
+
+    def _check_entering(self, process: Any, state: ProcessState) -> None:
+        """Conditions for entering ``state`` beyond the transition table (none by default)."""
+
+    def _check_edit(self, old: Any, new: Any, request: ProcessUpdateFields) -> None:
+        """Refuse or complete field changes of an API update (nothing by default)."""
+
+    def _edit(
+        self,
+        load: Callable[[], Any],
+        request: ProcessUpdateFields,
+        context: Context,
+        non_nullable: tuple[str, ...],
+    ) -> Any:
+        """Apply an API update: locks, transition rules, then the fields; re-read after a concurrent write."""
+
+        def attempt() -> Any:
+            process = load()
+            new = self._changed(process, request, context, non_nullable=non_nullable)
+            current, wanted = ProcessState(process.state), ProcessState(new.state)
+            check_transition(self._what(process.id), current, wanted, USER_TRANSITIONS)
+            self._check_edit(process, new, request)
+            if wanted != current:
+                self._check_entering(new, wanted)
+                enter_state(new, current, wanted, new.updated_at)
+            return self.repository.replace(self.kind, process, new)
+
+        return retry_on_conflict(attempt)
+
+    def transition(
+        self,
+        process_id: UUID,
+        to_state: ProcessState,
+        *,
+        expected_from: set[ProcessState] | None = None,
+        progress: float | None = None,
+        error_name: str | None = None,
+        error_message: str | None = None,
+        error_payload: dict | None = None,
+    ) -> P:
+        """Move a process along its ``life_cycle`` (the pipeline's entry point; locks do not apply).
+
+        ``expected_from`` names the states the caller believes the process is in; any other state is
+        ``InvalidTransition``, so a stale or duplicate worker cannot move a process it no longer owns.
+        Moving to the current state only updates ``progress`` and the error fields that are given. The
+        write is conditional on the process's version and re-read after a concurrent write.
+        """
+        to_state = ProcessState(to_state)
+        if progress is not None and not 0.0 <= progress <= 1.0:
+            raise BadRequest(f"progress must be within [0, 1], not {progress}.")
+        given: dict[str, Any] = {
+            "progress": progress,
+            "error_name": error_name,
+            "error_message": error_message,
+            "error_payload": error_payload,
+        }
+        changes = {name: value for name, value in given.items() if value is not None}
+
+        def attempt() -> P:
+            process = self.get(process_id)
+            current = ProcessState(process.state)
+            if expected_from is not None and current not in expected_from:
+                expected = " or ".join(sorted(expected_from))
+                raise InvalidTransition(
+                    f"cannot move {self._what(process_id)} from {current} to {to_state}: "
+                    f"expected it {expected}."
+                )
+            check_transition(self._what(process_id), current, to_state, self.life_cycle)
+            now = self.env.now()
+            new = updated(process, changes, Context(), now)
+            if to_state != current:
+                self._check_entering(new, to_state)
+                enter_state(new, current, to_state, now)
+            return cast(P, self.repository.replace(self.kind, process, new))
+
+        return retry_on_conflict(attempt)
+
+
+class IngestionService(ProcessService[Ingestion]):
+    """Ingestions of logs: create, edit, queue, cancel, archive and delete through the API.
+
+    ``objects`` answers whether a log object exists (checked when an ingestion is queued; skipped when
+    None). ``records`` removes an ingestion's records when it is deleted (skipped when None).
+    """
+
+    kind = INGESTION
+
+    def __init__(
+        self,
+        repository: ResourceRepository,
+        environment: Environment | None = None,
+        *,
+        datastore_id: UUID,
+        objects: LogObjectStore | None = None,
+        records: RecordCleanup | None = None,
+    ) -> None:
+        super().__init__(repository, environment)
+        self.datastore_id = datastore_id
+        self.objects = objects
+        self.records = records
+
+    def get(self, resource_id: UUID) -> Ingestion:
+        return cast(Ingestion, self.repository.get(INGESTION, resource_id))
+
+    def list(self, params: IngestionListParams) -> tuple[int, list[Ingestion]]:
+        return list_page(self.repository, INGESTION, params, parent_id=params.log_id)
+
+    def _counter(self, log_id: UUID) -> Counter:
+        return Counter(
+            str(log_id), INGESTION.name, self.env.limits.max_ingestions_per_log, "max_ingestions_per_log"
+        )
+
+    def object_key(self, log_id: UUID, object_store_id: UUID | None, object_key: str | None) -> str | None:
+        """The key to store: relative to the log for a log object (a full storage key of the same log is
+        shortened; another log's is ``BadRequest``), as given for an object store's object."""
+        if object_key is None:
+            return None
+        if object_store_id is not None:
+            self.repository.get(OBJECT_STORE, object_store_id)
+            return validate_object_key(object_key, what="object_key")
+        return relative_key(object_key, log_prefix(self.datastore_id, log_id), what="object_key")
+
+    def _check_entering(self, process: Any, state: ProcessState) -> None:
+        """Queueing needs an object to read: a key, and (for a log object) the object itself."""
+        if state != S.queued:
+            return
+        ingestion = cast(Ingestion, process)
+        if ingestion.object_key is None:
+            raise BadRequest(f"Ingestion {ingestion.id} cannot be queued without an object_key.")
+        if self.objects is None:
+            return
+        if ingestion.object_store_id is not None:
+            if not self.objects.exists_in_store(ingestion.object_store_id, ingestion.object_key):
+                raise NotFound(
+                    f"Object {ingestion.object_key!r} not found in object store {ingestion.object_store_id}."
+                )
+        elif not self.objects.exists(ingestion.log_id, ingestion.object_key):
+            raise NotFound(f"Object {ingestion.object_key!r} not found in log {ingestion.log_id}.")
+
+    def _check_edit(self, old: Any, new: Any, request: ProcessUpdateFields) -> None:
+        """Normalise a changed object reference, and refuse it unless the ingestion is editable."""
+        if not request.model_fields_set & {"object_key", "object_store_id"}:
+            return
+        state = ProcessState(old.state)
+        if state not in EDITABLE_STATES:
+            fields = ("object_store_id", "object_key")
+            changed = [name for name in fields if getattr(new, name) != getattr(old, name)]
+            if changed:
+                raise InvalidTransition(
+                    f"cannot change {' and '.join(changed)} of ingestion {old.id} while it is {state}."
+                )
+        new.object_key = self.object_key(new.log_id, new.object_store_id, new.object_key)
+
+    def create(
+        self, request: IngestionCreateRequest, context: Context, *, ingestion_id: UUID | None = None
+    ) -> Ingestion:
+        """Create an ingestion in ``ready`` (editable) or ``queued`` (processing starts at once)."""
+        log = cast(Log, self.repository.get(LOG, request.log_id))
+        state = self._initial_state(request.state)
+        fields = {
+            **request.model_dump(),
+            "group_id": log.group_id,
+            "object_key": self.object_key(log.id, request.object_store_id, request.object_key),
+        }
+        ingestion = cast(Ingestion, self._new(Ingestion, context, fields, resource_id=ingestion_id))
+        self._check_entering(ingestion, state)
+        enter_state(ingestion, None, state, ingestion.created_at)
+        self.repository.create(
+            INGESTION,
+            ingestion,
+            WriteConditions(increment=(self._counter(log.id),), requires=((LOG, log.id),)),
+        )
+        return ingestion
+
+    def update(self, ingestion_id: UUID, request: IngestionUpdateRequest, context: Context) -> Ingestion:
+        """Edit an ingestion and move it along ``USER_TRANSITIONS``."""
+        return cast(
+            Ingestion, self._edit(lambda: self.get(ingestion_id), request, context, non_nullable=("state",))
+        )
+
+    def delete(self, ingestion_id: UUID, context: Context) -> None:
+        """Delete an ingestion with its records and parts; refused while its work is queued or running."""
+        ingestion = self.get(ingestion_id)
+        check_unlocked(ingestion, ingestion._internal, context, what=f"ingestion {ingestion_id}")
+        state = ProcessState(ingestion.state)
+        if state in ACTIVE_STATES:
+            raise InvalidTransition(
+                f"cannot delete ingestion {ingestion_id} while it is {state}; cancel it or let it end."
+            )
+        if self.records is not None:
+            self.records.delete_ingestion_records(ingestion)
+        parts = _parts_counter(ingestion_id)
+        for part in self.repository.list_resources(INGESTION_PART, ingestion_id):
+            self.repository.delete(INGESTION_PART, part, WriteConditions(decrement=(parts,)))
+        self.repository.delete(
+            INGESTION,
+            ingestion,
+            WriteConditions(decrement=(self._counter(ingestion.log_id),), require_empty=(parts,)),
+        )
+
+
+class IngestionPartService(ProcessService[IngestionPart]):
+    """Parts of ingestions. Nested routes name the parent, but a part is found by its own id."""
+
+    kind = INGESTION_PART
+    life_cycle = PART_LIFE_CYCLE
+
+    def get(self, resource_id: UUID, ingestion_id: UUID | None = None) -> IngestionPart:
+        """The part; with a parent id other than the nil placeholder, it must be that ingestion's."""
+        part = cast(IngestionPart, self.repository.get(INGESTION_PART, resource_id))
+        if ingestion_id is not None and ingestion_id not in (NIL_ID, part.ingestion_id):
+            raise NotFound(f"Ingestion part {resource_id} not found in ingestion {ingestion_id}.")
+        return part
+
+    def list(
+        self, params: IngestionPartListParams, ingestion_id: UUID | None = None
+    ) -> tuple[int, list[IngestionPart]]:
+        """Parts of one ingestion (the path's, else the ``ingestion_id`` filter's) or of all; no index."""
+        if ingestion_id is not None and ingestion_id != NIL_ID:
+            self.repository.get(INGESTION, ingestion_id)
+        else:
+            ingestion_id = params.ingestion_id
+        count, parts = list_page(self.repository, INGESTION_PART, params, parent_id=ingestion_id)
+        return count, [part.model_copy(update={"index": None}) for part in parts]
+
+    def create(
+        self, ingestion_id: UUID, request: IngestionPartCreateRequest, context: Context
+    ) -> IngestionPart:
+        """Create a part of an existing ingestion; its log and group come from the ingestion."""
+        ingestion = cast(Ingestion, self.repository.get(INGESTION, ingestion_id))
+        state = self._initial_state(request.state)
+        fields = {
+            **request.model_dump(),
+            "ingestion_id": ingestion.id,
+            "log_id": ingestion.log_id,
+            "group_id": ingestion.group_id,
+        }
+        part = cast(IngestionPart, self._new(IngestionPart, context, fields))
+        enter_state(part, None, state, part.created_at)
+        self.repository.create(
+            INGESTION_PART,
+            part,
+            WriteConditions(increment=(_parts_counter(ingestion.id),), requires=((INGESTION, ingestion.id),)),
+        )
+        return part
+
+    def update(
+        self,
+        part_id: UUID,
+        request: IngestionPartUpdateRequest,
+        context: Context,
+        *,
+        ingestion_id: UUID | None = None,
+    ) -> IngestionPart:
+        """Edit a part and move it along ``USER_TRANSITIONS``."""
+        return cast(
+            IngestionPart,
+            self._edit(
+                lambda: self.get(part_id, ingestion_id),
+                request,
+                context,
+                non_nullable=("state", "sequence"),
+            ),
+        )
+
+    def delete(self, part_id: UUID, context: Context, *, ingestion_id: UUID | None = None) -> None:
+        """Delete one part (its records stay: they belong to the ingestion)."""
+        part = self.get(part_id, ingestion_id)
+        check_unlocked(part, part._internal, context, what=f"ingestion part {part_id}")
+        self.repository.delete(
+            INGESTION_PART, part, WriteConditions(decrement=(_parts_counter(part.ingestion_id),))
+        )

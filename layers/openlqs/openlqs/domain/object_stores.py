@@ -1,0 +1,141 @@
+"""Object stores (external S3-compatible buckets) and the object spaces of logs and stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+from uuid import UUID
+
+from openlqs.domain.common import Context, Environment
+from openlqs.domain.object_keys import log_prefix
+from openlqs.domain.objects import ObjectSpace, log_scope, store_scope
+from openlqs.domain.ports import BlobStore, ResourceKind, ResourceRepository, SecretBox
+from openlqs.domain.resources import LOG, ResourceService, list_page
+from openlqs.errors import BadRequest, Forbidden
+from openlqs.models.objects import (
+    ObjectStore,
+    ObjectStoreCreateRequest,
+    ObjectStoreListParams,
+    ObjectStoreUpdateRequest,
+)
+
+OBJECT_STORE = ResourceKind("object_store", ObjectStore, unique_field="name")
+
+#: Builds a client for an object store from its settings and decrypted secret.
+StoreBlobFactory = Callable[[ObjectStore, str | None], BlobStore]
+
+_SECRET = "secret_ciphertext"
+
+
+def _secret_context(store_id: UUID) -> dict[str, str]:
+    return {"object_store_id": str(store_id)}
+
+
+class ObjectStoreService(ResourceService):
+    """Registered buckets. ``secret_access_key`` is encrypted at rest and never returned."""
+
+    kind = OBJECT_STORE
+
+    def __init__(
+        self,
+        repository: ResourceRepository,
+        secrets: SecretBox | None,
+        environment: Environment | None = None,
+    ) -> None:
+        super().__init__(repository, environment)
+        self.secrets = secrets
+
+    def _seal(self, store: ObjectStore, secret: str | None) -> None:
+        if secret is None:
+            store._internal.pop(_SECRET, None)
+            return
+        if self.secrets is None:
+            raise BadRequest(
+                "This deployment cannot store object-store secrets (no encryption key configured)."
+            )
+        store._internal[_SECRET] = self.secrets.encrypt(secret, _secret_context(store.id))
+
+    def secret_of(self, store: ObjectStore) -> str | None:
+        ciphertext = store._internal.get(_SECRET)
+        if ciphertext is None or self.secrets is None:
+            return None
+        return self.secrets.decrypt(str(ciphertext), _secret_context(store.id))
+
+    def list(self, params: ObjectStoreListParams) -> tuple[int, list[ObjectStore]]:
+        return list_page(self.repository, OBJECT_STORE, params)
+
+    def create(self, request: ObjectStoreCreateRequest, context: Context) -> ObjectStore:
+        fields = request.model_dump(exclude={"secret_access_key"})
+        store = cast(ObjectStore, self._new(ObjectStore, context, fields))
+        self._seal(store, request.secret_access_key)
+        self.repository.create(OBJECT_STORE, store)
+        return store
+
+    def update(self, store_id: UUID, request: ObjectStoreUpdateRequest, context: Context) -> ObjectStore:
+        store = cast(ObjectStore, self.get(store_id))
+        secret_given = "secret_access_key" in request.model_fields_set
+        plain = request.model_copy()
+        plain.__pydantic_fields_set__ = request.model_fields_set - {"secret_access_key"}
+        new = cast(
+            ObjectStore,
+            self._changed(
+                store, plain, context, non_nullable=("bucket_name", "disabled", "read_only", "default")
+            ),
+        )
+        if secret_given:
+            self._seal(new, request.secret_access_key)
+        return cast(ObjectStore, self.repository.replace(OBJECT_STORE, store, new))
+
+    def delete(self, store_id: UUID, context: Context) -> None:
+        self.repository.delete(OBJECT_STORE, self.get(store_id))
+
+
+class ObjectSpaces:
+    """Resolves where a log's or an object store's objects live."""
+
+    def __init__(
+        self,
+        resources: ResourceRepository,
+        managed: BlobStore,
+        stores: ObjectStoreService,
+        store_blobs: StoreBlobFactory,
+        datastore_id: UUID,
+    ) -> None:
+        self.resources = resources
+        self.managed = managed
+        self.stores = stores
+        self.store_blobs = store_blobs
+        self.datastore_id = datastore_id
+
+    def for_log(self, log_id: UUID) -> ObjectSpace:
+        self.resources.get(LOG, log_id)
+        return ObjectSpace(
+            scope=log_scope(log_id),
+            prefix=log_prefix(self.datastore_id, log_id),
+            blobs=self.managed,
+            description=f"log {log_id}",
+        )
+
+    def for_store(self, store_id: UUID) -> ObjectSpace:
+        store = cast(ObjectStore, self.stores.get(store_id))
+        if store.disabled:
+            raise Forbidden(f"Object store {store_id} is disabled.")
+        prefix = store.key_prefix or ""
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return ObjectSpace(
+            scope=store_scope(store_id),
+            prefix=prefix.lstrip("/"),
+            blobs=self.store_blobs(store, self.stores.secret_of(store)),
+            description=f"object store {store_id}",
+            read_only=store.read_only,
+        )
+
+    def exists(self, log_id: UUID, key: str) -> bool:
+        """Whether a completed log object exists (ingestions may only read their own log's objects)."""
+        space = self.for_log(log_id)
+        return space.blobs.head(space.full_key(key)) is not None
+
+    def exists_in_store(self, object_store_id: UUID, key: str) -> bool:
+        space = self.for_store(object_store_id)
+        return space.blobs.head(space.full_key(key)) is not None

@@ -1,0 +1,109 @@
+"""The drop folder: drop/{group}/{log}/{file} becomes a log object and a queued ingestion, once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from openlqs.drop_folder import register_dropped_object
+from openlqs.local.functions import InProcessFunction
+from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR
+from tests.support.api import ApiClient
+
+BAG = b"#ROSBAG V2.0\n" + b"\0" * 64
+
+
+def _drop(aws: dict[str, str], key: str, body: bytes = BAG) -> dict[str, Any]:
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=aws["OBJECTS_BUCKET_NAME"], Key=key, Body=body)
+    head = s3.head_object(Bucket=aws["OBJECTS_BUCKET_NAME"], Key=key)
+    return {
+        "bucket": aws["OBJECTS_BUCKET_NAME"],
+        "key": key,
+        "etag": head["ETag"].strip('"'),
+        "size": len(body),
+    }
+
+
+def test_drop_folder_creates_group_log_object_and_a_queued_ingestion(
+    api: ApiClient, aws: dict[str, str]
+) -> None:
+    event = _drop(aws, "drop/Field Tests/Run 7/session one.bag")
+
+    ingestion_id = register_dropped_object(**event)
+
+    ingestion = api.get(f"/ingestions/{ingestion_id}").data
+    assert ingestion["state"] == "queued"
+    assert ingestion["object_key"] == "session one.bag"
+    log = api.get(f"/logs/{ingestion['log_id']}").data
+    group = api.get(f"/groups/{log['group_id']}").data
+    assert (group["name"], log["name"]) == ("Field Tests", "Run 7")
+    meta = api.get(f"/logs/{log['id']}/objects/session one.bag").data
+    assert meta["size"] == len(BAG)
+    s3 = boto3.client("s3")
+    assert s3.list_objects_v2(Bucket=aws["OBJECTS_BUCKET_NAME"], Prefix="drop/").get("KeyCount") == 0
+    assert meta["key"] == f"lqs/{DATASTORE_ID}/logs/{log['id']}/session one.bag"
+
+
+def test_drop_folder_two_events_for_one_file_create_one_ingestion(
+    api: ApiClient, aws: dict[str, str]
+) -> None:
+    event = _drop(aws, "drop/G/L/a.bag")
+
+    first = register_dropped_object(**event)
+    second = register_dropped_object(**event)
+
+    assert first == second
+    assert api.get("/ingestions").json()["count"] == 1
+    assert api.get("/groups", params={"name": "G"}).json()["count"] == 1
+
+
+def test_drop_folder_reuses_existing_group_and_log(api: ApiClient, aws: dict[str, str]) -> None:
+    register_dropped_object(**_drop(aws, "drop/G/L/a.bag"))
+
+    register_dropped_object(**_drop(aws, "drop/G/L/b.bag"))
+
+    assert api.get("/logs").json()["count"] == 1
+    assert api.get("/ingestions").json()["count"] == 2
+
+
+def test_drop_folder_keeps_both_files_when_a_name_is_taken(api: ApiClient, aws: dict[str, str]) -> None:
+    register_dropped_object(**_drop(aws, "drop/G/L/a.bag"))
+
+    second = register_dropped_object(**_drop(aws, "drop/G/L/a.bag", BAG + b"more"))
+
+    assert api.get(f"/ingestions/{second}").data["object_key"].startswith("a.")
+    assert api.get(f"/ingestions/{second}").data["object_key"] != "a.bag"
+
+
+@pytest.mark.parametrize(
+    "key", ["drop/only-group/file.bag", "drop/G/L/", "elsewhere/G/L/f.bag", "drop/G/L/../x"]
+)
+def test_drop_folder_ignores_keys_of_another_shape(api: ApiClient, aws: dict[str, str], key: str) -> None:
+    assert register_dropped_object(**_drop(aws, key)) is None
+    assert api.get("/ingestions").json()["count"] == 0
+
+
+def test_ingestion_trigger_function_handles_a_real_shaped_s3_event(
+    api: ApiClient, aws: dict[str, str]
+) -> None:
+    dropped = _drop(aws, "drop/My Group/log 1/a+b.bag")
+    event = json.loads((PROJECT_DIR / "events" / "ingestion_trigger" / "s3_object_created.json").read_text())
+    record = event["Records"][0]
+    record["s3"]["bucket"]["name"] = dropped["bucket"]
+    record["s3"]["object"].update(
+        key="drop/My+Group/log+1/a%2Bb.bag", eTag=dropped["etag"], size=dropped["size"]
+    )
+    function = InProcessFunction.from_file(
+        Path(PROJECT_DIR / "functions" / "ingestion_trigger" / "app.py"),
+        logical_id="IngestionTriggerFunction",
+    )
+
+    result = function.invoke(event)
+
+    (ingestion_id,) = result["ingestion_ids"]
+    assert api.get(f"/ingestions/{ingestion_id}").data["object_key"] == "a+b.bag"

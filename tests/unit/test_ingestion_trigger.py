@@ -1,0 +1,136 @@
+"""IngestionTriggerFunction's entry point (functions/ingestion_trigger/app.py) with real-shaped events."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import sys
+import types
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+import openlqs
+from openlqs.local.functions import InProcessFunction
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+HANDLER_FILE = PROJECT_DIR / "functions" / "ingestion_trigger" / "app.py"
+EVENTS_DIR = PROJECT_DIR / "events"
+INGESTION_ID = uuid.UUID("5f0c2b1e-8d3a-4b7e-9c61-2a4d8e0f1b37")
+
+
+def _event(name: str) -> dict[str, Any]:
+    """A fixture event from events/, the file `sam local invoke --event` takes."""
+    loaded: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
+    return loaded
+
+
+class FakeDropFolder:
+    """Stands in for ``openlqs.drop_folder.register_dropped_object``; records its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.answer: uuid.UUID | None = INGESTION_ID
+
+    def register_dropped_object(
+        self, *, bucket: str, key: str, etag: str | None, size: int | None
+    ) -> uuid.UUID | None:
+        self.calls.append({"bucket": bucket, "key": key, "etag": etag, "size": size})
+        return self.answer
+
+
+@pytest.fixture
+def drop_folder(monkeypatch: pytest.MonkeyPatch) -> FakeDropFolder:
+    fake = FakeDropFolder()
+    try:
+        module = importlib.import_module("openlqs.drop_folder")
+    except ModuleNotFoundError:
+        # Until the domain module lands, the handler imports an empty stand-in.
+        module = types.ModuleType("openlqs.drop_folder")
+        monkeypatch.setitem(sys.modules, "openlqs.drop_folder", module)
+        monkeypatch.setattr(openlqs, "drop_folder", module, raising=False)
+    monkeypatch.setattr(module, "register_dropped_object", fake.register_dropped_object, raising=False)
+    return fake
+
+
+@pytest.fixture
+def trigger(drop_folder: FakeDropFolder, monkeypatch: pytest.MonkeyPatch) -> InProcessFunction:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    return InProcessFunction.from_file(HANDLER_FILE, logical_id="IngestionTriggerFunction")
+
+
+def test_ingestion_trigger_registers_the_dropped_file_with_its_key_decoded(
+    trigger: InProcessFunction, drop_folder: FakeDropFolder
+) -> None:
+    event = _event("ingestion_trigger/s3_object_created.json")
+
+    result = trigger.invoke(event)
+
+    assert event["Records"][0]["s3"]["object"]["key"] == "drop/My+Group/log+1/a%2Bb.bag"
+    assert drop_folder.calls == [
+        {
+            "bucket": "openlqs-objects-123456789012-us-east-1-1234567db123",
+            "key": "drop/My Group/log 1/a+b.bag",
+            "etag": "8bd1f3fc7b4a5bd1e1b0bfd0a0b8a1c4-3",
+            "size": 26214400,
+        }
+    ]
+    assert result == {"ingestion_ids": [str(INGESTION_ID)]}
+
+
+def test_ingestion_trigger_registers_every_record_in_order(
+    trigger: InProcessFunction, drop_folder: FakeDropFolder
+) -> None:
+    event = _event("ingestion_trigger/s3_object_created.json")
+    second = copy.deepcopy(event["Records"][0])
+    second["s3"]["object"]["key"] = "drop/g/l/b%C3%A9.bag"
+    event["Records"].append(second)
+
+    trigger.invoke(event)
+
+    assert [call["key"] for call in drop_folder.calls] == ["drop/My Group/log 1/a+b.bag", "drop/g/l/bé.bag"]
+
+
+def test_ingestion_trigger_reports_no_ingestion_for_a_key_outside_the_drop_folder(
+    trigger: InProcessFunction, drop_folder: FakeDropFolder
+) -> None:
+    drop_folder.answer = None
+
+    result = trigger.invoke(_event("ingestion_trigger/s3_object_created.json"))
+
+    assert len(drop_folder.calls) == 1
+    assert result == {"ingestion_ids": []}
+
+
+def test_ingestion_trigger_rejects_an_s3_record_without_an_etag(
+    trigger: InProcessFunction, drop_folder: FakeDropFolder
+) -> None:
+    event = _event("ingestion_trigger/s3_object_created.json")
+    del event["Records"][0]["s3"]["object"]["eTag"]
+
+    with pytest.raises(ValidationError):
+        trigger.invoke(event)
+
+    assert drop_folder.calls == []
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [],
+        [{"eventSource": "aws:sqs"}],
+        [{"eventSource": "aws:s3"}, {"eventSource": "aws:dynamodb"}],
+    ],
+)
+def test_ingestion_trigger_rejects_events_from_unknown_or_mixed_sources(
+    trigger: InProcessFunction, drop_folder: FakeDropFolder, records: list[dict[str, Any]]
+) -> None:
+    with pytest.raises(ValueError, match="does not handle events"):
+        trigger.invoke({"Records": records})
+
+    assert drop_folder.calls == []
