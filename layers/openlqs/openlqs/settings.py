@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         "auto", description="S3 addressing; the local stack uses path-style URLs on moto's server."
     )
 
+    part_target_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Chunk bytes per ingestion part (the unit of parallel work)."
+    )
+    ingestion_state_machine_arn: str | None = Field(None, description="IngestionStateMachine's ARN.")
+
     default_record_bucket_width_ns: int = Field(
         10_000_000_000,
         ge=1_000,

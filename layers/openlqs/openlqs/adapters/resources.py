@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from openlqs.models.common import CommonModel
 
 _BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "version", "kind"})
 _INTERNAL = "x_"
+_INTERNAL_JSON = "xj_"
 
 
 def _default_table(name: str) -> Any:
@@ -50,7 +52,13 @@ class DynamoResourceRepository:
     def _to_item(self, kind: ResourceKind, resource: CommonModel, version: int) -> dict[str, Any]:
         item = to_attributes(resource)
         for name, value in resource._internal.items():
-            item[_INTERNAL + name] = value
+            if value is None:
+                continue
+            if isinstance(value, dict | list):
+                # Nested structures as JSON text: exact numbers, no DynamoDB map/Decimal conversions.
+                item[_INTERNAL_JSON + name] = json.dumps(value, separators=(",", ":"))
+            else:
+                item[_INTERNAL + name] = value
         sort_key = keys.created_sort_key(resource.created_at, resource.id)
         item.update(
             pk=keys.entity_pk(kind.name, resource.id),
@@ -69,8 +77,15 @@ class DynamoResourceRepository:
     @staticmethod
     def _from_item(kind: ResourceKind, item: dict[str, Any]) -> CommonModel:
         values = from_attributes(item)
-        internal = {k[len(_INTERNAL) :]: v for k, v in values.items() if k.startswith(_INTERNAL)}
-        fields = {k: v for k, v in values.items() if k not in _BOOKKEEPING and not k.startswith(_INTERNAL)}
+        internal: dict[str, Any] = {}
+        fields: dict[str, Any] = {}
+        for name, value in values.items():
+            if name.startswith(_INTERNAL_JSON):
+                internal[name[len(_INTERNAL_JSON) :]] = json.loads(value)
+            elif name.startswith(_INTERNAL):
+                internal[name[len(_INTERNAL) :]] = value
+            elif name not in _BOOKKEEPING:
+                fields[name] = value
         resource = kind.model.model_validate(fields)
         resource._version = int(values.get("version", 0))
         resource._internal = internal

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from openlqs.models.common import CommonModel
 from openlqs.models.ingestions import Ingestion
-from openlqs.records.rows import RecordBlock, RecordRow
+from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
 
 M = TypeVar("M", bound=CommonModel)
 
@@ -112,6 +112,14 @@ class RecordRepository(Protocol):
         ...
 
     def delete_block(self, block: RecordBlock) -> None: ...
+
+    def put_blocks(self, blocks: list[RecordBlock]) -> None:
+        """Write or overwrite blocks unconditionally (ingestion writers own their segments)."""
+        ...
+
+    def delete_segments(self, topic_id: UUID, segment_prefix: str) -> int: ...
+
+    def topic_summary(self, topic_id: UUID) -> RecordSummary: ...
 
     def delete_topic(self, topic_id: UUID) -> int:
         """Delete every block of a topic; returns how many were deleted."""

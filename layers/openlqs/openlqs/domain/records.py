@@ -256,7 +256,7 @@ class RecordService:
             block = _retry(insert)
         except _Duplicate as duplicate:
             raise Conflict(duplicate.detail) from None
-        self._after_change(topic, count=1, size=row.data_length or 0, timestamp=row.timestamp)
+        self._after_change(topic, count=1, size=row.message_size, timestamp=row.timestamp)
         return self.to_record(topic, block, row, auxiliary=True)
 
     def get(self, topic_id: UUID, timestamp: int, *, auxiliary: bool = False) -> Record:
@@ -315,7 +315,7 @@ class RecordService:
             return row
 
         row = cast(RecordRow, _retry(remove))
-        self._after_change(topic, count=-1, size=-(row.data_length or 0), timestamp=row.timestamp)
+        self._after_change(topic, count=-1, size=-row.message_size, timestamp=row.timestamp)
 
     def delete_topic_records(self, topic: Topic) -> None:
         """Delete every record of a topic and take them out of its log's statistics."""

@@ -29,6 +29,13 @@ class RecordRow:
     ingestion_id: str | None = None
     extra: dict[str, Any] | None = None
 
+    @property
+    def message_size(self) -> int:
+        """Size of the message itself (inside its chunk when compressed), for ``record_size``."""
+        if self.chunk_compression is not None:
+            return self.chunk_length or 0
+        return self.data_length or 0
+
     def order_key(self) -> tuple[int, int, int]:
         """Time order; records with equal timestamps keep their position in the file."""
         return (
@@ -61,3 +68,23 @@ class RecordBlock:
 
     def sort(self) -> None:
         self.rows.sort(key=RecordRow.order_key)
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """Totals over a set of records (a topic's, for its statistics)."""
+
+    count: int = 0
+    size: int = 0
+    start_time: int | None = None
+    end_time: int | None = None
+
+    def __add__(self, other: RecordSummary) -> RecordSummary:
+        starts = [t for t in (self.start_time, other.start_time) if t is not None]
+        ends = [t for t in (self.end_time, other.end_time) if t is not None]
+        return RecordSummary(
+            self.count + other.count,
+            self.size + other.size,
+            min(starts) if starts else None,
+            max(ends) if ends else None,
+        )

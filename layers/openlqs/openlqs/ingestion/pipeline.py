@@ -1,0 +1,474 @@
+"""IngestionPipeline: the rules behind the state machine's four tasks.
+
+Plan ingestion reads only the bag's header and index, creates one topic per topic name and one
+IngestionPart per contiguous run of chunks. Process part reads its byte range, indexes every message and
+writes record blocks under segment ids derived from the ingestion and the part (so a re-run overwrites
+exactly the same items). Finalize ingestion sets topic and log statistics from the stored blocks. Fail
+ingestion removes what the attempt wrote and records why it failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, cast
+from uuid import UUID
+
+from openlqs.bags.ros1 import BagIndex, ChunkInfo, index_chunks, read_index
+from openlqs.domain.common import Context, Environment, retry_on_conflict
+from openlqs.domain.ingestions import IngestionPartService, IngestionService, attempt_of
+from openlqs.domain.object_stores import ObjectSpaces
+from openlqs.domain.ports import BlobStore, RecordRepository, ResourceKind, ResourceRepository
+from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, TOPIC, TopicService
+from openlqs.errors import BadLogFile, Conflict, LimitExceeded, NotFound, OpenLQSError
+from openlqs.models.common import ProcessState, TypeEncoding
+from openlqs.models.ingestions import Ingestion, IngestionPartCreateRequest, IngestionPartListParams
+from openlqs.models.resources import Log, RecordStats, Topic, TopicCreateRequest, TopicListParams
+from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
+
+S = ProcessState
+
+#: A block holds at most this many records; a busier bucket run is split into more segments.
+MAX_BLOCK_RECORDS = 2_000
+#: Records per time bucket a topic's bucket width aims at.
+RECORDS_PER_BUCKET = 1_000
+MIN_BUCKET_WIDTH_NS = 1_000_000  # 1 ms
+MAX_BUCKET_WIDTH_NS = 86_400 * 1_000_000_000  # 1 day
+
+
+class StaleAttempt(OpenLQSError):
+    """A task of an older attempt ran after the ingestion was queued again; it must not write."""
+
+    status_code = 409
+
+
+class IngestionIncomplete(OpenLQSError):
+    """Finalize found parts that did not complete."""
+
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class BlobByteSource:
+    """``ByteSource`` over one object of a bucket (S3 range reads)."""
+
+    blobs: BlobStore
+    key: str
+    size: int
+
+    def read(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
+        if end <= start:
+            return b""
+        return self.blobs.read(self.key, start, end - 1)
+
+
+def bucket_width_for(count: int, duration_ns: int) -> int:
+    """A bucket width holding about ``RECORDS_PER_BUCKET`` records at the topic's average rate."""
+    if count <= 1 or duration_ns <= 0:
+        return MAX_BUCKET_WIDTH_NS
+    width = duration_ns * RECORDS_PER_BUCKET // count
+    return max(MIN_BUCKET_WIDTH_NS, min(MAX_BUCKET_WIDTH_NS, width))
+
+
+def split_parts(chunks: list[ChunkInfo], target_bytes: int) -> list[list[ChunkInfo]]:
+    """Contiguous runs of chunks, in file order, of about ``target_bytes`` each (at least one chunk)."""
+    parts: list[list[ChunkInfo]] = []
+    current: list[ChunkInfo] = []
+    size = 0
+    for chunk in sorted(chunks, key=lambda c: c.start):
+        if current and size + (chunk.end - chunk.start) > target_bytes:
+            parts.append(current)
+            current, size = [], 0
+        current.append(chunk)
+        size += chunk.end - chunk.start
+    if current:
+        parts.append(current)
+    return parts
+
+
+def segment_prefix(ingestion_id: UUID) -> str:
+    """Every block an ingestion writes has a segment id starting with this."""
+    return f"i{ingestion_id.hex}-"
+
+
+def _error_details(error: dict[str, Any]) -> tuple[str, str]:
+    """Step Functions' ``{"Error", "Cause"}``; a Lambda error's cause is JSON with errorMessage."""
+    name = str(error.get("Error") or "IngestionFailed")
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        parsed = None
+    if isinstance(parsed, dict):
+        return str(parsed.get("errorType") or name), str(parsed.get("errorMessage") or cause)
+    return name, str(cause) or name
+
+
+class IngestionPipeline:
+    def __init__(
+        self,
+        resources: ResourceRepository,
+        records: RecordRepository,
+        ingestions: IngestionService,
+        parts: IngestionPartService,
+        topics: TopicService,
+        spaces: ObjectSpaces,
+        environment: Environment | None = None,
+        *,
+        part_target_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.resources = resources
+        self.records = records
+        self.ingestions = ingestions
+        self.parts = parts
+        self.topics = topics
+        self.spaces = spaces
+        self.env = environment or Environment()
+        self.part_target_bytes = part_target_bytes
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _current(self, ingestion_id: UUID, attempt: int) -> Ingestion:
+        ingestion = self.ingestions.get(ingestion_id)
+        if attempt_of(ingestion) != attempt:
+            raise StaleAttempt(
+                f"Ingestion {ingestion_id} is on attempt {attempt_of(ingestion)}; "
+                f"attempt {attempt} stops here."
+            )
+        return ingestion
+
+    def _source(self, ingestion: Ingestion) -> BlobByteSource:
+        if ingestion.object_key is None:
+            raise BadLogFile(f"Ingestion {ingestion.id} names no object.")
+        space = (
+            self.spaces.for_store(ingestion.object_store_id)
+            if ingestion.object_store_id is not None
+            else self.spaces.for_log(ingestion.log_id)
+        )
+        key = space.full_key(ingestion.object_key)
+        info = space.blobs.head(key)
+        if info is None:
+            raise NotFound(f"Object {ingestion.object_key!r} of ingestion {ingestion.id} not found.")
+        return BlobByteSource(space.blobs, key, info.size)
+
+    def _update_ingestion(self, ingestion_id: UUID, change: Callable[[Ingestion], None]) -> Ingestion:
+        def apply() -> Ingestion:
+            current = cast(Ingestion, self.resources.get(INGESTION, ingestion_id))
+            new = current.model_copy(deep=True)
+            new._version, new._internal = current._version, dict(current._internal)
+            change(new)
+            return cast(Ingestion, self.resources.replace(INGESTION, current, new))
+
+        return retry_on_conflict(apply)
+
+    def _set_stats(self, kind: ResourceKind, resource_id: UUID, summary: RecordSummary) -> None:
+        def apply() -> None:
+            current = cast(RecordStats, self.resources.get(kind, resource_id))
+            new = current.model_copy(
+                update={
+                    "record_count": summary.count,
+                    "record_size": summary.size,
+                    "start_time": summary.start_time,
+                    "end_time": summary.end_time,
+                    "duration": None
+                    if summary.start_time is None or summary.end_time is None
+                    else summary.end_time - summary.start_time,
+                }
+            )
+            new._version, new._internal = current._version, dict(current._internal)
+            self.resources.replace(kind, current, new)
+
+        retry_on_conflict(apply)
+
+    def refresh_statistics(self, log_id: UUID, topic_ids: list[UUID] | None = None) -> None:
+        """Recompute topic statistics from their blocks, then the log's from its topics."""
+        topics = [cast(Topic, t) for t in self.resources.list_resources(TOPIC, log_id)]
+        total = RecordSummary()
+        for topic in topics:
+            if topic_ids is None or topic.id in topic_ids:
+                summary = self.records.topic_summary(topic.id)
+                self._set_stats(TOPIC, topic.id, summary)
+            else:
+                summary = RecordSummary(
+                    topic.record_count, topic.record_size, topic.start_time, topic.end_time
+                )
+            total = total + summary
+        self._set_stats(LOG, log_id, total)
+
+    def clear_records(self, ingestion: Ingestion) -> list[UUID]:
+        """Delete every record block this ingestion wrote (any attempt); returns the topics touched."""
+        touched = []
+        for topic in self.resources.list_resources(TOPIC, ingestion.log_id):
+            if self.records.delete_segments(topic.id, segment_prefix(ingestion.id)):
+                touched.append(topic.id)
+        return touched
+
+    # -- Plan ingestion --------------------------------------------------------------------------
+    def plan(self, ingestion_id: UUID, attempt: int) -> dict[str, Any]:
+        ingestion = self._current(ingestion_id, attempt)
+        self.ingestions.transition(ingestion_id, S.processing, expected_from={S.queued, S.processing})
+        index = read_index(self._source(ingestion))
+        log = cast(Log, self.resources.get(LOG, ingestion.log_id))
+        message_count = sum(chunk.message_count for chunk in index.chunks)
+        if log.record_count + message_count > self.env.limits.max_records_per_log:
+            raise LimitExceeded(
+                f"max_records_per_log ({self.env.limits.max_records_per_log}) would be exceeded: "
+                f"the log holds {log.record_count} records and the file {message_count}."
+            )
+        touched = self.clear_records(ingestion)
+        if touched:
+            self.refresh_statistics(ingestion.log_id, touched)
+        connections, widths, created = self._topics(ingestion, index)
+        parts = self._parts(ingestion, index)
+
+        def remember(new: Ingestion) -> None:
+            new._internal["plan"] = {"connections": connections, "widths": widths, "created_topics": created}
+            if index.salvaged:
+                new.context = {
+                    **(new.context or {}),
+                    "salvage": {"index_missing": True, "ignored_bytes": index.ignored_bytes},
+                }
+
+        self._update_ingestion(ingestion_id, remember)
+        return {
+            "ingestion_id": str(ingestion_id),
+            "attempt": attempt,
+            "parts": [
+                {
+                    "ingestion_id": str(ingestion_id),
+                    "part_id": str(part_id),
+                    "sequence": sequence,
+                    "attempt": attempt,
+                }
+                for sequence, part_id in parts
+            ],
+        }
+
+    def _topics(
+        self, ingestion: Ingestion, index: BagIndex
+    ) -> tuple[dict[str, str], dict[str, int], list[str]]:
+        """One topic per topic name (fetched or created); returns connection → topic, widths, created ids."""
+        counts: dict[int, int] = defaultdict(int)
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for chunk in index.chunks:
+            for connection_id, count in chunk.counts.items():
+                counts[connection_id] += count
+                first[connection_id] = min(first.get(connection_id, chunk.start_time), chunk.start_time)
+                last[connection_id] = max(last.get(connection_id, chunk.end_time), chunk.end_time)
+        connections: dict[str, str] = {}
+        widths: dict[str, int] = {}
+        created: list[str] = []
+        for name, publishers in index.topics().items():
+            ids = [c.id for c in publishers]
+            count = sum(counts[i] for i in ids)
+            starts = [first[i] for i in ids if i in first]
+            ends = [last[i] for i in ids if i in last]
+            width = bucket_width_for(count, (max(ends) - min(starts)) if starts else 0)
+            topic, is_new = self._topic(ingestion.log_id, name, publishers[0], width)
+            if is_new:
+                created.append(str(topic.id))
+            widths[str(topic.id)] = int(topic._internal.get("bucket_width_ns") or width)
+            for connection_id in ids:
+                connections[str(connection_id)] = str(topic.id)
+        return connections, widths, created
+
+    def _topic(self, log_id: UUID, name: str, connection: Any, width: int) -> tuple[Topic, bool]:
+        _, found = self.topics.list(TopicListParams(log_id=log_id, name=name, limit=1))
+        if found:
+            return found[0], False
+        request = TopicCreateRequest(
+            log_id=log_id,
+            name=name,
+            type_name=connection.type_name,
+            type_encoding=TypeEncoding.ros1,
+            type_data=connection.message_definition,
+            context={"md5sum": connection.md5sum},
+        )
+        try:
+            return self.topics.create(request, Context(), bucket_width_ns=width), True
+        except Conflict:
+            return self.topics.list(TopicListParams(log_id=log_id, name=name, limit=1))[1][0], False
+
+    def _parts(self, ingestion: Ingestion, index: BagIndex) -> list[tuple[int, UUID]]:
+        """Replace the ingestion's parts with one per contiguous run of chunks."""
+        _, old = self.parts.list(IngestionPartListParams(limit=1000), ingestion.id)
+        for part in old:
+            self.parts.delete(part.id, Context())
+        created = []
+        for sequence, chunks in enumerate(split_parts(index.chunks, self.part_target_bytes)):
+            request = IngestionPartCreateRequest(
+                sequence=sequence,
+                state=S.queued,
+                context={
+                    "start": chunks[0].start,
+                    "end": chunks[-1].end,
+                    "chunk_count": len(chunks),
+                    "message_count": sum(c.message_count for c in chunks),
+                },
+            )
+            created.append((sequence, self.parts.create(ingestion.id, request, Context()).id))
+        return created
+
+    # -- Process part ----------------------------------------------------------------------------
+    def process_part(self, ingestion_id: UUID, part_id: UUID, attempt: int) -> dict[str, Any]:
+        ingestion = self._current(ingestion_id, attempt)
+        done = self.parts.get(part_id)
+        if done.state == S.completed:
+            # A retry after a lost response: the records are written, nothing more to do.
+            return {"part_id": str(part_id), "record_count": int((done.context or {}).get("record_count", 0))}
+        part = self.parts.transition(part_id, S.processing, expected_from={S.queued, S.processing})
+        plan = ingestion._internal.get("plan") or {}
+        connections: dict[str, str] = plan.get("connections", {})
+        widths: dict[str, int] = plan.get("widths", {})
+        context = part.context or {}
+        start, end = int(context["start"]), int(context["end"])
+        try:
+            data = self._source(ingestion).read(start, end)
+            if len(data) != end - start:
+                raise BadLogFile(f"The file ends at byte {start + len(data)}, inside part {part.sequence}.")
+            blocks, stats = self._blocks(ingestion, part.sequence, data, start, connections, widths)
+        except BadLogFile as error:
+            payload = {"part_id": str(part_id), "sequence": part.sequence, "start": start, "end": end}
+            self.parts.transition(
+                part_id,
+                S.failed,
+                error_name=error.name(),
+                error_message=error.detail,
+                error_payload=payload,
+            )
+            raise
+        self.records.put_blocks(blocks)
+        record_count = sum(stat["count"] for stat in stats.values())
+        self.parts.transition(part_id, S.completed, progress=1.0)
+
+        def note(new: Any) -> None:
+            new.context = {**(new.context or {}), "topics": stats, "record_count": record_count}
+
+        self._update_part(part_id, note)
+        self._advance(ingestion_id, attempt)
+        return {"part_id": str(part_id), "record_count": record_count}
+
+    def _update_part(self, part_id: UUID, change: Callable[[Any], None]) -> None:
+        def apply() -> None:
+            current = self.resources.get(INGESTION_PART, part_id)
+            new = current.model_copy(deep=True)
+            new._version, new._internal = current._version, dict(current._internal)
+            change(new)
+            self.resources.replace(INGESTION_PART, current, new)
+
+        retry_on_conflict(apply)
+
+    def _blocks(
+        self,
+        ingestion: Ingestion,
+        sequence: int,
+        data: bytes,
+        base: int,
+        connections: dict[str, str],
+        widths: dict[str, int],
+    ) -> tuple[list[RecordBlock], dict[str, dict[str, int]]]:
+        runs: dict[tuple[str, int], list[RecordRow]] = defaultdict(list)
+        ingestion_ref = str(ingestion.id)
+        for message in index_chunks(data, base):
+            topic_id = connections.get(str(message.connection_id))
+            if topic_id is None:
+                raise BadLogFile(
+                    f"A message at byte {message.data_offset} uses unknown connection "
+                    f"{message.connection_id}."
+                )
+            runs[(topic_id, message.timestamp // widths[topic_id])].append(
+                RecordRow(
+                    timestamp=message.timestamp,
+                    data_offset=message.data_offset,
+                    data_length=message.data_length,
+                    chunk_compression=message.chunk_compression,
+                    chunk_offset=message.chunk_offset,
+                    chunk_length=message.chunk_length,
+                    ingestion_id=ingestion_ref,
+                )
+            )
+        now = self.env.now()
+        prefix = segment_prefix(ingestion.id)
+        blocks: list[RecordBlock] = []
+        stats: dict[str, dict[str, int]] = {}
+        for (topic_id, bucket), rows in sorted(runs.items()):
+            rows.sort(key=RecordRow.order_key)
+            for k in range(0, len(rows), MAX_BLOCK_RECORDS):
+                segment = f"{prefix}{sequence:05d}-{k // MAX_BLOCK_RECORDS:03d}"
+                blocks.append(
+                    RecordBlock(UUID(topic_id), bucket, segment, rows[k : k + MAX_BLOCK_RECORDS], now)
+                )
+            stat = stats.setdefault(topic_id, {"count": 0, "size": 0, "start": rows[0].timestamp, "end": 0})
+            stat["count"] += len(rows)
+            stat["size"] += sum(row.message_size for row in rows)
+            stat["start"] = min(stat["start"], rows[0].timestamp)
+            stat["end"] = max(stat["end"], rows[-1].timestamp)
+        return blocks, stats
+
+    def _advance(self, ingestion_id: UUID, attempt: int) -> None:
+        _, parts = self.parts.list(IngestionPartListParams(limit=1000), ingestion_id)
+        if not parts:
+            return
+        done = sum(1 for p in parts if p.state == S.completed)
+        # Progress is informative; the ingestion may already be finalizing or failed.
+        with suppress(OpenLQSError):
+            self.ingestions.transition(
+                ingestion_id, S.processing, expected_from={S.processing}, progress=done / len(parts)
+            )
+
+    # -- Finalize ingestion ----------------------------------------------------------------------
+    def finalize(self, ingestion_id: UUID, attempt: int) -> dict[str, Any]:
+        ingestion = self._current(ingestion_id, attempt)
+        self.ingestions.transition(ingestion_id, S.finalizing, expected_from={S.processing, S.finalizing})
+        _, parts = self.parts.list(IngestionPartListParams(limit=1000), ingestion_id)
+        unfinished = sorted(p.sequence for p in parts if p.state != S.completed)
+        if unfinished:
+            raise IngestionIncomplete(f"Parts {unfinished} of ingestion {ingestion_id} did not complete.")
+        plan = ingestion._internal.get("plan") or {}
+        topic_ids = [UUID(t) for t in set(plan.get("connections", {}).values())]
+        self.refresh_statistics(ingestion.log_id, topic_ids)
+        self.ingestions.transition(ingestion_id, S.completed, expected_from={S.finalizing}, progress=1.0)
+        return {"ingestion_id": str(ingestion_id), "state": S.completed.value}
+
+    # -- Fail ingestion --------------------------------------------------------------------------
+    def fail(self, ingestion_id: UUID, attempt: int, error: dict[str, Any]) -> dict[str, Any]:
+        ingestion = self._current(ingestion_id, attempt)
+        name, message = _error_details(error)
+        _, parts = self.parts.list(IngestionPartListParams(limit=1000), ingestion_id)
+        failed_parts = [
+            {
+                "sequence": p.sequence,
+                "part_id": str(p.id),
+                "error_name": p.error_name,
+                "error_message": p.error_message,
+                **(p.error_payload or {}),
+            }
+            for p in parts
+            if p.state == S.failed
+        ]
+        touched = self.clear_records(ingestion)
+        plan = ingestion._internal.get("plan") or {}
+        for topic_id in plan.get("created_topics", []):
+            topic = self.resources.find(TOPIC, UUID(topic_id))
+            if topic is not None and not self.records.topic_summary(topic.id).count:
+                self.topics.delete(topic.id, Context())
+        self.refresh_statistics(ingestion.log_id, touched or [])
+        payload = {"attempt": attempt, "failed_parts": failed_parts} if failed_parts else {"attempt": attempt}
+        self.ingestions.transition(
+            ingestion_id,
+            S.failed,
+            error_name=name,
+            error_message=message,
+            error_payload=payload,
+        )
+        return {"ingestion_id": str(ingestion_id), "state": S.failed.value}
+
+    # -- RecordCleanup (deleting an ingestion) ---------------------------------------------------
+    def delete_ingestion_records(self, ingestion: Ingestion) -> None:
+        touched = self.clear_records(ingestion)
+        if touched:
+            self.refresh_statistics(ingestion.log_id, touched)
