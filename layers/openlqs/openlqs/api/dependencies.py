@@ -20,6 +20,7 @@ from openlqs.domain.object_stores import ObjectSpaces, ObjectStoreService
 from openlqs.domain.objects import ObjectService
 from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
+from openlqs.ingestion.pipeline import IngestionPipeline
 from openlqs.settings import Settings, get_settings
 
 
@@ -34,6 +35,7 @@ class Services:
     objects: ObjectService
     object_stores: ObjectStoreService
     object_spaces: ObjectSpaces
+    pipeline: IngestionPipeline
 
 
 def build_services(settings: Settings) -> Services:
@@ -66,18 +68,33 @@ def build_services(settings: Settings) -> Services:
         ),
         settings.datastore_id,
     )
+    topics = TopicService(resources, environment, records=record_service, default_bucket_width_ns=width)
+    ingestions = IngestionService(
+        resources, environment, datastore_id=settings.datastore_id, objects=object_spaces
+    )
+    ingestion_parts = IngestionPartService(resources, environment)
+    pipeline = IngestionPipeline(
+        resources,
+        records,
+        ingestions,
+        ingestion_parts,
+        topics,
+        object_spaces,
+        environment,
+        part_target_bytes=settings.part_target_bytes,
+    )
+    ingestions.records = pipeline
     return Services(
         groups=GroupService(resources, environment),
         logs=LogService(resources, environment),
-        topics=TopicService(resources, environment, records=record_service, default_bucket_width_ns=width),
+        topics=topics,
         records=record_service,
-        ingestions=IngestionService(
-            resources, environment, datastore_id=settings.datastore_id, objects=object_spaces
-        ),
-        ingestion_parts=IngestionPartService(resources, environment),
+        ingestions=ingestions,
+        ingestion_parts=ingestion_parts,
         objects=ObjectService(DynamoUploadRepository(settings.resources_table_name), environment),
         object_stores=object_stores,
         object_spaces=object_spaces,
+        pipeline=pipeline,
     )
 
 

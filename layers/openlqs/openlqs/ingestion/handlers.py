@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from openlqs.adapters.records import DynamoRecordRepository
-from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.api.dependencies import get_services
 from openlqs.ingestion.pipeline import IngestionPipeline
-from openlqs.settings import get_settings
 
 
-@lru_cache(maxsize=1)
 def get_pipeline() -> IngestionPipeline:
-    """Built once per Lambda environment (clear with ``get_pipeline.cache_clear()``)."""
-    settings = get_settings()
-    services = get_services()
-    pipeline = IngestionPipeline(
-        DynamoResourceRepository(settings.resources_table_name),
-        DynamoRecordRepository(settings.records_table_name),
-        services.ingestions,
-        services.ingestion_parts,
-        services.topics,
-        services.object_spaces,
-        services.ingestions.env,
-        part_target_bytes=settings.part_target_bytes,
-    )
-    services.ingestions.records = pipeline
-    return pipeline
+    """The process's pipeline (part of the services built once per Lambda environment)."""
+    return get_services().pipeline
 
 
 def plan(event: dict[str, Any]) -> dict[str, Any]:
