@@ -20,7 +20,7 @@ import httpx
 from rosbags.rosbag1 import Reader
 
 from bench.common import generate_small_message_bag, median_seconds, report
-from openlqs.bags.ros1 import index_chunks, read_index
+from openlqs.bags.ros1 import index_chunk_columns, read_index
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,10 +43,13 @@ def rosbags_iteration(path: Path) -> int:
 
 
 def openlqs_indexer(path: Path) -> int:
+    """What a part processor does before writing: index every chunk into message columns."""
     source = FileSource(path)
     index = read_index(source)
     return sum(
-        1 for chunk in index.chunks for _ in index_chunks(source.read(chunk.start, chunk.end), chunk.start)
+        len(columns.timestamps)
+        for chunk in index.chunks
+        for columns in index_chunk_columns(source.read(chunk.start, chunk.end), chunk.start)
     )
 
 

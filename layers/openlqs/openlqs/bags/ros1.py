@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import bz2
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import permutations
-from typing import Protocol
+from typing import Any, Protocol
 
 import lz4.frame
 
@@ -366,38 +366,92 @@ def index_chunks(data: bytes, base: int) -> Iterator[MessagePosition]:
 
     ``data`` must hold whole chunks (and their index-data records), as parts are planned.
     """
-    position = 0
-    while position < len(data):
-        record = read_record(data, position, base)
-        if record is None:
-            raise BadLogFile(f"A record at byte {base + position} is truncated.")
-        if _op(record) == OP_CHUNK:
-            yield from _chunk_messages(record, data, base)
-        position = record.end - base
+    for columns in index_chunk_columns(data, base):
+        yield from columns.positions()
 
 
-def _message_layouts() -> dict[tuple[int, int], tuple[int, int, int]]:
-    """Offsets of op, conn and time in a 38-byte message-data header, for each field order.
+@dataclass(frozen=True)
+class _MessageHeaderLayout:
+    """One field order of a message-data record's fixed 46-byte prefix, unpacked in one call.
 
-    A message-data header holds exactly ``op`` (1 byte), ``conn`` (u32) and ``time`` (2 x u32), in an
-    order the writer chose; the first two field lengths tell which. Keyed by those two lengths.
+    The prefix is ``header_len | 3 fields (op: 1 byte, conn: u32, time: 2 x u32) | data_len``; a record
+    matches when the header length is 38 and the three field lengths are where this order puts them.
     """
+
+    unpack: Callable[[bytes, int], tuple[Any, ...]]
+    #: Where the three field lengths are in the unpacked values, and what they must be.
+    length_at: tuple[int, int, int]
+    lengths: tuple[int, int, int]
+    op: int
+    conn: int
+    sec: int
+    data_len: int
+
+
+def _message_layouts() -> dict[tuple[int, int], _MessageHeaderLayout]:
+    """The six possible field orders, keyed by the lengths of their first two fields."""
+    parts = {"op": ("I3sB", 4), "conn": ("I5sI", 9), "time": ("I5sII", 13)}
     layouts = {}
-    for order in permutations((("op", 1), ("conn", 4), ("time", 8))):
-        offsets, position = {}, 0
-        for name, size in order:
-            offsets[name] = position + 4 + len(name) + 1
-            position += 4 + len(name) + 1 + size
-        first, second = (len(name) + 1 + size for name, size in order[:2])
-        layouts[(first, second)] = (offsets["op"], offsets["conn"], offsets["time"])
+    for order in permutations(("op", "conn", "time")):
+        fmt, index, positions, lengths = "<I", 1, {}, []
+        for name in order:
+            code, length = parts[name]
+            lengths.append((index, length))
+            positions[name] = index + 2
+            fmt += code
+            index += len(code) - 1
+        fmt += "I"
+        (a, la), (b, lb), (c, lc) = lengths
+        layouts[(parts[order[0]][1], parts[order[1]][1])] = _MessageHeaderLayout(
+            struct.Struct(fmt).unpack_from,
+            (a, b, c),
+            (la, lb, lc),
+            positions["op"],
+            positions["conn"],
+            positions["time"],
+            index,
+        )
     return layouts
 
 
 _MESSAGE_HEADER_LENGTH = 38
+_MESSAGE_PREFIX = 46
 _LAYOUTS = _message_layouts()
 
 
-def _chunk_messages(record: _Record, data: bytes, base: int) -> Iterator[MessagePosition]:
+@dataclass
+class ChunkColumns:
+    """The messages of one chunk as columns (the indexer's fast form of ``MessagePosition``s)."""
+
+    connection_ids: list[int]
+    timestamps: list[int]
+    #: Message data offsets: in the file when uncompressed, in the decompressed chunk otherwise.
+    offsets: list[int]
+    lengths: list[int]
+    compression: str | None
+    chunk_start: int
+    chunk_length: int
+
+    def positions(self) -> Iterator[MessagePosition]:
+        for connection_id, timestamp, offset, length in zip(
+            self.connection_ids, self.timestamps, self.offsets, self.lengths, strict=True
+        ):
+            if self.compression is None:
+                yield MessagePosition(connection_id, timestamp, offset, length, None, None, None)
+            else:
+                yield MessagePosition(
+                    connection_id,
+                    timestamp,
+                    self.chunk_start,
+                    self.chunk_length,
+                    self.compression,
+                    offset,
+                    length,
+                )
+
+
+def chunk_columns(record: _Record, data: bytes, base: int) -> ChunkColumns:
+    """Index one chunk record of ``data`` (file offset ``base``) into columns."""
     compression = record.header.get("compression", b"none").decode()
     compressed = memoryview(data)[record.data_start - base : record.data_end - base]
     chunk = decompress_chunk(record, compressed)
@@ -407,44 +461,69 @@ def _chunk_messages(record: _Record, data: bytes, base: int) -> Iterator[Message
             f"The chunk at byte {record.data_start} holds {len(chunk)} bytes; its header says {declared}."
         )
     stored = COMPRESSIONS.get(compression)
-    chunk_start, chunk_length = record.data_start, record.data_end - record.data_start
-    u32, time = _U32.unpack_from, _TIME.unpack_from
-    layouts, size = _LAYOUTS, len(chunk)
+    chunk_start = record.data_start
+    shift = chunk_start if stored is None else 0
+    connection_ids: list[int] = []
+    timestamps: list[int] = []
+    offsets: list[int] = []
+    lengths: list[int] = []
+    add_connection, add_time = connection_ids.append, timestamps.append
+    add_offset, add_length = offsets.append, lengths.append
+    size = len(chunk)
+    layout: _MessageHeaderLayout | None = None
+    unpack: Callable[[bytes, int], tuple[Any, ...]] | None = None
+    a = b = c = op = conn = sec = data_len = 0
+    expected = (0, 0, 0)
     position = 0
     while position < size:
-        if position + 4 > size:
-            raise BadLogFile(f"The chunk at byte {chunk_start} is corrupt at offset {position}.")
-        (header_length,) = u32(chunk, position)
-        header_start = position + 4
-        layout = None
-        if header_length == _MESSAGE_HEADER_LENGTH and header_start + 42 <= size:
-            first = u32(chunk, header_start)[0]
-            layout = layouts.get((first, u32(chunk, header_start + 4 + first)[0]))
-        if layout is not None and chunk[header_start + layout[0]] == OP_MESSAGE_DATA:
-            # Fast path: a message-data record with the usual three fields.
-            connection_id = u32(chunk, header_start + layout[1])[0]
-            seconds, nanoseconds = time(chunk, header_start + layout[2])
-            (length,) = u32(chunk, header_start + 38)
-            data_start = header_start + 42
-            position = data_start + length
-            if position > size:
-                raise BadLogFile(f"The chunk at byte {chunk_start} is corrupt at offset {data_start}.")
-            timestamp = seconds * 1_000_000_000 + nanoseconds
-        else:
-            message = read_record(chunk, position)
-            if message is None:
-                raise BadLogFile(f"The chunk at byte {chunk_start} is corrupt at offset {position}.")
-            position = message.end
-            if _op(message) != OP_MESSAGE_DATA:
+        if unpack is not None and position + _MESSAGE_PREFIX <= size:
+            values = unpack(chunk, position)
+            if (
+                values[0] == _MESSAGE_HEADER_LENGTH
+                and (values[a], values[b], values[c]) == expected
+                and values[op] == OP_MESSAGE_DATA
+            ):
+                length = values[data_len]
+                data_start = position + _MESSAGE_PREFIX
+                position = data_start + length
+                if position > size:
+                    raise BadLogFile(f"The chunk at byte {chunk_start} is corrupt at offset {data_start}.")
+                add_connection(values[conn])
+                add_time(values[sec] * 1_000_000_000 + values[sec + 1])
+                add_offset(shift + data_start)
+                add_length(length)
                 continue
-            connection_id = _U32.unpack(message.header["conn"])[0]
-            timestamp = _time_ns(message.header["time"])
-            data_start, length = message.data_start, message.data_end - message.data_start
-        if stored is None:
-            yield MessagePosition(
-                connection_id, timestamp, chunk_start + data_start, length, None, None, None
-            )
-        else:
-            yield MessagePosition(
-                connection_id, timestamp, chunk_start, chunk_length, stored, data_start, length
-            )
+        # Slow path: any record, and the first message (which tells the field order).
+        message = read_record(chunk, position)
+        if message is None:
+            raise BadLogFile(f"The chunk at byte {chunk_start} is corrupt at offset {position}.")
+        if _op(message) == OP_MESSAGE_DATA:
+            add_connection(_U32.unpack(message.header["conn"])[0])
+            add_time(_time_ns(message.header["time"]))
+            add_offset(shift + message.data_start)
+            add_length(message.data_end - message.data_start)
+            if position + _MESSAGE_PREFIX <= size:
+                (first,) = _U32.unpack_from(chunk, position + 4)
+                if first in (4, 9, 13):
+                    (second,) = _U32.unpack_from(chunk, position + 8 + first)
+                    found = _LAYOUTS.get((first, second))
+                    if found is not None and found is not layout:
+                        layout, unpack = found, found.unpack
+                        (a, b, c), expected = found.length_at, found.lengths
+                        op, conn, sec, data_len = found.op, found.conn, found.sec, found.data_len
+        position = message.end
+    return ChunkColumns(
+        connection_ids, timestamps, offsets, lengths, stored, chunk_start, record.data_end - record.data_start
+    )
+
+
+def index_chunk_columns(data: bytes, base: int) -> Iterator[ChunkColumns]:
+    """Every chunk record of ``data`` (file offset ``base``) as columns, in file order."""
+    position = 0
+    while position < len(data):
+        record = read_record(data, position, base)
+        if record is None:
+            raise BadLogFile(f"A record at byte {base + position} is truncated.")
+        if _op(record) == OP_CHUNK:
+            yield chunk_columns(record, data, base)
+        position = record.end - base
