@@ -12,6 +12,8 @@ from rosbags.rosbag1 import Reader
 
 from openlqs.api.dependencies import get_services
 from openlqs.ingestion import handlers
+from openlqs.ingestion.pipeline import StaleAttempt
+from openlqs.models.common import ProcessState
 from openlqs.settings import get_settings
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
@@ -270,3 +272,21 @@ def test_pipeline_deleting_an_ingestion_deletes_its_records(
     assert api.get(f"/logs/{log['id']}").data["record_count"] == 0
     topics = api.get("/topics", params={"log_id": log["id"]}).json()["data"]
     assert all(t["record_count"] == 0 for t in topics)
+
+
+def test_pipeline_part_of_a_failed_ingestion_writes_nothing(
+    api: ApiClient, aws: dict[str, str], log: dict[str, Any], fixture_bags: Path
+) -> None:
+    _put(aws, log, "e.bag", (fixture_bags / "example.bag").read_bytes())
+    ingestion = _queue(api, log, "e.bag")
+    plan = handlers.plan({"ingestion_id": ingestion["id"], "attempt": 1})
+    # Another part failed and "Fail ingestion" ran while this part was still working
+    handlers.get_pipeline().ingestions.transition(UUID(ingestion["id"]), ProcessState.failed)
+
+    with pytest.raises(StaleAttempt):
+        handlers.process_part(plan["parts"][0])
+
+    topics = api.get("/topics", params={"log_id": log["id"]}).json()["data"]
+    assert all(
+        api.get(f"/topics/{t['id']}/records", params={"limit": 0}).json()["count"] == 0 for t in topics
+    )

@@ -33,10 +33,11 @@ STARTUP_LIMIT_S = 120
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """The real template.yaml with a stand-in ApiFunction handler."""
+    """The real template.yaml and state machine definitions with a stand-in ApiFunction handler."""
     root = tmp_path / "project"
     (root / "functions" / "api").mkdir(parents=True)
     shutil.copy(PROJECT_DIR / "template.yaml", root / "template.yaml")
+    shutil.copytree(PROJECT_DIR / "statemachines", root / "statemachines")
     (root / "functions" / "api" / "app.py").write_text(ECHO_HANDLER)
     return root
 

@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from openlqs.local.template import (
+    DEFAULT_LOCAL_CONCURRENCY,
     S3EventSubscription,
     TemplateLoader,
     create_bucket,
@@ -22,6 +23,7 @@ from openlqs.local.template import (
     function_specs,
     load_template,
     local_resource_names,
+    resource_references,
     resources_of_type,
     s3_event_subscriptions,
     settings_environment,
@@ -266,3 +268,73 @@ def test_function_environment_gives_every_function_the_secrets_key_id(template: 
     assert environment["SECRETS_KEY_ID"] == "key-id"
     # The objects bucket's name is spelled out in the template (no !Ref): the local stack sets it.
     assert "OBJECTS_BUCKET_NAME" not in environment
+
+
+def test_function_specs_resolve_parameter_refs_and_set_local_concurrency(tmp_path: Path) -> None:
+    template = {
+        "Parameters": {"PartMemorySize": {"Type": "Number", "Default": 1769}},
+        "Globals": {"Function": {"Handler": "app.lambda_handler"}},
+        "Resources": {
+            "ApiFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": "functions/api/", "Events": {"Proxy": {"Type": "Api"}}},
+            },
+            "PartFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": "functions/part/", "MemorySize": {"Ref": "PartMemorySize"}},
+            },
+            "LimitedFunction": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": "functions/limited/", "ReservedConcurrentExecutions": 3},
+            },
+        },
+    }
+
+    specs = function_specs(template, tmp_path)
+
+    assert specs["PartFunction"].memory_mb == 1769
+    assert specs["ApiFunction"].max_concurrency == 1
+    assert specs["PartFunction"].max_concurrency == DEFAULT_LOCAL_CONCURRENCY
+    assert specs["LimitedFunction"].max_concurrency == 3
+
+
+def test_function_environment_resolves_get_att_and_sub_with_variables() -> None:
+    template = {
+        "Globals": {
+            "Function": {
+                "Environment": {
+                    "Variables": {
+                        "MACHINE_ARN": {"Ref": "Machine"},
+                        "PLAN_ARN": {"Fn::GetAtt": ["PlanFunction", "Arn"]},
+                        "URL": {"Fn::Sub": ["${Name}.${AWS::Region}", {"Name": {"Ref": "Table"}}]},
+                        "JOINED": {"Fn::Join": ["/", ["a", {"Ref": "Table"}]]},
+                    }
+                }
+            }
+        }
+    }
+    references = resource_references(
+        {"Resources": {"Table": {"Type": "AWS::DynamoDB::Table"}}},
+        names={"Table": "openlqs-table"},
+        function_arns={"PlanFunction": "arn:aws:lambda:us-east-1:123456789012:function:plan"},
+        state_machine_names={"Machine": "machine"},
+    )
+
+    environment = function_environment(template, references)
+
+    assert environment == {
+        "MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:machine",
+        "PLAN_ARN": "arn:aws:lambda:us-east-1:123456789012:function:plan",
+        "URL": "openlqs-table.us-east-1",
+        "JOINED": "a/openlqs-table",
+    }
+
+
+def test_function_environment_gives_the_trigger_the_state_machine_arn(template: dict[str, Any]) -> None:
+    references = resource_references(template, state_machine_names={"IngestionStateMachine": "ingestion"})
+
+    environment = function_environment(template, references)
+
+    assert environment["INGESTION_STATE_MACHINE_ARN"] == (
+        "arn:aws:states:us-east-1:123456789012:stateMachine:ingestion"
+    )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from cfnlint.decode import cfn_yaml
+from moto.events.models import EventPattern
 
 from openlqs.settings import Settings
 
@@ -236,10 +237,18 @@ def test_template_objects_bucket_name_is_spelled_out_where_a_ref_would_be_circul
     policy_names = [
         policy["S3CrudPolicy"]["BucketName"] for policy in trigger_policies if "S3CrudPolicy" in policy
     ]
+    # The trigger depends on the state machine, which depends on the functions that read the bucket.
+    reader_names = [
+        policy["S3ReadPolicy"]["BucketName"]
+        for reader in ("PlanIngestionFunction", "ProcessPartFunction")
+        for policy in resources[reader]["Properties"]["Policies"]
+        if "S3ReadPolicy" in policy
+    ]
 
     assert "Fn::Sub" in bucket_name
     assert template["Globals"]["Function"]["Environment"]["Variables"]["OBJECTS_BUCKET_NAME"] == bucket_name
     assert policy_names == [bucket_name]
+    assert reader_names == [bucket_name, bucket_name]
 
 
 def test_template_drop_folder_invokes_the_ingestion_trigger() -> None:
@@ -273,3 +282,210 @@ def test_template_secrets_key_reaches_every_function_and_the_api_may_use_it() ->
         "KMSEncryptPolicy": {"KeyId": {"Ref": "SecretsKey"}},
         "KMSDecryptPolicy": {"KeyId": {"Ref": "SecretsKey"}},
     }
+
+
+# -- The ingestion state machine -------------------------------------------------------------------
+
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+# The retry AWS recommends for every Lambda task: the Lambda service's transient errors, not the
+# function's own (a corrupt bag fails the same way every time). Intervals stay small: moto's
+# interpreter sleeps for real.
+LAMBDA_SERVICE_RETRY = {
+    "ErrorEquals": [
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    ],
+    "IntervalSeconds": 1,
+    "MaxAttempts": 3,
+    "BackoffRate": 2.0,
+}
+# Fields moto 5.2.5's interpreter does not run, or runs differently from AWS (DESIGN.md §3): variables,
+# JSONata, batching, distributed maps reading from or writing to S3.
+UNSUPPORTED_LOCALLY = {
+    "Assign",
+    "QueryLanguage",
+    "Arguments",
+    "Output",
+    "ItemBatcher",
+    "ItemReader",
+    "ResultWriter",
+}
+
+
+def _ingestion_asl() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(INGESTION_ASL.read_text())
+    return loaded
+
+
+def _states(machine: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+    """Every state as (name, state, the Map state whose iterations run it or None), nested ones too."""
+    for name, state in machine["States"].items():
+        yield name, state, None
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor is not None:
+            for inner_name, inner, _ in _states(processor):
+                yield inner_name, inner, state
+
+
+def test_ingestion_asl_every_task_invokes_lambda_with_the_service_retry() -> None:
+    tasks = {name: state for name, state, _ in _states(_ingestion_asl()) if state["Type"] == "Task"}
+
+    assert set(tasks) == {"Plan ingestion", "Process part", "Finalize ingestion", "Fail ingestion"}
+    for name, task in tasks.items():
+        assert task["Resource"] == LAMBDA_INVOKE, name
+        assert PLACEHOLDER.fullmatch(task["Parameters"]["FunctionName"]), name
+        assert task["Retry"][0] == LAMBDA_SERVICE_RETRY, name
+
+
+def test_ingestion_asl_every_failure_leads_to_fail_ingestion() -> None:
+    # A task inside the Map is caught by the Map; "Fail ingestion" itself ends in "Ingestion failed".
+    for name, state, enclosing_map in _states(_ingestion_asl()):
+        if state["Type"] not in ("Task", "Map"):
+            continue
+        catching = enclosing_map or state
+        (catch,) = catching["Catch"]
+        expected = "Ingestion failed" if name == "Fail ingestion" else "Fail ingestion"
+        assert (catch["ErrorEquals"], catch["Next"]) == (["States.ALL"], expected), name
+        assert catch["ResultPath"] != "$", f"{name}: the Catch must keep the ingestion id and attempt"
+
+
+def test_ingestion_asl_fail_ingestion_gets_the_caught_error() -> None:
+    states = _ingestion_asl()["States"]
+    error_paths = {
+        catch["ResultPath"] for _, s, _ in _states(_ingestion_asl()) for catch in s.get("Catch", [])
+    }
+
+    payload = states["Fail ingestion"]["Parameters"]["Payload"]
+
+    assert payload == {"ingestion_id.$": "$.ingestion_id", "attempt.$": "$.attempt", "error.$": "$.error"}
+    assert error_paths - {"$.fail_ingestion_error"} == {"$.error"}
+    assert states["Fail ingestion"]["Next"] == "Ingestion failed"
+    assert states["Ingestion failed"]["Type"] == "Fail"
+
+
+def test_ingestion_asl_uses_only_what_motos_interpreter_runs() -> None:
+    machine = _ingestion_asl()
+    maps = [state for _, state, _ in _states(machine) if state["Type"] == "Map"]
+
+    assert set(_keys(machine)) & UNSUPPORTED_LOCALLY == set()
+    assert maps, "the parts are processed by a Map state"
+    for state in maps:
+        assert state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode", "INLINE") == "INLINE"
+        assert isinstance(state.get("ToleratedFailurePercentage", 0.0), float)
+
+
+def test_ingestion_asl_max_concurrency_comes_from_a_template_parameter() -> None:
+    # DefinitionSubstitutions only replace text inside JSON strings: the number is parsed by the ASL
+    # (States.StringToJson) into the state, where the Map's MaxConcurrencyPath reads it.
+    template = _template()
+    machine = _ingestion_asl()
+    process_parts = machine["States"]["Process parts"]
+    plan_result = machine["States"]["Plan ingestion"]["ResultSelector"]
+    substitutions = template["Resources"]["IngestionStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    parameter = template["Parameters"][substitutions["MaxConcurrency"]["Ref"]]
+
+    assert "MaxConcurrency" not in process_parts
+    assert process_parts["MaxConcurrencyPath"] == "$.plan.max_concurrency"
+    assert machine["States"]["Plan ingestion"]["ResultPath"] == "$.plan"
+    assert plan_result["max_concurrency.$"] == "States.StringToJson('${MaxConcurrency}')"
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 16, 1)
+
+
+def test_template_state_machine_invokes_exactly_the_functions_its_definition_names() -> None:
+    machine = _template()["Resources"]["IngestionStateMachine"]["Properties"]
+    named = {
+        value["Fn::GetAtt"][0]
+        for value in machine["DefinitionSubstitutions"].values()
+        if isinstance(value, dict) and "Fn::GetAtt" in value
+    }
+
+    invokable = {
+        policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for policy in machine["Policies"]
+        if "LambdaInvokePolicy" in policy
+    }
+
+    assert (
+        named
+        == invokable
+        == {
+            "PlanIngestionFunction",
+            "ProcessPartFunction",
+            "FinalizeIngestionFunction",
+            "FailIngestionFunction",
+        }
+    )
+
+
+def test_template_every_function_has_its_log_group_and_its_code() -> None:
+    resources = _template()["Resources"]
+    functions = [name for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+
+    for name in functions:
+        log_group = resources[f"{name}LogGroup"]["Properties"]
+        assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+        assert log_group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+        assert (ROOT / resources[name]["Properties"]["CodeUri"] / "app.py").is_file(), name
+
+
+def _stream_event(**changes: Any) -> dict[str, Any]:
+    """The stream record of events/ingestion_trigger/dynamodb_ingestion_queued.json, changed."""
+    event = json.loads((ROOT / "events" / "ingestion_trigger" / "dynamodb_ingestion_queued.json").read_text())
+    (record,) = event["Records"]
+    for image in ("NewImage", "OldImage"):
+        for attribute, value in (changes.pop(image, None) or {}).items():
+            if value is None:
+                del record["dynamodb"][image][attribute]
+            else:
+                record["dynamodb"][image][attribute] = {"S": value}
+    if changes.pop("insert", False):
+        record["eventName"] = "INSERT"
+        del record["dynamodb"]["OldImage"]
+    assert not changes
+    return dict(record)
+
+
+@pytest.mark.parametrize(
+    ("changes", "selected"),
+    [
+        ({}, True),
+        ({"insert": True}, True),
+        ({"OldImage": {"state": "failed"}}, True),
+        ({"OldImage": {"state": "queued"}}, False),
+        ({"NewImage": {"state": "processing"}}, False),
+        ({"NewImage": {"kind": "ingestion_part"}, "OldImage": {"kind": "ingestion_part"}}, False),
+        ({"insert": True, "NewImage": {"state": "ready"}}, False),
+    ],
+)
+def test_template_ingestion_trigger_stream_filter_selects_ingestions_entering_queued(
+    changes: dict[str, Any], selected: bool
+) -> None:
+    # The FilterCriteria patterns, matched as Lambda matches them (moto's EventBridge pattern matcher
+    # implements the same pattern language), against real-shaped stream records.
+    trigger = _template()["Resources"]["IngestionTriggerFunction"]["Properties"]
+    (event,) = [event for event in trigger["Events"].values() if event["Type"] == "DynamoDB"]
+    patterns = [EventPattern.load(f["Pattern"]) for f in event["Properties"]["FilterCriteria"]["Filters"]]
+    record: Any = _stream_event(**changes)
+
+    assert any(pattern.matches_event(record) for pattern in patterns) is selected
+    assert event["Properties"]["Stream"] == {"Fn::GetAtt": ["ResourcesTable", "StreamArn"]}
+
+
+def test_template_ingestion_trigger_starts_the_state_machine() -> None:
+    trigger = _template()["Resources"]["IngestionTriggerFunction"]["Properties"]
+
+    policies = [policy for policy in trigger["Policies"] if "StepFunctionsExecutionPolicy" in policy]
+
+    assert trigger["Environment"]["Variables"]["INGESTION_STATE_MACHINE_ARN"] == {
+        "Ref": "IngestionStateMachine"
+    }
+    assert policies == [
+        {
+            "StepFunctionsExecutionPolicy": {
+                "StateMachineName": {"Fn::GetAtt": ["IngestionStateMachine", "Name"]}
+            }
+        }
+    ]
+    assert "INGESTION_STATE_MACHINE_ARN" in {field.upper() for field in Settings.model_fields}

@@ -140,6 +140,12 @@ class IngestionPipeline:
             )
         return ingestion
 
+    def _check_running(self, ingestion_id: UUID, attempt: int) -> None:
+        """Parts write only while their attempt is the ingestion's and it is still processing."""
+        ingestion = self._current(ingestion_id, attempt)
+        if ingestion.state != S.processing:
+            raise StaleAttempt(f"Ingestion {ingestion_id} is {ingestion.state}; part results are discarded.")
+
     def _source(self, ingestion: Ingestion) -> BlobByteSource:
         if ingestion.object_key is None:
             raise BadLogFile(f"Ingestion {ingestion.id} names no object.")
@@ -295,8 +301,7 @@ class IngestionPipeline:
 
     def _parts(self, ingestion: Ingestion, index: BagIndex) -> list[tuple[int, UUID]]:
         """Replace the ingestion's parts with one per contiguous run of chunks."""
-        _, old = self.parts.list(IngestionPartListParams(limit=1000), ingestion.id)
-        for part in old:
+        for part in self._all_parts(ingestion.id):
             self.parts.delete(part.id, Context())
         created = []
         for sequence, chunks in enumerate(split_parts(index.chunks, self.part_target_bytes)):
@@ -341,7 +346,15 @@ class IngestionPipeline:
                 error_payload=payload,
             )
             raise
+        self._check_running(ingestion_id, attempt)
         self.records.put_blocks(blocks)
+        try:
+            self._check_running(ingestion_id, attempt)
+        except StaleAttempt:
+            # The ingestion failed (another part) while this one wrote: take back what it wrote.
+            for topic_id in {block.topic_id for block in blocks}:
+                self.records.delete_segments(topic_id, f"{segment_prefix(ingestion_id)}{part.sequence:05d}-")
+            raise
         record_count = sum(stat["count"] for stat in stats.values())
         self.parts.transition(part_id, S.completed, progress=1.0)
 
@@ -351,6 +364,14 @@ class IngestionPipeline:
         self._update_part(part_id, note)
         self._advance(ingestion_id, attempt)
         return {"part_id": str(part_id), "record_count": record_count}
+
+    def _all_parts(self, ingestion_id: UUID) -> list[Any]:
+        parts: list[Any] = []
+        while True:
+            _, page = self.parts.list(IngestionPartListParams(limit=1000, offset=len(parts)), ingestion_id)
+            parts.extend(page)
+            if len(page) < 1000:
+                return parts
 
     def _update_part(self, part_id: UUID, change: Callable[[Any], None]) -> None:
         def apply() -> None:
@@ -410,7 +431,7 @@ class IngestionPipeline:
         return blocks, stats
 
     def _advance(self, ingestion_id: UUID, attempt: int) -> None:
-        _, parts = self.parts.list(IngestionPartListParams(limit=1000), ingestion_id)
+        parts = self._all_parts(ingestion_id)
         if not parts:
             return
         done = sum(1 for p in parts if p.state == S.completed)
@@ -424,7 +445,7 @@ class IngestionPipeline:
     def finalize(self, ingestion_id: UUID, attempt: int) -> dict[str, Any]:
         ingestion = self._current(ingestion_id, attempt)
         self.ingestions.transition(ingestion_id, S.finalizing, expected_from={S.processing, S.finalizing})
-        _, parts = self.parts.list(IngestionPartListParams(limit=1000), ingestion_id)
+        parts = self._all_parts(ingestion_id)
         unfinished = sorted(p.sequence for p in parts if p.state != S.completed)
         if unfinished:
             raise IngestionIncomplete(f"Parts {unfinished} of ingestion {ingestion_id} did not complete.")
@@ -438,7 +459,7 @@ class IngestionPipeline:
     def fail(self, ingestion_id: UUID, attempt: int, error: dict[str, Any]) -> dict[str, Any]:
         ingestion = self._current(ingestion_id, attempt)
         name, message = _error_details(error)
-        _, parts = self.parts.list(IngestionPartListParams(limit=1000), ingestion_id)
+        parts = self._all_parts(ingestion_id)
         failed_parts = [
             {
                 "sequence": p.sequence,

@@ -1,9 +1,15 @@
 """Run Lambda handlers in this process, loaded from the very files SAM deploys.
 
 A handler is imported by file path (``functions/api/app.py``), the way the Lambda runtime imports it
-from its ``CodeUri``, and called with a fake Lambda context. One invocation of a function runs at a
-time, as in one Lambda execution environment: Powertools resolvers keep the current event on a
-module-level object, so two concurrent calls of one handler would see each other's request.
+from its ``CodeUri``, and called with a fake Lambda context.
+
+How many invocations of one function run at once is the spec's ``max_concurrency``. A function that
+serves the API runs one at a time, as in one Lambda execution environment: Powertools resolvers keep the
+current event on a module-level object, so two concurrent calls of one handler would see each other's
+request. Other functions (the state machine's tasks, the trigger) keep nothing per request at module
+level and may run concurrently, as Lambda runs a Map state's iterations in separate environments; what
+they do share in this process (Powertools Logger keys, the metrics buffer, cached services) is shared by
+every function here anyway, and at worst puts another invocation's request id on a log line.
 """
 
 from __future__ import annotations
@@ -50,14 +56,14 @@ class LambdaContext:
 
 
 class InProcessFunction:
-    """One Lambda function whose handler runs in this process, one invocation at a time."""
+    """One Lambda function whose handler runs in this process, ``spec.max_concurrency`` calls at a time."""
 
     def __init__(self, spec: FunctionSpec, function_name: str | None = None) -> None:
         self.spec = spec
         self.function_name = function_name or f"openlqs-local-{spec.logical_id}"
         self._handler: Handler | None = None
         self._load_lock = threading.Lock()
-        self._invoke_lock = threading.Lock()
+        self._invoke_slots = threading.BoundedSemaphore(max(1, spec.max_concurrency))
 
     @classmethod
     def from_file(
@@ -89,9 +95,12 @@ class InProcessFunction:
         )
 
     def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
-        """Call the handler with ``event`` and return what it returns (exceptions propagate)."""
+        """Call the handler with ``event`` and return what it returns (exceptions propagate).
+
+        Waits for a free slot when ``spec.max_concurrency`` invocations are already running.
+        """
         handler = self.load()
-        with self._invoke_lock:
+        with self._invoke_slots:
             return handler(event, context or self.new_context())
 
 

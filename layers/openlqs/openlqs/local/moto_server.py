@@ -27,6 +27,8 @@ from werkzeug.serving import make_server
 
 #: The moto config that makes Step Functions executions run their states (moto's ``/moto-api/config``).
 STEP_FUNCTIONS_INTERPRETER_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+#: The interpreter's logger: it logs every failure event, caught ones too, with the whole state's repr.
+STEP_FUNCTIONS_INTERPRETER_LOGGER = "moto.stepfunctions.parser"
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -123,6 +125,7 @@ class TrackedMotoServer(ThreadedMotoServer):
         self.tracker = tracker
         self._start_error: BaseException | None = None
         self._previous_sfn_config: dict[str, Any] | None = None
+        self._previous_interpreter_log_level: int | None = None
 
     def _server_entry(self) -> None:
         # Mirrors ThreadedMotoServer._server_entry (moto 5.2), with the tracker around the app.
@@ -171,14 +174,25 @@ class TrackedMotoServer(ThreadedMotoServer):
     def enable_step_functions_interpreter(self) -> None:
         """Make Step Functions executions run their states (moto config, not an environment variable).
 
-        moto's config is process-wide; :meth:`restore_config` puts back what was there before.
+        moto's config is process-wide; :meth:`restore_config` puts back what was there before. The
+        interpreter's own log is kept to critical messages: a task's error is already reported by the
+        function that raised it (:mod:`openlqs.local.invoke`) and in the execution's history.
         """
         if self._previous_sfn_config is None:
             self._previous_sfn_config = dict(default_user_config.get("stepfunctions", {}))
+        if self._previous_interpreter_log_level is None:
+            interpreter_logger = logging.getLogger(STEP_FUNCTIONS_INTERPRETER_LOGGER)
+            self._previous_interpreter_log_level = interpreter_logger.level
+            interpreter_logger.setLevel(logging.CRITICAL)
         self.post_moto_api("config", STEP_FUNCTIONS_INTERPRETER_CONFIG)
 
     def restore_config(self) -> None:
         """Undo :meth:`enable_step_functions_interpreter` (for whatever else uses moto in this process)."""
+        if self._previous_interpreter_log_level is not None:
+            logging.getLogger(STEP_FUNCTIONS_INTERPRETER_LOGGER).setLevel(
+                self._previous_interpreter_log_level
+            )
+            self._previous_interpreter_log_level = None
         if self._previous_sfn_config is not None:
             self.post_moto_api("config", {"stepfunctions": self._previous_sfn_config})
             self._previous_sfn_config = None

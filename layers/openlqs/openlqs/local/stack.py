@@ -1,9 +1,10 @@
 """The one-process local stack behind ``make local`` / ``openlqs local``.
 
-moto's server (S3, DynamoDB, Step Functions, SQS, KMS...) on 127.0.0.1, the tables, bucket and KMS keys
-created from ``template.yaml``, the API handler run in-process behind a local API Gateway, the template's
-S3 events delivered to their in-process functions by pollers, and the state kept in a data directory
-across restarts.
+moto's server (S3, DynamoDB, Step Functions, SQS, KMS...) on 127.0.0.1, the tables, bucket, KMS keys and
+state machines created from ``template.yaml``, the API handler run in-process behind a local API
+Gateway, every other function run in-process when a state machine invokes it (``lambda.Invoke`` answered
+on boto3's default session), the template's S3 and DynamoDB stream events delivered to their in-process
+functions by pollers, and the state kept in a data directory across restarts.
 """
 
 from __future__ import annotations
@@ -26,10 +27,19 @@ from botocore.config import Config
 
 from openlqs.api.dependencies import get_services
 from openlqs.local.apigateway import ApiGatewayServer
+from openlqs.local.filters import FilterCriteria
 from openlqs.local.functions import InProcessFunction
+from openlqs.local.invoke import LambdaInvokeHook
 from openlqs.local.kms import create_keys
 from openlqs.local.moto_server import ChangeTracker, TrackedMotoServer
 from openlqs.local.snapshot import Snapshotter, load_or_create_datastore_id
+from openlqs.local.statemachines import (
+    StateMachineSpec,
+    create_state_machines,
+    state_machine_specs,
+    stop_running_executions,
+)
+from openlqs.local.streams import DynamoDBStreamSource
 from openlqs.local.template import (
     API_FUNCTION_ID,
     BUCKET_TYPE,
@@ -37,17 +47,26 @@ from openlqs.local.template import (
     TABLE_TYPE,
     create_buckets,
     create_tables,
+    dynamodb_event_subscriptions,
     enable_streams,
     find_project_root,
     function_environment,
     function_specs,
     load_template,
     local_resource_names,
+    resource_references,
     resources_of_type,
     s3_event_subscriptions,
     settings_environment,
+    template_lookup,
 )
-from openlqs.local.triggers import DEFAULT_RETRY_DELAY_S, S3NotificationQueue, TriggerPoller, subscribe_queues
+from openlqs.local.triggers import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RETRY_DELAY_S,
+    S3NotificationQueue,
+    TriggerPoller,
+    subscribe_queues,
+)
 from openlqs.settings import get_settings
 
 PORT_ENV = "OPENLQS_PORT"
@@ -57,6 +76,8 @@ DATASTORE_ID_ENV = "OPENLQS_DATASTORE_ID"
 DEFAULT_PORT = 8000
 DEFAULT_DATA_DIR = "~/.openlqs"
 DEFAULT_SNAPSHOT_INTERVAL_S = 3.0
+#: How long a stop waits for Lambda invocations in progress (a stopped execution's last task) to end.
+DEFAULT_DRAIN_TIMEOUT_S = 30.0
 OBJECTS_BUCKET_ID = "ObjectsBucket"
 HOST = "127.0.0.1"
 FAKE_CREDENTIALS = "testing"
@@ -76,7 +97,13 @@ class LocalStack:
     the local resources; :meth:`stop` saves the state and puts the environment back.
 
     ``function_overrides`` runs other functions in place of the template's, by logical id (tests);
-    ``trigger_retry_delay_s`` is how long a failed S3 event waits, per attempt, before it is retried.
+    ``trigger_retry_delay_s`` is how long a failed S3 event or stream batch waits, per attempt, before it
+    is retried; ``drain_timeout_s`` is how long :meth:`stop` waits for Lambda invocations in progress.
+
+    While started, the template's state machines exist in moto (:attr:`state_machine_arns`) and run
+    their Lambda tasks in-process: :attr:`invoke_hook` answers ``lambda.Invoke`` on boto3's default
+    session for every function of :attr:`functions` (by name or ARN, e.g.
+    ``stack.functions["PlanIngestionFunction"].arn``).
 
     Use it as a context manager::
 
@@ -96,6 +123,7 @@ class LocalStack:
         access_log: bool = False,
         function_overrides: Mapping[str, InProcessFunction] | None = None,
         trigger_retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
+        drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     ) -> None:
         self.port = port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
         self.moto_port = moto_port if moto_port is not None else int(os.environ.get(MOTO_PORT_ENV) or 0)
@@ -106,12 +134,19 @@ class LocalStack:
         self.access_log = access_log
         self.function_overrides = dict(function_overrides or {})
         self.trigger_retry_delay_s = trigger_retry_delay_s
+        self.drain_timeout_s = drain_timeout_s
 
         self.template: dict[str, Any] = {}
         self.names: dict[str, str] = {}
         #: KMS key ids by logical id.
         self.key_ids: dict[str, str] = {}
         self.functions: dict[str, InProcessFunction] = {}
+        self.state_machines: dict[str, StateMachineSpec] = {}
+        #: ARNs of the state machines created in moto, by logical id.
+        self.state_machine_arns: dict[str, str] = {}
+        #: ``LatestStreamArn`` of each table with a stream, by logical id.
+        self.stream_arns: dict[str, str] = {}
+        self.invoke_hook: LambdaInvokeHook | None = None
         self.pollers: list[TriggerPoller] = []
         self.tracker = ChangeTracker()
         self.moto: TrackedMotoServer | None = None
@@ -197,6 +232,7 @@ class LocalStack:
             for logical_id, spec in function_specs(self.template, project_dir).items()
         }
         self.functions.update(self.function_overrides)
+        self.state_machines = state_machine_specs(self.template, project_dir)
 
         moto = TrackedMotoServer(self.tracker, HOST, self.moto_port)
         moto.start()
@@ -221,7 +257,22 @@ class LocalStack:
         self.snapshotter = Snapshotter(self.data_dir, dynamodb, self.client("s3"), tables, buckets)
         self.snapshotter.restore()
         enable_streams(dynamodb, self.template, self.names)
+        self.stream_arns = {}
+        for logical_id, table_name in tables.items():
+            stream_arn = dynamodb.describe_table(TableName=table_name)["Table"].get("LatestStreamArn")
+            if stream_arn:
+                self.stream_arns[logical_id] = stream_arn
+        # Right after the streams are turned on, so that every change after the restore is delivered.
+        self._subscribe_stream_triggers()
         self._saved_generations = {name: self.tracker.generation(name) for name in self.names.values()}
+
+        # The environment is final here: the hook goes on the default session that boto3 keeps from now.
+        self.invoke_hook = LambdaInvokeHook(self._function_by_name).install()
+        self.state_machine_arns = create_state_machines(
+            self.client("stepfunctions"),
+            self.state_machines.values(),
+            template_lookup(self.template, self._references()),
+        )
 
         api_function = self.functions[API_FUNCTION_ID]
         api_function.load()
@@ -246,6 +297,7 @@ class LocalStack:
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
+        self._stop_executions()
         self._stop_snapshots.set()
         if self._snapshot_thread is not None:
             self._snapshot_thread.join()
@@ -295,6 +347,63 @@ class LocalStack:
                 stop_timeout_s=5.0 + timeouts[subscription.function_id],
             )
             self.pollers.append(poller)
+
+    def _subscribe_stream_triggers(self) -> None:
+        """Feed the template's DynamoDB stream events to their functions, from the stream's end."""
+        for subscription in dynamodb_event_subscriptions(self.template):
+            if not subscription.enabled or subscription.function_id not in self.functions:
+                continue
+            stream_arn = self.stream_arns.get(subscription.table_id)
+            if stream_arn is None:
+                raise ValueError(
+                    f"{subscription.function_id}.{subscription.event_id} reads the stream of "
+                    f"{subscription.table_id}, which has no StreamSpecification"
+                )
+            source = DynamoDBStreamSource(
+                self.client("dynamodbstreams"),
+                stream_arn,
+                filters=FilterCriteria.parse(subscription.filter_patterns),
+                batch_size=subscription.batch_size,
+                starting_position=subscription.starting_position,
+                retry_delay_s=self.trigger_retry_delay_s,
+            )
+            retries = subscription.maximum_retry_attempts
+            timeout = self.functions[subscription.function_id].spec.timeout_s
+            poller = TriggerPoller(
+                f"{subscription.function_id}.{subscription.event_id}",
+                source,
+                self._invoker(subscription.function_id),
+                # Lambda's default retries a stream batch until its records expire; locally, bounded.
+                max_attempts=retries + 1 if retries is not None and retries >= 0 else DEFAULT_MAX_ATTEMPTS,
+                stop_timeout_s=5.0 + timeout,
+            )
+            self.pollers.append(poller)
+
+    def _function_by_name(self, function_name: str) -> InProcessFunction | None:
+        """The function Lambda would run for a function name (looked up at each invocation)."""
+        return next((f for f in self.functions.values() if f.function_name == function_name), None)
+
+    def _stop_executions(self) -> None:
+        """Stop running executions, let invocations in progress end, then stop answering Lambda calls."""
+        hook, self.invoke_hook = self.invoke_hook, None
+        arns, self.state_machine_arns = self.state_machine_arns, {}
+        if self.moto is not None and arns:
+            try:
+                stopped = stop_running_executions(self.client("stepfunctions"), arns.values())
+            except Exception:
+                print("openlqs local: cannot stop the running executions", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+            else:
+                if stopped:
+                    print(f"openlqs local: stopped {len(stopped)} running execution(s)", file=sys.stderr)
+        if hook is not None:
+            if not hook.wait_idle(self.drain_timeout_s):
+                print(
+                    f"openlqs local: {hook.in_flight} Lambda invocation(s) still running after "
+                    f"{self.drain_timeout_s} s; they will fail once moto stops",
+                    file=sys.stderr,
+                )
+            hook.uninstall()
 
     def _invoker(self, function_id: str) -> Callable[[dict[str, Any]], Any]:
         """Invoke a function by logical id, looked up at each call as Lambda looks up a name."""
@@ -356,8 +465,7 @@ class LocalStack:
     def _set_environment(self) -> None:
         moto_url = self.moto_url
         assert self.moto is not None
-        refs = {**self.names, **self.key_ids}
-        refs["DatastoreId"] = self.datastore_id
+        refs = self._references()
         # No X-Ray daemon or CloudWatch here: spare every request a trace attempt and an EMF line,
         # unless the caller's environment asks for them.
         quiet_defaults = {name: "true" for name in _LOCAL_DEFAULTS_TRUE if name not in os.environ}
@@ -385,6 +493,19 @@ class LocalStack:
             os.environ.pop(name, None)
         os.environ.update(environment)
         _forget_cached_configuration()
+
+    def _references(self) -> dict[str, str]:
+        """What ``!Ref``/``!GetAtt`` of the template's resources are locally (see resource_references)."""
+        references = resource_references(
+            self.template,
+            names=self.names,
+            key_ids=self.key_ids,
+            function_arns={logical_id: function.arn for logical_id, function in self.functions.items()},
+            state_machine_names={logical_id: spec.name for logical_id, spec in self.state_machines.items()},
+        )
+        references.update({f"{logical_id}.StreamArn": arn for logical_id, arn in self.stream_arns.items()})
+        references["DatastoreId"] = self.datastore_id
+        return references
 
     def _restore_environment(self) -> None:
         if not self._saved_environment:

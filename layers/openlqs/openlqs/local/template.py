@@ -8,6 +8,7 @@ The template is CloudFormation YAML with short-form intrinsics (``!Ref``, ``!Sub
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ TEMPLATE_FILE = "template.yaml"
 TABLE_TYPE = "AWS::DynamoDB::Table"
 BUCKET_TYPE = "AWS::S3::Bucket"
 FUNCTION_TYPE = "AWS::Serverless::Function"
+STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
 KMS_KEY_TYPE = "AWS::KMS::Key"
 #: The function that serves the REST API, and where its code lives when the template has none yet.
 API_FUNCTION_ID = "ApiFunction"
@@ -31,6 +33,14 @@ DEFAULT_HANDLER = "app.lambda_handler"
 #: SAM's defaults for a function that sets neither MemorySize nor Timeout.
 DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3
+#: Event types that make a function serve HTTP requests: such a function runs one invocation at a time
+#: locally (see :mod:`openlqs.local.functions`).
+API_EVENT_TYPES = ("Api", "HttpApi")
+#: How many invocations of any other function may run at once locally, unless the function sets
+#: ``ReservedConcurrentExecutions`` (a Map state fans out to one function this many times at most).
+DEFAULT_LOCAL_CONCURRENCY = 16
+#: Lambda's defaults for a DynamoDB stream event source.
+DEFAULT_STREAM_BATCH_SIZE = 100
 #: Pseudo parameters as moto answers them.
 LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -232,6 +242,8 @@ class FunctionSpec:
     memory_mb: int = DEFAULT_MEMORY_MB
     timeout_s: int = DEFAULT_TIMEOUT_S
     environment: dict[str, Any] = field(default_factory=dict)
+    #: How many invocations may run at once in this process (1: one Lambda execution environment).
+    max_concurrency: int = 1
 
 
 def function_specs(template: Template, project_root: Path) -> dict[str, FunctionSpec]:
@@ -240,8 +252,14 @@ def function_specs(template: Template, project_root: Path) -> dict[str, Function
     ``Handler: app.lambda_handler`` with ``CodeUri: functions/api/`` is ``functions/api/app.py`` and its
     ``lambda_handler``; ``Globals.Function`` fills in what a function leaves out. ``ApiFunction`` falls
     back to ``functions/api/app.py`` while the template does not declare it.
+
+    A function with an ``Api``/``HttpApi`` event (and ``ApiFunction``) runs one invocation at a time;
+    any other may run ``ReservedConcurrentExecutions`` (default :data:`DEFAULT_LOCAL_CONCURRENCY`) at once.
+    ``MemorySize``, ``Timeout`` and ``ReservedConcurrentExecutions`` may ``!Ref`` a parameter (its
+    default is used).
     """
     defaults = (template.get("Globals") or {}).get("Function") or {}
+    parameters = template_lookup(template, {})
     specs: dict[str, FunctionSpec] = {}
     for logical_id, resource in resources_of_type(template, FUNCTION_TYPE).items():
         properties = {**defaults, **(resource.get("Properties") or {})}
@@ -257,9 +275,10 @@ def function_specs(template: Template, project_root: Path) -> dict[str, Function
             logical_id,
             project_root / code_uri,
             handler,
-            memory_mb=properties.get("MemorySize", DEFAULT_MEMORY_MB),
-            timeout_s=properties.get("Timeout", DEFAULT_TIMEOUT_S),
+            memory_mb=_integer(properties.get("MemorySize"), parameters, DEFAULT_MEMORY_MB),
+            timeout_s=_integer(properties.get("Timeout"), parameters, DEFAULT_TIMEOUT_S),
             environment=environment,
+            max_concurrency=_local_concurrency(logical_id, properties, parameters),
         )
     if API_FUNCTION_ID not in specs:
         specs[API_FUNCTION_ID] = _function_spec(
@@ -276,6 +295,7 @@ def _function_spec(
     memory_mb: Any = DEFAULT_MEMORY_MB,
     timeout_s: Any = DEFAULT_TIMEOUT_S,
     environment: dict[str, Any] | None = None,
+    max_concurrency: int = 1,
 ) -> FunctionSpec:
     module, _, handler_name = handler.rpartition(".")
     return FunctionSpec(
@@ -285,7 +305,30 @@ def _function_spec(
         memory_mb=memory_mb if isinstance(memory_mb, int) else DEFAULT_MEMORY_MB,
         timeout_s=timeout_s if isinstance(timeout_s, int) else DEFAULT_TIMEOUT_S,
         environment=environment or {},
+        max_concurrency=max_concurrency,
     )
+
+
+def _local_concurrency(logical_id: str, properties: Mapping[str, Any], parameters: Mapping[str, str]) -> int:
+    events = properties.get("Events") or {}
+    serves_api = logical_id == API_FUNCTION_ID or any(
+        isinstance(event, dict) and event.get("Type") in API_EVENT_TYPES for event in events.values()
+    )
+    if serves_api:
+        return 1
+    reserved = _integer(properties.get("ReservedConcurrentExecutions"), parameters, 0)
+    return reserved if reserved > 0 else DEFAULT_LOCAL_CONCURRENCY
+
+
+def _integer(value: Any, lookup: Mapping[str, str], default: int) -> int:
+    """A whole number of the template (literal or ``!Ref`` of a parameter), else ``default``."""
+    if value is None or isinstance(value, bool):
+        return default
+    resolved = resolve_value(value, lookup)
+    try:
+        return int(resolved) if resolved is not None else default
+    except ValueError:
+        return default
 
 
 @dataclass(frozen=True)
@@ -338,14 +381,139 @@ def s3_event_subscriptions(template: Template) -> list[S3EventSubscription]:
     return subscriptions
 
 
-def function_environment(template: Template, refs: Mapping[str, str]) -> dict[str, str]:
-    """The environment variables the template gives its functions, resolved for local mode.
+@dataclass(frozen=True)
+class DynamoDBEventSubscription:
+    """A function's SAM ``Type: DynamoDB`` event on the stream of a table of the template.
 
-    Literal values are kept; ``!Ref`` and ``!Sub`` are resolved against ``refs`` (logical id → value),
-    the template's parameter defaults and the pseudo parameters. A variable that cannot be resolved
-    locally (for example a resource the local stack does not create) is left out. Local mode runs every
-    function in one process, so the variables of all functions are merged.
+    ``filter_patterns`` are the ``FilterCriteria.Filters[].Pattern`` texts (JSON); a record is delivered
+    when it matches any of them, or always when there are none. ``maximum_retry_attempts`` is None when
+    the template leaves Lambda's default (retry until the record expires).
     """
+
+    function_id: str
+    event_id: str
+    table_id: str
+    starting_position: str = "LATEST"
+    batch_size: int = DEFAULT_STREAM_BATCH_SIZE
+    maximum_retry_attempts: int | None = None
+    filter_patterns: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+def dynamodb_event_subscriptions(template: Template) -> list[DynamoDBEventSubscription]:
+    """Every DynamoDB stream event of every ``AWS::Serverless::Function`` on a table of the template.
+
+    ``Stream: !GetAtt Table.StreamArn`` names the table; streams of other stacks are skipped. A
+    ``Pattern`` may be the JSON text SAM expects or, with the language extensions, a mapping.
+    """
+    subscriptions = []
+    for function_id, resource in resources_of_type(template, FUNCTION_TYPE).items():
+        events = (resource.get("Properties") or {}).get("Events") or {}
+        for event_id, event in events.items():
+            if not isinstance(event, dict) or event.get("Type") != "DynamoDB":
+                continue
+            properties = event.get("Properties") or {}
+            table_id = _get_att_target(properties.get("Stream"), "StreamArn")
+            if table_id is None:
+                continue
+            filters = (properties.get("FilterCriteria") or {}).get("Filters") or []
+            retries = properties.get("MaximumRetryAttempts")
+            subscriptions.append(
+                DynamoDBEventSubscription(
+                    function_id=function_id,
+                    event_id=event_id,
+                    table_id=table_id,
+                    starting_position=str(properties.get("StartingPosition", "LATEST")),
+                    batch_size=int(properties.get("BatchSize", DEFAULT_STREAM_BATCH_SIZE)),
+                    maximum_retry_attempts=None if retries is None else int(retries),
+                    filter_patterns=tuple(_pattern_text(entry.get("Pattern")) for entry in filters),
+                    enabled=properties.get("Enabled", True) is not False,
+                )
+            )
+    return subscriptions
+
+
+def _get_att_target(value: Any, attribute: str) -> str | None:
+    """``X`` for ``!GetAtt X.<attribute>`` (either spelling), else None."""
+    if not isinstance(value, dict) or set(value) != {"Fn::GetAtt"}:
+        return None
+    argument = value["Fn::GetAtt"]
+    parts = argument.split(".", 1) if isinstance(argument, str) else argument
+    if isinstance(parts, list) and len(parts) == 2 and parts[1] == attribute and isinstance(parts[0], str):
+        return parts[0]
+    return None
+
+
+def _pattern_text(pattern: Any) -> str:
+    if isinstance(pattern, str):
+        return pattern
+    if isinstance(pattern, dict) and set(pattern) == {"Fn::ToJsonString"}:
+        pattern = pattern["Fn::ToJsonString"]
+    if isinstance(pattern, dict):
+        return json.dumps(pattern)
+    raise ValueError(f"unsupported FilterCriteria pattern {pattern!r}: expected JSON text")
+
+
+# ARNs of local resources, as moto answers them.
+
+
+def table_arn(name: str) -> str:
+    """The ARN of a local DynamoDB table."""
+    return f"arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:table/{name}"
+
+
+def bucket_arn(name: str) -> str:
+    """The ARN of a local S3 bucket."""
+    return f"arn:aws:s3:::{name}"
+
+
+def kms_key_arn(key_id: str) -> str:
+    """The ARN of a local KMS key."""
+    return f"arn:aws:kms:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:key/{key_id}"
+
+
+def state_machine_arn(name: str) -> str:
+    """The ARN of a local state machine."""
+    return f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:stateMachine:{name}"
+
+
+def resource_references(
+    template: Template,
+    *,
+    names: Mapping[str, str] | None = None,
+    key_ids: Mapping[str, str] | None = None,
+    function_arns: Mapping[str, str] | None = None,
+    state_machine_names: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """What ``!Ref X`` and ``!GetAtt X.Attr`` of local resources are, as one lookup.
+
+    Keys are ``X`` for ``!Ref X`` and ``X.Attr`` for ``!GetAtt X.Attr`` (the spelling ``!Sub`` uses):
+    a table's or bucket's name and ``.Arn``; a KMS key's id, ``.KeyId`` and ``.Arn``; a function's
+    name and ``.Arn``; a state machine's ARN (its ``!Ref``), ``.Name`` and ``.Arn``.
+    """
+    references: dict[str, str] = {}
+    resources = template.get("Resources") or {}
+    for logical_id, name in (names or {}).items():
+        references[logical_id] = name
+        resource_type = (resources.get(logical_id) or {}).get("Type")
+        if resource_type == TABLE_TYPE:
+            references[f"{logical_id}.Arn"] = table_arn(name)
+        elif resource_type == BUCKET_TYPE:
+            references[f"{logical_id}.Arn"] = bucket_arn(name)
+    for logical_id, key_id in (key_ids or {}).items():
+        references.update(
+            {logical_id: key_id, f"{logical_id}.KeyId": key_id, f"{logical_id}.Arn": kms_key_arn(key_id)}
+        )
+    for logical_id, arn in (function_arns or {}).items():
+        references.update({logical_id: arn.rsplit(":", 1)[-1], f"{logical_id}.Arn": arn})
+    for logical_id, name in (state_machine_names or {}).items():
+        arn = state_machine_arn(name)
+        references.update({logical_id: arn, f"{logical_id}.Name": name, f"{logical_id}.Arn": arn})
+    return references
+
+
+def template_lookup(template: Template, refs: Mapping[str, str]) -> dict[str, str]:
+    """``refs`` with the pseudo parameters and the template's parameter defaults under them."""
     lookup = {
         "AWS::Region": LOCAL_REGION,
         "AWS::AccountId": LOCAL_ACCOUNT_ID,
@@ -357,30 +525,79 @@ def function_environment(template: Template, refs: Mapping[str, str]) -> dict[st
         if isinstance(parameter, dict) and "Default" in parameter:
             lookup[name] = _scalar_text(parameter["Default"])
     lookup.update(refs)
+    return lookup
+
+
+def function_environment(template: Template, refs: Mapping[str, str]) -> dict[str, str]:
+    """The environment variables the template gives its functions, resolved for local mode.
+
+    Literal values are kept; ``!Ref``, ``!GetAtt``, ``!Sub`` and ``!Join`` are resolved against
+    ``refs`` (see :func:`resource_references`), the template's parameter defaults and the pseudo
+    parameters. A variable that cannot be resolved locally (for example a resource the local stack does
+    not create) is left out. Local mode runs every function in one process, so the variables of all
+    functions are merged.
+    """
+    lookup = template_lookup(template, refs)
     globals_variables = ((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
     declared = [globals_variables.get("Variables") or {}]
     declared.extend(spec.environment for spec in function_specs(template, Path()).values())
     environment: dict[str, str] = {}
     for variables in declared:
         for variable, value in variables.items():
-            resolved = _resolve(value, lookup)
+            resolved = resolve_value(value, lookup)
             if resolved is not None:
                 environment[variable] = resolved
     return environment
 
 
-def _resolve(value: Any, lookup: Mapping[str, str]) -> str | None:
+_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+
+def resolve_value(value: Any, lookup: Mapping[str, str]) -> str | None:
+    """A template value as text, or None when it needs something ``lookup`` does not have.
+
+    Scalars are kept (booleans as ``true``/``false``); ``Ref``, ``Fn::GetAtt``, ``Fn::Sub`` (both
+    forms) and ``Fn::Join`` are resolved; any other intrinsic is not resolvable locally.
+    """
     if isinstance(value, str | int | float | bool):
         return _scalar_text(value)
-    if isinstance(value, dict) and len(value) == 1:
-        (intrinsic, argument), *_ = value.items()
-        if intrinsic == "Ref" and isinstance(argument, str):
-            return lookup.get(argument)
-        if intrinsic == "Fn::Sub" and isinstance(argument, str):
-            names = re.findall(r"\$\{([^}!]+)\}", argument)
-            if all(name in lookup for name in names):
-                return re.sub(r"\$\{([^}!]+)\}", lambda match: lookup[match.group(1)], argument)
+    if not (isinstance(value, dict) and len(value) == 1):
+        return None
+    ((intrinsic, argument),) = value.items()
+    if intrinsic == "Ref" and isinstance(argument, str):
+        return lookup.get(argument)
+    if intrinsic == "Fn::GetAtt":
+        parts = argument.split(".", 1) if isinstance(argument, str) else argument
+        if isinstance(parts, list) and len(parts) == 2 and all(isinstance(part, str) for part in parts):
+            return lookup.get(f"{parts[0]}.{parts[1]}")
+        return None
+    if intrinsic == "Fn::Sub":
+        return _resolve_sub(argument, lookup)
+    if intrinsic == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
+        delimiter, items = argument
+        if isinstance(delimiter, str) and isinstance(items, list):
+            resolved = [resolve_value(item, lookup) for item in items]
+            if all(item is not None for item in resolved):
+                return delimiter.join(item for item in resolved if item is not None)
     return None
+
+
+def _resolve_sub(argument: Any, lookup: Mapping[str, str]) -> str | None:
+    if isinstance(argument, list) and len(argument) == 2 and isinstance(argument[1], dict):
+        text, variables = argument
+        local = dict(lookup)
+        for name, variable in variables.items():
+            resolved = resolve_value(variable, lookup)
+            if resolved is None:
+                return None
+            local[name] = resolved
+        return _resolve_sub(text, local)
+    if not isinstance(argument, str):
+        return None
+    names = _SUB_VARIABLE.findall(argument)
+    if not all(name in lookup for name in names):
+        return None
+    return _SUB_VARIABLE.sub(lambda match: lookup[match.group(1)], argument)
 
 
 def _scalar_text(value: Any) -> str:

@@ -1,0 +1,199 @@
+"""DynamoDB stream records for in-process functions, as a Lambda event source mapping delivers them.
+
+On AWS, Lambda polls a table's stream and invokes the function with batches of records that pass the
+mapping's ``FilterCriteria``. moto keeps the stream but cannot invoke an in-process function, so a
+:class:`DynamoDBStreamSource` reads the stream through moto's DynamoDB Streams API and hands batches to a
+:class:`~openlqs.local.triggers.TriggerPoller`, which invokes the function. Like Lambda, it:
+
+- starts at the mapping's ``StartingPosition`` (``LATEST`` for openlqs), taken when the source is
+  created: the local stack creates it as soon as the stream is turned on, after the snapshot restore,
+  so restored items are never delivered and nothing written afterwards is missed;
+- drops the records no filter pattern matches (see :mod:`openlqs.local.filters`), then delivers the
+  others in order, in batches of at most ``BatchSize``, each batch as
+  ``{"Records": [{"eventID", "eventName", "eventVersion", "eventSource", "awsRegion", "dynamodb",
+  "eventSourceARN"}]}``;
+- retries a failed batch before anything after it (records of a shard stay in order), with a delay
+  growing with the attempt; unlike Lambda's default (retry until the records expire), the poller gives
+  a batch up after a bounded number of attempts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+from openlqs.local.filters import FilterCriteria
+from openlqs.local.snapshot import to_json_value
+from openlqs.local.template import DEFAULT_STREAM_BATCH_SIZE, LOCAL_ACCOUNT_ID, LOCAL_REGION
+from openlqs.local.triggers import DEFAULT_RETRY_DELAY_S, Delivery
+
+#: The most records one GetRecords call returns.
+GET_RECORDS_LIMIT = 1000
+#: An idle source polls after this long, doubling up to the longest wait (a stop waits at most that).
+MIN_IDLE_WAIT_S = 0.05
+MAX_IDLE_WAIT_S = 1.0
+#: The version of the record format Lambda delivers (the stream API says 1.0, Lambda says 1.1).
+LAMBDA_EVENT_VERSION = "1.1"
+
+
+class DynamoDBStreamSource:
+    """A table's stream, as an :class:`~openlqs.local.triggers.EventSource` of Lambda batches.
+
+    ``streams_client`` is a ``dynamodbstreams`` client (it needs ``AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled``
+    against moto); ``stream_arn`` is the table's ``LatestStreamArn``. moto's stream has one shard, which
+    is the one read. A failed batch comes back after ``retry_delay_s`` times its attempt number.
+    """
+
+    def __init__(
+        self,
+        streams_client: Any,
+        stream_arn: str,
+        *,
+        filters: FilterCriteria | None = None,
+        batch_size: int = DEFAULT_STREAM_BATCH_SIZE,
+        starting_position: str = "LATEST",
+        retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"BatchSize must be at least 1, not {batch_size}")
+        self.streams = streams_client
+        self.stream_arn = stream_arn
+        self.filters = filters or FilterCriteria()
+        self.batch_size = batch_size
+        self.retry_delay_s = retry_delay_s
+        self.table_name = stream_arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
+        self.description = f"the stream of table {self.table_name}"
+        stream = streams_client.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+        shards = stream.get("Shards") or []
+        if not shards:
+            raise ValueError(f"{stream_arn} has no shard to read")
+        self._iterator: str | None = streams_client.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shards[0]["ShardId"], ShardIteratorType=starting_position
+        )["ShardIterator"]
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._unsettled: Delivery | None = None
+        self._retry_at = 0.0
+        self._idle_wait_s = MIN_IDLE_WAIT_S
+
+    def receive(self) -> list[Delivery]:
+        """The next batch: a failed one once its retry is due, else the next records that pass the filters.
+
+        Returns at most one batch, and none while the previous one is neither handled nor given up, so
+        that batches reach the function in stream order. Waits about a second at most.
+        """
+        if self._unsettled is not None:
+            return self._due_retry()
+        if not self._buffer:
+            had_records = self._read()
+            if not self._buffer:
+                if not had_records:
+                    self._wait_idle()
+                return []  # records came but none passed the filters: read again at once
+        batch = [self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))]
+        delivery = Delivery(
+            event={"Records": batch},
+            attempt=1,
+            description=self._describe(batch),
+            receipt=batch[-1]["dynamodb"].get("SequenceNumber"),
+        )
+        self._unsettled = delivery
+        return [delivery]
+
+    def succeeded(self, delivery: Delivery) -> None:
+        """The function handled the batch: go on with the next records."""
+        self._unsettled = None
+
+    def failed(self, delivery: Delivery, *, retry: bool) -> None:
+        """Deliver the batch again after a delay (``retry``), or drop it and go on."""
+        if not retry:
+            self._unsettled = None
+            return
+        self._unsettled = dataclasses.replace(delivery, attempt=delivery.attempt + 1)
+        self._retry_at = time.monotonic() + self.retry_delay_s * delivery.attempt
+
+    def _due_retry(self) -> list[Delivery]:
+        assert self._unsettled is not None
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, MAX_IDLE_WAIT_S))
+            if self._retry_at > time.monotonic():
+                return []
+        return [self._unsettled]
+
+    def _read(self) -> bool:
+        """Read what the stream has into the buffer; returns whether it had any record."""
+        if self._iterator is None:
+            return False  # the shard is closed (moto never closes it; a real table can)
+        iterator = self._iterator
+        response = self.streams.get_records(ShardIterator=iterator, Limit=GET_RECORDS_LIMIT)
+        self._iterator = response.get("NextShardIterator")
+        _forget_moto_shard_iterator(iterator)
+        records = response.get("Records") or []
+        for record in records:
+            lambda_record = lambda_dynamodb_record(record, self.stream_arn)
+            if self.filters.matches(lambda_record):
+                self._buffer.append(lambda_record)
+        if records:
+            self._idle_wait_s = MIN_IDLE_WAIT_S
+        return bool(records)
+
+    def _wait_idle(self) -> None:
+        time.sleep(self._idle_wait_s)
+        self._idle_wait_s = min(MAX_IDLE_WAIT_S, self._idle_wait_s * 2)
+
+    def _describe(self, batch: list[dict[str, Any]]) -> str:
+        first = batch[0]["dynamodb"].get("SequenceNumber")
+        last = batch[-1]["dynamodb"].get("SequenceNumber")
+        span = first if first == last else f"{first}..{last}"
+        return f"{len(batch)} stream record(s) {span} of table {self.table_name}"
+
+
+def lambda_dynamodb_record(stream_record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
+    """The record Lambda gives a function, from one record of the DynamoDB Streams API (boto3-parsed).
+
+    Attribute values are DynamoDB JSON again (binary as base64), ``ApproximateCreationDateTime`` is
+    epoch seconds, and Lambda's ``eventVersion`` and ``eventSourceARN`` are set.
+    """
+    change = stream_record.get("dynamodb") or {}
+    dynamodb: dict[str, Any] = {}
+    created = change.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+    elif created is not None:
+        dynamodb["ApproximateCreationDateTime"] = created
+    for image in ("Keys", "NewImage", "OldImage"):
+        if image in change:
+            dynamodb[image] = {name: to_json_value(value) for name, value in change[image].items()}
+    for name in ("SequenceNumber", "SizeBytes", "StreamViewType"):
+        if name in change:
+            dynamodb[name] = change[name]
+    record = {
+        "eventID": stream_record.get("eventID"),
+        "eventName": stream_record.get("eventName"),
+        "eventVersion": LAMBDA_EVENT_VERSION,
+        "eventSource": stream_record.get("eventSource", "aws:dynamodb"),
+        "awsRegion": stream_record.get("awsRegion", LOCAL_REGION),
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    }
+    if "userIdentity" in stream_record:
+        record["userIdentity"] = dict(stream_record["userIdentity"])
+    return record
+
+
+def _forget_moto_shard_iterator(iterator: str) -> None:
+    """Drop a used shard iterator from moto's in-process backend.
+
+    AWS expires a shard iterator after 15 minutes; moto keeps every one it hands out, and a poller gets a
+    new one per GetRecords call, about one a second for as long as the stack runs.
+    """
+    try:
+        dynamodbstreams_backends[LOCAL_ACCOUNT_ID][LOCAL_REGION].shard_iterators.pop(iterator, None)
+    except (AttributeError, KeyError):  # another moto version: nothing to clean up
+        return

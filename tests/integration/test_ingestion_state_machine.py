@@ -1,0 +1,420 @@
+"""statemachines/ingestion.asl.json run by moto's Step Functions interpreter, with fake task functions.
+
+The real ASL, with its DefinitionSubstitutions resolved from template.yaml, runs end to end; its Lambda
+invocations are answered in-process by a botocore ``before-call`` handler (as in local mode), here by
+fakes that record the payloads they get. What is checked is the machine's flow and its payload contracts:
+which task runs with which input, retries, and that every failure ends in "Fail ingestion".
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+from openlqs.local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+INGESTION_ASL = PROJECT_DIR / "statemachines" / "ingestion.asl.json"
+INGESTION_ID = "438284fc-4d27-42a2-bd5b-929e8fa1ad2d"
+
+Task = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class BadLogFile(Exception):
+    """Stands in for openlqs.errors.BadLogFile: the Lambda error's errorType is the class name."""
+
+
+def _function_arn(logical_id: str) -> str:
+    return f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{logical_id}"
+
+
+def _definition(template: dict[str, Any], **parameters: str) -> str:
+    """The ASL as SAM would deploy it: every ${Name} replaced by its DefinitionSubstitutions value."""
+    substitutions = template["Resources"]["IngestionStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    defaults = {name: str(p["Default"]) for name, p in template["Parameters"].items() if "Default" in p}
+    definition = INGESTION_ASL.read_text()
+    for name, value in substitutions.items():
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            assert attribute == "Arn"
+            resolved = _function_arn(logical_id)
+        else:
+            resolved = {**defaults, **parameters}[value["Ref"]]
+        definition = definition.replace("${" + name + "}", resolved)
+    assert "${" not in definition
+    return definition
+
+
+class _Http:
+    status_code = 200
+
+
+def _invoke_response(payload: Any, function_error: str | None = None) -> tuple[_Http, dict[str, Any]]:
+    body = json.dumps(payload).encode()
+    parsed: dict[str, Any] = {
+        "StatusCode": 200,
+        "ExecutedVersion": "$LATEST",
+        "Payload": StreamingBody(io.BytesIO(body), len(body)),
+    }
+    if function_error:
+        parsed["FunctionError"] = function_error
+    return _Http(), parsed
+
+
+@dataclass
+class FakeTasks:
+    """The four task functions by logical id, answering Lambda Invoke calls in-process.
+
+    A task that raises answers as the Lambda runtime does (``FunctionError`` with errorType and
+    errorMessage), except a ``ClientError``, which is raised as the Lambda service's own error.
+    """
+
+    tasks: dict[str, Task]
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def payloads(self, name: str) -> list[dict[str, Any]]:
+        return [payload for called, payload in self.calls if called == name]
+
+    def before_call(self, params: dict[str, Any], **_: Any) -> tuple[_Http, dict[str, Any]]:
+        # url_path: /2015-03-31/functions/{FunctionName, URL-encoded}/invocations
+        name = unquote(params["url_path"].split("/")[3]).rsplit(":", 1)[-1]
+        payload = json.loads(params["body"])
+        with self.lock:
+            self.calls.append((name, payload))
+        try:
+            return _invoke_response(self.tasks[name](payload))
+        except ClientError:
+            raise
+        except Exception as error:
+            return _invoke_response(
+                {
+                    "errorMessage": str(error),
+                    "errorType": type(error).__name__,
+                    "requestId": str(uuid.uuid4()),
+                    "stackTrace": traceback.format_tb(error.__traceback__),
+                },
+                function_error="Unhandled",
+            )
+
+
+def plan(part_count: int) -> Task:
+    def task(payload: dict[str, Any]) -> dict[str, Any]:
+        parts = [
+            {
+                "ingestion_id": payload["ingestion_id"],
+                "part_id": str(uuid.UUID(int=sequence + 1)),
+                "sequence": sequence,
+                "attempt": payload["attempt"],
+            }
+            for sequence in range(part_count)
+        ]
+        return {"ingestion_id": payload["ingestion_id"], "attempt": payload["attempt"], "parts": parts}
+
+    return task
+
+
+def process_part(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"part_id": payload["part_id"], "record_count": 100}
+
+
+def finalize(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"ingestion_id": payload["ingestion_id"], "state": "completed"}
+
+
+def fail(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"ingestion_id": payload["ingestion_id"], "state": "failed"}
+
+
+def raises(error: Exception) -> Task:
+    def task(payload: dict[str, Any]) -> dict[str, Any]:
+        raise error
+
+    return task
+
+
+def lambda_service_error(code: str) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": "Rate exceeded"},
+            "ResponseMetadata": {"HTTPStatusCode": 429, "RequestId": str(uuid.uuid4())},
+        },
+        "Invoke",
+    )
+
+
+@dataclass
+class Execution:
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+
+
+@pytest.fixture
+def retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The interpreter's retry waits, recorded instead of slept."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=sleeps.append))
+    return sleeps
+
+
+@pytest.fixture
+def run_ingestion(
+    monkeypatch: pytest.MonkeyPatch, template: dict[str, Any], retry_sleeps: list[float]
+) -> Iterator[Callable[..., Execution]]:
+    """Runs one execution of the ingestion state machine with the given fake tasks."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", LOCAL_REGION)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    registered: list[tuple[Any, Callable[..., Any]]] = []
+
+    def run(fakes: FakeTasks, **parameters: str) -> Execution:
+        # The interpreter calls Lambda with boto3.client(...), that is through the default session,
+        # which mock_aws replaces when it starts.
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        session.events.register("before-call.lambda.Invoke", fakes.before_call)
+        registered.append((session, fakes.before_call))
+        client = boto3.client("stepfunctions")
+        machine = client.create_state_machine(
+            name="ingestion",
+            definition=_definition(template, **parameters),
+            roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/ingestion-state-machine",
+        )
+        execution_arn = client.start_execution(
+            stateMachineArn=machine["stateMachineArn"],
+            name=f"{INGESTION_ID}-1",
+            input=json.dumps({"ingestion_id": INGESTION_ID, "attempt": 1}),
+        )["executionArn"]
+        deadline = time.monotonic() + 20
+        while (described := client.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the execution did not end"
+            time.sleep(0.02)
+        output = described.get("output")
+        return Execution(
+            status=described["status"],
+            output=None if output is None else json.loads(output),
+            error=described.get("error"),
+            cause=described.get("cause"),
+        )
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield run
+    for session, handler in registered:
+        session.events.unregister("before-call.lambda.Invoke", handler)
+
+
+def test_ingestion_state_machine_plans_processes_every_part_and_finalizes(
+    run_ingestion: Callable[..., Execution],
+) -> None:
+    fakes = FakeTasks(
+        {
+            "PlanIngestionFunction": plan(3),
+            "ProcessPartFunction": process_part,
+            "FinalizeIngestionFunction": finalize,
+            "FailIngestionFunction": fail,
+        }
+    )
+
+    execution = run_ingestion(fakes)
+
+    assert (execution.status, execution.output) == (
+        "SUCCEEDED",
+        {"ingestion_id": INGESTION_ID, "state": "completed"},
+    )
+    assert fakes.payloads("PlanIngestionFunction") == [{"ingestion_id": INGESTION_ID, "attempt": 1}]
+    parts = plan(3)({"ingestion_id": INGESTION_ID, "attempt": 1})["parts"]
+    processed = fakes.payloads("ProcessPartFunction")
+    assert sorted(processed, key=lambda part: part["sequence"]) == parts
+    assert fakes.payloads("FinalizeIngestionFunction") == [{"ingestion_id": INGESTION_ID, "attempt": 1}]
+    assert fakes.names()[-1] == "FinalizeIngestionFunction"
+    assert fakes.payloads("FailIngestionFunction") == []
+
+
+def test_ingestion_state_machine_finalizes_a_plan_without_parts(
+    run_ingestion: Callable[..., Execution],
+) -> None:
+    # A valid bag with no messages has no chunks, hence no parts.
+    fakes = FakeTasks(
+        {
+            "PlanIngestionFunction": plan(0),
+            "ProcessPartFunction": process_part,
+            "FinalizeIngestionFunction": finalize,
+            "FailIngestionFunction": fail,
+        }
+    )
+
+    execution = run_ingestion(fakes)
+
+    assert execution.status == "SUCCEEDED"
+    assert fakes.names() == ["PlanIngestionFunction", "FinalizeIngestionFunction"]
+
+
+def test_ingestion_state_machine_runs_at_most_max_concurrency_parts_at_once(
+    run_ingestion: Callable[..., Execution],
+) -> None:
+    running = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def slow_part(payload: dict[str, Any]) -> dict[str, Any]:
+        with lock:
+            running["now"] += 1
+            running["most"] = max(running["most"], running["now"])
+        time.sleep(0.05)
+        with lock:
+            running["now"] -= 1
+        return process_part(payload)
+
+    fakes = FakeTasks(
+        {
+            "PlanIngestionFunction": plan(6),
+            "ProcessPartFunction": slow_part,
+            "FinalizeIngestionFunction": finalize,
+            "FailIngestionFunction": fail,
+        }
+    )
+
+    execution = run_ingestion(fakes, PartMaxConcurrency="2")
+
+    assert execution.status == "SUCCEEDED"
+    assert len(fakes.payloads("ProcessPartFunction")) == 6
+    assert running["most"] == 2
+
+
+def test_ingestion_state_machine_fails_the_ingestion_when_a_part_fails(
+    run_ingestion: Callable[..., Execution],
+) -> None:
+    def part_two_is_corrupt(payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["sequence"] == 2:
+            raise BadLogFile("Chunk at byte 4096 cannot be decompressed.")
+        return process_part(payload)
+
+    fakes = FakeTasks(
+        {
+            "PlanIngestionFunction": plan(4),
+            "ProcessPartFunction": part_two_is_corrupt,
+            "FinalizeIngestionFunction": finalize,
+            "FailIngestionFunction": fail,
+        }
+    )
+
+    execution = run_ingestion(fakes)
+
+    assert (execution.status, execution.error) == ("FAILED", "IngestionFailed")
+    (failed,) = fakes.payloads("FailIngestionFunction")
+    assert (failed["ingestion_id"], failed["attempt"]) == (INGESTION_ID, 1)
+    assert failed["error"]["Error"] == "BadLogFile"
+    cause = json.loads(failed["error"]["Cause"])
+    assert (cause["errorType"], cause["errorMessage"]) == (
+        "BadLogFile",
+        "Chunk at byte 4096 cannot be decompressed.",
+    )
+    assert fakes.payloads("FinalizeIngestionFunction") == []
+
+
+@pytest.mark.parametrize("failing", ["PlanIngestionFunction", "FinalizeIngestionFunction"])
+def test_ingestion_state_machine_fails_the_ingestion_when_a_task_fails(
+    run_ingestion: Callable[..., Execution], failing: str
+) -> None:
+    tasks = {
+        "PlanIngestionFunction": plan(2),
+        "ProcessPartFunction": process_part,
+        "FinalizeIngestionFunction": finalize,
+        "FailIngestionFunction": fail,
+    }
+    tasks[failing] = raises(BadLogFile("Not a ROS 1 bag: the file starts with b'hello'."))
+    fakes = FakeTasks(tasks)
+
+    execution = run_ingestion(fakes)
+
+    assert execution.status == "FAILED"
+    assert fakes.names()[-1] == "FailIngestionFunction"
+    (failed,) = fakes.payloads("FailIngestionFunction")
+    assert failed["error"]["Error"] == "BadLogFile"
+    if failing == "PlanIngestionFunction":
+        assert fakes.names() == ["PlanIngestionFunction", "FailIngestionFunction"]
+
+
+def test_ingestion_state_machine_retries_a_lambda_service_error(
+    run_ingestion: Callable[..., Execution], retry_sleeps: list[float]
+) -> None:
+    throttled = [lambda_service_error("TooManyRequestsException")]
+
+    def plan_after_a_throttle(payload: dict[str, Any]) -> dict[str, Any]:
+        if throttled:
+            raise throttled.pop()
+        return plan(1)(payload)
+
+    fakes = FakeTasks(
+        {
+            "PlanIngestionFunction": plan_after_a_throttle,
+            "ProcessPartFunction": process_part,
+            "FinalizeIngestionFunction": finalize,
+            "FailIngestionFunction": fail,
+        }
+    )
+
+    execution = run_ingestion(fakes)
+
+    assert execution.status == "SUCCEEDED"
+    assert fakes.names()[:2] == ["PlanIngestionFunction", "PlanIngestionFunction"]
+    assert retry_sleeps == [1]
+
+
+def test_ingestion_state_machine_does_not_retry_a_function_error(
+    run_ingestion: Callable[..., Execution], retry_sleeps: list[float]
+) -> None:
+    fakes = FakeTasks(
+        {
+            "PlanIngestionFunction": raises(BadLogFile("The file is empty.")),
+            "ProcessPartFunction": process_part,
+            "FinalizeIngestionFunction": finalize,
+            "FailIngestionFunction": fail,
+        }
+    )
+
+    run_ingestion(fakes)
+
+    assert fakes.names() == ["PlanIngestionFunction", "FailIngestionFunction"]
+    assert retry_sleeps == []
+
+
+def test_ingestion_state_machine_retries_fail_ingestion_then_ends_failed(
+    run_ingestion: Callable[..., Execution], retry_sleeps: list[float]
+) -> None:
+    fakes = FakeTasks(
+        {
+            "PlanIngestionFunction": raises(BadLogFile("The file is empty.")),
+            "ProcessPartFunction": process_part,
+            "FinalizeIngestionFunction": finalize,
+            "FailIngestionFunction": raises(RuntimeError("DynamoDB is unavailable.")),
+        }
+    )
+
+    execution = run_ingestion(fakes)
+
+    assert (execution.status, execution.error) == ("FAILED", "IngestionFailed")
+    assert fakes.names() == ["PlanIngestionFunction"] + ["FailIngestionFunction"] * 3
+    assert retry_sleeps == [1, 2]

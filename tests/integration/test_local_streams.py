@@ -1,0 +1,303 @@
+"""The local stack's DynamoDB stream events: a table's stream → poller → filtered batches → function."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
+
+from openlqs.local import LocalStack
+from openlqs.local.filters import FilterCriteria
+from openlqs.local.functions import InProcessFunction, LambdaContext
+from openlqs.local.streams import DynamoDBStreamSource
+from openlqs.local.template import (
+    DynamoDBEventSubscription,
+    FunctionSpec,
+    dynamodb_event_subscriptions,
+    load_template,
+)
+from tests.integration.test_local_statemachines import (
+    EXECUTION_LIMIT_S,
+    local_stack,
+    wait_for_execution,
+    write_project,
+)
+
+TRIGGER = "TriggerFunction"
+TABLE = "openlqs-resources"
+QUEUED_PATTERN = {"dynamodb": {"NewImage": {"state": {"S": ["queued"]}}}}
+
+
+class RecordingFunction(InProcessFunction):
+    """A stand-in TriggerFunction: keeps every event; fails the first ``failures`` calls."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__(FunctionSpec(logical_id=TRIGGER, code_path=Path("unused.py"), handler_name="unused"))
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.failures = failures
+
+    def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
+        self.events.put(event)
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("trigger failed on purpose")
+        return None
+
+    def next_event(self) -> dict[str, Any]:
+        return self.events.get(timeout=EXECUTION_LIMIT_S)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "project")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def _stack(project: Path, data_dir: Path, trigger: InProcessFunction, **kwargs: Any) -> LocalStack:
+    return local_stack(project, data_dir, function_overrides={TRIGGER: trigger}, **kwargs)
+
+
+def _put(stack: LocalStack, key: str, state: str, value: int = 1) -> None:
+    stack.client("dynamodb").put_item(
+        TableName=TABLE, Item={"pk": {"S": key}, "state": {"S": state}, "value": {"N": str(value)}}
+    )
+
+
+def _set_state(stack: LocalStack, key: str, state: str) -> None:
+    stack.client("dynamodb").update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": key}},
+        UpdateExpression="SET #state = :state",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues={":state": {"S": state}},
+    )
+
+
+def _keys(event: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(record["eventName"], record["dynamodb"]["Keys"]["pk"]["S"]) for record in event["Records"]]
+
+
+def test_local_stream_delivers_records_passing_the_filter_and_drops_the_others(
+    project: Path, data_dir: Path
+) -> None:
+    trigger = RecordingFunction()
+    with _stack(project, data_dir, trigger) as stack:
+        _put(stack, "a", "ready")  # INSERT, not queued: dropped
+        _set_state(stack, "a", "queued")  # ready → queued: delivered
+        _set_state(stack, "a", "queued")  # queued → queued: dropped
+        _put(stack, "b", "queued")  # INSERT queued: delivered (second filter)
+        _set_state(stack, "b", "processing")  # dropped
+        _put(stack, "last", "queued")  # delivered: everything before it has been read
+
+        delivered = []
+        while ("INSERT", "last") not in delivered:
+            delivered += _keys(trigger.next_event())
+
+    assert delivered == [("MODIFY", "a"), ("INSERT", "b"), ("INSERT", "last")]
+
+
+def test_local_stream_event_has_the_shape_lambda_gives_a_function(project: Path, data_dir: Path) -> None:
+    trigger = RecordingFunction()
+    with _stack(project, data_dir, trigger) as stack:
+        _put(stack, "a", "ready", value=7)
+        _set_state(stack, "a", "queued")
+        event = trigger.next_event()
+        stream_arn = stack.stream_arns["ResourcesTable"]
+
+    (record,) = event["Records"]
+    assert list(record) == [
+        "eventID",
+        "eventName",
+        "eventVersion",
+        "eventSource",
+        "awsRegion",
+        "dynamodb",
+        "eventSourceARN",
+    ]
+    assert (record["eventSource"], record["eventVersion"], record["eventSourceARN"]) == (
+        "aws:dynamodb",
+        "1.1",
+        stream_arn,
+    )
+    change = record["dynamodb"]
+    assert change["Keys"] == {"pk": {"S": "a"}}
+    assert change["NewImage"] == {"pk": {"S": "a"}, "state": {"S": "queued"}, "value": {"N": "7"}}
+    assert change["OldImage"]["state"] == {"S": "ready"}
+    assert change["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert isinstance(change["ApproximateCreationDateTime"], int)
+    json.dumps(event)  # what Lambda sends is JSON
+    parsed = DynamoDBStreamModel.model_validate(event)  # the parser a trigger handler would use
+    assert parsed.Records[0].dynamodb is not None
+    assert parsed.Records[0].dynamodb.NewImage == {"pk": "a", "state": "queued", "value": 7}
+
+
+def test_local_stream_does_not_replay_restored_items_after_a_restart(project: Path, data_dir: Path) -> None:
+    first = RecordingFunction()
+    with _stack(project, data_dir, first) as stack:
+        _put(stack, "before-restart", "queued")
+        before = _keys(first.next_event())
+
+    second = RecordingFunction()
+    with _stack(project, data_dir, second) as stack:
+        restored = stack.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": "before-restart"}})
+        _put(stack, "after-restart", "queued")
+        after = _keys(second.next_event())
+
+    assert before == [("INSERT", "before-restart")]
+    assert restored["Item"]["state"] == {"S": "queued"}
+    assert after == [("INSERT", "after-restart")]
+
+
+def test_local_stream_retries_a_failed_batch_then_goes_on(project: Path, data_dir: Path) -> None:
+    trigger = RecordingFunction(failures=1)
+    with _stack(project, data_dir, trigger, trigger_retry_delay_s=0) as stack:
+        _put(stack, "a", "queued")
+        first, second = trigger.next_event(), trigger.next_event()
+        _put(stack, "b", "queued")
+        third = trigger.next_event()
+
+    assert first == second
+    assert _keys(third) == [("INSERT", "b")]
+
+
+def test_local_stream_gives_a_batch_up_after_maximum_retry_attempts(
+    project: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The template says MaximumRetryAttempts: 1, so two attempts in all.
+    trigger = RecordingFunction(failures=100)
+    with _stack(project, data_dir, trigger, trigger_retry_delay_s=0) as stack:
+        _put(stack, "bad", "queued")
+        attempts = [_keys(trigger.next_event()), _keys(trigger.next_event())]
+        _put(stack, "next", "queued")
+        after = _keys(trigger.next_event())
+
+    assert attempts == [[("INSERT", "bad")], [("INSERT", "bad")]]
+    assert after == [("INSERT", "next")]
+    assert "giving up" in capsys.readouterr().err
+
+
+def test_local_stream_starts_the_state_machine_through_the_real_trigger_handler(
+    project: Path, data_dir: Path
+) -> None:
+    # No override: TriggerFunction's own file calls StartExecution, the execution runs in-process.
+    with local_stack(project, data_dir) as stack:
+        _put(stack, "job", "ready", value=5)
+        _set_state(stack, "job", "queued")
+        machine = stack.state_machine_arns["WorkStateMachine"]
+        execution_arn = f"{machine.replace(':stateMachine:', ':execution:')}:job-1"
+        description = _wait_until_started_and_ended(stack, execution_arn)
+
+    assert description["status"] == "SUCCEEDED", description
+    assert json.loads(description["output"])["value"] == 10
+
+
+def _wait_until_started_and_ended(stack: LocalStack, execution_arn: str) -> dict[str, Any]:
+    sfn = stack.client("stepfunctions")
+    machine = stack.state_machine_arns["WorkStateMachine"]
+    deadline = time.monotonic() + EXECUTION_LIMIT_S
+    while time.monotonic() < deadline:
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        if any(execution["executionArn"] == execution_arn for execution in executions):
+            return wait_for_execution(stack, execution_arn)
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_arn} was never started")
+
+
+# The source on its own: batching and ordering, with the stack's poller stopped.
+
+
+def _stopped_pollers(stack: LocalStack) -> None:
+    for poller in stack.pollers:
+        poller.stop()
+
+
+def _source(stack: LocalStack, **kwargs: Any) -> DynamoDBStreamSource:
+    return DynamoDBStreamSource(
+        stack.client("dynamodbstreams"), stack.stream_arns["ResourcesTable"], **kwargs
+    )
+
+
+def _receive_batch(source: DynamoDBStreamSource) -> list[str]:
+    for _ in range(100):
+        deliveries = source.receive()
+        if deliveries:
+            (delivery,) = deliveries
+            source.succeeded(delivery)
+            return [record["dynamodb"]["Keys"]["pk"]["S"] for record in delivery.event["Records"]]
+    raise AssertionError("no batch came")
+
+
+def test_dynamodb_stream_source_batches_records_in_order(project: Path, data_dir: Path) -> None:
+    with _stack(project, data_dir, RecordingFunction()) as stack:
+        _stopped_pollers(stack)
+        source = _source(stack, batch_size=2)
+        for key in ("r1", "r2", "r3"):
+            _put(stack, key, "ready")
+
+        batches = [_receive_batch(source), _receive_batch(source)]
+
+    assert batches == [["r1", "r2"], ["r3"]]
+
+
+def test_dynamodb_stream_source_holds_later_records_back_while_a_batch_is_retried(
+    project: Path, data_dir: Path
+) -> None:
+    with _stack(project, data_dir, RecordingFunction()) as stack:
+        _stopped_pollers(stack)
+        source = _source(stack, batch_size=1, retry_delay_s=0)
+        _put(stack, "r1", "ready")
+        _put(stack, "r2", "ready")
+        (first,) = _wait_for(source)
+        source.failed(first, retry=True)
+        (again,) = _wait_for(source)
+        source.succeeded(again)
+        (second,) = _wait_for(source)
+
+    assert again.event == first.event
+    assert (first.attempt, again.attempt) == (1, 2)
+    assert second.event["Records"][0]["dynamodb"]["Keys"]["pk"]["S"] == "r2"
+
+
+def _wait_for(source: DynamoDBStreamSource) -> list[Any]:
+    for _ in range(100):
+        deliveries = source.receive()
+        if deliveries:
+            return deliveries
+    raise AssertionError("no batch came")
+
+
+def test_dynamodb_stream_source_applies_its_filters(project: Path, data_dir: Path) -> None:
+    with _stack(project, data_dir, RecordingFunction()) as stack:
+        _stopped_pollers(stack)
+        source = _source(stack, filters=FilterCriteria.parse([json.dumps(QUEUED_PATTERN)]))
+        _put(stack, "ready", "ready")
+        _put(stack, "queued", "queued")
+
+        batch = _receive_batch(source)
+
+    assert batch == ["queued"]
+
+
+def test_dynamodb_event_subscriptions_read_the_template_event(project: Path) -> None:
+    (subscription,) = dynamodb_event_subscriptions(load_template(project / "template.yaml"))
+
+    assert subscription == DynamoDBEventSubscription(
+        function_id=TRIGGER,
+        event_id="Queued",
+        table_id="ResourcesTable",
+        starting_position="LATEST",
+        batch_size=2,
+        maximum_retry_attempts=1,
+        filter_patterns=subscription.filter_patterns,
+    )
+    assert len(subscription.filter_patterns) == 2
+    assert FilterCriteria.parse(subscription.filter_patterns).patterns

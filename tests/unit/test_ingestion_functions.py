@@ -1,0 +1,61 @@
+"""The four ingestion task entry points (functions/*/app.py) with the payloads the state machine sends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openlqs.ingestion import handlers
+from openlqs.local.functions import InProcessFunction
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+EVENTS_DIR = PROJECT_DIR / "events" / "ingestion"
+
+#: Function folder → (the ``openlqs.ingestion.handlers`` function it calls, its event file).
+TASKS = {
+    "plan_ingestion": ("plan", "plan_ingestion.json"),
+    "process_part": ("process_part", "process_part.json"),
+    "finalize_ingestion": ("finalize", "finalize_ingestion.json"),
+    "fail_ingestion": ("fail", "fail_ingestion.json"),
+}
+
+
+class FakeHandlers:
+    """Stands in for every task of ``openlqs.ingestion.handlers``; records which one got which payload."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def task(self, name: str) -> Any:
+        def call(event: dict[str, Any]) -> dict[str, Any]:
+            self.calls.append((name, event))
+            return {"task": name}
+
+        return call
+
+
+@pytest.fixture
+def fake_handlers(monkeypatch: pytest.MonkeyPatch) -> FakeHandlers:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    fake = FakeHandlers()
+    for name, _ in TASKS.values():
+        monkeypatch.setattr(handlers, name, fake.task(name))
+    return fake
+
+
+@pytest.mark.parametrize("folder", sorted(TASKS))
+def test_ingestion_task_function_passes_its_payload_to_its_handler(
+    fake_handlers: FakeHandlers, folder: str
+) -> None:
+    handler_name, event_file = TASKS[folder]
+    event = json.loads((EVENTS_DIR / event_file).read_text())
+    function = InProcessFunction.from_file(PROJECT_DIR / "functions" / folder / "app.py", logical_id=folder)
+
+    result = function.invoke(event)
+
+    assert fake_handlers.calls == [(handler_name, event)]
+    assert result == {"task": handler_name}
