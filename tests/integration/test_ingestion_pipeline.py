@@ -11,6 +11,7 @@ import pytest
 from rosbags.rosbag1 import Reader
 
 from openlqs.api.dependencies import get_services
+from openlqs.bags.ros1 import MessagePosition
 from openlqs.ingestion import handlers
 from openlqs.ingestion.pipeline import StaleAttempt
 from openlqs.models.common import ProcessState
@@ -98,39 +99,85 @@ def test_pipeline_indexes_real_bags_like_rosbags(
     assert (fetched_log["start_time"], fetched_log["end_time"]) == (1396293887844783943, 1396293909544870199)
 
 
-def test_pipeline_record_offsets_point_at_the_message_bytes(
+def _all_records(api: ApiClient, topic_id: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    while True:
+        page = api.get(f"/topics/{topic_id}/records", params={"limit": 1000, "offset": len(records)}).json()
+        records += page["data"]
+        if len(records) >= page["count"]:
+            return records
+
+
+def _bytes_of(source: FileSource, record: dict[str, Any]) -> bytes:
+    return source.message_bytes(
+        MessagePosition(
+            0,
+            record["timestamp"],
+            record["data_offset"],
+            record["data_length"],
+            record["chunk_compression"],
+            record["chunk_offset"],
+            record["chunk_length"],
+        )
+    )
+
+
+@pytest.mark.parametrize("name", ["example.bag", "example-lz4.bag", "example-bz2.bag"])
+def test_pipeline_every_record_points_at_its_message_bytes(
+    api: ApiClient, aws: dict[str, str], log: dict[str, Any], fixture_bags: Path, name: str
+) -> None:
+    source = FileSource(fixture_bags / name)
+    _put(aws, log, name, source.data)
+    _run(_queue(api, log, name))
+    topics = api.get("/topics", params={"log_id": log["id"], "limit": 100}).json()["data"]
+
+    got = {
+        t["name"]: [(r["timestamp"], _bytes_of(source, r)) for r in _all_records(api, t["id"])]
+        for t in topics
+    }
+
+    expected: dict[str, list[tuple[int, bytes]]] = {}
+    with Reader(fixture_bags / name) as reader:
+        for connection, timestamp, raw in reader.messages():
+            expected.setdefault(connection.topic, []).append((timestamp, bytes(raw)))
+    assert {topic: sorted(pairs) for topic, pairs in got.items()} == {
+        topic: sorted(pairs) for topic, pairs in expected.items()
+    }
+    assert all([ts for ts, _ in pairs] == sorted(ts for ts, _ in pairs) for pairs in got.values())
+
+
+def test_pipeline_keeps_equal_timestamps_in_file_order(
+    api: ApiClient, aws: dict[str, str], log: dict[str, Any], tmp_path: Path
+) -> None:
+    bag = write_string_bag(
+        tmp_path / "same.bag", [("/a", 7, "first"), ("/a", 7, "second"), ("/a", 8, "third")]
+    )
+    source = FileSource(bag)
+    _put(aws, log, "same.bag", source.data)
+    _run(_queue(api, log, "same.bag"))
+    topic = api.get("/topics", params={"log_id": log["id"]}).json()["data"][0]
+
+    records = _all_records(api, topic["id"])
+
+    assert [_bytes_of(source, r)[4:] for r in records] == [b"first", b"second", b"third"]
+    assert api.get(f"/topics/{topic['id']}/records/7").data["data_offset"] == records[0]["data_offset"]
+
+
+def test_pipeline_orders_records_of_chunks_stored_out_of_time_order(
     api: ApiClient, aws: dict[str, str], log: dict[str, Any], fixture_bags: Path
 ) -> None:
-    source = FileSource(fixture_bags / "example-lz4.bag")
-    _put(aws, log, "lz4.bag", source.data)
-    _run(_queue(api, log, "lz4.bag"))
-    pose = api.get("/topics", params={"log_id": log["id"], "name": "/turtle1/pose"}).json()["data"][0]
+    _put(aws, log, "unsorted.bag", (fixture_bags / "example-unsorted-chunks.bag").read_bytes())
+    _run(_queue(api, log, "unsorted.bag"))
+    topic = api.get("/topics", params={"log_id": log["id"]}).json()["data"][0]
 
-    records = api.get(f"/topics/{pose['id']}/records", params={"limit": 1000}).json()
-    records["data"] += api.get(
-        f"/topics/{pose['id']}/records", params={"limit": 1000, "offset": 1000}
-    ).json()["data"]
+    records = _all_records(api, topic["id"])
 
-    with Reader(fixture_bags / "example-lz4.bag") as reader:
-        expected = [bytes(raw) for c, _, raw in reader.messages() if c.topic == "/turtle1/pose"]
-    from openlqs.bags.ros1 import MessagePosition
-
-    got = [
-        source.message_bytes(
-            MessagePosition(
-                0,
-                r["timestamp"],
-                r["data_offset"],
-                r["data_length"],
-                r["chunk_compression"],
-                r["chunk_offset"],
-                r["chunk_length"],
-            )
-        )
-        for r in records["data"]
-    ]
-    assert records["count"] == 1344
-    assert got == expected
+    assert [r["timestamp"] for r in records] == [1_000_000_000, 2_000_000_000, 3_000_000_000]
+    assert (topic["name"], topic["type_name"], topic["start_time"]) == (
+        "foo",
+        "std_msgs/String",
+        1_000_000_000,
+    )
 
 
 def test_pipeline_splits_into_parts_and_a_rerun_leaves_one_copy(
