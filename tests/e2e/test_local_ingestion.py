@@ -10,20 +10,11 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import LocalStackProcess
+from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS
 
 pytestmark = pytest.mark.e2e
 
-EXPECTED_COUNTS = {
-    "/rosout": 10,
-    "/tf": 2688,
-    "/tf_static": 1,
-    "/turtle1/cmd_vel": 357,
-    "/turtle1/color_sensor": 1351,
-    "/turtle1/pose": 1344,
-    "/turtle2/cmd_vel": 208,
-    "/turtle2/color_sensor": 1344,
-    "/turtle2/pose": 1344,
-}
+EXPECTED_COUNTS = EXAMPLE_BAG_TOPIC_COUNTS
 
 
 def _upload(http: httpx.Client, objects: str, key: str, data: bytes) -> None:

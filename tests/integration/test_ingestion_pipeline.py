@@ -18,20 +18,10 @@ from openlqs.models.common import ProcessState
 from openlqs.settings import get_settings
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
-from tests.support.bags import FileSource, write_string_bag
+from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, write_string_bag
 from tests.support.resources import create_group, create_log
 
-EXPECTED_COUNTS = {
-    "/rosout": 10,
-    "/tf": 2688,
-    "/tf_static": 1,
-    "/turtle1/cmd_vel": 357,
-    "/turtle1/color_sensor": 1351,
-    "/turtle1/pose": 1344,
-    "/turtle2/cmd_vel": 208,
-    "/turtle2/color_sensor": 1344,
-    "/turtle2/pose": 1344,
-}
+EXPECTED_COUNTS = EXAMPLE_BAG_TOPIC_COUNTS
 
 
 @pytest.fixture

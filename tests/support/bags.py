@@ -68,3 +68,17 @@ def write_string_bag(
                 connections[topic] = writer.add_connection(topic, "std_msgs/msg/String", typestore=TYPESTORE)
             writer.write(connections[topic], timestamp, string_message(text))
     return path
+
+
+#: Topics and message counts of the real example*.bag fixtures (shared/fixtures/bags/README.md).
+EXAMPLE_BAG_TOPIC_COUNTS = {
+    "/rosout": 10,
+    "/tf": 2688,
+    "/tf_static": 1,
+    "/turtle1/cmd_vel": 357,
+    "/turtle1/color_sensor": 1351,
+    "/turtle1/pose": 1344,
+    "/turtle2/cmd_vel": 208,
+    "/turtle2/color_sensor": 1344,
+    "/turtle2/pose": 1344,
+}

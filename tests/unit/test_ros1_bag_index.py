@@ -10,19 +10,9 @@ from rosbags.rosbag1 import Reader, Writer
 
 from openlqs.bags.ros1 import BagIndex, MessagePosition, index_chunks, read_index, read_record
 from openlqs.errors import BadLogFile
-from tests.support.bags import FileSource, write_string_bag
+from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, write_string_bag
 
-EXPECTED_COUNTS = {
-    "/rosout": 10,
-    "/tf": 2688,
-    "/tf_static": 1,
-    "/turtle1/cmd_vel": 357,
-    "/turtle1/color_sensor": 1351,
-    "/turtle1/pose": 1344,
-    "/turtle2/cmd_vel": 208,
-    "/turtle2/color_sensor": 1344,
-    "/turtle2/pose": 1344,
-}
+EXPECTED_COUNTS = EXAMPLE_BAG_TOPIC_COUNTS
 
 
 def _positions(source: FileSource, index: BagIndex) -> list[MessagePosition]:

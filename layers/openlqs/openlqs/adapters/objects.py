@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from openlqs.adapters import keys
+from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.domain.ports import BlobInfo, BlobListing, BlobPart, BlobPartListing, Upload
 from openlqs.errors import Conflict, NotFound
 from openlqs.models.objects import ObjectStore
@@ -195,23 +196,8 @@ class S3BlobStore:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
 
-def _default_table(name: str) -> Any:
-    return boto3.resource("dynamodb").Table(name)
-
-
-class DynamoUploadRepository:
+class DynamoUploadRepository(DynamoTable):
     """Multipart uploads in progress, in ResourcesTable (listed per scope through the ByParent index)."""
-
-    def __init__(self, table_name: str, table_factory: Callable[[str], Any] = _default_table) -> None:
-        self._table_name = table_name
-        self._table_factory = table_factory
-        self._table: Any = None
-
-    @property
-    def table(self) -> Any:
-        if self._table is None:
-            self._table = self._table_factory(self._table_name)
-        return self._table
 
     @staticmethod
     def _to_upload(item: dict[str, Any]) -> Upload:
@@ -257,13 +243,7 @@ class DynamoUploadRepository:
         if prefix:
             condition = condition & Key("gsi2sk").begins_with(prefix)
         kwargs: dict[str, Any] = {"IndexName": keys.BY_PARENT_INDEX, "KeyConditionExpression": condition}
-        uploads: list[Upload] = []
-        while True:
-            response = self.table.query(**kwargs)
-            uploads.extend(self._to_upload(item) for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return uploads
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [self._to_upload(item) for item in self._query(**kwargs)]
 
 
 class KmsSecretBox:

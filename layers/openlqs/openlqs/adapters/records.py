@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from openlqs.adapters import keys
+from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.errors import Conflict
 from openlqs.records.codec import decode_rows, encode_rows
 from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
 
 
-def _default_table(name: str) -> Any:
-    return boto3.resource("dynamodb").Table(name)
-
-
-class DynamoRecordRepository:
+class DynamoRecordRepository(DynamoTable):
     """Implements ``RecordRepository``: one item per (topic, time bucket, segment)."""
-
-    def __init__(self, table_name: str, table_factory: Callable[[str], Any] = _default_table) -> None:
-        self._table_name = table_name
-        self._table_factory = table_factory
-        self._table: Any = None
-
-    @property
-    def table(self) -> Any:
-        if self._table is None:
-            self._table = self._table_factory(self._table_name)
-        return self._table
 
     @staticmethod
     def _to_block(item: dict[str, Any]) -> RecordBlock:
@@ -48,14 +33,6 @@ class DynamoRecordRepository:
             version=int(item.get("version", 0)),
             size=len(blob),
         )
-
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            response = self.table.query(**kwargs)
-            yield from response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def blocks(
         self,

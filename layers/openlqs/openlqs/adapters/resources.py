@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from openlqs.adapters import keys
+from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import from_attributes, to_attributes
 from openlqs.domain.ports import Counter, ResourceKind, WriteConditions
 from openlqs.errors import Conflict, LimitExceeded, NotFound
@@ -22,27 +22,12 @@ _INTERNAL = "x_"
 _INTERNAL_JSON = "xj_"
 
 
-def _default_table(name: str) -> Any:
-    return boto3.resource("dynamodb").Table(name)
-
-
-class DynamoResourceRepository:
+class DynamoResourceRepository(DynamoTable):
     """Implements ``ResourceRepository`` on ResourcesTable.
 
     Creates, renames and deletes are single ``TransactWriteItems`` calls so that uniqueness guards,
     counters (limits, "still has children") and parent existence hold together or not at all.
     """
-
-    def __init__(self, table_name: str, table_factory: Callable[[str], Any] = _default_table) -> None:
-        self._table_name = table_name
-        self._table_factory = table_factory
-        self._table: Any = None
-
-    @property
-    def table(self) -> Any:
-        if self._table is None:
-            self._table = self._table_factory(self._table_name)
-        return self._table
 
     @property
     def _client(self) -> Any:
@@ -104,14 +89,6 @@ class DynamoResourceRepository:
         if resource is None:
             raise NotFound(f"{kind.title} {resource_id} not found.")
         return resource
-
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            response = self.table.query(**kwargs)
-            yield from response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def list_resources(self, kind: ResourceKind, parent_id: UUID | None = None) -> list[CommonModel]:
         if parent_id is not None and kind.parent_field is not None:
