@@ -12,6 +12,7 @@ from openlqs.models.common import ProcessState
 from tests.support.api import ApiClient
 from tests.support.resources import (
     BASE_NS,
+    PROCESS_KEYS,
     create_group,
     create_ingestion,
     create_ingestion_part,
@@ -24,28 +25,7 @@ NIL_ID = "00000000-0000-0000-0000-000000000000"
 TOPIC_ID = "3f5b8c2e-1d4a-4e6f-9a7b-0c1d2e3f4a5b"
 S = ProcessState
 
-PART_KEYS = {
-    "id",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "created_by",
-    "updated_by",
-    "deleted_by",
-    "locked",
-    "locked_by",
-    "locked_at",
-    "lock_token",
-    "workflow_id",
-    "workflow_context",
-    "state",
-    "progress",
-    "previous_state",
-    "transitioned_at",
-    "error",
-    "error_name",
-    "error_message",
-    "error_payload",
+PART_KEYS = PROCESS_KEYS | {
     "sequence",
     "ingestion_id",
     "source",

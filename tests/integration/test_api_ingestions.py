@@ -15,6 +15,7 @@ from openlqs.models.common import ProcessState
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
 from tests.support.resources import (
+    PROCESS_KEYS,
     create_group,
     create_ingestion,
     create_ingestion_part,
@@ -25,29 +26,6 @@ from tests.support.resources import (
 UNKNOWN_ID = "6e7c7138-a9ca-439b-a3a3-c0aea4d894b8"
 S = ProcessState
 
-PROCESS_KEYS = {
-    "id",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "created_by",
-    "updated_by",
-    "deleted_by",
-    "locked",
-    "locked_by",
-    "locked_at",
-    "lock_token",
-    "workflow_id",
-    "workflow_context",
-    "state",
-    "progress",
-    "previous_state",
-    "transitioned_at",
-    "error",
-    "error_name",
-    "error_message",
-    "error_payload",
-}
 INGESTION_KEYS = PROCESS_KEYS | {
     "log_id",
     "group_id",

@@ -69,3 +69,29 @@ def create_ingestion(api: ApiClient, log_id: str, **fields: Any) -> dict[str, An
 def create_ingestion_part(api: ApiClient, ingestion_id: str, sequence: int, **fields: Any) -> dict[str, Any]:
     response = api.post(f"/ingestions/{ingestion_id}/parts", {"sequence": sequence, **fields})
     return _created(response, f"ingestion part {sequence}")
+
+
+#: Every key a ProcessModel (ingestion, ingestion part) always carries on the wire.
+PROCESS_KEYS = {
+    "id",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "created_by",
+    "updated_by",
+    "deleted_by",
+    "locked",
+    "locked_by",
+    "locked_at",
+    "lock_token",
+    "workflow_id",
+    "workflow_context",
+    "state",
+    "progress",
+    "previous_state",
+    "transitioned_at",
+    "error",
+    "error_name",
+    "error_message",
+    "error_payload",
+}

@@ -174,8 +174,9 @@ class RecordService:
         first, last = self.records.first_and_last(topic_id)
         return (first.timestamp if first else None), (last.timestamp if last else None)
 
-    def _log_bounds(self, log_id: UUID) -> tuple[int | None, int | None]:
-        topics = [cast(Topic, t) for t in self.resources.list_resources(TOPIC, log_id)]
+    def _log_bounds(self, log_id: UUID, *, without: UUID | None = None) -> tuple[int | None, int | None]:
+        """A log's time bounds from its topics (leaving out ``without``, a topic being deleted)."""
+        topics = [cast(Topic, t) for t in self.resources.list_resources(TOPIC, log_id) if t.id != without]
         starts = [t.start_time for t in topics if t.start_time is not None]
         ends = [t.end_time for t in topics if t.end_time is not None]
         return (min(starts) if starts else None), (max(ends) if ends else None)
@@ -327,16 +328,8 @@ class RecordService:
                 count=-topic.record_count,
                 size=-topic.record_size,
                 timestamp=0,
-                recompute=lambda: self._log_bounds_without(topic),
+                recompute=lambda: self._log_bounds(topic.log_id, without=topic.id),
             )
-
-    def _log_bounds_without(self, removed: Topic) -> tuple[int | None, int | None]:
-        topics = [
-            cast(Topic, t) for t in self.resources.list_resources(TOPIC, removed.log_id) if t.id != removed.id
-        ]
-        starts = [t.start_time for t in topics if t.start_time is not None]
-        ends = [t.end_time for t in topics if t.end_time is not None]
-        return (min(starts) if starts else None), (max(ends) if ends else None)
 
     # -- queries ---------------------------------------------------------------------------------
     def list_records(self, topic_id: UUID, params: RecordListParams) -> tuple[int | None, list[Record]]:

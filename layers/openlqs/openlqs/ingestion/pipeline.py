@@ -160,34 +160,29 @@ class IngestionPipeline:
             raise NotFound(f"Object {ingestion.object_key!r} of ingestion {ingestion.id} not found.")
         return BlobByteSource(space.blobs, key, info.size)
 
-    def _update_ingestion(self, ingestion_id: UUID, change: Callable[[Ingestion], None]) -> Ingestion:
-        def apply() -> Ingestion:
-            current = cast(Ingestion, self.resources.get(INGESTION, ingestion_id))
+    def _rewrite(self, kind: ResourceKind, resource_id: UUID, change: Callable[[Any], None]) -> Any:
+        """Read, change a copy, write it conditionally on the version; again after a concurrent write."""
+
+        def apply() -> Any:
+            current = self.resources.get(kind, resource_id)
             new = current.model_copy(deep=True)
             new._version, new._internal = current._version, dict(current._internal)
             change(new)
-            return cast(Ingestion, self.resources.replace(INGESTION, current, new))
+            return self.resources.replace(kind, current, new)
 
         return retry_on_conflict(apply)
 
     def _set_stats(self, kind: ResourceKind, resource_id: UUID, summary: RecordSummary) -> None:
-        def apply() -> None:
-            current = cast(RecordStats, self.resources.get(kind, resource_id))
-            new = current.model_copy(
-                update={
-                    "record_count": summary.count,
-                    "record_size": summary.size,
-                    "start_time": summary.start_time,
-                    "end_time": summary.end_time,
-                    "duration": None
-                    if summary.start_time is None or summary.end_time is None
-                    else summary.end_time - summary.start_time,
-                }
+        def change(stats: RecordStats) -> None:
+            stats.record_count, stats.record_size = summary.count, summary.size
+            stats.start_time, stats.end_time = summary.start_time, summary.end_time
+            stats.duration = (
+                None
+                if summary.start_time is None or summary.end_time is None
+                else summary.end_time - summary.start_time
             )
-            new._version, new._internal = current._version, dict(current._internal)
-            self.resources.replace(kind, current, new)
 
-        retry_on_conflict(apply)
+        self._rewrite(kind, resource_id, change)
 
     def refresh_statistics(self, log_id: UUID, topic_ids: list[UUID] | None = None) -> None:
         """Recompute topic statistics from their blocks, then the log's from its topics."""
@@ -238,7 +233,7 @@ class IngestionPipeline:
                     "salvage": {"index_missing": True, "ignored_bytes": index.ignored_bytes},
                 }
 
-        self._update_ingestion(ingestion_id, remember)
+        self._rewrite(INGESTION, ingestion_id, remember)
         return {
             "ingestion_id": str(ingestion_id),
             "attempt": attempt,
@@ -361,7 +356,7 @@ class IngestionPipeline:
         def note(new: Any) -> None:
             new.context = {**(new.context or {}), "topics": stats, "record_count": record_count}
 
-        self._update_part(part_id, note)
+        self._rewrite(INGESTION_PART, part_id, note)
         self._advance(ingestion_id, attempt)
         return {"part_id": str(part_id), "record_count": record_count}
 
@@ -372,16 +367,6 @@ class IngestionPipeline:
             parts.extend(page)
             if len(page) < 1000:
                 return parts
-
-    def _update_part(self, part_id: UUID, change: Callable[[Any], None]) -> None:
-        def apply() -> None:
-            current = self.resources.get(INGESTION_PART, part_id)
-            new = current.model_copy(deep=True)
-            new._version, new._internal = current._version, dict(current._internal)
-            change(new)
-            self.resources.replace(INGESTION_PART, current, new)
-
-        retry_on_conflict(apply)
 
     def _blocks(
         self,
