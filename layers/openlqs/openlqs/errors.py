@@ -79,6 +79,12 @@ class BadLogFile(OpenLQSError):
     status_code = 400
 
 
+class TooManyRequests(OpenLQSError):
+    """The API's throttling limits were reached; retry later."""
+
+    status_code = 429
+
+
 class InternalServerError(OpenLQSError):
     """Something unexpected failed; details are in the logs, never in the response."""
 

@@ -10,15 +10,13 @@ Record layout: ``header_len:u32 | header | data_len:u32 | data``; a header is a 
 
 from __future__ import annotations
 
-import bz2
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import permutations
 from typing import Any, Protocol
 
-import lz4.frame
-
+from openlqs.bags.compression import decompress
 from openlqs.errors import BadLogFile
 
 MAGIC = b"#ROSBAG V2.0\n"
@@ -350,15 +348,9 @@ def _scan_chunk(record: _Record, compressed: bytes, position: int) -> tuple[Chun
 def decompress_chunk(record: _Record, compressed: bytes | memoryview) -> bytes:
     compression = record.header.get("compression", b"none").decode()
     try:
-        if compression == "none":
-            return bytes(compressed)
-        if compression == "bz2":
-            return bz2.decompress(compressed)
-        if compression == "lz4":
-            return bytes(lz4.frame.decompress(compressed))
-    except (OSError, ValueError, RuntimeError) as error:
+        return decompress(compressed, compression)
+    except ValueError as error:
         raise BadLogFile(f"A {compression} chunk cannot be decompressed: {error}") from error
-    raise BadLogFile(f"Unsupported chunk compression {compression!r}.")
 
 
 def index_chunks(data: bytes, base: int) -> Iterator[MessagePosition]:

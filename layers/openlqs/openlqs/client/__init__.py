@@ -1,0 +1,10 @@
+"""The openlqs Python client: ``from openlqs.client import LogQS``.
+
+It needs pydantic and httpx only (tqdm for progress bars, rosbags to decode messages, lz4 for lz4
+bags — each used when installed).
+"""
+
+from openlqs.client.client import LogQS, ResourceNamespace, Utils
+from openlqs.client.config import ClientConfig
+
+__all__ = ["ClientConfig", "LogQS", "ResourceNamespace", "Utils"]

@@ -1,0 +1,189 @@
+"""``LogQS``: the openlqs Python client, with the official LogQS client's interface."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
+from uuid import UUID
+
+import httpx
+
+from openlqs.client import models
+from openlqs.client.config import ClientConfig
+from openlqs.client.interface import Create, Delete, Fetch, List, Update
+from openlqs.client.progress import progress_bar
+from openlqs.client.records import RecordReader
+from openlqs.client.transport import Transport
+from openlqs.client.uploads import DEFAULT_PART_SIZE, upload_log_object
+
+#: Ingestion states after which nothing changes without a new request.
+FINAL_STATES = frozenset({"completed", "failed", "cancelled", "archived"})
+
+
+class ResourceNamespace:
+    """``lqs.resource.Group`` & co.: the resource models bound to one client."""
+
+    Group: type[models.Group]
+    Log: type[models.Log]
+    Topic: type[models.Topic]
+    Record: type[models.Record]
+    Ingestion: type[models.Ingestion]
+    IngestionPart: type[models.IngestionPart]
+    ObjectStore: type[models.ObjectStore]
+
+    def __init__(self, client: LogQS) -> None:
+        for cls in models.RESOURCE_CLASSES:
+            namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+            bound = cast(type[models.Resource], type(cls.__name__, (cls,), namespace))
+            bound._client = client
+            setattr(self, cls.__name__, bound)
+
+
+class Utils:
+    """``lqs.utils``: uploads, record data and waiting for ingestions."""
+
+    def __init__(self, client: LogQS) -> None:
+        self._client = client
+        self._reader = RecordReader(client)
+
+    def upload_log_object(
+        self,
+        log_id: UUID | str,
+        file_path: str,
+        object_key: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        max_workers: int = 4,
+        skip_if_exists: bool = False,
+        continue_upload: bool = False,
+        show_progress: bool | None = None,
+    ) -> tuple[models.Object, list[models.ObjectPart]]:
+        """Upload a file as a log object → ``(object, parts)``; see ``openlqs.client.uploads``."""
+        return upload_log_object(
+            self._client,
+            log_id=log_id,
+            file_path=file_path,
+            object_key=object_key,
+            part_size=part_size,
+            max_workers=max_workers,
+            skip_if_exists=skip_if_exists,
+            continue_upload=continue_upload,
+            show_progress=show_progress,
+        )
+
+    def list_all_log_objects(self, log_id: UUID | str, prefix: str | None = None) -> list[models.Object]:
+        """Every object of a log, following continuation tokens."""
+        found: list[models.Object] = []
+        token: str | None = None
+        while True:
+            page = self._client.list.log_object(log_id, prefix=prefix, continuation_token=token)
+            found.extend(page.data)
+            if not page.is_truncated or not page.next_continuation_token:
+                return found
+            token = page.next_continuation_token
+
+    def fetch_record_bytes(self, record: models.Record, ingestion: models.Ingestion | None = None) -> bytes:
+        """The message bytes a record points to (a ranged read, decompressed when in a compressed chunk)."""
+        return self._reader.record_bytes(record, ingestion)
+
+    def iter_record_data(
+        self, records: Iterable[models.Record], deserialize_results: bool = False
+    ) -> Iterator[tuple[models.Record, bytes | dict[str, Any]]]:
+        """``(record, bytes)`` for each record, or ``(record, message dict)`` with ``deserialize_results``.
+
+        Records next to each other in the file share one read; each compressed chunk is read once.
+        """
+        for record, data in self._reader.iter_bytes(records):
+            yield record, (self._reader.deserialize(record, data) if deserialize_results else data)
+
+    def get_deserialized_record_data(
+        self,
+        record: models.Record,
+        topic: models.Topic | None = None,
+        ingestion: models.Ingestion | None = None,
+    ) -> dict[str, Any]:
+        """The record's message decoded with its topic's definition (needs rosbags installed)."""
+        return self._reader.deserialize(record, self._reader.record_bytes(record, ingestion), topic)
+
+    def wait_for(
+        self,
+        ingestion: models.Ingestion,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        show_progress: bool | None = None,
+    ) -> models.Ingestion:
+        """Refresh ``ingestion`` until it is completed or failed (or ``timeout`` seconds pass).
+
+        Returns the refreshed ingestion whatever its final state: check ``state`` and ``error_message``.
+        A timeout raises ``TimeoutError``.
+        """
+        enabled = self._client.config.progress if show_progress is None else show_progress
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = progress_bar(
+            None if enabled else False, total=100, unit="%", desc=str(ingestion.name or ingestion.id)
+        )
+        with bar:
+            shown = 0.0
+            while True:
+                ingestion.refresh()
+                reached = 100.0 if ingestion.state == "completed" else 100.0 * (ingestion.progress or 0.0)
+                bar.update(max(0.0, reached - shown))
+                shown = max(shown, reached)
+                bar.set_postfix_str(str(ingestion.state))
+                if ingestion.state in FINAL_STATES:
+                    return ingestion
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"Ingestion {ingestion.id} is still {ingestion.state} after {timeout} s"
+                    )
+                time.sleep(poll_interval)
+
+
+class LogQS:
+    """A client for one openlqs (or LogQS) datastore.
+
+    Configuration comes from the arguments, then ``logqs-config.json``, then ``LQS_API_URL``,
+    ``LQS_API_KEY_ID``, ``LQS_API_KEY_SECRET`` and ``LQS_DATASTORE_ID``. ``config`` may be a dict
+    or a ``ClientConfig``, as with the official client::
+
+        lqs = LogQS()  # from the environment printed by `make local`
+        group = lqs.resource.Group.fetch_or_create(name="Demo Group")
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig | dict[str, Any] | None = None,
+        *,
+        api_url: str | None = None,
+        api_key_id: UUID | str | None = None,
+        api_key_secret: str | None = None,
+        datastore_id: UUID | str | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        if isinstance(config, ClientConfig):
+            self.config = config
+        else:
+            given = dict(config or {})
+            given.update(api_url=api_url, api_key_id=api_key_id, api_key_secret=api_key_secret)
+            given.update(datastore_id=datastore_id)
+            self.config = ClientConfig.load(given)
+        self.transport = Transport(self.config, http_client)
+        self.resource = ResourceNamespace(self)
+        self.list = List(self)
+        self.fetch = Fetch(self)
+        self.create = Create(self)
+        self.update = Update(self)
+        self.delete = Delete(self)
+        self.utils = Utils(self)
+
+    def __repr__(self) -> str:
+        return f"<LogQS {self.transport.base_url}>"
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> LogQS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

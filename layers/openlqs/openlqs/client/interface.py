@@ -1,0 +1,385 @@
+"""``lqs.list``, ``lqs.create``, ``lqs.fetch``, ``lqs.update`` and ``lqs.delete``: one method per resource.
+
+Names, argument order and return shapes are the official LogQS client's (``lqs.fetch.group(group_id)``,
+``lqs.update.log(log_id, data={...})``...), so code written for it runs against this client unchanged.
+Keyword arguments are checked against the API's own request models: a misspelt filter is a
+``TypeError`` here, not a silently ignored query parameter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from openlqs.client.models import Object, ObjectList, ObjectPart, ObjectPartList
+from openlqs.client.transport import error_from_response, quote_key
+from openlqs.models import ingestions, objects, records, resources
+from openlqs.models.common import DataResponse, PaginatedResponse
+
+if TYPE_CHECKING:
+    from openlqs.client.client import LogQS
+    from openlqs.client.models import Group, Ingestion, IngestionPart, Log, ObjectStore, Record, Topic
+
+T = TypeVar("T")
+#: A page of a list route: ``data`` plus ``offset``, ``limit``, ``order``, ``sort`` and ``count``.
+Page = PaginatedResponse
+M = TypeVar("M", bound=BaseModel)
+
+
+def _checked(method: str, given: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(model.model_fields))
+    if unknown:
+        raise TypeError(f"{method}() got unexpected keyword argument(s): {', '.join(unknown)}")
+    return given
+
+
+class _Verb:
+    def __init__(self, client: LogQS) -> None:
+        self._client = client
+
+    @property
+    def _resource(self) -> Any:
+        return self._client.resource
+
+    def _parse(self, model: type[M], response: Any) -> M:
+        return model.model_validate_json(response.content)
+
+
+class List(_Verb):
+    """``lqs.list.<resource>(**filters)``: one page, with ``count`` unless ``include_count=False``."""
+
+    def _page(
+        self, path: str, resource: type[T], params_model: type[BaseModel], params: dict[str, Any]
+    ) -> Page[T]:
+        _checked(f"list.{path}", params, params_model)
+        response = self._client.transport.api("GET", path, params=params)
+        return self._parse(PaginatedResponse[resource], response)  # type: ignore[valid-type]
+
+    def group(self, **params: Any) -> Page[Group]:
+        return self._page("groups", self._resource.Group, resources.GroupListParams, params)
+
+    def log(self, **params: Any) -> Page[Log]:
+        return self._page("logs", self._resource.Log, resources.LogListParams, params)
+
+    def topic(self, **params: Any) -> Page[Topic]:
+        return self._page("topics", self._resource.Topic, resources.TopicListParams, params)
+
+    def record(self, topic_id: UUID | str, **params: Any) -> Page[Record]:
+        return self._page(
+            f"topics/{topic_id}/records", self._resource.Record, records.RecordListParams, params
+        )
+
+    def ingestion(self, **params: Any) -> Page[Ingestion]:
+        return self._page("ingestions", self._resource.Ingestion, ingestions.IngestionListParams, params)
+
+    def ingestion_part(self, ingestion_id: UUID | str | None = None, **params: Any) -> Page[IngestionPart]:
+        path = "ingestionParts" if ingestion_id is None else f"ingestions/{ingestion_id}/parts"
+        return self._page(path, self._resource.IngestionPart, ingestions.IngestionPartListParams, params)
+
+    def object_store(self, **params: Any) -> Page[ObjectStore]:
+        return self._page("objectStores", self._resource.ObjectStore, objects.ObjectStoreListParams, params)
+
+    def log_object(self, log_id: UUID | str, **params: Any) -> ObjectList:
+        """One page of a log's objects; ``continuation_token`` as in S3's ListObjectsV2."""
+        params.pop("processing", None)  # accepted for compatibility: every upload state is listed
+        _checked("list.log_object", params, objects.ObjectListParams)
+        return self._parse(
+            ObjectList, self._client.transport.api("GET", f"logs/{log_id}/objects", params=params)
+        )
+
+    def log_object_part(self, object_key: str, log_id: UUID | str, **params: Any) -> ObjectPartList:
+        _checked("list.log_object_part", params, objects.ObjectPartListParams)
+        path = f"logs/{log_id}/objects/{quote_key(object_key)}/parts"
+        return self._parse(ObjectPartList, self._client.transport.api("GET", path, params=params))
+
+
+class Fetch(_Verb):
+    """``lqs.fetch.<resource>(id)``: ``{"data": resource}``."""
+
+    def _one(self, path: str, resource: type[T], params: dict[str, Any] | None = None) -> DataResponse[T]:
+        response = self._client.transport.api("GET", path, params=params)
+        return self._parse(DataResponse[resource], response)  # type: ignore[valid-type]
+
+    def group(self, group_id: UUID | str) -> DataResponse[Group]:
+        return self._one(f"groups/{group_id}", self._resource.Group)
+
+    def log(self, log_id: UUID | str) -> DataResponse[Log]:
+        return self._one(f"logs/{log_id}", self._resource.Log)
+
+    def topic(self, topic_id: UUID | str) -> DataResponse[Topic]:
+        return self._one(f"topics/{topic_id}", self._resource.Topic)
+
+    def record(
+        self,
+        timestamp: int,
+        topic_id: UUID | str,
+        include_auxiliary_data: bool = False,
+        include_raw_data: bool = False,
+        **params: Any,
+    ) -> DataResponse[Record]:
+        params = _checked("fetch.record", params, records.RecordFetchParams)
+        params |= {"include_auxiliary_data": include_auxiliary_data, "include_raw_data": include_raw_data}
+        return self._one(f"topics/{topic_id}/records/{timestamp}", self._resource.Record, params)
+
+    def ingestion(self, ingestion_id: UUID | str) -> DataResponse[Ingestion]:
+        return self._one(f"ingestions/{ingestion_id}", self._resource.Ingestion)
+
+    def ingestion_part(
+        self, ingestion_part_id: UUID | str, ingestion_id: UUID | str | None = None
+    ) -> DataResponse[IngestionPart]:
+        return self._one(_part_path(ingestion_part_id, ingestion_id), self._resource.IngestionPart)
+
+    def object_store(self, object_store_id: UUID | str) -> DataResponse[ObjectStore]:
+        return self._one(f"objectStores/{object_store_id}", self._resource.ObjectStore)
+
+    def log_object(
+        self,
+        object_key: str,
+        log_id: UUID | str,
+        redirect: bool = False,
+        offset: int | None = None,
+        length: int | None = None,
+    ) -> DataResponse[Object] | bytes:
+        """The object's metadata (with a presigned URL), or with ``redirect=True`` its bytes.
+
+        ``offset``/``length`` select a byte range of the bytes (a negative ``offset`` counts from the
+        end). The redirect is followed without the API credentials: they are not the storage's.
+        """
+        return self._object(f"logs/{log_id}/objects/{quote_key(object_key)}", redirect, offset, length)
+
+    def object(
+        self,
+        object_key: str,
+        object_store_id: UUID | str,
+        redirect: bool = False,
+        offset: int | None = None,
+        length: int | None = None,
+    ) -> DataResponse[Object] | bytes:
+        """An object of a registered object store: metadata, or its bytes (as ``log_object``)."""
+        path = f"objectStores/{object_store_id}/objects/{quote_key(object_key)}"
+        return self._object(path, redirect, offset, length)
+
+    def _object(
+        self, path: str, redirect: bool, offset: int | None, length: int | None
+    ) -> DataResponse[Object] | bytes:
+        if not redirect:
+            return self._one(path, Object, {"offset": offset, "length": length})
+        transport = self._client.transport
+        response = transport.api("GET", path, params={"redirect": True}, allow_redirect_status=True)
+        if response.is_redirect:
+            response = transport.send(
+                "GET", response.headers["location"], headers=_range_header(offset, length)
+            )
+            if not response.is_success:
+                raise error_from_response(response)
+            return response.content
+        start = offset or 0
+        return response.content[start : None if length is None else start + length]
+
+    def log_object_part(
+        self, object_key: str, part_number: int, log_id: UUID | str
+    ) -> DataResponse[ObjectPart]:
+        path = f"logs/{log_id}/objects/{quote_key(object_key)}/parts/{part_number}"
+        return self._one(path, ObjectPart)
+
+
+def _range_header(offset: int | None, length: int | None) -> dict[str, str]:
+    if offset is None and length is None:
+        return {}
+    if offset is not None and offset < 0:
+        return {"Range": f"bytes={offset}"}
+    start = offset or 0
+    end = "" if length is None else str(start + length - 1)
+    return {"Range": f"bytes={start}-{end}"}
+
+
+def _part_path(ingestion_part_id: UUID | str, ingestion_id: UUID | str | None) -> str:
+    if ingestion_id is None:
+        return f"ingestionParts/{ingestion_part_id}"
+    return f"ingestions/{ingestion_id}/parts/{ingestion_part_id}"
+
+
+def _lock(lock_token: str | None) -> dict[str, Any]:
+    return {"lock_token": lock_token} if lock_token else {}
+
+
+class Create(_Verb):
+    """``lqs.create.<resource>(...)``: ``{"data": created resource}``."""
+
+    def _create(
+        self,
+        path: str,
+        resource: type[T],
+        request: type[BaseModel],
+        body: dict[str, Any],
+        lock_token: str | None = None,
+    ) -> DataResponse[T]:
+        _checked(f"create.{path}", body, request)
+        response = self._client.transport.api("POST", path, params=_lock(lock_token), body=body)
+        return self._parse(DataResponse[resource], response)  # type: ignore[valid-type]
+
+    def group(self, name: str, **fields: Any) -> DataResponse[Group]:
+        return self._create(
+            "groups", self._resource.Group, resources.GroupCreateRequest, {"name": name, **fields}
+        )
+
+    def log(
+        self, group_id: UUID | str, name: str, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[Log]:
+        body = {"group_id": group_id, "name": name, **fields}
+        return self._create("logs", self._resource.Log, resources.LogCreateRequest, body, lock_token)
+
+    def topic(
+        self, log_id: UUID | str, name: str, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[Topic]:
+        body = {"log_id": log_id, "name": name, **fields}
+        return self._create("topics", self._resource.Topic, resources.TopicCreateRequest, body, lock_token)
+
+    def record(
+        self, timestamp: int, topic_id: UUID | str, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[Record]:
+        path = f"topics/{topic_id}/records"
+        body = {"timestamp": timestamp, **fields}
+        return self._create(path, self._resource.Record, records.RecordCreateRequest, body, lock_token)
+
+    def ingestion(
+        self, log_id: UUID | str, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[Ingestion]:
+        body = {"log_id": log_id, **fields}
+        request = ingestions.IngestionCreateRequest
+        return self._create("ingestions", self._resource.Ingestion, request, body, lock_token)
+
+    def ingestion_part(
+        self, ingestion_id: UUID | str, sequence: int, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[IngestionPart]:
+        path = f"ingestions/{ingestion_id}/parts"
+        body = {"sequence": sequence, **fields}
+        request = ingestions.IngestionPartCreateRequest
+        return self._create(path, self._resource.IngestionPart, request, body, lock_token)
+
+    def object_store(self, bucket_name: str, **fields: Any) -> DataResponse[ObjectStore]:
+        body = {"bucket_name": bucket_name, **fields}
+        request = objects.ObjectStoreCreateRequest
+        return self._create("objectStores", self._resource.ObjectStore, request, body)
+
+    def log_object(self, key: str, log_id: UUID | str, **fields: Any) -> DataResponse[Object]:
+        """Start a multipart upload of ``key``; parts come from ``log_object_part``."""
+        body = {"key": key, **fields}
+        return self._create(f"logs/{log_id}/objects", Object, objects.ObjectCreateRequest, body)
+
+    def log_object_part(
+        self, object_key: str, size: int, log_id: UUID | str, part_number: int | None = None
+    ) -> DataResponse[ObjectPart]:
+        """A presigned URL to PUT one part to (generated now, so it is fresh)."""
+        path = f"logs/{log_id}/objects/{quote_key(object_key)}/parts"
+        body = {"size": size, "part_number": part_number}
+        return self._create(path, ObjectPart, objects.ObjectPartCreateRequest, body)
+
+
+class Update(_Verb):
+    """``lqs.update.<resource>(id, data={...})``: ``{"data": updated resource}``."""
+
+    def _update(
+        self,
+        path: str,
+        resource: type[T],
+        request: type[BaseModel],
+        data: dict[str, Any],
+        lock_token: str | None = None,
+    ) -> DataResponse[T]:
+        _checked(f"update.{path}", data, request)
+        response = self._client.transport.api("PATCH", path, params=_lock(lock_token), body=data)
+        return self._parse(DataResponse[resource], response)  # type: ignore[valid-type]
+
+    def group(
+        self, group_id: UUID | str, data: dict[str, Any], lock_token: str | None = None
+    ) -> DataResponse[Group]:
+        return self._update(
+            f"groups/{group_id}", self._resource.Group, resources.GroupUpdateRequest, data, lock_token
+        )
+
+    def log(
+        self, log_id: UUID | str, data: dict[str, Any], lock_token: str | None = None
+    ) -> DataResponse[Log]:
+        return self._update(
+            f"logs/{log_id}", self._resource.Log, resources.LogUpdateRequest, data, lock_token
+        )
+
+    def topic(
+        self, topic_id: UUID | str, data: dict[str, Any], lock_token: str | None = None
+    ) -> DataResponse[Topic]:
+        return self._update(
+            f"topics/{topic_id}", self._resource.Topic, resources.TopicUpdateRequest, data, lock_token
+        )
+
+    def record(
+        self, timestamp: int, topic_id: UUID | str, data: dict[str, Any], lock_token: str | None = None
+    ) -> DataResponse[Record]:
+        path = f"topics/{topic_id}/records/{timestamp}"
+        return self._update(path, self._resource.Record, records.RecordUpdateRequest, data, lock_token)
+
+    def ingestion(
+        self, ingestion_id: UUID | str, data: dict[str, Any], lock_token: str | None = None
+    ) -> DataResponse[Ingestion]:
+        path = f"ingestions/{ingestion_id}"
+        return self._update(
+            path, self._resource.Ingestion, ingestions.IngestionUpdateRequest, data, lock_token
+        )
+
+    def ingestion_part(
+        self,
+        ingestion_part_id: UUID | str,
+        data: dict[str, Any],
+        ingestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> DataResponse[IngestionPart]:
+        path = _part_path(ingestion_part_id, ingestion_id)
+        request = ingestions.IngestionPartUpdateRequest
+        return self._update(path, self._resource.IngestionPart, request, data, lock_token)
+
+    def object_store(self, object_store_id: UUID | str, data: dict[str, Any]) -> DataResponse[ObjectStore]:
+        path = f"objectStores/{object_store_id}"
+        return self._update(path, self._resource.ObjectStore, objects.ObjectStoreUpdateRequest, data)
+
+    def log_object(self, log_id: UUID | str, object_key: str, data: dict[str, Any]) -> DataResponse[Object]:
+        """``data={"upload_state": "complete"}`` completes an upload; ``"aborted"`` aborts it."""
+        path = f"logs/{log_id}/objects/{quote_key(object_key)}"
+        return self._update(path, Object, objects.ObjectUpdateRequest, data)
+
+
+class Delete(_Verb):
+    """``lqs.delete.<resource>(id)``: returns None (the API answers 204)."""
+
+    def _delete(self, path: str, lock_token: str | None = None) -> None:
+        self._client.transport.api("DELETE", path, params=_lock(lock_token))
+
+    def group(self, group_id: UUID | str, lock_token: str | None = None) -> None:
+        self._delete(f"groups/{group_id}", lock_token)
+
+    def log(self, log_id: UUID | str, lock_token: str | None = None) -> None:
+        self._delete(f"logs/{log_id}", lock_token)
+
+    def topic(self, topic_id: UUID | str, lock_token: str | None = None) -> None:
+        self._delete(f"topics/{topic_id}", lock_token)
+
+    def record(self, timestamp: int, topic_id: UUID | str, lock_token: str | None = None) -> None:
+        self._delete(f"topics/{topic_id}/records/{timestamp}", lock_token)
+
+    def ingestion(self, ingestion_id: UUID | str, lock_token: str | None = None) -> None:
+        self._delete(f"ingestions/{ingestion_id}", lock_token)
+
+    def ingestion_part(
+        self,
+        ingestion_part_id: UUID | str,
+        ingestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> None:
+        self._delete(_part_path(ingestion_part_id, ingestion_id), lock_token)
+
+    def object_store(self, object_store_id: UUID | str) -> None:
+        self._delete(f"objectStores/{object_store_id}")
+
+    def log_object(self, log_id: UUID | str, object_key: str) -> None:
+        self._delete(f"logs/{log_id}/objects/{quote_key(object_key)}")
