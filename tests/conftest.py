@@ -11,7 +11,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 FIXTURE_BAGS = PROJECT_DIR.parent / "shared" / "fixtures" / "bags"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fixture_bags() -> Path:
     if not FIXTURE_BAGS.is_dir():
         pytest.skip(f"real bag fixtures not found at {FIXTURE_BAGS}")

@@ -407,10 +407,8 @@ def test_cli_local_exits_with_an_error_when_a_port_is_taken(
     assert RUNNING_MESSAGE not in result.stdout
 
 
-def test_cli_main_requires_a_command() -> None:
+def test_cli_main_requires_a_command(capsys: pytest.CaptureFixture[str]) -> None:
     from openlqs.cli import main
 
-    with pytest.raises(SystemExit) as exit_info:
-        main([])
-
-    assert exit_info.value.code == 2
+    assert main([]) == 2
+    assert "Usage: openlqs" in capsys.readouterr().err

@@ -1,49 +1,414 @@
-"""The ``openlqs`` command line."""
+"""The ``openlqs`` command line: the local stack, and a client for any openlqs (or LogQS) datastore.
+
+Every client command reads its configuration as ``openlqs.client.LogQS`` does (``LQS_API_URL``,
+``LQS_API_KEY_ID``, ``LQS_API_KEY_SECRET``, ``LQS_DATASTORE_ID``, or ``logqs-config.json``), prints
+a table for people or ``--json`` for scripts, and exits non-zero with a one-line error on failure.
+"""
 
 from __future__ import annotations
 
-import argparse
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+try:
+    import click
+except ImportError:  # the base install is the client's; the command needs the [cli] extra
+    sys.exit("openlqs: the command needs its extra: pip install 'openlqs[cli]'")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Ingestion states that a re-run of ``openlqs ingest`` queues again.
+REQUEUE_STATES = frozenset({"ready", "failed", "cancelled"})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``openlqs`` argument parser, one subcommand per task."""
-    parser = argparse.ArgumentParser(prog="openlqs", description="Open, serverless log query service.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    local = commands.add_parser(
-        "local",
-        help="run openlqs on this machine (moto + the API in one process) until Ctrl-C",
-        description="Run openlqs on this machine until Ctrl-C; state is kept in the data directory.",
+class _Command(click.Group):
+    """Turns the errors a user can cause (or meet) into ``openlqs: error: ...`` and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from openlqs.errors import OpenLQSError
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except OpenLQSError as error:
+            raise click.ClickException(error.message) from None
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError, TimeoutError) as error:
+            raise click.ClickException(str(error) or type(error).__name__) from None
+        except Exception as error:
+            import httpx
+
+            if isinstance(error, httpx.HTTPError):
+                raise click.ClickException(f"cannot reach the API: {error}") from None
+            raise
+
+
+@click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--api-url", default=None, help="API URL (default: $LQS_API_URL or logqs-config.json)")
+@click.option("--datastore-id", default=None, help="datastore id (default: $LQS_DATASTORE_ID)")
+@click.pass_context
+def cli(ctx: click.Context, api_url: str | None, datastore_id: str | None) -> None:
+    """Open, serverless log query service: run it locally, ingest bags and query them."""
+    ctx.obj = {"api_url": api_url, "datastore_id": datastore_id}
+
+
+def _client(ctx: click.Context) -> Any:
+    from openlqs.client import LogQS
+
+    return LogQS(api_url=ctx.obj["api_url"], datastore_id=ctx.obj["datastore_id"])
+
+
+def _json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")(function)
+
+
+# The local stack -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="API port (default: $OPENLQS_PORT or 8000; 0 picks one)")
+@click.option("--moto-port", type=int, default=None, help="port of the local AWS services (default: free)")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where state is kept (default: $OPENLQS_DATA_DIR or ~/.openlqs)",
+)
+def local(port: int | None, moto_port: int | None, data_dir: Path | None) -> None:
+    """Run openlqs on this machine (moto + the API in one process) until Ctrl-C."""
+    # Imported here: moto and the server dependencies are only needed by this command.
+    from openlqs.local.stack import run_foreground
+
+    sys.exit(run_foreground(port=port, moto_port=moto_port, data_dir=data_dir))
+
+
+# Ingesting a file ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--group", "group_name", required=True, help="group name (created if missing)")
+@click.option("--log", "log_name", required=True, help="log name (created if missing)")
+@click.option("--object-key", default=None, help="object key in the log (default: the file name)")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="wait until the ingestion ends")
+@click.option("--timeout", type=float, default=None, help="seconds to wait at most")
+@click.option(
+    "--part-size", type=click.IntRange(5), default=100, show_default=True, help="upload part size, MiB"
+)
+@click.option("--progress/--no-progress", default=True, show_default=True, help="progress bars on a terminal")
+@_json_option
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    file: Path,
+    group_name: str,
+    log_name: str,
+    object_key: str | None,
+    wait: bool,
+    timeout: float | None,
+    part_size: int,
+    progress: bool,
+    as_json: bool,
+) -> None:
+    """Upload FILE into a log and ingest it, then print its topics.
+
+    Running it again is safe: a finished upload is not repeated, an interrupted one is resumed, and a
+    completed ingestion is not queued again.
+    """
+    from openlqs.errors import Conflict
+
+    lqs = _client(ctx)
+    group = lqs.resource.Group.fetch_or_create(name=group_name)
+    log = lqs.resource.Log.fetch_or_create(group_id=group.id, name=log_name)
+    key = object_key or file.name
+    stored, _ = lqs.utils.upload_log_object(
+        log_id=log.id,
+        file_path=str(file),
+        object_key=key,
+        part_size=part_size * 1024 * 1024,
+        skip_if_exists=True,
+        continue_upload=True,
+        show_progress=None if progress else False,
     )
-    local.add_argument(
-        "--port", type=int, default=None, help="API port (default: $OPENLQS_PORT or 8000; 0 picks a free one)"
+    if stored.size != file.stat().st_size:
+        raise Conflict(
+            f"Log {log_name} already holds a different {key} ({stored.size} bytes); use --object-key."
+        )
+    ingestion = lqs.resource.Ingestion.fetch_or_create(log_id=log.id, object_key=key, name=key)
+    if ingestion.state in REQUEUE_STATES:
+        ingestion.update(state="queued")
+    if not wait:
+        _emit([ingestion], as_json, INGESTION_COLUMNS)
+        return
+    ingestion = lqs.utils.wait_for(ingestion, timeout=timeout, show_progress=None if progress else False)
+    if ingestion.state != "completed":
+        raise click.ClickException(
+            f"ingestion {ingestion.id} {ingestion.state}: {ingestion.error_message or 'no error message'}"
+        )
+    _emit(log.list_topics(), as_json, TOPIC_COLUMNS)
+
+
+# Listing -------------------------------------------------------------------------------------------
+
+Column = tuple[str, Callable[[Any], Any]]
+
+GROUP_COLUMNS: list[Column] = [
+    ("NAME", lambda g: g.name),
+    ("ID", lambda g: g.id),
+    ("CREATED", lambda g: g.created_at),
+]
+LOG_COLUMNS: list[Column] = [
+    ("NAME", lambda log: log.name),
+    ("ID", lambda log: log.id),
+    ("RECORDS", lambda log: log.record_count),
+    ("START", lambda log: _time(log.start_time)),
+    ("END", lambda log: _time(log.end_time)),
+]
+TOPIC_COLUMNS: list[Column] = [
+    ("NAME", lambda t: t.name),
+    ("TYPE", lambda t: t.type_name),
+    ("RECORDS", lambda t: t.record_count),
+    ("START", lambda t: _time(t.start_time)),
+    ("END", lambda t: _time(t.end_time)),
+    ("ID", lambda t: t.id),
+]
+INGESTION_COLUMNS: list[Column] = [
+    ("NAME", lambda i: i.name),
+    ("STATE", lambda i: i.state),
+    ("OBJECT", lambda i: i.object_key),
+    ("ID", lambda i: i.id),
+    ("ERROR", lambda i: i.error_message),
+]
+RECORD_COLUMNS: list[Column] = [
+    ("TIMESTAMP", lambda r: r.timestamp),
+    ("TIME", lambda r: _time(r.timestamp)),
+    ("OFFSET", lambda r: r.data_offset),
+    ("LENGTH", lambda r: r.data_length),
+    ("COMPRESSION", lambda r: r.chunk_compression),
+]
+
+
+@cli.command(name="ls")
+@click.argument("kind", type=click.Choice(["groups", "logs", "topics", "ingestions"]))
+@click.option("--group", "group_ref", default=None, help="only in this group (name or id)")
+@click.option("--log", "log_ref", default=None, help="only in this log (id, or name with --group)")
+@click.option("--name", default=None, help="only resources with this name")
+@click.option("--limit", type=click.IntRange(1), default=None, help="at most this many")
+@_json_option
+@click.pass_context
+def list_command(
+    ctx: click.Context,
+    kind: str,
+    group_ref: str | None,
+    log_ref: str | None,
+    name: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """List groups, logs, topics or ingestions (all pages, oldest first)."""
+    lqs = _client(ctx)
+    filters: dict[str, Any] = {}
+    group = lqs.resource.Group.fetch(group_ref) if group_ref else None
+    if group is not None and kind in ("logs", "topics", "ingestions"):
+        filters["group_id"] = group.id
+    if log_ref is not None:
+        if kind not in ("topics", "ingestions"):
+            raise click.UsageError("--log filters topics and ingestions")
+        log_filters = {"group_id": group.id} if group is not None else {}
+        filters["log_id"] = lqs.resource.Log.fetch(log_ref, **log_filters).id
+    if name is not None:
+        filters["name"] = name
+    resource, columns = {
+        "groups": (lqs.resource.Group, GROUP_COLUMNS),
+        "logs": (lqs.resource.Log, LOG_COLUMNS),
+        "topics": (lqs.resource.Topic, TOPIC_COLUMNS),
+        "ingestions": (lqs.resource.Ingestion, INGESTION_COLUMNS),
+    }[kind]
+    if kind == "groups":
+        filters.pop("group_id", None)
+    _emit(list(resource.iterate(limit=limit, **filters)), as_json, columns)
+
+
+@cli.command()
+@click.argument("topic_id", type=click.UUID)
+@click.option("--from", "start", default=None, help="first timestamp: ns, seconds (1.5 or 1s) or ISO 8601")
+@click.option("--to", "end", default=None, help="last timestamp (inclusive), same forms")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="at most this many")
+@_json_option
+@click.pass_context
+def records(
+    ctx: click.Context, topic_id: UUID, start: str | None, end: str | None, limit: int, as_json: bool
+) -> None:
+    """List a topic's records in a time window."""
+    from openlqs.client.models import iterate_pages
+
+    lqs = _client(ctx)
+    filters: dict[str, Any] = {}
+    if start is not None:
+        filters["timestamp_gte"] = parse_timestamp(start)
+    if end is not None:
+        filters["timestamp_lte"] = parse_timestamp(end)
+    found = list(iterate_pages(lqs.list.record, limit=limit, topic_id=topic_id, **filters))
+    _emit(found, as_json, RECORD_COLUMNS)
+
+
+@cli.command()
+@click.argument("ref", metavar="OBJECT")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="for LOG_ID/KEY: write the object's bytes to this file (- for standard output)",
+)
+@_json_option
+@click.pass_context
+def get(ctx: click.Context, ref: str, output: str | None, as_json: bool) -> None:
+    """Show one thing: a resource by id (group, log, topic, ingestion, object store) or LOG_ID/KEY.
+
+    LOG_ID/KEY names a log object: its metadata is shown, or with --output its bytes are written.
+    """
+    from openlqs.errors import NotFound
+
+    lqs = _client(ctx)
+    log_part, slash, key = ref.partition("/")
+    if slash:
+        log_id = _uuid(log_part, "LOG_ID")
+        if output is not None:
+            data = lqs.fetch.log_object(object_key=key, log_id=log_id, redirect=True)
+            with click.open_file(output, "wb") as sink:
+                sink.write(data)
+            return
+        _emit_one(lqs.fetch.log_object(object_key=key, log_id=log_id).data, as_json)
+        return
+    if output is not None:
+        raise click.UsageError("--output needs a LOG_ID/KEY object")
+    resource_id = _uuid(ref, "OBJECT")
+    for fetch in (
+        lqs.fetch.topic,
+        lqs.fetch.log,
+        lqs.fetch.group,
+        lqs.fetch.ingestion,
+        lqs.fetch.object_store,
+    ):
+        try:
+            _emit_one(fetch(resource_id).data, as_json)
+            return
+        except NotFound:
+            continue
+    raise NotFound(f"Nothing has the id {resource_id}.")
+
+
+# Output --------------------------------------------------------------------------------------------
+
+
+def _emit(items: Sequence[Any], as_json: bool, columns: Sequence[Column]) -> None:
+    if as_json:
+        click.echo(json.dumps([item.model_dump(mode="json") for item in items], indent=2))
+        return
+    rows = [[_cell(get_value(item)) for _, get_value in columns] for item in items]
+    click.echo(format_table([name for name, _ in columns], rows))
+
+
+def _emit_one(item: Any, as_json: bool) -> None:
+    fields = item.model_dump(mode="json")
+    if as_json:
+        click.echo(json.dumps(fields, indent=2))
+        return
+    width = max(map(len, fields))
+    for name, value in fields.items():
+        shown = json.dumps(value) if isinstance(value, dict | list) else _cell(value)
+        click.echo(f"{name.ljust(width)}  {shown}")
+
+
+def format_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Columns padded to their widest cell, as ``docker ps`` and ``kubectl get`` print them."""
+    table = [list(header), *map(list, rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
     )
-    local.add_argument(
-        "--moto-port",
-        type=int,
-        default=None,
-        help="port of the local AWS services (default: $OPENLQS_MOTO_PORT or a free one)",
-    )
-    local.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="where state is kept (default: $OPENLQS_DATA_DIR or ~/.openlqs)",
-    )
-    return parser
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    return str(value)
+
+
+def _time(timestamp: int | None) -> str | None:
+    """A nanosecond timestamp as UTC ISO 8601 with nanoseconds."""
+    if timestamp is None:
+        return None
+    seconds, nanoseconds = divmod(timestamp, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{moment}.{nanoseconds:09d}Z"
+
+
+def parse_timestamp(text: str) -> int:
+    """Nanoseconds from ``1396293888056045055`` (ns, as the API), ``1396293888.5`` or ``1396293888s``
+    (seconds), or an ISO 8601 time (UTC when it has no zone)."""
+    value = text.strip()
+    if value.isdigit():
+        return int(value)
+    seconds = value.removesuffix("s")
+    if seconds != value or "." in value:
+        try:
+            return int(Decimal(seconds) * 1_000_000_000)
+        except InvalidOperation:
+            pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a timestamp (ns, seconds or ISO 8601)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    whole = int(moment.replace(microsecond=0).timestamp())
+    return whole * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def _uuid(text: str, what: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an id", param_hint=what) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``openlqs`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    if args.command == "local":
-        # Imported here: moto and the server dependencies are only needed by this command.
-        from openlqs.local.stack import run_foreground
-
-        return run_foreground(port=args.port, moto_port=args.moto_port, data_dir=args.data_dir)
-    raise AssertionError(f"unhandled command {args.command}")
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="openlqs", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.format_message(), err=True)
+        return error.exit_code
+    except click.ClickException as error:
+        # One line, whatever went wrong; `openlqs COMMAND --help` has the usage.
+        click.echo(f"openlqs: error: {' '.join(error.format_message().split())}", err=True)
+        return error.exit_code
+    except BrokenPipeError:
+        # The reader went away (`openlqs ls ... | head`): stop quietly, as other commands do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("openlqs: interrupted", err=True)
+        return 130
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,185 @@
+"""The ``openlqs`` command against the local stack: ingest, ls, records, get, and its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import LocalStackProcess
+from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS
+
+pytestmark = pytest.mark.e2e
+
+GROUP = "CLI Group"
+LOG = "CLI Log"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    process = LocalStackProcess(tmp_path_factory.mktemp("cli") / "openlqs-data")
+    process.start()
+    yield process
+    process.stop()
+
+
+def run_cli(stack: LocalStackProcess, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **stack.exports}
+    return subprocess.run(
+        [sys.executable, "-m", "openlqs.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_json(stack: LocalStackProcess, *args: str) -> Any:
+    result = run_cli(stack, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def ingested(stack: LocalStackProcess, fixture_bags: Path) -> list[dict[str, Any]]:
+    """example.bag ingested through the command; its printed topics."""
+    topics: list[dict[str, Any]] = run_json(
+        stack, "ingest", str(fixture_bags / "example.bag"), "--group", GROUP, "--log", LOG, "--no-progress"
+    )
+    return topics
+
+
+def test_cli_ingest_prints_the_bags_topics(ingested: list[dict[str, Any]]) -> None:
+    assert {topic["name"]: topic["record_count"] for topic in ingested} == EXAMPLE_BAG_TOPIC_COUNTS
+
+
+def test_cli_ingest_again_neither_uploads_nor_ingests_twice(
+    stack: LocalStackProcess, fixture_bags: Path, ingested: list[dict[str, Any]]
+) -> None:
+    again = run_json(
+        stack, "ingest", str(fixture_bags / "example.bag"), "--group", GROUP, "--log", LOG, "--no-progress"
+    )
+
+    assert {topic["id"] for topic in again} == {topic["id"] for topic in ingested}
+    log_id = ingested[0]["log_id"]
+    assert len(run_json(stack, "ls", "ingestions", "--log", log_id)) == 1
+
+
+def test_cli_ingest_table_lists_topics_with_counts(stack: LocalStackProcess, fixture_bags: Path) -> None:
+    result = run_cli(
+        stack,
+        "ingest",
+        str(fixture_bags / "example.bag"),
+        "--group",
+        GROUP,
+        "--log",
+        "Table Log",
+        "--no-progress",
+    )
+
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "TYPE", "RECORDS"]
+    assert {row.split()[0]: int(row.split()[2]) for row in rows} == EXAMPLE_BAG_TOPIC_COUNTS
+
+
+def test_cli_ls_shows_groups_logs_and_topics(
+    stack: LocalStackProcess, ingested: list[dict[str, Any]]
+) -> None:
+    groups = run_cli(stack, "ls", "groups")
+    logs = run_json(stack, "ls", "logs", "--group", GROUP, "--name", LOG)
+    topics = run_json(stack, "ls", "topics", "--log", LOG, "--group", GROUP)
+
+    assert groups.returncode == 0
+    assert groups.stdout.splitlines()[0].split() == ["NAME", "ID", "CREATED"]
+    assert GROUP in groups.stdout
+    assert [log["name"] for log in logs] == [LOG]
+    assert sorted(topic["name"] for topic in topics) == sorted(EXAMPLE_BAG_TOPIC_COUNTS)
+
+
+def test_cli_records_lists_a_time_window(stack: LocalStackProcess, ingested: list[dict[str, Any]]) -> None:
+    pose = next(topic for topic in ingested if topic["name"] == "/turtle1/pose")
+    start = pose["start_time"]
+    seconds = f"{start // 1_000_000_000}.{start % 1_000_000_000:09d}"
+
+    window = run_json(stack, "records", pose["id"], "--from", seconds, "--to", str(start + 100_000_000))
+    limited = run_json(stack, "records", pose["id"], "--limit", "5")
+
+    assert window, "no record in the first 100 ms"
+    assert window[0]["timestamp"] == start
+    assert all(start <= record["timestamp"] <= start + 100_000_000 for record in window)
+    assert [record["timestamp"] for record in limited] == sorted(record["timestamp"] for record in limited)
+    assert len(limited) == 5
+
+
+def test_cli_get_shows_a_resource_and_downloads_an_object(
+    stack: LocalStackProcess, ingested: list[dict[str, Any]], fixture_bags: Path, tmp_path: Path
+) -> None:
+    topic = ingested[0]
+    target = tmp_path / "copy.bag"
+
+    shown = run_json(stack, "get", topic["id"])
+    metadata = run_json(stack, "get", f"{topic['log_id']}/example.bag")
+    download = run_cli(stack, "get", f"{topic['log_id']}/example.bag", "--output", str(target))
+
+    assert shown["name"] == topic["name"]
+    assert metadata["size"] == (fixture_bags / "example.bag").stat().st_size
+    assert download.returncode == 0, download.stderr
+    assert target.read_bytes() == (fixture_bags / "example.bag").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (("get", "00000000-0000-0000-0000-000000000000"), 1, "[NotFound]"),
+        (("get", "not-an-id"), 2, "not an id"),
+        (("records", "00000000-0000-0000-0000-000000000000", "--from", "yesterday"), 2, "not a timestamp"),
+        (("ls", "gadgets"), 2, "gadgets"),
+        (("ingest", "missing.bag", "--group", "G", "--log", "L"), 2, "missing.bag"),
+    ],
+)
+def test_cli_errors_are_one_line_with_a_non_zero_status(
+    stack: LocalStackProcess, args: tuple[str, ...], status: int, message: str
+) -> None:
+    result = run_cli(stack, *args)
+
+    assert result.returncode == status
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("openlqs: error: ")
+    assert message in result.stderr
+
+
+def test_cli_ingest_of_a_file_that_is_not_a_bag_fails_with_the_reason(
+    stack: LocalStackProcess, tmp_path: Path
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a bag\n")
+
+    result = run_cli(stack, "ingest", str(text), "--group", GROUP, "--log", "Bad Log", "--no-progress")
+
+    assert result.returncode == 1
+    assert "failed" in result.stderr
+    assert "ROS 1 bag" in result.stderr
+
+
+def test_cli_reports_an_unreachable_api_in_one_line(stack: LocalStackProcess) -> None:
+    env = {**os.environ, **stack.exports, "LQS_API_URL": "http://127.0.0.1:9", "LQS_RETRY_COUNT": "0"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "openlqs.cli", "ls", "groups"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("openlqs: error: cannot reach the API")
