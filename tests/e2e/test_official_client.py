@@ -1,0 +1,95 @@
+"""The official LogQS client (logqs==1.1.16) runs the documentation walkthrough against the local stack.
+
+The client lives in its own virtual environment, .venv-compat (scripts/compat-venv.sh), because it pins
+rosbags < 0.11 and heavy media packages; tests/compat/official_walkthrough.py runs there. Without a way
+to install it (no network) the test is skipped, unless OPENLQS_REQUIRE_COMPAT=1 makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import LocalStackProcess
+from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+COMPAT_PYTHON = PROJECT_DIR / ".venv-compat" / "bin" / "python"
+WALKTHROUGH = PROJECT_DIR / "tests" / "compat" / "official_walkthrough.py"
+INSTALL_TIMEOUT_S = 900
+WALKTHROUGH_TIMEOUT_S = 900
+# An uncompressed bag, then an lz4-compressed one: record bytes are read by offset, then from chunks.
+BAGS = ("example.bag", "example-lz4.bag")
+# Topics whose every record's bytes are checked (the others: first and last record).
+EVERY_RECORD_OF = ("/rosout", "/turtle1/cmd_vel")
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def compat_python() -> Path:
+    """.venv-compat's interpreter, installed on first use."""
+    try:
+        install = subprocess.run(
+            ["bash", str(PROJECT_DIR / "scripts" / "compat-venv.sh")],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_S,
+        )
+        failed = install.returncode != 0
+        output = install.stdout + install.stderr
+    except subprocess.TimeoutExpired as timeout:
+        failed, output = True, f"timed out after {INSTALL_TIMEOUT_S} s\n{timeout.stderr or ''}"
+    if failed:
+        reason = f"could not install logqs==1.1.16 into .venv-compat:\n{_tail(str(output))}"
+        if os.environ.get("OPENLQS_REQUIRE_COMPAT") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return COMPAT_PYTHON
+
+
+def test_official_client_runs_the_documentation_walkthrough(
+    compat_python: Path, local_stack: LocalStackProcess, fixture_bags: Path, tmp_path: Path
+) -> None:
+    # Given the local stack, and an environment holding no LogQS settings but the stack's
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LQS_")}
+    env.update(
+        LQS_API_URL=local_stack.api_url, LQS_DATASTORE_ID=local_stack.datastore_id, PYTHONUNBUFFERED="1"
+    )
+    command = [
+        str(compat_python),
+        str(WALKTHROUGH),
+        "--topic-counts",
+        json.dumps(EXAMPLE_BAG_TOPIC_COUNTS),
+        *(f"--every-record-of={topic}" for topic in EVERY_RECORD_OF),
+        *(str(fixture_bags / bag) for bag in BAGS),
+    ]
+
+    # When the official client walks through the documentation (from an empty directory, so that no
+    # .env or logqs-config.json is picked up)
+    run = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=WALKTHROUGH_TIMEOUT_S,
+    )
+
+    # Then every step passed
+    print(run.stdout)  # shown with -rP
+    assert run.returncode == 0, (
+        f"official walkthrough exited {run.returncode}:\n{run.stdout}\n"
+        f"--- local stack output (tail) ---\n{_tail(''.join(local_stack.output), 60)}"
+    )
+    assert "all steps passed" in run.stdout
