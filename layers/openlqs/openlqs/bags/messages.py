@@ -39,7 +39,7 @@ def _typestore(type_name: str, type_data: str) -> Any:
 
 
 def decode_ros1(type_name: str, type_data: str, data: bytes | memoryview) -> dict[str, Any]:
-    """The message as plain Python values (dicts, lists, numbers, str, bytes for byte arrays)."""
+    """The message as plain Python values (dicts, lists, numbers, str, bytes for uint8 arrays)."""
     store = _typestore(type_name, type_data)
     try:
         message = store.deserialize_ros1(data, rosbags_type_name(type_name))
@@ -64,7 +64,7 @@ def to_plain(value: Any) -> Any:
     if dtype is not None:  # numpy array or scalar
         if getattr(value, "ndim", 0) == 0:
             return value.item()
-        if dtype.kind in "ui" and dtype.itemsize == 1:
+        if dtype.kind == "u" and dtype.itemsize == 1:  # uint8[] (images, point clouds): bytes
             return value.tobytes()
         return value.tolist()
     return value

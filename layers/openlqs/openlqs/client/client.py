@@ -163,9 +163,14 @@ class LogQS:
         if isinstance(config, ClientConfig):
             self.config = config
         else:
-            given = dict(config or {})
-            given.update(api_url=api_url, api_key_id=api_key_id, api_key_secret=api_key_secret)
-            given.update(datastore_id=datastore_id)
+            arguments = {
+                "api_url": api_url,
+                "api_key_id": api_key_id,
+                "api_key_secret": api_key_secret,
+                "datastore_id": datastore_id,
+            }
+            # An argument left out must not hide the same key given in ``config``.
+            given = {**(config or {}), **{k: v for k, v in arguments.items() if v is not None}}
             self.config = ClientConfig.load(given)
         self.transport = Transport(self.config, http_client)
         self.resource = ResourceNamespace(self)

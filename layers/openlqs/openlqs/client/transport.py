@@ -151,24 +151,32 @@ class Transport:
             return response
         raise error_from_response(response)
 
-    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request with retries: connection failures, throttling and, when safe, server errors."""
+    def send(self, method: str, url: str, retry_count: int | None = None, **kwargs: Any) -> httpx.Response:
+        """One request with retries: connection failures, throttling and, when safe, server errors.
+
+        ``retry_count`` overrides the configured count (0: the caller retries in its own way).
+        """
+        retries = self.config.retry_count if retry_count is None else retry_count
         attempt = 0
         while True:
             try:
                 response = self._http.request(method, url, **kwargs)
             except httpx.TransportError as error:
                 unsent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                if attempt >= self.config.retry_count or not (unsent or method in _IDEMPOTENT_METHODS):
+                if attempt >= retries or not (unsent or method in _IDEMPOTENT_METHODS):
                     raise
             else:
                 retryable = response.status_code in _RETRY_ANY_METHOD or (
                     method in _IDEMPOTENT_METHODS and response.status_code in _RETRY_IDEMPOTENT
                 )
-                if attempt >= self.config.retry_count or not retryable:
+                if attempt >= retries or not retryable:
                     return response
-            self._sleep(self._backoff(attempt))
+            self.pause(attempt)
             attempt += 1
+
+    def pause(self, attempt: int) -> None:
+        """Wait before retry number ``attempt + 1``."""
+        self._sleep(self._backoff(attempt))
 
     def _backoff(self, attempt: int) -> float:
         """Exponential back-off with full jitter (the AWS SDKs' strategy)."""

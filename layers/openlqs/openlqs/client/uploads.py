@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+import httpx
+
 from openlqs.client.models import Object, ObjectPart
 from openlqs.client.progress import progress_bar
 from openlqs.client.transport import error_from_response
@@ -117,14 +119,21 @@ def _upload_part(
         body = file.read(length)
     attempts = client.config.retry_count + 1
     for attempt in range(attempts):
+        # Any failure is worth another try with a fresh URL (an expired signature is a 403).
         url = client.create.log_object_part(
             object_key=key, size=length, log_id=log_id, part_number=number
         ).data
-        response = client.transport.send("PUT", str(url.presigned_url), content=body)
-        if response.is_success:
-            return
-        if attempt == attempts - 1:
-            raise error_from_response(response)
+        try:
+            response = client.transport.send("PUT", str(url.presigned_url), retry_count=0, content=body)
+        except httpx.TransportError:
+            if attempt == attempts - 1:
+                raise
+        else:
+            if response.is_success:
+                return
+            if attempt == attempts - 1:
+                raise error_from_response(response)
+        client.transport.pause(attempt)
 
 
 def _list_parts(
