@@ -92,6 +92,5 @@ def test_decode_ros1_unparsable_definition() -> None:
 
 
 def test_to_plain_keeps_signed_byte_arrays_as_numbers() -> None:
-
     assert to_plain(np.array([-1, 2], dtype=np.int8)) == [-1, 2]
     assert to_plain(np.array([255, 2], dtype=np.uint8)) == b"\xff\x02"
