@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from openlqs.api.app import get_app
+from openlqs.api.authorizer import get_keys
 from openlqs.api.dependencies import get_services
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.template import (
@@ -31,6 +32,7 @@ def _clear_caches() -> None:
     # The resolver holds no settings; services and settings are rebuilt for each test's environment.
     get_settings.cache_clear()
     get_services.cache_clear()
+    get_keys.cache_clear()
 
 
 @pytest.fixture(scope="session")

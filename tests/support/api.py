@@ -6,9 +6,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from openlqs.local.apigateway import build_proxy_event, proxy_response_parts
 from openlqs.local.functions import InProcessFunction
+
+#: The key the in-process API Gateway "authorizer" vouches for unless a test says otherwise.
+ADMIN_KEY_ID = UUID("adadadad-0000-4000-8000-000000000001")
+
+
+def authorizer_context(key_id: UUID, role: str) -> dict[str, Any]:
+    """What API Gateway puts in ``requestContext.authorizer`` after our authorizer allowed a key."""
+    return {"principalId": str(key_id), "keyId": str(key_id), "role": role, "integrationLatency": 1}
 
 
 @dataclass
@@ -32,9 +41,24 @@ class ApiResponse:
 class ApiClient:
     """Calls the handler as API Gateway would, under ``base`` (``/apps/lqs/{datastore}/api``)."""
 
-    def __init__(self, function: InProcessFunction, base: str) -> None:
+    def __init__(
+        self,
+        function: InProcessFunction,
+        base: str,
+        *,
+        key_id: UUID | None = ADMIN_KEY_ID,
+        role: str = "admin",
+    ) -> None:
         self.function = function
         self.base = base
+        self.key_id = key_id
+        self.role = role
+
+    def acting_as(self, role: str | None, key_id: UUID | None = None) -> ApiClient:
+        """The same API called with another role (None: as if no authorizer had run)."""
+        if role is None:
+            return ApiClient(self.function, self.base, key_id=None)
+        return ApiClient(self.function, self.base, key_id=key_id or UUID(int=hash(role) % 2**64), role=role)
 
     def request(
         self,
@@ -57,6 +81,8 @@ class ApiClient:
         )
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         event = build_proxy_event(method, target, list(all_headers.items()), body)
+        if self.key_id is not None:
+            event["requestContext"]["authorizer"] = authorizer_context(self.key_id, self.role)
         status, response_headers, response_body = proxy_response_parts(self.function.invoke(event))
         return ApiResponse(status, {k.lower(): v for k, v in response_headers}, response_body)
 

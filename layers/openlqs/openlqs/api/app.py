@@ -12,9 +12,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from openlqs import LOGQS_API_VERSION, __version__
+from openlqs.api.access import authorize, principal_of
 from openlqs.api.errors import error_response, register_error_handlers
-from openlqs.api.routers import groups, ingestions, logs, object_stores, objects, records, topics
-from openlqs.errors import NotFound
+from openlqs.api.routers import api_keys, groups, ingestions, logs, object_stores, objects, records, topics
+from openlqs.errors import NotFound, OpenLQSError
 from openlqs.settings import get_settings
 
 #: ``/apps/lqs/api`` or ``/apps/lqs/{datastore_id}/api`` (``/apps`` optional: api_endpoint_prefix="").
@@ -35,6 +36,17 @@ def _datastore_guard(app: APIGatewayRestResolver, next_middleware: NextMiddlewar
     return next_middleware(app)
 
 
+def _authorize(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    """Every route needs a key with a strong enough role (``openlqs.api.access``), bar the docs."""
+    event = app.current_event
+    path = API_PREFIX.sub("", event.path, count=1) or "/"
+    try:
+        authorize(event.http_method, path, principal_of(event.raw_event))
+    except OpenLQSError as error:
+        return error_response(error)
+    return next_middleware(app)
+
+
 def _version_header(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
     response = next_middleware(app)
     response.headers["x-logqs-version"] = LOGQS_API_VERSION
@@ -45,7 +57,7 @@ def _version_header(app: APIGatewayRestResolver, next_middleware: NextMiddleware
 def get_app() -> APIGatewayRestResolver:
     """Build the resolver once per process."""
     app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[API_PREFIX])
-    app.use(middlewares=[_version_header, _datastore_guard])
+    app.use(middlewares=[_version_header, _datastore_guard, _authorize])
     for router in (
         groups.router,
         logs.router,
@@ -54,6 +66,7 @@ def get_app() -> APIGatewayRestResolver:
         ingestions.router,
         objects.router,
         object_stores.router,
+        api_keys.router,
     ):
         app.include_router(router)
     register_error_handlers(app)

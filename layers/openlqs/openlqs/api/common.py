@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from openlqs.auth import parse_authorization
+from openlqs.api.access import principal_of
 from openlqs.domain.common import Context
 from openlqs.models.common import CommonListParams, PaginatedResponse
 
@@ -19,9 +19,9 @@ LockToken = Annotated[str | None, Query(description="Token of a locked resource"
 
 
 def request_context(router: BaseRouter, lock_token: str | None = None) -> Context:
-    """Who is calling and with which lock token."""
-    parse_authorization(router.current_event.headers.get("authorization"))
-    return Context(actor=None, lock_token=lock_token or None)
+    """Who is calling (the key the authorizer accepted) and with which lock token."""
+    principal = principal_of(router.current_event.raw_event)
+    return Context(actor=principal.key_id if principal else None, lock_token=lock_token or None)
 
 
 def paginated(params: CommonListParams, count: int | None, data: list[Any]) -> PaginatedResponse[Any]:

@@ -14,6 +14,7 @@ from openlqs.adapters.objects import (
 )
 from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
+from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
 from openlqs.domain.object_stores import ObjectSpaces, ObjectStoreService
@@ -26,6 +27,7 @@ from openlqs.settings import Settings, get_settings
 
 @dataclass(frozen=True)
 class Services:
+    api_keys: ApiKeyService
     groups: GroupService
     logs: LogService
     topics: TopicService
@@ -85,6 +87,7 @@ def build_services(settings: Settings) -> Services:
     )
     ingestions.records = pipeline
     return Services(
+        api_keys=ApiKeyService(resources, environment),
         groups=GroupService(resources, environment),
         logs=LogService(resources, environment),
         topics=topics,
