@@ -12,9 +12,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import pytest
+
+from openlqs.auth import format_authorization
 
 STARTUP_TIMEOUT_S = 90
 
@@ -66,6 +69,18 @@ class LocalStackProcess:
     def base(self) -> str:
         return f"{self.api_url}/apps/lqs/{self.datastore_id}/api"
 
+    @property
+    def api_key_id(self) -> str:
+        return self.exports["LQS_API_KEY_ID"]
+
+    @property
+    def api_key_secret(self) -> str:
+        return self.exports["LQS_API_KEY_SECRET"]
+
+    def authorization(self) -> str:
+        """The admin key the stack printed, as the Authorization header's value."""
+        return format_authorization(UUID(self.api_key_id), self.api_key_secret)
+
     def stop(self) -> int | None:
         """Ctrl-C, as a user would; returns the exit code."""
         if self.process is None:
@@ -91,7 +106,23 @@ def local_stack(tmp_path: Path) -> Iterator[LocalStackProcess]:
     stack.stop()
 
 
+class ApiKeyAuth(httpx.Auth):
+    """The stack's admin key on requests to its API only (never on presigned storage URLs).
+
+    The stack is asked on every request: after a restart its URL (a new free port) is another.
+    """
+
+    def __init__(self, stack: LocalStackProcess) -> None:
+        self.stack = stack
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        if str(request.url).startswith(self.stack.api_url):
+            request.headers["Authorization"] = self.stack.authorization()
+        yield request
+
+
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30) as client:
+def http(local_stack: LocalStackProcess) -> Iterator[httpx.Client]:
+    """An HTTP client that calls the local stack's API with its admin key."""
+    with httpx.Client(timeout=30, auth=ApiKeyAuth(local_stack)) as client:
         yield client

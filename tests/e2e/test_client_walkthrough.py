@@ -52,7 +52,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProces
 def lqs(stack: LocalStackProcess) -> Iterator[LogQS]:
     # An explicit config: neither LQS_* variables nor a logqs-config.json of the caller leak in.
     config = ClientConfig(
-        api_url=stack.api_url, datastore_id=stack.datastore_id, progress=False, retry_delay=0.1
+        api_url=stack.api_url,
+        datastore_id=stack.datastore_id,
+        api_key_id=stack.api_key_id,
+        api_key_secret=stack.api_key_secret,
+        progress=False,
+        retry_delay=0.1,
     )
     with LogQS(config) as client:
         yield client

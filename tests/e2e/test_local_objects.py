@@ -46,7 +46,7 @@ def test_local_stack_uploads_25_mib_in_10_mib_parts_and_reads_ranges(
     first = httpx.get(url, headers={"Range": "bytes=0-11"}).content
     middle = httpx.get(url, headers={"Range": f"bytes={12 * MIB}-{13 * MIB - 1}"}).content
     suffix = httpx.get(url, headers={"Range": "bytes=-1000"}).content
-    redirected = httpx.get(
+    redirected = http.get(
         f"{objects}/big.bag",
         params={"redirect": "True", "offset": PART - 5, "length": 10},
         headers={"Range": f"bytes={PART - 5}-{PART + 4}"},

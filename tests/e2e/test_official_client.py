@@ -63,7 +63,11 @@ def test_official_client_runs_the_documentation_walkthrough(
     # Given the local stack, and an environment holding no LogQS settings but the stack's
     env = {name: value for name, value in os.environ.items() if not name.startswith("LQS_")}
     env.update(
-        LQS_API_URL=local_stack.api_url, LQS_DATASTORE_ID=local_stack.datastore_id, PYTHONUNBUFFERED="1"
+        LQS_API_URL=local_stack.api_url,
+        LQS_DATASTORE_ID=local_stack.datastore_id,
+        LQS_API_KEY_ID=local_stack.api_key_id,
+        LQS_API_KEY_SECRET=local_stack.api_key_secret,
+        PYTHONUNBUFFERED="1",
     )
     command = [
         str(compat_python),

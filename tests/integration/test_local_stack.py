@@ -15,11 +15,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from moto.core.config import default_user_config
 
+from openlqs.auth import format_authorization
 from openlqs.local import LocalStack
 from openlqs.local.stack import RUNNING_MESSAGE
 from openlqs.settings import get_settings
@@ -39,7 +41,14 @@ def project(tmp_path: Path) -> Path:
     shutil.copy(PROJECT_DIR / "template.yaml", root / "template.yaml")
     shutil.copytree(PROJECT_DIR / "statemachines", root / "statemachines")
     (root / "functions" / "api" / "app.py").write_text(ECHO_HANDLER)
+    shutil.copytree(PROJECT_DIR / "functions" / "authorizer", root / "functions" / "authorizer")
     return root
+
+
+def admin_headers(stack: LocalStack) -> dict[str, str]:
+    """The Authorization header of the stack's admin key."""
+    assert stack.admin_key is not None
+    return {"Authorization": format_authorization(stack.admin_key.key_id, stack.admin_key.secret)}
 
 
 @pytest.fixture
@@ -124,7 +133,7 @@ def test_local_stack_presigned_urls_are_path_style_and_work_with_plain_http(data
     body = bytes(range(256)) * 40
     with _stack(PROJECT_DIR, data_dir) as stack:
         base = f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api"
-        with httpx.Client(timeout=30) as http:
+        with httpx.Client(timeout=30, headers=admin_headers(stack)) as http:
             group = http.post(f"{base}/groups", json={"name": "Presigned"}).json()["data"]
             log = http.post(f"{base}/logs", json={"group_id": group["id"], "name": "L"}).json()["data"]
             objects = f"{base}/logs/{log['id']}/objects"
@@ -152,7 +161,8 @@ def test_local_stack_starts_empty_with_a_new_data_dir(project: Path, tmp_path: P
     with _stack(project, tmp_path / "second") as stack:
         items = stack.client("dynamodb").scan(TableName="openlqs-resources")["Items"]
 
-        assert items == []
+        # Only what a new stack makes for itself: its admin key.
+        assert [item["pk"]["S"].split("#")[0] for item in items if item["sk"]["S"] == "#"] == ["api_key"]
 
 
 def test_local_stack_restored_items_are_not_replayed_on_the_stream(project: Path, data_dir: Path) -> None:
@@ -282,13 +292,53 @@ def test_local_stack_runs_step_functions_executions(project: Path, data_dir: Pat
     assert json.loads(description["output"]) == {"x": 1}
 
 
+def test_local_stack_keeps_its_admin_key_across_restarts(project: Path, data_dir: Path) -> None:
+    with _stack(project, data_dir) as stack:
+        first = stack.admin_key
+        exported = stack.exports()
+    with _stack(project, data_dir) as stack:
+        second = stack.admin_key
+
+    assert first is not None
+    assert second == first
+    assert (exported["LQS_API_KEY_ID"], exported["LQS_API_KEY_SECRET"]) == (str(first.key_id), first.secret)
+    assert (data_dir / "admin-key.json").stat().st_mode & 0o777 == 0o600
+    assert (
+        first.secret not in (data_dir / "dynamodb").read_bytes()
+        if (data_dir / "dynamodb").is_file()
+        else True
+    )
+
+
+def test_local_stack_makes_a_new_admin_key_when_the_saved_one_is_gone(project: Path, tmp_path: Path) -> None:
+    with _stack(project, tmp_path / "first") as stack:
+        first = stack.admin_key
+    shutil.copy(tmp_path / "first" / "admin-key.json", tmp_path / "admin-key.json")
+    (tmp_path / "second").mkdir()
+    shutil.copy(tmp_path / "admin-key.json", tmp_path / "second" / "admin-key.json")
+    # Another data directory: its datastore never had that key.
+    with _stack(project, tmp_path / "second") as stack:
+        second = stack.admin_key
+
+    assert first is not None and second is not None
+    assert second.key_id != first.key_id
+
+
 def test_local_stack_serves_the_api_function(project: Path, data_dir: Path) -> None:
     with _stack(project, data_dir) as stack:
-        response = httpx.get(f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api/groups?limit=5", timeout=30)
+        response = httpx.get(
+            f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api/groups?limit=5",
+            headers=admin_headers(stack),
+            timeout=30,
+        )
+        anonymous = httpx.get(f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api/groups", timeout=30)
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json()["event"]["queryStringParameters"] == {"limit": "5"}
+    # The template's authorizer ran first and vouched for the admin key; without a key, a 401.
+    assert response.json()["event"]["requestContext"]["authorizer"]["role"] == "admin"
+    assert anonymous.status_code == 401
 
 
 def test_local_stack_start_fails_cleanly_without_the_api_handler(
@@ -368,11 +418,19 @@ def test_cli_local_prints_exports_serves_and_stops_cleanly(
     cli_process.append(process)
 
     exports = _read_until_running(lines)
-    response = httpx.get(f"{exports['LQS_API_URL']}/groups", timeout=30)
+    header = format_authorization(UUID(exports["LQS_API_KEY_ID"]), exports["LQS_API_KEY_SECRET"])
+    response = httpx.get(f"{exports['LQS_API_URL']}/groups", headers={"Authorization": header}, timeout=30)
     process.send_signal(stop_signal)
     status = process.wait(timeout=STARTUP_LIMIT_S)
 
-    assert set(exports) == {"LQS_API_URL", "LQS_DATASTORE_ID", "OPENLQS_S3_ENDPOINT", "OPENLQS_BUCKET"}
+    assert set(exports) == {
+        "LQS_API_URL",
+        "LQS_DATASTORE_ID",
+        "LQS_API_KEY_ID",
+        "LQS_API_KEY_SECRET",
+        "OPENLQS_S3_ENDPOINT",
+        "OPENLQS_BUCKET",
+    }
     assert exports["LQS_API_URL"].startswith("http://127.0.0.1:")
     assert exports["OPENLQS_S3_ENDPOINT"].startswith("http://127.0.0.1:")
     assert exports["OPENLQS_BUCKET"] == "openlqs-objects"

@@ -308,6 +308,68 @@ def get(ctx: click.Context, ref: str, output: str | None, as_json: bool) -> None
     raise NotFound(f"Nothing has the id {resource_id}.")
 
 
+# API keys ------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def keys() -> None:
+    """API keys: the first admin key of a deployment (later ones can also be made through the API)."""
+
+
+@keys.command(name="create")
+@click.option("--name", required=True, help="what the key is for")
+@click.option(
+    "--role",
+    type=click.Choice(["read", "write", "admin"]),
+    default="read",
+    show_default=True,
+    help="its role",
+)
+@click.option("--local", "use_local", is_flag=True, help="the local stack running on --data-dir")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="OPENLQS_DATA_DIR",
+    default="~/.openlqs",
+    show_default=True,
+    help="the local stack's data directory ($OPENLQS_DATA_DIR)",
+)
+@click.option("--stack-name", default=None, help="an AWS deployment, by its CloudFormation stack")
+@click.option("--table", "table_name", default=None, help="an AWS deployment, by its ResourcesTable name")
+@click.option("--region", default=None, help="AWS region (default: your AWS configuration)")
+@click.option("--profile", default=None, help="AWS profile (default: your AWS configuration)")
+@_json_option
+def create_key(
+    name: str,
+    role: str,
+    use_local: bool,
+    data_dir: Path,
+    stack_name: str | None,
+    table_name: str | None,
+    region: str | None,
+    profile: str | None,
+    as_json: bool,
+) -> None:
+    """Create a key straight in the deployment's table (your AWS credentials) and print it once."""
+    from openlqs import bootstrap
+    from openlqs.local.keys import read_stack_file
+    from openlqs.models.api_keys import Role
+
+    if use_local:
+        deployment = bootstrap.local_deployment(read_stack_file(data_dir.expanduser()))
+    else:
+        deployment = bootstrap.aws_deployment(
+            stack_name=stack_name, table_name=table_name, region=region, profile=profile
+        )
+    key = bootstrap.create_key(deployment, name, Role(role))
+    if as_json:
+        click.echo(json.dumps(key.model_dump(mode="json"), indent=2))
+        return
+    click.echo(f"# {role} key {name!r}: the secret is shown this once", err=True)
+    click.echo(f"export LQS_API_KEY_ID={key.id}")
+    click.echo(f"export LQS_API_KEY_SECRET={key.secret}")
+
+
 # Output --------------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from typing import Any
@@ -13,7 +14,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from openlqs import LOGQS_API_VERSION, __version__
 from openlqs.api.access import authorize, principal_of
-from openlqs.api.errors import error_response, register_error_handlers
+from openlqs.api.errors import JSON, register_error_handlers
 from openlqs.api.routers import api_keys, groups, ingestions, logs, object_stores, objects, records, topics
 from openlqs.errors import NotFound, OpenLQSError
 from openlqs.settings import get_settings
@@ -22,29 +23,36 @@ from openlqs.settings import get_settings
 API_PREFIX = re.compile(r"^(?:/apps)?/lqs(?:/(?P<datastore_id>[^/]+))?/api(?=/|$)")
 
 
-def _datastore_guard(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-    """A request naming another datastore gets 404, so a misconfigured client never writes here."""
-    match = API_PREFIX.match(app.current_event.path)
+def _refusal(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer to a request refused before routing, or None.
+
+    Another datastore's id gets 404, so a misconfigured client never writes here; a request without a
+    strong enough key gets 401/403 (``openlqs.api.access``). Both run before the resolver, whose
+    request validation would otherwise answer first and tell a caller without a key about the schema.
+    """
+    path = str(event.get("path") or "/")
+    match = API_PREFIX.match(path)
     named = match.group("datastore_id") if match else None
-    if named is not None:
-        try:
-            same = UUID(named) == get_settings().datastore_id
-        except ValueError:
-            same = False
-        if not same:
-            return error_response(NotFound(f"Datastore {named} not found."))
-    return next_middleware(app)
-
-
-def _authorize(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-    """Every route needs a key with a strong enough role (``openlqs.api.access``), bar the docs."""
-    event = app.current_event
-    path = API_PREFIX.sub("", event.path, count=1) or "/"
     try:
-        authorize(event.http_method, path, principal_of(event.raw_event))
+        if named is not None and not _is_this_datastore(named):
+            raise NotFound(f"Datastore {named} not found.")
+        below_prefix = API_PREFIX.sub("", path, count=1) or "/"
+        authorize(str(event.get("httpMethod") or "GET"), below_prefix, principal_of(event))
     except OpenLQSError as error:
-        return error_response(error)
-    return next_middleware(app)
+        return {
+            "statusCode": error.status_code,
+            "headers": {"Content-Type": JSON, "x-logqs-version": LOGQS_API_VERSION},
+            "body": json.dumps({"message": error.message}),
+            "isBase64Encoded": False,
+        }
+    return None
+
+
+def _is_this_datastore(named: str) -> bool:
+    try:
+        return UUID(named) == get_settings().datastore_id
+    except ValueError:
+        return False
 
 
 def _version_header(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
@@ -57,7 +65,7 @@ def _version_header(app: APIGatewayRestResolver, next_middleware: NextMiddleware
 def get_app() -> APIGatewayRestResolver:
     """Build the resolver once per process."""
     app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[API_PREFIX])
-    app.use(middlewares=[_version_header, _datastore_guard, _authorize])
+    app.use(middlewares=[_version_header])
     for router in (
         groups.router,
         logs.router,
@@ -109,6 +117,9 @@ def encode_object_key(path: str) -> str:
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resolve one API Gateway proxy event (the body of ApiFunction's handler)."""
+    refused = _refusal(event)
+    if refused is not None:
+        return refused
     path = event.get("path")
     if isinstance(path, str) and "/objects/" in path:
         event = {**event, "path": encode_object_key(path)}

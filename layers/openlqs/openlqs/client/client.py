@@ -31,6 +31,7 @@ class ResourceNamespace:
     Ingestion: type[models.Ingestion]
     IngestionPart: type[models.IngestionPart]
     ObjectStore: type[models.ObjectStore]
+    APIKey: type[models.APIKey]
 
     def __init__(self, client: LogQS) -> None:
         for cls in models.RESOURCE_CLASSES:

@@ -15,12 +15,12 @@ from pydantic import BaseModel
 
 from openlqs.client.models import Object, ObjectList, ObjectPart, ObjectPartList
 from openlqs.client.transport import error_from_response, quote_key
-from openlqs.models import ingestions, objects, records, resources
+from openlqs.models import api_keys, ingestions, objects, records, resources
 from openlqs.models.common import DataResponse, PaginatedResponse
 
 if TYPE_CHECKING:
     from openlqs.client.client import LogQS
-    from openlqs.client.models import Group, Ingestion, IngestionPart, Log, ObjectStore, Record, Topic
+    from openlqs.client.models import APIKey, Group, Ingestion, IngestionPart, Log, ObjectStore, Record, Topic
 
 T = TypeVar("T")
 #: A page of a list route: ``data`` plus ``offset``, ``limit``, ``order``, ``sort`` and ``count``.
@@ -81,6 +81,10 @@ class List(_Verb):
     def object_store(self, **params: Any) -> Page[ObjectStore]:
         return self._page("objectStores", self._resource.ObjectStore, objects.ObjectStoreListParams, params)
 
+    def api_key(self, **params: Any) -> Page[APIKey]:
+        """API keys (admin only); secrets are never listed."""
+        return self._page("apiKeys", self._resource.APIKey, api_keys.APIKeyListParams, params)
+
     def log_object(self, log_id: UUID | str, **params: Any) -> ObjectList:
         """One page of a log's objects; ``continuation_token`` as in S3's ListObjectsV2."""
         params.pop("processing", None)  # accepted for compatibility: every upload state is listed
@@ -133,6 +137,9 @@ class Fetch(_Verb):
 
     def object_store(self, object_store_id: UUID | str) -> DataResponse[ObjectStore]:
         return self._one(f"objectStores/{object_store_id}", self._resource.ObjectStore)
+
+    def api_key(self, api_key_id: UUID | str) -> DataResponse[APIKey]:
+        return self._one(f"apiKeys/{api_key_id}", self._resource.APIKey)
 
     def log_object(
         self,
@@ -275,6 +282,11 @@ class Create(_Verb):
         request = objects.ObjectStoreCreateRequest
         return self._create("objectStores", self._resource.ObjectStore, request, body)
 
+    def api_key(self, name: str, role: str = "read", **fields: Any) -> DataResponse[APIKey]:
+        """A new key; ``data.secret`` holds its secret, shown this once."""
+        body = {"name": name, "role": role, **fields}
+        return self._create("apiKeys", self._resource.APIKey, api_keys.APIKeyCreateRequest, body)
+
     def log_object(self, key: str, log_id: UUID | str, **fields: Any) -> DataResponse[Object]:
         """Start a multipart upload of ``key``; parts come from ``log_object_part``."""
         body = {"key": key, **fields}
@@ -354,6 +366,12 @@ class Update(_Verb):
         path = f"objectStores/{object_store_id}"
         return self._update(path, self._resource.ObjectStore, objects.ObjectStoreUpdateRequest, data)
 
+    def api_key(self, api_key_id: UUID | str, data: dict[str, Any]) -> DataResponse[APIKey]:
+        """Rename a key, change its role, or disable it (``data={"disabled": True}``)."""
+        return self._update(
+            f"apiKeys/{api_key_id}", self._resource.APIKey, api_keys.APIKeyUpdateRequest, data
+        )
+
     def log_object(self, log_id: UUID | str, object_key: str, data: dict[str, Any]) -> DataResponse[Object]:
         """``data={"upload_state": "complete"}`` completes an upload; ``"aborted"`` aborts it."""
         path = f"logs/{log_id}/objects/{quote_key(object_key)}"
@@ -394,3 +412,7 @@ class Delete(_Verb):
 
     def log_object(self, log_id: UUID | str, object_key: str) -> None:
         self._delete(f"logs/{log_id}/objects/{quote_key(object_key)}")
+
+    def api_key(self, api_key_id: UUID | str) -> None:
+        """Revoke a key for good (disabling it is the reversible way)."""
+        self._delete(f"apiKeys/{api_key_id}")

@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from openlqs.errors import NotFound
-from openlqs.models import ingestions, objects, records, resources
+from openlqs.models import api_keys, ingestions, objects, records, resources
 from openlqs.models.common import CommonListParams
 
 if TYPE_CHECKING:
@@ -250,6 +250,12 @@ class ObjectStore(Resource, objects.ObjectStore):
     _repr_fields = ("id", "name", "bucket_name")
 
 
+class APIKey(Resource, api_keys.APIKey):
+    _verb = "api_key"
+    _list_params = api_keys.APIKeyListParams
+    _repr_fields = ("id", "name", "role")
+
+
 class Object(objects.StoredObject):
     """A log object (or an object of a registered store): its key, size, state and a presigned URL."""
 
@@ -272,6 +278,7 @@ RESOURCE_CLASSES: tuple[type[Resource], ...] = (
     Ingestion,
     IngestionPart,
     ObjectStore,
+    APIKey,
 )
 
 

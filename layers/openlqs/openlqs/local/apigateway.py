@@ -16,12 +16,13 @@ import traceback
 import uuid
 from collections.abc import Mapping, Sequence
 from email.utils import formatdate
+from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from openlqs.local.functions import InProcessFunction
-from openlqs.local.template import LOCAL_ACCOUNT_ID
+from openlqs.local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, ApiAuthSpec
 
 DEFAULT_STAGE = "local"
 PROXY_RESOURCE = "/{proxy+}"
@@ -155,6 +156,88 @@ def _header_text(value: Any) -> str:
     return str(value)
 
 
+class RequestAuthorizer:
+    """API Gateway's Lambda REQUEST authorizer, locally: the same handler, the same cache by header.
+
+    A request without the identity header is refused without calling the function, as API Gateway
+    does; an ``Exception("Unauthorized")`` is a 401, a policy that does not allow the method a 403,
+    and any other failure a 500. An allowed answer's ``context`` (and ``principalId``) becomes the
+    proxy event's ``requestContext.authorizer``. Answers are cached per header value for the TTL.
+    """
+
+    def __init__(self, function: InProcessFunction, spec: ApiAuthSpec, clock: Any = time.monotonic) -> None:
+        self.function = function
+        self.spec = spec
+        self._clock = clock
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def authorize(self, event: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        """``("ALLOW", authorizer context)`` or a gateway response type and None."""
+        if self.spec.is_public(event["httpMethod"], event["path"]):
+            return "ALLOW", None
+        identity = _header(event, self.spec.identity_header)
+        if not identity:
+            return "UNAUTHORIZED", None
+        method_arn = _method_arn(event)
+        answer = self._cached(identity)
+        if answer is None:
+            request = {**event, "type": "REQUEST", "methodArn": method_arn}
+            try:
+                answer = self.function.invoke(request)
+            except Exception as error:
+                if str(error) == "Unauthorized":
+                    return "UNAUTHORIZED", None
+                traceback.print_exc(file=sys.stderr)
+                return "DEFAULT_5XX", None
+            if self.spec.cache_ttl_s > 0:
+                with self._lock:
+                    self._cache[identity] = (self._clock() + self.spec.cache_ttl_s, answer)
+        if not _allows(answer.get("policyDocument") or {}, method_arn):
+            return "ACCESS_DENIED", None
+        return "ALLOW", {**(answer.get("context") or {}), "principalId": answer.get("principalId")}
+
+    def _cached(self, identity: str) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._cache.get(identity)
+            if entry is None or entry[0] <= self._clock():
+                self._cache.pop(identity, None)
+                return None
+            return entry[1]
+
+
+def _header(event: Mapping[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def _method_arn(event: Mapping[str, Any]) -> str:
+    context = event["requestContext"]
+    return (
+        f"arn:aws:execute-api:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{context['apiId']}/{context['stage']}"
+        f"/{event['httpMethod']}{event['path']}"
+    )
+
+
+def _allows(policy: Mapping[str, Any], method_arn: str) -> bool:
+    """Whether an IAM policy document allows ``execute-api:Invoke`` on ``method_arn`` (and denies not)."""
+    allowed = False
+    for statement in policy.get("Statement") or []:
+        resources = statement.get("Resource")
+        actions = statement.get("Action")
+        resources = [resources] if isinstance(resources, str) else resources or []
+        actions = [actions] if isinstance(actions, str) else actions or []
+        if not any(fnmatchcase("execute-api:Invoke", action) for action in actions):
+            continue
+        if any(fnmatchcase(method_arn, resource) for resource in resources):
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
 class ApiGatewayServer:
     """An HTTP server on 127.0.0.1 that sends every request to one function as a proxy event."""
 
@@ -166,10 +249,12 @@ class ApiGatewayServer:
         port: int = 0,
         stage: str = DEFAULT_STAGE,
         access_log: bool = False,
+        authorizer: RequestAuthorizer | None = None,
     ) -> None:
         self.function = function
         self.stage = stage
         self.access_log = access_log
+        self.authorizer = authorizer
         try:
             self._httpd = ThreadingHTTPServer((host, port), _make_request_handler(self))
         except OSError as error:
@@ -204,6 +289,13 @@ class ApiGatewayServer:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """Run one request through the function; returns the response status, headers and body."""
         event = build_proxy_event(method, target, headers, body, source_ip=client_ip, stage=self.stage)
+        if self.authorizer is not None:
+            outcome, context = self.authorizer.authorize(event)
+            if outcome != "ALLOW":
+                status, payload = self.authorizer.spec.response(outcome)
+                return status, [("Content-Type", "application/json")], payload.encode("utf-8")
+            if context is not None:
+                event["requestContext"]["authorizer"] = context
         try:
             return proxy_response_parts(self.function.invoke(event))
         except Exception:

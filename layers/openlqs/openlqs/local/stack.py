@@ -25,11 +25,15 @@ from typing import Any, TextIO
 import boto3
 from botocore.config import Config
 
+from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.api.dependencies import get_services
-from openlqs.local.apigateway import ApiGatewayServer
+from openlqs.auth import Credentials
+from openlqs.domain.api_keys import ApiKeyService
+from openlqs.local.apigateway import ApiGatewayServer, RequestAuthorizer
 from openlqs.local.filters import FilterCriteria
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.invoke import LambdaInvokeHook
+from openlqs.local.keys import ensure_admin_key, remove_stack_file, write_stack_file
 from openlqs.local.kms import create_keys
 from openlqs.local.moto_server import ChangeTracker, TrackedMotoServer
 from openlqs.local.snapshot import Snapshotter, load_or_create_datastore_id
@@ -45,6 +49,7 @@ from openlqs.local.template import (
     BUCKET_TYPE,
     LOCAL_REGION,
     TABLE_TYPE,
+    api_auth_spec,
     create_buckets,
     create_tables,
     dynamodb_event_subscriptions,
@@ -79,6 +84,7 @@ DEFAULT_SNAPSHOT_INTERVAL_S = 3.0
 #: How long a stop waits for Lambda invocations in progress (a stopped execution's last task) to end.
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
 OBJECTS_BUCKET_ID = "ObjectsBucket"
+RESOURCES_TABLE_ID = "ResourcesTable"
 HOST = "127.0.0.1"
 FAKE_CREDENTIALS = "testing"
 RUNNING_MESSAGE = "openlqs local is running; Ctrl-C to stop"
@@ -151,6 +157,8 @@ class LocalStack:
         self.tracker = ChangeTracker()
         self.moto: TrackedMotoServer | None = None
         self.api: ApiGatewayServer | None = None
+        #: The administrator key of this data directory (``LQS_API_KEY_*``).
+        self.admin_key: Credentials | None = None
         self.snapshotter: Snapshotter | None = None
         self._saved_generations: dict[str, int] = {}
         self._snapshot_lock = threading.Lock()
@@ -188,9 +196,13 @@ class LocalStack:
 
     def exports(self) -> dict[str, str]:
         """What a client needs, as environment variables."""
+        if self.admin_key is None:
+            raise RuntimeError("the local stack is not started")
         return {
             "LQS_API_URL": self.api_url,
             "LQS_DATASTORE_ID": self.datastore_id,
+            "LQS_API_KEY_ID": str(self.admin_key.key_id),
+            "LQS_API_KEY_SECRET": self.admin_key.secret,
             "OPENLQS_S3_ENDPOINT": self.moto_url,
             "OPENLQS_BUCKET": self.bucket_name,
         }
@@ -274,10 +286,29 @@ class LocalStack:
             template_lookup(self.template, self._references()),
         )
 
+        keys = ApiKeyService(DynamoResourceRepository(self.names[RESOURCES_TABLE_ID]))
+        self.admin_key = ensure_admin_key(self.data_dir, keys)
+        self.snapshot()  # a new key is on disk before anyone is told of it
         api_function = self.functions[API_FUNCTION_ID]
         api_function.load()
-        self.api = ApiGatewayServer(api_function, host=HOST, port=self.port, access_log=self.access_log)
+        self.api = ApiGatewayServer(
+            api_function,
+            host=HOST,
+            port=self.port,
+            access_log=self.access_log,
+            authorizer=self._authorizer(),
+        )
         self.api.start()
+        write_stack_file(
+            self.data_dir,
+            {
+                "api_url": self.api.url,
+                "datastore_id": self.datastore_id,
+                "aws_endpoint_url": self.moto_url,
+                "region": LOCAL_REGION,
+                "resources_table_name": self.names[RESOURCES_TABLE_ID],
+            },
+        )
         for poller in self.pollers:
             poller.start()
         self._stop_snapshots.clear()
@@ -285,6 +316,15 @@ class LocalStack:
             target=self._snapshot_periodically, name="openlqs-snapshots", daemon=True
         )
         self._snapshot_thread.start()
+
+    def _authorizer(self) -> RequestAuthorizer | None:
+        """The template's default authorizer, run in-process as API Gateway would run it."""
+        spec = api_auth_spec(self.template)
+        if spec.authorizer_function_id is None:
+            return None
+        function = self.functions[spec.authorizer_function_id]
+        function.load()
+        return RequestAuthorizer(function, spec)
 
     def stop(self) -> None:
         """Stop serving, save what changed, stop moto and restore the environment (idempotent)."""
@@ -294,6 +334,7 @@ class LocalStack:
         if self.api is not None:
             self.api.stop()
             self.api = None
+            remove_stack_file(self.data_dir)
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
