@@ -16,7 +16,7 @@ from tests.support.api import ADMIN_KEY_ID, ApiClient
 from tests.support.resources import create_group, stored_items
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-REQUEST_EVENT = json.loads((PROJECT_DIR / "events" / "authorizer" / "request.json").read_text())
+REQUEST_EVENT = json.loads((PROJECT_DIR / "events" / "authorizer" / "api_key_request.json").read_text())
 
 
 def authorizer_event(authorization: str | None) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def test_authorizer_allows_a_valid_key_with_its_role(api: ApiClient) -> None:
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "execute-api:Invoke"
     # Cached per header across routes: the policy covers the whole stage.
-    assert statement["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/prod/*/*"
+    assert statement["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/v1/*/*"
 
 
 @pytest.mark.parametrize(

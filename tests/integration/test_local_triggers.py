@@ -55,7 +55,7 @@ class RecordingFunction(InProcessFunction):
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """The real template.yaml, ASL files and trigger handler, with a stand-in ApiFunction."""
+    """The real template.yaml, ASL files, trigger handler and authorizer, with a stand-in ApiFunction."""
     root = tmp_path / "project"
     (root / "functions" / "api").mkdir(parents=True)
     (root / "functions" / "ingestion_trigger").mkdir(parents=True)
@@ -66,6 +66,8 @@ def project(tmp_path: Path) -> Path:
         PROJECT_DIR / "functions" / "ingestion_trigger" / "app.py",
         root / "functions" / "ingestion_trigger" / "app.py",
     )
+    # The local API Gateway loads the template's authorizer when the stack starts.
+    shutil.copytree(PROJECT_DIR / "functions" / "authorizer", root / "functions" / "authorizer")
     return root
 
 

@@ -229,26 +229,40 @@ def test_find_cycle_finds_a_bucket_notification_cycle() -> None:
     assert _find_cycle({k: v for k, v in resources.items() if k != "Role"} | {"Role": {}}) is None
 
 
+def _bucket_names(policies: list[Any]) -> Iterator[Any]:
+    """Every ObjectsBucket name a function's policies spell: policy template parameters and the
+    ``BucketName`` variable of inline statements' ARNs."""
+    for policy in policies:
+        for name, body in policy.items():
+            if name.startswith("S3"):
+                yield body["BucketName"]
+            elif name == "Statement":
+                resources = [
+                    s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]] for s in body
+                ]
+                for resource in (resource for listed in resources for resource in listed):
+                    sub = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+                    if isinstance(sub, list) and ":s3:::" in sub[0]:
+                        yield sub[1]["BucketName"]
+
+
 def test_template_objects_bucket_name_is_spelled_out_where_a_ref_would_be_circular() -> None:
     template = _template()
     resources = template["Resources"]
     bucket_name = resources["ObjectsBucket"]["Properties"]["BucketName"]
-    trigger_policies = resources["IngestionTriggerFunction"]["Properties"]["Policies"]
-    policy_names = [
-        policy["S3CrudPolicy"]["BucketName"] for policy in trigger_policies if "S3CrudPolicy" in policy
-    ]
     # The trigger depends on the state machine, which depends on the functions that read the bucket.
-    reader_names = [
-        policy["S3ReadPolicy"]["BucketName"]
-        for reader in ("PlanIngestionFunction", "ProcessPartFunction")
-        for policy in resources[reader]["Properties"]["Policies"]
-        if "S3ReadPolicy" in policy
-    ]
+    spelled = {
+        function: list(_bucket_names(resources[function]["Properties"]["Policies"]))
+        for function in ("IngestionTriggerFunction", "PlanIngestionFunction", "ProcessPartFunction")
+    }
 
     assert "Fn::Sub" in bucket_name
     assert template["Globals"]["Function"]["Environment"]["Variables"]["OBJECTS_BUCKET_NAME"] == bucket_name
-    assert policy_names == [bucket_name]
-    assert reader_names == [bucket_name, bucket_name]
+    assert spelled == {
+        "IngestionTriggerFunction": [bucket_name] * 3,
+        "PlanIngestionFunction": [bucket_name],
+        "ProcessPartFunction": [bucket_name],
+    }
 
 
 def test_template_drop_folder_invokes_the_ingestion_trigger() -> None:

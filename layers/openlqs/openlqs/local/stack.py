@@ -26,6 +26,7 @@ import boto3
 from botocore.config import Config
 
 from openlqs.adapters.resources import DynamoResourceRepository
+from openlqs.api.authorizer import get_keys
 from openlqs.api.dependencies import get_services
 from openlqs.auth import Credentials
 from openlqs.domain.api_keys import ApiKeyService
@@ -196,13 +197,13 @@ class LocalStack:
 
     def exports(self) -> dict[str, str]:
         """What a client needs, as environment variables."""
-        if self.admin_key is None:
-            raise RuntimeError("the local stack is not started")
+        keys = {}
+        if self.admin_key is not None:
+            keys = {"LQS_API_KEY_ID": str(self.admin_key.key_id), "LQS_API_KEY_SECRET": self.admin_key.secret}
         return {
             "LQS_API_URL": self.api_url,
             "LQS_DATASTORE_ID": self.datastore_id,
-            "LQS_API_KEY_ID": str(self.admin_key.key_id),
-            "LQS_API_KEY_SECRET": self.admin_key.secret,
+            **keys,
             "OPENLQS_S3_ENDPOINT": self.moto_url,
             "OPENLQS_BUCKET": self.bucket_name,
         }
@@ -286,9 +287,10 @@ class LocalStack:
             template_lookup(self.template, self._references()),
         )
 
-        keys = ApiKeyService(DynamoResourceRepository(self.names[RESOURCES_TABLE_ID]))
-        self.admin_key = ensure_admin_key(self.data_dir, keys)
-        self.snapshot()  # a new key is on disk before anyone is told of it
+        if RESOURCES_TABLE_ID in self.names:
+            keys = ApiKeyService(DynamoResourceRepository(self.names[RESOURCES_TABLE_ID]))
+            self.admin_key = ensure_admin_key(self.data_dir, keys)
+            self.snapshot()  # a new key is on disk before anyone is told of it
         api_function = self.functions[API_FUNCTION_ID]
         api_function.load()
         self.api = ApiGatewayServer(
@@ -299,16 +301,17 @@ class LocalStack:
             authorizer=self._authorizer(),
         )
         self.api.start()
-        write_stack_file(
-            self.data_dir,
-            {
-                "api_url": self.api.url,
-                "datastore_id": self.datastore_id,
-                "aws_endpoint_url": self.moto_url,
-                "region": LOCAL_REGION,
-                "resources_table_name": self.names[RESOURCES_TABLE_ID],
-            },
-        )
+        if RESOURCES_TABLE_ID in self.names:
+            write_stack_file(
+                self.data_dir,
+                {
+                    "api_url": self.api.url,
+                    "datastore_id": self.datastore_id,
+                    "aws_endpoint_url": self.moto_url,
+                    "region": LOCAL_REGION,
+                    "resources_table_name": self.names[RESOURCES_TABLE_ID],
+                },
+            )
         for poller in self.pollers:
             poller.start()
         self._stop_snapshots.clear()
@@ -565,6 +568,7 @@ def _forget_cached_configuration() -> None:
     again (the services hold clients of the previous moto server, named by the previous settings)."""
     get_settings.cache_clear()
     get_services.cache_clear()
+    get_keys.cache_clear()
     boto3.DEFAULT_SESSION = None
 
 

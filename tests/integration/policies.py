@@ -1,0 +1,279 @@
+"""IAM as template.yaml declares it, for tests: each function's statements, resolved, and an evaluator.
+
+moto checks no permissions, so the tests check them here: a function's ``Policies`` (SAM policy templates
+and inline statements) are expanded and their intrinsics resolved against a fake stack, and requests are
+evaluated the way IAM evaluates them for the few condition operators the template uses. Anything this
+module does not understand (another policy template, another operator) fails loudly instead of passing.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+#: A stack id whose last group ends the ObjectsBucket name, as in a deployed stack.
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/openlqs/0f1e2d3c-4b5a-4697-8877-665544332211"
+DEPLOYED_BUCKET = f"openlqs-objects-{ACCOUNT_ID}-{REGION}-665544332211"
+
+# ${Name} in an Fn::Sub string (${!Literal} is not a reference).
+_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+#: The SAM policy templates the template uses, as SAM defines them (samtranslator's
+#: policy_templates.json; a test compares them when the SAM CLI's venv is installed).
+SAM_POLICY_TEMPLATES: dict[str, dict[str, Any]] = {
+    "S3ReadPolicy": {
+        "Statement": [
+            {
+                "Action": [
+                    "s3:GetObject",
+                    "s3:ListBucket",
+                    "s3:GetBucketLocation",
+                    "s3:GetObjectVersion",
+                    "s3:GetLifecycleConfiguration",
+                ],
+                "Effect": "Allow",
+                "Resource": [
+                    {
+                        "Fn::Sub": [
+                            "arn:${AWS::Partition}:s3:::${bucketName}",
+                            {"bucketName": {"Ref": "BucketName"}},
+                        ]
+                    },
+                    {
+                        "Fn::Sub": [
+                            "arn:${AWS::Partition}:s3:::${bucketName}/*",
+                            {"bucketName": {"Ref": "BucketName"}},
+                        ]
+                    },
+                ],
+            }
+        ]
+    },
+    "KMSDecryptPolicy": {
+        "Statement": [
+            {
+                "Action": "kms:Decrypt",
+                "Effect": "Allow",
+                "Resource": {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/${keyId}",
+                        {"keyId": {"Ref": "KeyId"}},
+                    ]
+                },
+            }
+        ]
+    },
+    "KMSEncryptPolicy": {
+        "Statement": [
+            {
+                "Action": "kms:Encrypt",
+                "Effect": "Allow",
+                "Resource": {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/${keyId}",
+                        {"keyId": {"Ref": "KeyId"}},
+                    ]
+                },
+            }
+        ]
+    },
+    "StepFunctionsExecutionPolicy": {
+        "Statement": [
+            {
+                "Action": ["states:StartExecution"],
+                "Effect": "Allow",
+                "Resource": {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${stateMachineName}",
+                        {"stateMachineName": {"Ref": "StateMachineName"}},
+                    ]
+                },
+            }
+        ]
+    },
+}
+
+
+def table_arn(name: str) -> str:
+    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+
+
+def key_arn(key_id: str) -> str:
+    return key_id if key_id.startswith("arn:") else f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
+
+
+def stack_references(
+    template: Mapping[str, Any],
+    *,
+    tables: Mapping[str, str],
+    bucket: str = DEPLOYED_BUCKET,
+    key_id: str = "1234abcd-12ab-34cd-56ef-1234567890ab",
+    state_machine_name: str = "IngestionStateMachine-Ab12Cd34",
+) -> dict[str, Any]:
+    """What ``Ref``/``GetAtt`` and the pseudo parameters are in a fake deployed stack.
+
+    ``tables`` names each table by logical id; parameters take their defaults.
+    """
+    references: dict[str, Any] = {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT_ID,
+        "AWS::StackId": STACK_ID,
+        "AWS::StackName": "openlqs",
+        "AWS::URLSuffix": "amazonaws.com",
+        "ObjectsBucket": bucket,
+        "ObjectsBucket.Arn": f"arn:aws:s3:::{bucket}",
+        "SecretsKey": key_id,
+        "SecretsKey.Arn": key_arn(key_id),
+        "IngestionStateMachine": f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{state_machine_name}",
+        "IngestionStateMachine.Name": state_machine_name,
+    }
+    for logical_id, name in tables.items():
+        references.update({logical_id: name, f"{logical_id}.Arn": table_arn(name)})
+    for name, parameter in (template.get("Parameters") or {}).items():
+        references.setdefault(name, parameter.get("Default"))
+    return references
+
+
+def resolve(node: Any, references: Mapping[str, Any]) -> Any:
+    """``node`` with Ref, GetAtt, Sub, Select, Split and Join resolved (KeyError: unknown reference)."""
+    if isinstance(node, list):
+        return [resolve(item, references) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        ((name, value),) = node.items()
+        if name == "Ref":
+            return references[value]
+        if name == "Fn::GetAtt":
+            return references[".".join(value) if isinstance(value, list) else value]
+        if name == "Fn::Sub":
+            text, variables = (value, {}) if isinstance(value, str) else value
+            local = {**references, **{key: resolve(item, references) for key, item in variables.items()}}
+            return _SUB_VARIABLE.sub(lambda match: str(local[match[1]]), text)
+        if name == "Fn::Select":
+            index, items = value
+            return resolve(items, references)[int(index)]
+        if name == "Fn::Split":
+            separator, text = value
+            return str(resolve(text, references)).split(separator)
+        if name == "Fn::Join":
+            separator, items = value
+            return separator.join(str(item) for item in resolve(items, references))
+    return {key: resolve(value, references) for key, value in node.items()}
+
+
+def _substitute_parameters(node: Any, parameters: Mapping[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_substitute_parameters(item, parameters) for item in node]
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in parameters:
+            return copy.deepcopy(parameters[node["Ref"]])
+        return {key: _substitute_parameters(value, parameters) for key, value in node.items()}
+    return node
+
+
+def function_statements(template: Mapping[str, Any], function_id: str) -> list[dict[str, Any]]:
+    """The statements of a function's ``Policies``, SAM policy templates expanded (not yet resolved)."""
+    policies = template["Resources"][function_id]["Properties"].get("Policies") or []
+    statements: list[dict[str, Any]] = []
+    for policy in [policies] if isinstance(policies, str | dict) else policies:
+        if isinstance(policy, str):
+            raise AssertionError(f"{function_id}: managed policy {policy!r} is not reviewed by these tests")
+        if "Statement" in policy:
+            statements.extend(policy["Statement"])
+            continue
+        ((name, parameters),) = policy.items()
+        if name not in SAM_POLICY_TEMPLATES:
+            raise AssertionError(f"{function_id}: policy template {name} is not known to these tests")
+        expanded = _substitute_parameters(SAM_POLICY_TEMPLATES[name], parameters or {})
+        statements.extend(expanded["Statement"])
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def grants(statements: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Any]:
+    """``{(action, resource): condition or None}`` of resolved Allow statements."""
+    granted: dict[tuple[str, str], Any] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow", statement
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                granted[(action, resource)] = statement.get("Condition")
+    return granted
+
+
+@dataclass(frozen=True)
+class Request:
+    """One permission check: an IAM action on a resource, with the request's condition keys."""
+
+    action: str
+    resource: str
+    context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    call: str = ""
+
+    def __str__(self) -> str:
+        keys = f" {dict(self.context)}" if self.context else ""
+        return f"{self.action} on {self.resource}{keys} ({self.call})"
+
+
+def matches(statement: Mapping[str, Any], request: Request) -> bool:
+    """Whether a resolved statement applies to ``request`` (its Effect aside)."""
+    actions = as_list(statement["Action"])
+    resources = as_list(statement.get("Resource", "*"))
+    return (
+        any(fnmatchcase(request.action.lower(), action.lower()) for action in actions)
+        and any(fnmatchcase(request.resource, resource) for resource in resources)
+        and condition_holds(statement.get("Condition") or {}, request.context)
+    )
+
+
+def allows(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
+    """Whether an identity policy allows ``request`` (no statement here denies)."""
+    return any(statement["Effect"] == "Allow" and matches(statement, request) for statement in statements)
+
+
+def denies(statements: Iterable[Mapping[str, Any]], request: Request) -> bool:
+    """Whether a resource policy explicitly denies ``request``."""
+    return any(statement["Effect"] == "Deny" and matches(statement, request) for statement in statements)
+
+
+def condition_holds(
+    condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, tuple[str, ...]]
+) -> bool:
+    """IAM's condition evaluation for the operators the template uses: every test must hold."""
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            if not _test(operator, context.get(key), [str(value) for value in as_list(expected)]):
+                return False
+    return True
+
+
+def _test(operator: str, values: tuple[str, ...] | None, expected: list[str]) -> bool:
+    if operator == "Null":
+        return (values is None) == (expected == ["true"])
+    if operator == "Bool":
+        return values is not None and values[0].lower() == expected[0].lower()
+    qualifier, _, base = operator.rpartition(":")
+    compare = {
+        "StringEquals": lambda value, pattern: value == pattern,
+        "StringNotEquals": lambda value, pattern: value != pattern,
+        "StringLike": fnmatchcase,
+    }.get(base)
+    if compare is None or qualifier not in ("", "ForAllValues"):
+        raise AssertionError(f"condition operator {operator} is not understood by these tests")
+    if qualifier == "ForAllValues":
+        # True when the key is absent, as in IAM.
+        return all(any(compare(value, pattern) for pattern in expected) for value in values or ())
+    if base == "StringNotEquals":
+        return values is None or all(compare(value, pattern) for value in values for pattern in expected)
+    return values is not None and any(compare(value, pattern) for value in values for pattern in expected)

@@ -1,0 +1,552 @@
+"""Security of the deployment, read from template.yaml as the local stack reads it.
+
+Who may call the API (the authorizer, the public documentation, API Gateway's own error answers), how
+ObjectsBucket is locked down, which settings are parameters, and exactly what each function may do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from fnmatch import fnmatchcase
+from importlib.resources import files
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from openlqs import errors
+from openlqs.adapters import keys
+from openlqs.local.functions import InProcessFunction
+from openlqs.local.template import function_specs
+from openlqs.settings import Settings
+from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR
+from tests.integration.policies import (
+    DEPLOYED_BUCKET,
+    SAM_POLICY_TEMPLATES,
+    Request,
+    as_list,
+    denies,
+    function_statements,
+    grants,
+    resolve,
+    stack_references,
+    table_arn,
+)
+from tests.support.api import ApiClient
+
+SAM_POLICY_TEMPLATES_JSON = (
+    (PROJECT_DIR / ".venv-sam" / "lib" / "python3.11" / "site-packages" / "samtranslator")
+    / "policy_templates_data"
+    / "policy_templates.json"
+)
+
+RESOURCES = table_arn("openlqs-ResourcesTable-1A2B3C")
+RESOURCES_INDEXES = f"{RESOURCES}/index/*"
+RECORDS = table_arn("openlqs-RecordsTable-4D5E6F")
+BUCKET = f"arn:aws:s3:::{DEPLOYED_BUCKET}"
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:IngestionStateMachine-Ab12Cd34"
+
+#: SAM's S3ReadPolicy grants these on the bucket and on every object alike.
+S3_READ_POLICY = {
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+    "s3:GetLifecycleConfiguration",
+}
+
+#: Every function's permissions: {resource ARN: actions}. Each is what the function's code calls (see
+#: the comments in template.yaml; test_template_permissions.py runs the code and checks the calls).
+EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
+    "ApiFunction": {
+        RESOURCES: {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+        f"{BUCKET}/lqs/*": {
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+            "s3:ListMultipartUploadParts",
+        },
+        BUCKET: {"s3:ListBucket"},
+        KEY: {"kms:Encrypt", "kms:Decrypt"},
+    },
+    "AuthorizerFunction": {RESOURCES: {"dynamodb:GetItem"}},
+    "IngestionTriggerFunction": {
+        RESOURCES: {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        BUCKET: S3_READ_POLICY,
+        f"{BUCKET}/*": S3_READ_POLICY,
+        f"{BUCKET}/lqs/*": {"s3:PutObject", "s3:AbortMultipartUpload"},
+        f"{BUCKET}/drop/*": {"s3:DeleteObject"},
+        STATE_MACHINE: {"states:StartExecution"},
+    },
+    "PlanIngestionFunction": {
+        RESOURCES: {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+        BUCKET: S3_READ_POLICY,
+        f"{BUCKET}/*": S3_READ_POLICY,
+        KEY: {"kms:Decrypt"},
+    },
+    "ProcessPartFunction": {
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+        BUCKET: S3_READ_POLICY,
+        f"{BUCKET}/*": S3_READ_POLICY,
+        KEY: {"kms:Decrypt"},
+    },
+    "FinalizeIngestionFunction": {
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query"},
+    },
+    "FailIngestionFunction": {
+        RESOURCES: {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+    },
+}
+
+#: The public GETs: the OpenAPI document and the Swagger UI, under both API prefixes with /apps.
+PUBLIC_PATHS = {
+    "/apps/lqs/api/openapi.json",
+    "/apps/lqs/api/docs",
+    "/apps/lqs/{datastore_id}/api/openapi.json",
+    "/apps/lqs/{datastore_id}/api/docs",
+}
+
+
+def _resources(template: dict[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = template["Resources"]
+    return resources
+
+
+def _functions(template: dict[str, Any]) -> list[str]:
+    return [name for name, r in _resources(template).items() if r["Type"] == "AWS::Serverless::Function"]
+
+
+def _references(template: dict[str, Any]) -> dict[str, Any]:
+    tables = {"ResourcesTable": RESOURCES.rsplit("/", 1)[1], "RecordsTable": RECORDS.rsplit("/", 1)[1]}
+    return stack_references(template, tables=tables)
+
+
+def _statements(template: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
+    return [resolve(s, _references(template)) for s in function_statements(template, function_id)]
+
+
+def _permissions(template: dict[str, Any], function_id: str) -> dict[str, set[str]]:
+    permissions: dict[str, set[str]] = {}
+    for action, resource in grants(_statements(template, function_id)):
+        permissions.setdefault(resource, set()).add(action)
+    return permissions
+
+
+def _api_events(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    events = _resources(template)["ApiFunction"]["Properties"]["Events"]
+    return {name: event["Properties"] for name, event in events.items() if event["Type"] == "Api"}
+
+
+# -- The API: authorizer, public documentation, gateway responses, throttling ------------------------
+
+
+def test_template_api_requires_the_request_authorizer_on_every_route_by_default(
+    template: dict[str, Any],
+) -> None:
+    auth = _resources(template)["OpenlqsApi"]["Properties"]["Auth"]
+    authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    parameter = template["Parameters"]["AuthorizerCacheTtlSeconds"]
+
+    assert authorizer["FunctionPayloadType"] == "REQUEST"
+    assert authorizer["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert authorizer["Identity"] == {
+        "Headers": ["Authorization"],
+        "ReauthorizeEvery": {"Ref": "AuthorizerCacheTtlSeconds"},
+    }
+    assert {key: parameter[key] for key in ("Type", "Default", "MinValue", "MaxValue")} == {
+        "Type": "Number",
+        "Default": 300,
+        "MinValue": 0,
+        "MaxValue": 3600,
+    }
+
+
+def test_template_only_the_documentation_gets_are_public(template: dict[str, Any]) -> None:
+    events = _api_events(template)
+    public = {name: event for name, event in events.items() if "Auth" in event}
+
+    assert {(e["Method"], e["Path"]) for e in public.values()} == {("GET", path) for path in PUBLIC_PATHS}
+    assert all(e["Auth"] == {"Authorizer": "NONE"} for e in public.values())
+    assert all(name.startswith("Public") for name in public)
+    # Every other route goes through the default authorizer.
+    assert {(e["Method"], e["Path"]) for n, e in events.items() if n not in public} == {
+        ("ANY", "/"),
+        ("ANY", "/{proxy+}"),
+    }
+
+
+@pytest.mark.parametrize("path", sorted(PUBLIC_PATHS))
+def test_template_public_paths_are_served_by_api_function_without_a_key(
+    aws: dict[str, str], api: ApiClient, path: str
+) -> None:
+    # Given a request API Gateway let through with no authorizer (no principal in its context)
+    anonymous = api.acting_as(None)
+
+    response = anonymous.get(path.replace("{datastore_id}", DATASTORE_ID), absolute=True)
+
+    assert response.status == 200, response.body
+    assert response.headers["content-type"].startswith("application/json" if "json" in path else "text/html")
+
+
+def test_template_gateway_responses_answer_in_logqs_error_shape(template: dict[str, Any]) -> None:
+    responses = _resources(template)["OpenlqsApi"]["Properties"]["GatewayResponses"]
+    expected = {
+        "UNAUTHORIZED": ("401", "Unauthorized"),
+        "ACCESS_DENIED": ("403", "Forbidden"),
+        "THROTTLED": ("429", "TooManyRequests"),
+        "DEFAULT_5XX": (None, "InternalServerError"),
+    }
+
+    assert set(responses) == set(expected)
+    for response_type, (status, error_name) in expected.items():
+        response = responses[response_type]
+        body = json.loads(response["ResponseTemplates"]["application/json"])
+        assert response.get("StatusCode") == status, response_type
+        assert response["ResponseParameters"] == {"Headers": {"Content-Type": "'application/json'"}}
+        assert set(body) == {"message"}
+        assert re.fullmatch(rf"\[{error_name}\] \S.*", body["message"]), body
+
+
+def test_template_gateway_response_names_are_openlqs_errors(template: dict[str, Any]) -> None:
+    # The client raises the error class the bracketed name names (openlqs.errors).
+    responses = _resources(template)["OpenlqsApi"]["Properties"]["GatewayResponses"]
+    for response in responses.values():
+        message = json.loads(response["ResponseTemplates"]["application/json"])["message"]
+        name = message[1 : message.index("]")]
+        error = getattr(errors, name)
+        assert issubclass(error, errors.OpenLQSError)
+        assert response.get("StatusCode", "500") == str(error.status_code)
+
+
+def test_template_api_throttling_comes_from_parameters(template: dict[str, Any]) -> None:
+    (settings,) = _resources(template)["OpenlqsApi"]["Properties"]["MethodSettings"]
+
+    assert (settings["ResourcePath"], settings["HttpMethod"]) == ("/*", "*")
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    for name in ("ApiThrottlingBurstLimit", "ApiThrottlingRateLimit"):
+        parameter = template["Parameters"][name]
+        assert (parameter["Type"], parameter["MinValue"]) == ("Number", 1), name
+
+
+def test_template_authorizer_function_calls_openlqs_authorizer(
+    aws: dict[str, str], template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the authorizer's entry point as the template declares it, openlqs's handler stubbed
+    spec = function_specs(template, PROJECT_DIR)["AuthorizerFunction"]
+    event = json.loads((PROJECT_DIR / "events" / "authorizer" / "api_key_request.json").read_text())
+    function = InProcessFunction(spec)
+    seen: list[dict[str, Any]] = []
+    answer = {"principalId": "8d5c3e1a-2f47-4b6e-9c1d-0a7e5f3b2c94"}
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(event)
+        return answer
+
+    monkeypatch.setattr(sys.modules[function.load().__module__], "handle", handle)
+
+    # When API Gateway invokes it
+    returned = function.invoke(event)
+
+    # Then the event went to openlqs.api.authorizer.handle unchanged, and its answer came back
+    assert spec.code_path == PROJECT_DIR / "functions" / "authorizer" / "app.py"
+    assert seen == [event]
+    assert returned == answer
+
+
+# -- ObjectsBucket ------------------------------------------------------------------------------------
+
+
+def test_template_objects_bucket_is_private_and_encrypted_by_default(template: dict[str, Any]) -> None:
+    bucket = _resources(template)["ObjectsBucket"]["Properties"]
+
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def test_template_objects_bucket_aborts_incomplete_uploads_after_a_parameter(
+    template: dict[str, Any],
+) -> None:
+    rules = _resources(template)["ObjectsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    parameter = template["Parameters"]["IncompleteUploadExpiryDays"]
+
+    (rule,) = [rule for rule in rules if "AbortIncompleteMultipartUpload" in rule]
+
+    assert rule["Status"] == "Enabled"
+    # No filter: every prefix (log objects and the drop folder's server-side copies).
+    assert not {"Prefix", "Filter", "TagFilters"} & set(rule)
+    assert rule["AbortIncompleteMultipartUpload"] == {
+        "DaysAfterInitiation": {"Ref": "IncompleteUploadExpiryDays"}
+    }
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 7, 1)
+
+
+def test_template_objects_bucket_expires_noncurrent_versions_after_a_parameter(
+    template: dict[str, Any],
+) -> None:
+    rules = _resources(template)["ObjectsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    (rule,) = [rule for rule in rules if "NoncurrentVersionExpiration" in rule]
+
+    assert rule["Status"] == "Enabled"
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "NoncurrentVersionExpiryDays"}}
+    assert template["Parameters"]["NoncurrentVersionExpiryDays"]["Default"] == 30
+
+
+def test_template_functions_never_log_their_events(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    overriding = [
+        name
+        for name in _functions(template)
+        if "POWERTOOLS_LOGGER_LOG_EVENT"
+        in ((_resources(template)[name]["Properties"].get("Environment") or {}).get("Variables") or {})
+    ]
+
+    assert variables["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    assert overriding == []
+
+
+def test_template_access_log_names_the_key_but_no_header_or_body(template: dict[str, Any]) -> None:
+    log_format = _resources(template)["OpenlqsApi"]["Properties"]["AccessLogSetting"]["Format"]
+
+    assert '"keyId":"$context.authorizer.keyId"' in log_format
+    assert "header" not in log_format.lower()
+    assert "body" not in log_format.lower()
+
+
+def _bucket_policy(template: dict[str, Any]) -> list[dict[str, Any]]:
+    policy = _resources(template)["ObjectsBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "ObjectsBucket"}
+    statements: list[dict[str, Any]] = resolve(policy["PolicyDocument"]["Statement"], _references(template))
+    return statements
+
+
+@pytest.mark.parametrize(
+    ("action", "context", "denied"),
+    [
+        ("s3:PutObject", {}, False),
+        ("s3:PutObject", {"s3:x-amz-server-side-encryption": ("AES256",)}, False),
+        ("s3:PutObject", {"s3:x-amz-server-side-encryption": ("aws:kms",)}, True),
+        ("s3:PutObject", {"s3:x-amz-server-side-encryption": ("aws:kms:dsse",)}, True),
+        ("s3:PutObject", {"s3:x-amz-server-side-encryption-customer-algorithm": ("AES256",)}, True),
+        ("s3:GetObject", {"aws:SecureTransport": ("false",)}, True),
+        ("s3:PutObject", {"aws:SecureTransport": ("false",)}, True),
+        ("s3:GetObject", {}, False),
+    ],
+)
+def test_template_objects_bucket_policy_refuses_plain_http_and_other_encryption(
+    template: dict[str, Any], action: str, context: dict[str, tuple[str, ...]], denied: bool
+) -> None:
+    # A presigned UploadPart (s3:PutObject) sends no encryption header: it must not be denied.
+    request = Request(
+        action, f"{BUCKET}/lqs/{DATASTORE_ID}/logs/x/run.bag", {"aws:SecureTransport": ("true",), **context}
+    )
+
+    assert denies(_bucket_policy(template), request) is denied
+
+
+def test_template_objects_bucket_name_resolves_like_a_deployed_bucket(template: dict[str, Any]) -> None:
+    bucket_name = _resources(template)["ObjectsBucket"]["Properties"]["BucketName"]
+
+    assert resolve(bucket_name, _references(template)) == DEPLOYED_BUCKET
+
+
+# -- Settings as parameters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parameter", "variable"),
+    [("UploadUrlTtlSeconds", "UPLOAD_URL_TTL_S"), ("DownloadUrlTtlSeconds", "DOWNLOAD_URL_TTL_S")],
+)
+def test_template_presigned_url_ttls_are_parameters_with_the_settings_bounds(
+    template: dict[str, Any], parameter: str, variable: str
+) -> None:
+    variables = _resources(template)["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    declared = template["Parameters"][parameter]
+    setting = Settings.model_fields[variable.lower()]
+    bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in setting.metadata}
+
+    assert variables[variable] == {"Ref": parameter}
+    assert (declared["Type"], declared["Default"]) == ("Number", setting.default)
+    assert (declared["MinValue"], declared["MaxValue"]) == (bounds["Ge"], bounds["Le"])
+
+
+def test_template_every_function_environment_mirrors_settings_fields(template: dict[str, Any]) -> None:
+    fields = {name.upper() for name in Settings.model_fields}
+
+    for name in _functions(template):
+        variables = (_resources(template)[name]["Properties"].get("Environment") or {}).get("Variables") or {}
+        assert set(variables) <= fields, name
+
+
+# -- IAM ----------------------------------------------------------------------------------------------
+
+
+def test_template_every_function_has_exactly_its_reviewed_permissions(template: dict[str, Any]) -> None:
+    assert set(_functions(template)) == set(EXPECTED_PERMISSIONS)
+    for name, expected in EXPECTED_PERMISSIONS.items():
+        assert _permissions(template, name) == expected, name
+
+
+def test_template_api_function_starts_no_executions(template: dict[str, Any]) -> None:
+    actions = {action for actions in _permissions(template, "ApiFunction").values() for action in actions}
+
+    assert not any(action.startswith("states:") for action in actions)
+    assert (
+        "INGESTION_STATE_MACHINE_ARN"
+        not in (_resources(template)["ApiFunction"]["Properties"]["Environment"]["Variables"])
+    )
+
+
+def test_template_only_the_ingestion_trigger_starts_executions(template: dict[str, Any]) -> None:
+    starters = {
+        name
+        for name in _functions(template)
+        if any(
+            action.startswith("states:")
+            for actions in _permissions(template, name).values()
+            for action in actions
+        )
+    }
+
+    assert starters == {"IngestionTriggerFunction"}
+
+
+def test_template_process_part_function_writes_only_ingestions_and_parts_in_resources_table(
+    template: dict[str, Any],
+) -> None:
+    granted = grants(_statements(template, "ProcessPartFunction"))
+    resources_writes = {
+        action: condition
+        for (action, resource), condition in granted.items()
+        if resource.startswith(RESOURCES) and action not in ("dynamodb:GetItem", "dynamodb:Query")
+    }
+
+    assert resources_writes == {
+        "dynamodb:PutItem": {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ingestion#*", "ingestion_part#*"]}
+        }
+    }
+
+
+def test_template_authorizer_function_reads_only_api_key_items(template: dict[str, Any]) -> None:
+    granted = grants(_statements(template, "AuthorizerFunction"))
+
+    assert granted == {
+        ("dynamodb:GetItem", RESOURCES): {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["api_key#*"]}}
+    }
+
+
+@pytest.mark.parametrize(
+    ("function_id", "readable", "unreadable"),
+    [
+        ("AuthorizerFunction", ["api_key"], ["object_store", "group", "unique#api_key"]),
+        ("ProcessPartFunction", ["ingestion", "ingestion_part"], ["topic", "log", "count#ingestion"]),
+    ],
+)
+def test_template_leading_key_conditions_follow_the_key_layout(
+    template: dict[str, Any], function_id: str, readable: list[str], unreadable: list[str]
+) -> None:
+    # The conditions name partition keys as openlqs.adapters.keys builds them: "{kind}#{id}".
+    (patterns,) = [
+        condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        for condition in grants(_statements(template, function_id)).values()
+        if condition
+    ]
+
+    for kind in readable:
+        assert any(fnmatchcase(keys.entity_pk(kind, uuid4()), pattern) for pattern in patterns), kind
+    for kind in unreadable:
+        assert not any(fnmatchcase(keys.entity_pk(kind, uuid4()), pattern) for pattern in patterns), kind
+
+
+def test_template_no_function_may_scan_or_reconfigure_what_it_uses(template: dict[str, Any]) -> None:
+    forbidden = re.compile(
+        r"\*|.*:\*|dynamodb:(Scan|BatchGetItem|DescribeTable|PartiQL.*|Delete(Table|Backup)|Update(Table|.*Settings))"
+        r"|s3:(Put|Delete)(Bucket.*|Lifecycle.*|ObjectAcl|Encryption.*)|kms:(Create.*|Put.*|Schedule.*|Disable.*)"
+    )
+
+    for name in _functions(template):
+        for action, resource in grants(_statements(template, name)):
+            assert not forbidden.fullmatch(action), (name, action)
+            assert resource != "*", (name, action)
+
+
+def test_template_secrets_key_is_used_only_where_secrets_are_sealed_or_opened(
+    template: dict[str, Any],
+) -> None:
+    users = {
+        name: {action for (action, resource) in grants(_statements(template, name)) if resource == KEY}
+        for name in _functions(template)
+    }
+
+    assert {name: actions for name, actions in users.items() if actions} == {
+        "ApiFunction": {"kms:Encrypt", "kms:Decrypt"},
+        "PlanIngestionFunction": {"kms:Decrypt"},
+        "ProcessPartFunction": {"kms:Decrypt"},
+    }
+
+
+def test_template_sam_policy_templates_match_sam() -> None:
+    if not SAM_POLICY_TEMPLATES_JSON.is_file():
+        pytest.skip("SAM CLI is not installed in .venv-sam; run scripts/sam-validate.sh once")
+    sam = json.loads(SAM_POLICY_TEMPLATES_JSON.read_text())["Templates"]
+
+    for name, definition in SAM_POLICY_TEMPLATES.items():
+        assert definition == sam[name]["Definition"], name
+
+
+def test_template_function_actions_exist_in_aws(template: dict[str, Any]) -> None:
+    # cfn-lint does not check the actions of a SAM function's Policies; its copy of AWS's list does.
+    known = json.loads((files("cfnlint.data.AdditionalSpecs") / "Policies.json").read_text())
+
+    for name in _functions(template):
+        for statement in function_statements(template, name):
+            for action in as_list(statement["Action"]):
+                service, _, operation = action.partition(":")
+                assert operation.lower() in known[service]["Actions"], (name, action)
