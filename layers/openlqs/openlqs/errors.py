@@ -64,7 +64,15 @@ class InvalidTransition(Conflict):
 
 
 class ContentTooLarge(OpenLQSError):
+    """The request body, or a resource as it would be stored, is larger than the API accepts."""
+
     status_code = 413
+
+
+class UnsupportedMediaType(OpenLQSError):
+    """A request body that is not JSON (every body of the LogQS API is ``application/json``)."""
+
+    status_code = 415
 
 
 class Locked(OpenLQSError):

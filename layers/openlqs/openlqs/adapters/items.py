@@ -10,6 +10,29 @@ from pydantic import BaseModel
 
 #: Prefix of attributes holding JSON text (dicts and lists keep their exact shape and numbers).
 _JSON = "j_"
+#: DynamoDB's limit on one item: attribute names plus values, in bytes.
+MAX_ITEM_BYTES = 400 * 1024
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An upper estimate of an item's size as DynamoDB counts it (names and values, UTF-8)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8", errors="surrogatepass"))
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | float | Decimal):
+        return 21  # DynamoDB numbers: up to 38 digits in at most 21 bytes
+    if isinstance(value, dict):
+        return 3 + sum(1 + len(str(k).encode()) + _value_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return 3 + sum(1 + _value_size(v) for v in value)
+    return len(str(value).encode())
 
 
 def to_attributes(model: BaseModel) -> dict[str, Any]:

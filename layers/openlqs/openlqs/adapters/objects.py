@@ -15,10 +15,19 @@ from botocore.exceptions import ClientError
 from openlqs.adapters import keys
 from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.domain.ports import BlobInfo, BlobListing, BlobPart, BlobPartListing, Upload
-from openlqs.errors import Conflict, NotFound
+from openlqs.errors import BadRequest, Conflict, Forbidden, NotFound
 from openlqs.models.objects import ObjectStore
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+#: S3 answers meaning the bucket refuses the credentials (a registered store's own keys).
+_NO_ACCESS = {
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+}
 
 
 def s3_client(
@@ -60,7 +69,7 @@ class S3BlobStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self._client_factory()
+            self._client = _BucketErrors(self._client_factory(), self.bucket)
         return self._client
 
     def head(self, key: str) -> BlobInfo | None:
@@ -93,7 +102,13 @@ class S3BlobStore:
             kwargs["StartAfter"] = start_after
         if continuation_token:
             kwargs["ContinuationToken"] = continuation_token
-        response = self.client.list_objects_v2(**kwargs)
+        try:
+            response = self.client.list_objects_v2(**kwargs)
+        except ClientError:
+            if continuation_token:
+                # S3 refuses a token it did not issue (InvalidArgument); a caller's typo is not a 500.
+                raise BadRequest("continuation_token is not a token this listing issued.") from None
+            raise
         return BlobListing(
             objects=[
                 BlobInfo(item["Key"], item["ETag"].strip('"'), item["Size"], item["LastModified"])
@@ -194,6 +209,36 @@ class S3BlobStore:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+
+class _BucketErrors:
+    """A boto3 S3 client whose calls turn the bucket's own refusals into domain errors.
+
+    A registered object store can name a bucket that does not exist (404) or that refuses the store's
+    keys (403); every other error reaches the caller unchanged.
+    """
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                if code == "NoSuchBucket":
+                    raise NotFound(f"Bucket {self._bucket!r} does not exist.") from None
+                if code in _NO_ACCESS:
+                    raise Forbidden(f"Bucket {self._bucket!r} refused access ({code}).") from None
+                raise
+
+        return call
 
 
 class DynamoUploadRepository(DynamoTable):

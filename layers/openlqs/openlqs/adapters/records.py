@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 
 from openlqs.adapters import keys
 from openlqs.adapters.dynamodb import DynamoTable
-from openlqs.errors import Conflict
+from openlqs.adapters.items import MAX_ITEM_BYTES, item_size
+from openlqs.errors import Conflict, ContentTooLarge
 from openlqs.records.codec import decode_rows, encode_rows
 from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
 
@@ -78,6 +79,12 @@ class DynamoRecordRepository(DynamoTable):
             "created_at": block.created_at.isoformat(),
             "version": block.version + 1,
         }
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise ContentTooLarge(
+                f"The records stored with this one would take {size} bytes, more than the {MAX_ITEM_BYTES} "
+                "one block can hold; shorten its note, context, query_data or auxiliary_data."
+            )
         return item, blob
 
     def put_block(self, block: RecordBlock, expected_version: int | None) -> None:

@@ -12,9 +12,9 @@ from botocore.exceptions import ClientError
 
 from openlqs.adapters import keys
 from openlqs.adapters.dynamodb import DynamoTable
-from openlqs.adapters.items import from_attributes, to_attributes
+from openlqs.adapters.items import MAX_ITEM_BYTES, from_attributes, item_size, to_attributes
 from openlqs.domain.ports import Counter, ResourceKind, WriteConditions
-from openlqs.errors import Conflict, LimitExceeded, NotFound
+from openlqs.errors import Conflict, ContentTooLarge, LimitExceeded, NotFound
 from openlqs.models.common import CommonModel
 
 _BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "version", "kind"})
@@ -56,6 +56,13 @@ class DynamoResourceRepository(DynamoTable):
         if kind.parent_field is not None:
             item.update(
                 gsi2pk=keys.by_parent(kind.name, getattr(resource, kind.parent_field)), gsi2sk=sort_key
+            )
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            # Each field is capped by the request models; only several large fields at once get here.
+            raise ContentTooLarge(
+                f"This {kind.name} would take {size} bytes, more than the {MAX_ITEM_BYTES} a stored "
+                "resource can hold; shorten its largest fields (note, context, type_data, ...)."
             )
         return item
 

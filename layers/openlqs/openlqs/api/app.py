@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from openlqs import LOGQS_API_VERSION, __version__
 from openlqs.api.access import authorize, principal_of
 from openlqs.api.errors import JSON, register_error_handlers
+from openlqs.api.limits import refuse_request
 from openlqs.api.routers import api_keys, groups, ingestions, logs, object_stores, objects, records, topics
 from openlqs.errors import NotFound, OpenLQSError
 from openlqs.settings import get_settings
@@ -123,4 +124,4 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     path = event.get("path")
     if isinstance(path, str) and "/objects/" in path:
         event = {**event, "path": encode_object_key(path)}
-    return get_app().resolve(event, context)
+    return refuse_request(event) or get_app().resolve(event, context)

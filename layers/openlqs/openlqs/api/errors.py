@@ -7,10 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from openlqs import LOGQS_API_VERSION
-from openlqs.errors import BadRequest, InternalServerError, NotFound, OpenLQSError
+from openlqs.errors import BadRequest, InternalServerError, NotFound, OpenLQSError, UnsupportedMediaType
 
 JSON = "application/json"
 logger = Logger(service="openlqs")
@@ -41,7 +44,9 @@ def describe_validation(errors: list[dict[str, Any]]) -> str:
         if error.get("type") == "json_invalid":
             messages.append("request body is not valid JSON")
             continue
-        messages.append(f"{_location(tuple(error.get('loc', ())))}: {error.get('msg', 'invalid')}")
+        # Our own validators' messages read "field: is 70000 bytes of JSON…", without pydantic's prefix.
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        messages.append(f"{_location(tuple(error.get('loc', ())))}: {reason}")
     return "; ".join(dict.fromkeys(messages)) or "invalid request"
 
 
@@ -61,6 +66,18 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def _validation_error(error: RequestValidationError) -> Response:
         # 400, never 422: the official client retries 422 as if it were transient.
         return error_response(BadRequest(describe_validation(list(error.errors()))))
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(_: RecursionError) -> Response:
+        # Python's JSON parser (and pydantic) recurse per nesting level; only input nests this deep.
+        return error_response(BadRequest("The request body is nested too deeply."))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response:
+        content_type = app.current_event.headers.get("content-type", "")[:100]
+        return error_response(
+            UnsupportedMediaType(f"Content-Type {content_type!r} is not supported; send application/json.")
+        )
 
     @app.not_found
     def _not_found(_: Exception) -> Response:

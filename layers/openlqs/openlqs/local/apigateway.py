@@ -346,4 +346,10 @@ def _make_request_handler(server: ApiGatewayServer) -> type[BaseHTTPRequestHandl
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _proxy  # noqa: N815
 
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, QUERY...) goes to the API too, as API Gateway's ANY does.
+            if name.startswith("do_"):
+                return self._proxy
+            raise AttributeError(name)
+
     return ProxyRequestHandler

@@ -6,23 +6,102 @@ only, so the Python client can use them without the server's dependencies.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+)
 
 #: Nanosecond timestamps. Plain ints (JSON numbers are exact in Python); digit strings are accepted.
 Int64 = int
-#: Largest value of an Int64 field (record columns are stored as signed 64-bit integers).
+#: Bounds of an Int64 field (record columns are stored as signed 64-bit integers; DynamoDB numbers
+#: hold 38 digits, so an unbounded int could not be stored at all).
+INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 T = TypeVar("T")
 
-#: Longest name accepted for any named resource.
+# -- input caps (decision 29) -------------------------------------------------------------------------
+#: Longest name, key or other short string accepted in a request (characters).
 MAX_NAME_LENGTH = 1024
+#: Longest note or other free text, such as an error message (characters).
+MAX_TEXT_LENGTH = 64 * 1024
+#: Largest JSON field (``context``, ``query_data``, ``workflow_context``...): its compact JSON text, in
+#: bytes, as it is stored; and its deepest nesting.
+MAX_JSON_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+
+
+def check_json(value: Any, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Refuse a JSON field that is too deep, too large, or holds NaN/Infinity (not JSON)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"is nested more than {MAX_JSON_DEPTH} levels deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("holds NaN or Infinity, which JSON cannot represent")
+    size = len(json.dumps(value, separators=(",", ":")))
+    if size > max_bytes:
+        raise ValueError(f"is {size} bytes of JSON; at most {max_bytes} are accepted")
+    return value
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def check_unicode(value: Any) -> Any:
+    """Refuse strings (also inside JSON fields) holding lone UTF-16 surrogates: they are not Unicode text
+    and cannot be stored."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _has_lone_surrogate(item):
+                raise ValueError("must be Unicode text (it holds a lone surrogate such as \\ud800)")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return value
+
+
+#: Request field types with their caps.
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+ShortText = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
+BoundedInt64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+JsonObject = Annotated[
+    dict[str, Any],
+    AfterValidator(check_json),
+    Field(description=f"JSON object; at most {MAX_JSON_BYTES} bytes and {MAX_JSON_DEPTH} levels deep"),
+]
+JsonDocument = Annotated[
+    dict[str, Any] | list[Any],
+    AfterValidator(check_json),
+    Field(description=f"JSON object or array; at most {MAX_JSON_BYTES} bytes and {MAX_JSON_DEPTH} levels"),
+]
 
 
 def _strip_enum_prefix(value: Any) -> Any:
@@ -105,9 +184,17 @@ class PaginatedResponse(BaseModel, Generic[T]):
 
 
 class RequestModel(BaseModel):
-    """Base of request bodies: unknown keys are ignored, as the official service does."""
+    """Base of request bodies: unknown keys are ignored, as the official service does.
+
+    Every string, also inside JSON fields, must be Unicode text (``check_unicode``).
+    """
 
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode_text(cls, value: Any) -> Any:
+        return check_unicode(value)
 
 
 class LockCreateFields(RequestModel):

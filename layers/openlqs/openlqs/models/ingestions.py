@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from openlqs.models.common import (
-    MAX_NAME_LENGTH,
+    BoundedInt64,
     CommonListParams,
     CommonModel,
     Int64,
+    JsonObject,
     LockCreateFields,
     LockModel,
+    Name,
     ProcessState,
     ProcessStateParam,
     RequestModel,
+    ShortText,
+    Text,
+    check_json,
 )
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 #: A process's progress: the fraction of its work done.
 Progress = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -29,6 +34,9 @@ Progress = Annotated[float, Field(ge=0.0, le=1.0)]
 IndexEntryV1 = tuple[str, int, int, str | None, int | None, int | None, Int64]
 IndexEntryV2 = tuple[str, int, int, str | None, int | None, int | None, Int64, dict[str, Any] | None]
 IndexEntry = IndexEntryV1 | IndexEntryV2
+#: Largest ``index`` a request may carry (compact JSON bytes): about 3,000 entries.
+MAX_INDEX_BYTES = 256 * 1024
+Index = Annotated[list[IndexEntry], AfterValidator(partial(check_json, max_bytes=MAX_INDEX_BYTES))]
 
 
 class ProcessModel(CommonModel, LockModel):
@@ -54,13 +62,13 @@ class ProcessUpdateFields(RequestModel):
 
     locked: bool | None = None
     workflow_id: UUID | None = None
-    workflow_context: dict | None = None
+    workflow_context: JsonObject | None = None
     state: ProcessStateParam | None = None
     progress: Progress | None = None
-    error: dict | None = None
-    error_name: str | None = None
-    error_message: str | None = None
-    error_payload: dict | None = None
+    error: JsonObject | None = None
+    error_name: ShortText | None = None
+    error_message: Text | None = None
+    error_payload: JsonObject | None = None
 
 
 class ProcessListParams(CommonListParams):
@@ -95,12 +103,12 @@ class IngestionCreateRequest(LockCreateFields):
 
     log_id: UUID
     name: Name | None = None
-    note: str | None = None
-    context: dict | None = None
+    note: Text | None = None
+    context: JsonObject | None = None
     object_store_id: UUID | None = None
-    object_key: str | None = None
+    object_key: ShortText | None = None
     workflow_id: UUID | None = None
-    workflow_context: dict | None = None
+    workflow_context: JsonObject | None = None
     state: ProcessStateParam = ProcessState.ready
 
 
@@ -109,9 +117,9 @@ class IngestionUpdateRequest(ProcessUpdateFields):
 
     name: Name | None = None
     object_store_id: UUID | None = None
-    object_key: str | None = None
-    note: str | None = None
-    context: dict | None = None
+    object_key: ShortText | None = None
+    note: Text | None = None
+    context: JsonObject | None = None
 
 
 class IngestionListParams(ProcessListParams):
@@ -148,22 +156,22 @@ class IngestionPart(ProcessModel):
 class IngestionPartCreateRequest(LockCreateFields):
     """``POST ingestions/{ingestion_id}/parts``."""
 
-    sequence: int
-    source: str | None = None
-    context: dict | None = None
+    sequence: BoundedInt64
+    source: ShortText | None = None
+    context: JsonObject | None = None
     workflow_id: UUID | None = None
-    workflow_context: dict | None = None
+    workflow_context: JsonObject | None = None
     state: ProcessStateParam = ProcessState.ready
-    index: list[IndexEntry] | None = None
+    index: Index | None = None
 
 
 class IngestionPartUpdateRequest(ProcessUpdateFields):
     """``PATCH ingestions/{ingestion_id}/parts/{id}`` or ``PATCH ingestionParts/{id}``."""
 
-    sequence: int | None = None
-    source: str | None = None
-    context: dict | None = None
-    index: list[IndexEntry] | None = None
+    sequence: BoundedInt64 | None = None
+    source: ShortText | None = None
+    context: JsonObject | None = None
+    index: Index | None = None
 
 
 class IngestionPartListParams(ProcessListParams):

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from openlqs.models.common import MAX_NAME_LENGTH, CommonListParams, CommonModel, RequestModel, WireModel
+from openlqs.models.common import (
+    CommonListParams,
+    CommonModel,
+    JsonObject,
+    Name,
+    RequestModel,
+    Text,
+    WireModel,
+)
 
 #: S3 multipart bounds.
 MAX_PART_NUMBER = 10_000
@@ -104,9 +114,6 @@ class ObjectPartListResponse(WireModel):
     is_truncated: bool | None
 
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
-
-
 class ObjectStore(CommonModel):
     """A registered external S3-compatible bucket. Its secret is stored encrypted and never returned."""
 
@@ -124,6 +131,34 @@ class ObjectStore(CommonModel):
     key_prefix: str | None = None
 
 
+#: An AWS region name as botocore accepts it (empty: the default region).
+RegionName = Annotated[
+    str, Field(max_length=64, pattern=r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)?$")
+]
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _check_endpoint_url(value: str) -> str:
+    """An http(s) URL with a host botocore can use (it refuses anything else with a ValueError)."""
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    ipv6 = host.count(":") >= 2
+    labels = host.rstrip(".").split(".")
+    if (
+        parts.scheme not in ("http", "https")
+        or not host
+        or any(char.isspace() or not char.isprintable() for char in value)
+        or not (ipv6 or (len(host) <= 255 and all(_HOST_LABEL.match(label) for label in labels)))
+    ):
+        raise ValueError("must be an http:// or https:// URL with a valid host name")
+    return value
+
+
+EndpointUrl = Annotated[
+    str, Field(max_length=1024, pattern=r"^https?://"), AfterValidator(_check_endpoint_url)
+]
+#: A secret access key (KMS seals 1 to 4096 bytes; an empty secret is no secret).
+Secret = Annotated[str, Field(min_length=1, max_length=1024)]
 BucketName = Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
@@ -131,11 +166,11 @@ class ObjectStoreCreateRequest(RequestModel):
     name: Name
     bucket_name: BucketName
     access_key_id: Annotated[str, Field(max_length=256)] | None = None
-    secret_access_key: Annotated[str, Field(max_length=1024)] | None = None
-    region_name: Annotated[str, Field(max_length=64)] | None = None
-    endpoint_url: Annotated[str, Field(max_length=1024, pattern=r"^https?://")] | None = None
-    note: str | None = None
-    context: dict | None = None
+    secret_access_key: Secret | None = None
+    region_name: RegionName | None = None
+    endpoint_url: EndpointUrl | None = None
+    note: Text | None = None
+    context: JsonObject | None = None
     disabled: bool = False
     default: bool = False
     read_only: bool = False
@@ -147,11 +182,11 @@ class ObjectStoreUpdateRequest(RequestModel):
     name: Name | None = None
     bucket_name: BucketName | None = None
     access_key_id: Annotated[str, Field(max_length=256)] | None = None
-    secret_access_key: Annotated[str, Field(max_length=1024)] | None = None
-    region_name: Annotated[str, Field(max_length=64)] | None = None
-    endpoint_url: Annotated[str, Field(max_length=1024, pattern=r"^https?://")] | None = None
-    note: str | None = None
-    context: dict | None = None
+    secret_access_key: Secret | None = None
+    region_name: RegionName | None = None
+    endpoint_url: EndpointUrl | None = None
+    note: Text | None = None
+    context: JsonObject | None = None
     disabled: bool | None = None
     default: bool | None = None
     read_only: bool | None = None

@@ -11,9 +11,13 @@ from openlqs.models.common import (
     INT64_MAX,
     CommonListParams,
     Int64,
+    JsonDocument,
+    JsonObject,
     LockCreateFields,
     LockModel,
     RequestModel,
+    ShortText,
+    Text,
 )
 
 #: Chunk compressions the official client can decompress (``decompress_chunk_bytes``).
@@ -47,16 +51,16 @@ class Record(LockModel):
 
 class RecordCreateRequest(LockCreateFields):
     timestamp: Int64 = Field(ge=0, le=INT64_MAX)
-    note: str | None = None
-    context: dict | None = None
-    query_data: dict | list | None = None
-    auxiliary_data: dict | list | None = None
+    note: Text | None = None
+    context: JsonObject | None = None
+    query_data: JsonDocument | None = None
+    auxiliary_data: JsonDocument | None = None
     data_offset: int | None = Field(None, ge=0, le=INT64_MAX)
     data_length: int | None = Field(None, ge=0, le=INT64_MAX)
     chunk_compression: str | None = None
     chunk_offset: int | None = Field(None, ge=0, le=INT64_MAX)
     chunk_length: int | None = Field(None, ge=0, le=INT64_MAX)
-    source: str | None = None
+    source: ShortText | None = None
 
     @field_validator("chunk_compression")
     @classmethod
@@ -68,11 +72,11 @@ class RecordCreateRequest(LockCreateFields):
 
 class RecordUpdateRequest(RequestModel):
     locked: bool | None = None
-    error: dict | None = None
-    query_data: dict | list | None = None
-    auxiliary_data: dict | list | None = None
-    context: dict | None = None
-    note: str | None = None
+    error: JsonObject | None = None
+    query_data: JsonDocument | None = None
+    auxiliary_data: JsonDocument | None = None
+    context: JsonObject | None = None
+    note: Text | None = None
 
 
 class RecordListParams(CommonListParams):
@@ -88,7 +92,8 @@ class RecordListParams(CommonListParams):
     query_data_filter: str | None = None
     context_filter: str | None = None
     altered: bool | None = None
-    frequency: float | None = Field(None, gt=0)
+    #: Records per second (Hz); bounded so that the sampling period in ns is a finite Int64.
+    frequency: float | None = Field(None, ge=1e-9, le=1e9, allow_inf_nan=False)
     timestamp_gt: Int64 | None = None
     timestamp_lt: Int64 | None = None
     timestamp_gte: Int64 | None = None

@@ -8,18 +8,24 @@ from uuid import UUID
 from pydantic import Field
 
 from openlqs.models.common import (
-    MAX_NAME_LENGTH,
+    BoundedInt64,
     CommonListParams,
     CommonModel,
     Int64,
+    JsonObject,
     LockCreateFields,
     LockModel,
+    Name,
     RequestModel,
+    ShortText,
+    Text,
     TypeEncoding,
     TypeEncodingParam,
 )
 
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+#: Longest message definition (``type_data``): ROS 1 definitions with every dependency are tens of KiB.
+MAX_TYPE_DATA_LENGTH = 256 * 1024
+TypeData = Annotated[str, Field(max_length=MAX_TYPE_DATA_LENGTH)]
 
 
 class Group(CommonModel, LockModel):
@@ -31,15 +37,15 @@ class Group(CommonModel, LockModel):
 
 class GroupCreateRequest(LockCreateFields):
     name: Name
-    note: str | None = None
-    context: dict | None = None
+    note: Text | None = None
+    context: JsonObject | None = None
     default_workflow_id: UUID | None = None
 
 
 class GroupUpdateRequest(RequestModel):
     name: Name | None = None
-    note: str | None = None
-    context: dict | None = None
+    note: Text | None = None
+    context: JsonObject | None = None
     locked: bool | None = None
     default_workflow_id: UUID | None = None
 
@@ -76,18 +82,18 @@ class Log(RecordStats):
 class LogCreateRequest(LockCreateFields):
     group_id: UUID
     name: Name
-    note: str | None = None
-    base_timestamp: Int64 | None = None
-    context: dict | None = None
+    note: Text | None = None
+    base_timestamp: BoundedInt64 | None = None
+    context: JsonObject | None = None
     default_workflow_id: UUID | None = None
 
 
 class LogUpdateRequest(RequestModel):
     group_id: UUID | None = None
     name: Name | None = None
-    note: str | None = None
-    base_timestamp: Int64 | None = None
-    context: dict | None = None
+    note: Text | None = None
+    base_timestamp: BoundedInt64 | None = None
+    context: JsonObject | None = None
     locked: bool | None = None
     default_workflow_id: UUID | None = None
 
@@ -144,29 +150,29 @@ class Topic(RecordStats):
 class TopicCreateRequest(LockCreateFields):
     log_id: UUID
     name: Name
-    note: str | None = None
-    base_timestamp: Int64 | None = None
-    context: dict | None = None
+    note: Text | None = None
+    base_timestamp: BoundedInt64 | None = None
+    context: JsonObject | None = None
     associated_topic_id: UUID | None = None
     strict: bool = False
-    type_name: str | None = None
+    type_name: ShortText | None = None
     type_encoding: TypeEncodingParam | None = None
-    type_data: str | None = None
-    type_schema: dict | None = None
+    type_data: TypeData | None = None
+    type_schema: JsonObject | None = None
 
 
 class TopicUpdateRequest(RequestModel):
     name: Name | None = None
-    note: str | None = None
-    base_timestamp: Int64 | None = None
-    context: dict | None = None
+    note: Text | None = None
+    base_timestamp: BoundedInt64 | None = None
+    context: JsonObject | None = None
     associated_topic_id: UUID | None = None
     locked: bool | None = None
     strict: bool | None = None
-    type_name: str | None = None
+    type_name: ShortText | None = None
     type_encoding: TypeEncodingParam | None = None
-    type_data: str | None = None
-    type_schema: dict | None = None
+    type_data: TypeData | None = None
+    type_schema: JsonObject | None = None
 
 
 class TopicListParams(RangeFilters):

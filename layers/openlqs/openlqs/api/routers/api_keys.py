@@ -11,37 +11,65 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from openlqs.api.common import no_content, paginated, request_context
 from openlqs.api.dependencies import get_services
+from openlqs.api.responses import DELETE, READ, WRITE, declare
 from openlqs.models.api_keys import APIKey, APIKeyCreateRequest, APIKeyListParams, APIKeyUpdateRequest
 from openlqs.models.common import DataResponse, PaginatedResponse
 
 router = Router()
 TAGS = ["API keys"]
+#: Every key route needs the admin role, reads included.
+ADMIN_READ = (*READ, 403)
 
 
-@router.get("/apiKeys", summary="List API keys (never their secrets)", tags=TAGS)
+@router.get(
+    "/apiKeys",
+    summary="List API keys (never their secrets)",
+    tags=TAGS,
+    responses=declare(PaginatedResponse[APIKey], ADMIN_READ),
+)
 def list_api_keys(params: Annotated[APIKeyListParams, Query()]) -> PaginatedResponse[APIKey]:
     request_context(router)
     count, keys = get_services().api_keys.list(params)
     return paginated(params, count, keys)
 
 
-@router.post("/apiKeys", summary="Create an API key (its secret is returned once)", tags=TAGS)
+@router.post(
+    "/apiKeys",
+    summary="Create an API key (its secret is returned once)",
+    tags=TAGS,
+    responses=declare(DataResponse[APIKey], WRITE),
+)
 def create_api_key(body: APIKeyCreateRequest) -> DataResponse[APIKey]:
     return DataResponse(data=get_services().api_keys.create(body, request_context(router)))
 
 
-@router.get("/apiKeys/<api_key_id>", summary="Fetch an API key", tags=TAGS)
+@router.get(
+    "/apiKeys/<api_key_id>",
+    summary="Fetch an API key",
+    tags=TAGS,
+    responses=declare(DataResponse[APIKey], ADMIN_READ),
+)
 def fetch_api_key(api_key_id: UUID) -> DataResponse[APIKey]:
     request_context(router)
     return DataResponse(data=get_services().api_keys.get(api_key_id))
 
 
-@router.patch("/apiKeys/<api_key_id>", summary="Rename, disable or change the role of an API key", tags=TAGS)
+@router.patch(
+    "/apiKeys/<api_key_id>",
+    summary="Rename, disable or change the role of an API key",
+    tags=TAGS,
+    responses=declare(DataResponse[APIKey], WRITE),
+)
 def update_api_key(api_key_id: UUID, body: APIKeyUpdateRequest) -> DataResponse[APIKey]:
     return DataResponse(data=get_services().api_keys.update(api_key_id, body, request_context(router)))
 
 
-@router.delete("/apiKeys/<api_key_id>", summary="Delete (revoke) an API key", tags=TAGS)
+@router.delete(
+    "/apiKeys/<api_key_id>",
+    summary="Delete (revoke) an API key",
+    tags=TAGS,
+    responses=declare(None, DELETE, status=204),
+)
 def delete_api_key(api_key_id: UUID) -> Response[None]:
     get_services().api_keys.delete(api_key_id, request_context(router))
     return no_content()

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from openlqs.api.common import LockToken, no_content, paginated, request_context
 from openlqs.api.dependencies import get_services
+from openlqs.api.responses import DELETE, LOCKED, READ, WRITE, declare
 from openlqs.models.common import DataResponse, PaginatedResponse
 from openlqs.models.resources import Group, GroupCreateRequest, GroupListParams, GroupUpdateRequest
 
@@ -18,25 +19,32 @@ router = Router()
 TAGS = ["Groups"]
 
 
-@router.get("/groups", summary="List groups", tags=TAGS)
+@router.get("/groups", summary="List groups", tags=TAGS, responses=declare(PaginatedResponse[Group], READ))
 def list_groups(params: Annotated[GroupListParams, Query()]) -> PaginatedResponse[Group]:
     request_context(router)
     count, groups = get_services().groups.list(params)
     return paginated(params, count, groups)
 
 
-@router.post("/groups", summary="Create a group", tags=TAGS, responses={409: {"description": "Name taken"}})
+@router.post("/groups", summary="Create a group", tags=TAGS, responses=declare(DataResponse[Group], WRITE))
 def create_group(body: GroupCreateRequest, lock_token: LockToken = None) -> DataResponse[Group]:
     return DataResponse(data=get_services().groups.create(body, request_context(router, lock_token)))
 
 
-@router.get("/groups/<group_id>", summary="Fetch a group", tags=TAGS)
+@router.get(
+    "/groups/<group_id>", summary="Fetch a group", tags=TAGS, responses=declare(DataResponse[Group], READ)
+)
 def fetch_group(group_id: UUID) -> DataResponse[Group]:
     request_context(router)
     return DataResponse(data=get_services().groups.get(group_id))
 
 
-@router.patch("/groups/<group_id>", summary="Update a group", tags=TAGS)
+@router.patch(
+    "/groups/<group_id>",
+    summary="Update a group",
+    tags=TAGS,
+    responses=declare(DataResponse[Group], WRITE, LOCKED),
+)
 def update_group(
     group_id: UUID, body: GroupUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[Group]:
@@ -44,7 +52,12 @@ def update_group(
     return DataResponse(data=get_services().groups.update(group_id, body, context))
 
 
-@router.delete("/groups/<group_id>", summary="Delete a group (refused while it has logs)", tags=TAGS)
+@router.delete(
+    "/groups/<group_id>",
+    summary="Delete a group (refused while it has logs)",
+    tags=TAGS,
+    responses=declare(None, DELETE, LOCKED, status=204),
+)
 def delete_group(group_id: UUID, lock_token: LockToken = None) -> Response[None]:
     get_services().groups.delete(group_id, request_context(router, lock_token))
     return no_content()

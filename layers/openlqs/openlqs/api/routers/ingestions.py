@@ -13,10 +13,10 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from openlqs.api.common import LockToken, no_content, paginated, request_context
 from openlqs.api.dependencies import get_services
+from openlqs.api.responses import DELETE, LOCKED, READ, WRITE, declare
 from openlqs.models.common import DataResponse, PaginatedResponse
 from openlqs.models.ingestions import (
     Ingestion,
@@ -32,15 +32,16 @@ from openlqs.models.ingestions import (
 router = Router()
 TAGS = ["Ingestions"]
 PART_TAGS = ["Ingestion parts"]
-STATE_CONFLICT: dict[int, OpenAPIResponse] = {
-    409: {"description": "Invalid state transition, or a change refused in this state"}
-}
+INGESTION = DataResponse[Ingestion]
+PART = DataResponse[IngestionPart]
 
 
 # -- ingestions -------------------------------------------------------------------------------------
 
 
-@router.get("/ingestions", summary="List ingestions", tags=TAGS)
+@router.get(
+    "/ingestions", summary="List ingestions", tags=TAGS, responses=declare(PaginatedResponse[Ingestion], READ)
+)
 def list_ingestions(params: Annotated[IngestionListParams, Query()]) -> PaginatedResponse[Ingestion]:
     request_context(router)
     count, ingestions = get_services().ingestions.list(params)
@@ -51,13 +52,15 @@ def list_ingestions(params: Annotated[IngestionListParams, Query()]) -> Paginate
     "/ingestions",
     summary="Create an ingestion (state queued starts processing)",
     tags=TAGS,
-    responses={404: {"description": "Log or object not found"}},
+    responses=declare(INGESTION, WRITE, LOCKED),
 )
 def create_ingestion(body: IngestionCreateRequest, lock_token: LockToken = None) -> DataResponse[Ingestion]:
     return DataResponse(data=get_services().ingestions.create(body, request_context(router, lock_token)))
 
 
-@router.get("/ingestions/<ingestion_id>", summary="Fetch an ingestion", tags=TAGS)
+@router.get(
+    "/ingestions/<ingestion_id>", summary="Fetch an ingestion", tags=TAGS, responses=declare(INGESTION, READ)
+)
 def fetch_ingestion(ingestion_id: UUID) -> DataResponse[Ingestion]:
     request_context(router)
     return DataResponse(data=get_services().ingestions.get(ingestion_id))
@@ -67,7 +70,7 @@ def fetch_ingestion(ingestion_id: UUID) -> DataResponse[Ingestion]:
     "/ingestions/<ingestion_id>",
     summary="Update an ingestion (state queued starts processing)",
     tags=TAGS,
-    responses=STATE_CONFLICT,
+    responses=declare(INGESTION, WRITE, LOCKED),
 )
 def update_ingestion(
     ingestion_id: UUID, body: IngestionUpdateRequest, lock_token: LockToken = None
@@ -80,7 +83,7 @@ def update_ingestion(
     "/ingestions/<ingestion_id>",
     summary="Delete an ingestion with its parts and records",
     tags=TAGS,
-    responses=STATE_CONFLICT,
+    responses=declare(None, DELETE, LOCKED, status=204),
 )
 def delete_ingestion(ingestion_id: UUID, lock_token: LockToken = None) -> Response[None]:
     get_services().ingestions.delete(ingestion_id, request_context(router, lock_token))
@@ -90,7 +93,12 @@ def delete_ingestion(ingestion_id: UUID, lock_token: LockToken = None) -> Respon
 # -- parts of one ingestion -------------------------------------------------------------------------
 
 
-@router.get("/ingestions/<ingestion_id>/parts", summary="List an ingestion's parts", tags=PART_TAGS)
+@router.get(
+    "/ingestions/<ingestion_id>/parts",
+    summary="List an ingestion's parts",
+    tags=PART_TAGS,
+    responses=declare(PaginatedResponse[IngestionPart], READ),
+)
 def list_parts_of_ingestion(
     ingestion_id: UUID, params: Annotated[IngestionPartListParams, Query()]
 ) -> PaginatedResponse[IngestionPart]:
@@ -99,7 +107,12 @@ def list_parts_of_ingestion(
     return paginated(params, count, parts)
 
 
-@router.post("/ingestions/<ingestion_id>/parts", summary="Create an ingestion part", tags=PART_TAGS)
+@router.post(
+    "/ingestions/<ingestion_id>/parts",
+    summary="Create an ingestion part",
+    tags=PART_TAGS,
+    responses=declare(PART, WRITE, LOCKED),
+)
 def create_ingestion_part(
     ingestion_id: UUID, body: IngestionPartCreateRequest, lock_token: LockToken = None
 ) -> DataResponse[IngestionPart]:
@@ -107,7 +120,12 @@ def create_ingestion_part(
     return DataResponse(data=get_services().ingestion_parts.create(ingestion_id, body, context))
 
 
-@router.get("/ingestions/<ingestion_id>/parts/<part_id>", summary="Fetch an ingestion part", tags=PART_TAGS)
+@router.get(
+    "/ingestions/<ingestion_id>/parts/<part_id>",
+    summary="Fetch an ingestion part",
+    tags=PART_TAGS,
+    responses=declare(PART, READ),
+)
 def fetch_nested_ingestion_part(ingestion_id: UUID, part_id: UUID) -> DataResponse[IngestionPart]:
     request_context(router)
     return DataResponse(data=get_services().ingestion_parts.get(part_id, ingestion_id))
@@ -117,7 +135,7 @@ def fetch_nested_ingestion_part(ingestion_id: UUID, part_id: UUID) -> DataRespon
     "/ingestions/<ingestion_id>/parts/<part_id>",
     summary="Update an ingestion part",
     tags=PART_TAGS,
-    responses=STATE_CONFLICT,
+    responses=declare(PART, WRITE, LOCKED),
 )
 def update_nested_ingestion_part(
     ingestion_id: UUID, part_id: UUID, body: IngestionPartUpdateRequest, lock_token: LockToken = None
@@ -128,7 +146,10 @@ def update_nested_ingestion_part(
 
 
 @router.delete(
-    "/ingestions/<ingestion_id>/parts/<part_id>", summary="Delete an ingestion part", tags=PART_TAGS
+    "/ingestions/<ingestion_id>/parts/<part_id>",
+    summary="Delete an ingestion part",
+    tags=PART_TAGS,
+    responses=declare(None, DELETE, LOCKED, status=204),
 )
 def delete_nested_ingestion_part(
     ingestion_id: UUID, part_id: UUID, lock_token: LockToken = None
@@ -141,7 +162,12 @@ def delete_nested_ingestion_part(
 # -- parts by id ------------------------------------------------------------------------------------
 
 
-@router.get("/ingestionParts", summary="List ingestion parts", tags=PART_TAGS)
+@router.get(
+    "/ingestionParts",
+    summary="List ingestion parts",
+    tags=PART_TAGS,
+    responses=declare(PaginatedResponse[IngestionPart], READ),
+)
 def list_ingestion_parts(
     params: Annotated[IngestionPartListParams, Query()],
 ) -> PaginatedResponse[IngestionPart]:
@@ -150,14 +176,22 @@ def list_ingestion_parts(
     return paginated(params, count, parts)
 
 
-@router.get("/ingestionParts/<part_id>", summary="Fetch an ingestion part", tags=PART_TAGS)
+@router.get(
+    "/ingestionParts/<part_id>",
+    summary="Fetch an ingestion part",
+    tags=PART_TAGS,
+    responses=declare(PART, READ),
+)
 def fetch_ingestion_part(part_id: UUID) -> DataResponse[IngestionPart]:
     request_context(router)
     return DataResponse(data=get_services().ingestion_parts.get(part_id))
 
 
 @router.patch(
-    "/ingestionParts/<part_id>", summary="Update an ingestion part", tags=PART_TAGS, responses=STATE_CONFLICT
+    "/ingestionParts/<part_id>",
+    summary="Update an ingestion part",
+    tags=PART_TAGS,
+    responses=declare(PART, WRITE, LOCKED),
 )
 def update_ingestion_part(
     part_id: UUID, body: IngestionPartUpdateRequest, lock_token: LockToken = None
@@ -166,7 +200,12 @@ def update_ingestion_part(
     return DataResponse(data=get_services().ingestion_parts.update(part_id, body, context))
 
 
-@router.delete("/ingestionParts/<part_id>", summary="Delete an ingestion part", tags=PART_TAGS)
+@router.delete(
+    "/ingestionParts/<part_id>",
+    summary="Delete an ingestion part",
+    tags=PART_TAGS,
+    responses=declare(None, DELETE, LOCKED, status=204),
+)
 def delete_ingestion_part(part_id: UUID, lock_token: LockToken = None) -> Response[None]:
     get_services().ingestion_parts.delete(part_id, request_context(router, lock_token))
     return no_content()

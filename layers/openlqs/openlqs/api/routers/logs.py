@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from openlqs.api.common import LockToken, no_content, paginated, request_context
 from openlqs.api.dependencies import get_services
+from openlqs.api.responses import DELETE, LOCKED, READ, WRITE, declare
 from openlqs.models.common import DataResponse, PaginatedResponse
 from openlqs.models.resources import Log, LogCreateRequest, LogListParams, LogUpdateRequest
 
@@ -18,31 +19,38 @@ router = Router()
 TAGS = ["Logs"]
 
 
-@router.get("/logs", summary="List logs", tags=TAGS)
+@router.get("/logs", summary="List logs", tags=TAGS, responses=declare(PaginatedResponse[Log], READ))
 def list_logs(params: Annotated[LogListParams, Query()]) -> PaginatedResponse[Log]:
     request_context(router)
     count, logs = get_services().logs.list(params)
     return paginated(params, count, logs)
 
 
-@router.post("/logs", summary="Create a log", tags=TAGS, responses={409: {"description": "Name taken"}})
+@router.post("/logs", summary="Create a log", tags=TAGS, responses=declare(DataResponse[Log], WRITE))
 def create_log(body: LogCreateRequest, lock_token: LockToken = None) -> DataResponse[Log]:
     return DataResponse(data=get_services().logs.create(body, request_context(router, lock_token)))
 
 
-@router.get("/logs/<log_id>", summary="Fetch a log", tags=TAGS)
+@router.get("/logs/<log_id>", summary="Fetch a log", tags=TAGS, responses=declare(DataResponse[Log], READ))
 def fetch_log(log_id: UUID) -> DataResponse[Log]:
     request_context(router)
     return DataResponse(data=get_services().logs.get(log_id))
 
 
-@router.patch("/logs/<log_id>", summary="Update a log", tags=TAGS)
+@router.patch(
+    "/logs/<log_id>", summary="Update a log", tags=TAGS, responses=declare(DataResponse[Log], WRITE, LOCKED)
+)
 def update_log(log_id: UUID, body: LogUpdateRequest, lock_token: LockToken = None) -> DataResponse[Log]:
     context = request_context(router, lock_token)
     return DataResponse(data=get_services().logs.update(log_id, body, context))
 
 
-@router.delete("/logs/<log_id>", summary="Delete a log (refused while it has topics)", tags=TAGS)
+@router.delete(
+    "/logs/<log_id>",
+    summary="Delete a log (refused while it has topics)",
+    tags=TAGS,
+    responses=declare(None, DELETE, LOCKED, status=204),
+)
 def delete_log(log_id: UUID, lock_token: LockToken = None) -> Response[None]:
     get_services().logs.delete(log_id, request_context(router, lock_token))
     return no_content()

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from openlqs.api.common import no_content, paginated, request_context
 from openlqs.api.dependencies import get_services
+from openlqs.api.responses import DELETE, READ, WRITE, declare
 from openlqs.models.common import DataResponse, PaginatedResponse
 from openlqs.models.objects import (
     ObjectStore,
@@ -23,32 +24,57 @@ router = Router()
 TAGS = ["Object stores"]
 
 
-@router.get("/objectStores", summary="List object stores", tags=TAGS)
+@router.get(
+    "/objectStores",
+    summary="List object stores",
+    tags=TAGS,
+    responses=declare(PaginatedResponse[ObjectStore], READ),
+)
 def list_object_stores(params: Annotated[ObjectStoreListParams, Query()]) -> PaginatedResponse[ObjectStore]:
     request_context(router)
     count, stores = get_services().object_stores.list(params)
     return paginated(params, count, stores)
 
 
-@router.post("/objectStores", summary="Register an object store (its secret is stored encrypted)", tags=TAGS)
+@router.post(
+    "/objectStores",
+    summary="Register an object store (its secret is stored encrypted)",
+    tags=TAGS,
+    responses=declare(DataResponse[ObjectStore], WRITE),
+)
 def create_object_store(body: ObjectStoreCreateRequest) -> DataResponse[ObjectStore]:
     return DataResponse(data=get_services().object_stores.create(body, request_context(router)))
 
 
-@router.get("/objectStores/<object_store_id>", summary="Fetch an object store", tags=TAGS)
+@router.get(
+    "/objectStores/<object_store_id>",
+    summary="Fetch an object store",
+    tags=TAGS,
+    responses=declare(DataResponse[ObjectStore], READ),
+)
 def fetch_object_store(object_store_id: UUID) -> DataResponse[ObjectStore]:
     request_context(router)
     return DataResponse(data=get_services().object_stores.get(object_store_id))
 
 
-@router.patch("/objectStores/<object_store_id>", summary="Update an object store", tags=TAGS)
+@router.patch(
+    "/objectStores/<object_store_id>",
+    summary="Update an object store",
+    tags=TAGS,
+    responses=declare(DataResponse[ObjectStore], WRITE),
+)
 def update_object_store(object_store_id: UUID, body: ObjectStoreUpdateRequest) -> DataResponse[ObjectStore]:
     return DataResponse(
         data=get_services().object_stores.update(object_store_id, body, request_context(router))
     )
 
 
-@router.delete("/objectStores/<object_store_id>", summary="Delete an object store", tags=TAGS)
+@router.delete(
+    "/objectStores/<object_store_id>",
+    summary="Delete an object store",
+    tags=TAGS,
+    responses=declare(None, DELETE, status=204),
+)
 def delete_object_store(object_store_id: UUID) -> Response[None]:
     get_services().object_stores.delete(object_store_id, request_context(router))
     return no_content()

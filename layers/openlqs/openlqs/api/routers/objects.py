@@ -13,10 +13,10 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from openlqs.api.common import LockToken, no_content, request_context
 from openlqs.api.dependencies import get_services
+from openlqs.api.responses import DELETE, READ, WRITE, declare
 from openlqs.domain.objects import ObjectSpace
 from openlqs.models.common import DataResponse
 from openlqs.models.objects import (
@@ -36,11 +36,12 @@ from openlqs.models.objects import (
 router = Router()
 TAGS = ["Objects"]
 PartNumber = Annotated[int, Path(ge=1, le=MAX_PART_NUMBER)]
-#: Documented by hand: the route answers JSON metadata or a redirect, so its return type is open.
-FETCH_RESPONSES: dict[int, OpenAPIResponse] = {
-    200: {"description": "Metadata", "content": {"application/json": {"model": DataResponse[StoredObject]}}},
-    302: {"description": "Redirect to a presigned URL serving the bytes (honours Range)"},
-}
+#: Object routes also answer 403 (a disabled or read-only store) and 409 (bytes of an unfinished upload).
+OBJECT_READ = (*READ, 403, 409)
+OBJECT = DataResponse[StoredObject]
+PART = DataResponse[ObjectPart]
+#: The fetch route answers JSON metadata or a redirect, so its return type is open.
+FETCH_RESPONSES = declare(OBJECT, OBJECT_READ, redirects=True)
 ObjectKey = Annotated[str, Path(description="The object key; may contain '/'", min_length=1)]
 
 
@@ -55,12 +56,22 @@ def _store_space(object_store_id: UUID) -> ObjectSpace:
 
 
 # -- log objects ---------------------------------------------------------------------------------
-@router.get("/logs/<log_id>/objects", summary="List a log's objects", tags=TAGS)
+@router.get(
+    "/logs/<log_id>/objects",
+    summary="List a log's objects",
+    tags=TAGS,
+    responses=declare(ObjectListResponse, OBJECT_READ),
+)
 def list_log_objects(log_id: UUID, params: Annotated[ObjectListParams, Query()]) -> ObjectListResponse:
     return get_services().objects.list_objects(_log_space(log_id), params)
 
 
-@router.post("/logs/<log_id>/objects", summary="Start uploading a log object", tags=TAGS)
+@router.post(
+    "/logs/<log_id>/objects",
+    summary="Start uploading a log object",
+    tags=TAGS,
+    responses=declare(OBJECT, WRITE),
+)
 def create_log_object(
     log_id: UUID, body: ObjectCreateRequest, lock_token: LockToken = None
 ) -> DataResponse[StoredObject]:
@@ -79,7 +90,12 @@ def fetch_log_object(
     return _fetch(_log_space(log_id), unquote(object_key), params)
 
 
-@router.patch("/logs/<log_id>/objects/<object_key>", summary="Complete or abort an upload", tags=TAGS)
+@router.patch(
+    "/logs/<log_id>/objects/<object_key>",
+    summary="Complete or abort an upload",
+    tags=TAGS,
+    responses=declare(OBJECT, WRITE),
+)
 def update_log_object(
     log_id: UUID, object_key: ObjectKey, body: ObjectUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[StoredObject]:
@@ -87,20 +103,35 @@ def update_log_object(
     return DataResponse(data=get_services().objects.update(space, unquote(object_key), body.upload_state))
 
 
-@router.delete("/logs/<log_id>/objects/<object_key>", summary="Delete a log object", tags=TAGS)
+@router.delete(
+    "/logs/<log_id>/objects/<object_key>",
+    summary="Delete a log object",
+    tags=TAGS,
+    responses=declare(None, DELETE, status=204),
+)
 def delete_log_object(log_id: UUID, object_key: ObjectKey, lock_token: LockToken = None) -> Response[None]:
     get_services().objects.delete(_log_space(log_id), unquote(object_key))
     return no_content()
 
 
-@router.get("/logs/<log_id>/objects/<object_key>/parts", summary="List uploaded parts", tags=TAGS)
+@router.get(
+    "/logs/<log_id>/objects/<object_key>/parts",
+    summary="List uploaded parts",
+    tags=TAGS,
+    responses=declare(ObjectPartListResponse, OBJECT_READ),
+)
 def list_log_object_parts(
     log_id: UUID, object_key: ObjectKey, params: Annotated[ObjectPartListParams, Query()]
 ) -> ObjectPartListResponse:
     return get_services().objects.list_parts(_log_space(log_id), unquote(object_key), params)
 
 
-@router.post("/logs/<log_id>/objects/<object_key>/parts", summary="Get a presigned part URL", tags=TAGS)
+@router.post(
+    "/logs/<log_id>/objects/<object_key>/parts",
+    summary="Get a presigned part URL",
+    tags=TAGS,
+    responses=declare(PART, WRITE),
+)
 def create_log_object_part(
     log_id: UUID, object_key: ObjectKey, body: ObjectPartCreateRequest
 ) -> DataResponse[ObjectPart]:
@@ -109,7 +140,10 @@ def create_log_object_part(
 
 
 @router.get(
-    "/logs/<log_id>/objects/<object_key>/parts/<part_number>", summary="Fetch an uploaded part", tags=TAGS
+    "/logs/<log_id>/objects/<object_key>/parts/<part_number>",
+    summary="Fetch an uploaded part",
+    tags=TAGS,
+    responses=declare(PART, OBJECT_READ),
 )
 def fetch_log_object_part(
     log_id: UUID, object_key: ObjectKey, part_number: PartNumber
@@ -123,7 +157,10 @@ STORE_TAGS = ["Object stores"]
 
 
 @router.get(
-    "/objectStores/<object_store_id>/objects", summary="List an object store's objects", tags=STORE_TAGS
+    "/objectStores/<object_store_id>/objects",
+    summary="List an object store's objects",
+    tags=STORE_TAGS,
+    responses=declare(ObjectListResponse, OBJECT_READ),
 )
 def list_store_objects(
     object_store_id: UUID, params: Annotated[ObjectListParams, Query()]
@@ -131,7 +168,12 @@ def list_store_objects(
     return get_services().objects.list_objects(_store_space(object_store_id), params)
 
 
-@router.post("/objectStores/<object_store_id>/objects", summary="Start uploading an object", tags=STORE_TAGS)
+@router.post(
+    "/objectStores/<object_store_id>/objects",
+    summary="Start uploading an object",
+    tags=STORE_TAGS,
+    responses=declare(OBJECT, WRITE),
+)
 def create_store_object(object_store_id: UUID, body: ObjectCreateRequest) -> DataResponse[StoredObject]:
     return DataResponse(data=get_services().objects.create(_store_space(object_store_id), body))
 
@@ -149,7 +191,10 @@ def fetch_store_object(
 
 
 @router.patch(
-    "/objectStores/<object_store_id>/objects/<object_key>", summary="Complete or abort", tags=STORE_TAGS
+    "/objectStores/<object_store_id>/objects/<object_key>",
+    summary="Complete or abort",
+    tags=STORE_TAGS,
+    responses=declare(OBJECT, WRITE),
 )
 def update_store_object(
     object_store_id: UUID, object_key: ObjectKey, body: ObjectUpdateRequest
@@ -159,7 +204,10 @@ def update_store_object(
 
 
 @router.delete(
-    "/objectStores/<object_store_id>/objects/<object_key>", summary="Delete an object", tags=STORE_TAGS
+    "/objectStores/<object_store_id>/objects/<object_key>",
+    summary="Delete an object",
+    tags=STORE_TAGS,
+    responses=declare(None, DELETE, status=204),
 )
 def delete_store_object(object_store_id: UUID, object_key: ObjectKey) -> Response[None]:
     get_services().objects.delete(_store_space(object_store_id), unquote(object_key))
@@ -167,7 +215,10 @@ def delete_store_object(object_store_id: UUID, object_key: ObjectKey) -> Respons
 
 
 @router.get(
-    "/objectStores/<object_store_id>/objects/<object_key>/parts", summary="List parts", tags=STORE_TAGS
+    "/objectStores/<object_store_id>/objects/<object_key>/parts",
+    summary="List parts",
+    tags=STORE_TAGS,
+    responses=declare(ObjectPartListResponse, OBJECT_READ),
 )
 def list_store_object_parts(
     object_store_id: UUID, object_key: ObjectKey, params: Annotated[ObjectPartListParams, Query()]
@@ -176,7 +227,10 @@ def list_store_object_parts(
 
 
 @router.post(
-    "/objectStores/<object_store_id>/objects/<object_key>/parts", summary="Part URL", tags=STORE_TAGS
+    "/objectStores/<object_store_id>/objects/<object_key>/parts",
+    summary="Part URL",
+    tags=STORE_TAGS,
+    responses=declare(PART, WRITE),
 )
 def create_store_object_part(
     object_store_id: UUID, object_key: ObjectKey, body: ObjectPartCreateRequest
@@ -189,6 +243,7 @@ def create_store_object_part(
     "/objectStores/<object_store_id>/objects/<object_key>/parts/<part_number>",
     summary="Fetch a part",
     tags=STORE_TAGS,
+    responses=declare(PART, OBJECT_READ),
 )
 def fetch_store_object_part(
     object_store_id: UUID, object_key: ObjectKey, part_number: PartNumber

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from openlqs.api.common import LockToken, no_content, paginated, request_context
 from openlqs.api.dependencies import get_services
+from openlqs.api.responses import DELETE, LOCKED, READ, WRITE, declare
 from openlqs.models.common import INT64_MAX, DataResponse, PaginatedResponse
 from openlqs.models.records import (
     Record,
@@ -25,14 +26,24 @@ TAGS = ["Records"]
 Timestamp = Annotated[int, Path(ge=0, le=INT64_MAX, description="Nanoseconds since the epoch")]
 
 
-@router.get("/topics/<topic_id>/records", summary="List a topic's records in a time window", tags=TAGS)
+@router.get(
+    "/topics/<topic_id>/records",
+    summary="List a topic's records in a time window",
+    tags=TAGS,
+    responses=declare(PaginatedResponse[Record], READ),
+)
 def list_records(topic_id: UUID, params: Annotated[RecordListParams, Query()]) -> PaginatedResponse[Record]:
     request_context(router)
     count, records = get_services().records.list_records(topic_id, params)
     return paginated(params, count, records)
 
 
-@router.post("/topics/<topic_id>/records", summary="Create a record", tags=TAGS)
+@router.post(
+    "/topics/<topic_id>/records",
+    summary="Create a record",
+    tags=TAGS,
+    responses=declare(DataResponse[Record], WRITE, LOCKED),
+)
 def create_record(
     topic_id: UUID, body: RecordCreateRequest, lock_token: LockToken = None
 ) -> DataResponse[Record]:
@@ -40,7 +51,12 @@ def create_record(
     return DataResponse(data=get_services().records.create(topic_id, body, context))
 
 
-@router.get("/topics/<topic_id>/records/<timestamp>", summary="Fetch the record at a timestamp", tags=TAGS)
+@router.get(
+    "/topics/<topic_id>/records/<timestamp>",
+    summary="Fetch the record at a timestamp",
+    tags=TAGS,
+    responses=declare(DataResponse[Record], READ),
+)
 def fetch_record(
     topic_id: UUID, timestamp: Timestamp, params: Annotated[RecordFetchParams, Query()]
 ) -> DataResponse[Record]:
@@ -49,7 +65,12 @@ def fetch_record(
     return DataResponse(data=record)
 
 
-@router.patch("/topics/<topic_id>/records/<timestamp>", summary="Update a record", tags=TAGS)
+@router.patch(
+    "/topics/<topic_id>/records/<timestamp>",
+    summary="Update a record",
+    tags=TAGS,
+    responses=declare(DataResponse[Record], WRITE, LOCKED),
+)
 def update_record(
     topic_id: UUID, timestamp: Timestamp, body: RecordUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[Record]:
@@ -57,7 +78,12 @@ def update_record(
     return DataResponse(data=get_services().records.update(topic_id, timestamp, body, context))
 
 
-@router.delete("/topics/<topic_id>/records/<timestamp>", summary="Delete a record", tags=TAGS)
+@router.delete(
+    "/topics/<topic_id>/records/<timestamp>",
+    summary="Delete a record",
+    tags=TAGS,
+    responses=declare(None, DELETE, LOCKED, status=204),
+)
 def delete_record(topic_id: UUID, timestamp: Timestamp, lock_token: LockToken = None) -> Response[None]:
     get_services().records.delete(topic_id, timestamp, request_context(router, lock_token))
     return no_content()
