@@ -7,9 +7,18 @@ that decode messages need it.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import math
 from functools import lru_cache
 from typing import Any
+
+#: Byte arrays up to this size are inlined in JSON as base64; larger ones are summarised. A default for
+#: settings to override: 4 KiB keeps small blobs whole while a point cloud or image stays a few lines.
+DEFAULT_MAX_INLINE_BYTES = 4096
+
+#: How many leading bytes a summary of a large byte array keeps (enough to recognise a header or magic).
+SUMMARY_HEAD_BYTES = 64
 
 
 class MessageDecodeError(ValueError):
@@ -68,3 +77,45 @@ def to_plain(value: Any) -> Any:
             return value.tobytes()
         return value.tolist()
     return value
+
+
+def to_json_value(plain: Any, max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES) -> Any:
+    """A plain value from :func:`decode_ros1` as strict JSON values, for ``query_data``.
+
+    * bytes (uint8 arrays) of at most ``max_inline_bytes`` become a base64 string; larger ones become
+      ``{"size": n, "head": <base64 of the first SUMMARY_HEAD_BYTES bytes>, "truncated": true}``, so a
+      point cloud does not turn into megabytes of JSON;
+    * NaN and ±infinity become ``null``, as JavaScript's ``JSON.stringify`` does: strict JSON has no
+      such numbers, and a string in a numeric field would make ``query_data_filter`` comparisons
+      fail on type rather than simply not match;
+    * dicts and lists (and tuples) are converted item by item; ints, finite floats, str, bool and
+      None are kept as they are.
+
+    The result passes ``json.dumps(..., allow_nan=False)``. ``TypeError`` for a value that
+    :func:`to_plain` never produces; ``ValueError`` for a negative ``max_inline_bytes``.
+    """
+    if max_inline_bytes < 0:
+        raise ValueError(f"max_inline_bytes must not be negative, not {max_inline_bytes}")
+    return _to_json_value(plain, max_inline_bytes)
+
+
+def _to_json_value(value: Any, limit: int) -> Any:
+    # bool and int are exact JSON already; checked before float since bool is an int.
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _to_json_value(item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json_value(item, limit) for item in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        if len(data) <= limit:
+            return base64.b64encode(data).decode("ascii")
+        return {
+            "size": len(data),
+            "head": base64.b64encode(data[:SUMMARY_HEAD_BYTES]).decode("ascii"),
+            "truncated": True,
+        }
+    raise TypeError(f"{type(value).__name__} is not a plain message value")

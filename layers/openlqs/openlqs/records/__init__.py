@@ -1,1 +1,2 @@
-"""Record blocks: records stored as compressed packed columns, one item per time bucket and writer."""
+"""Records: stored as compressed packed columns, one item per time bucket and writer (``codec``,
+``rows``), and what record lists and fetches derive from them (``previews``, ``sampling``)."""
