@@ -287,7 +287,9 @@ class LocalStack:
             template_lookup(self.template, self._references()),
         )
 
-        if RESOURCES_TABLE_ID in self.names:
+        authorizer = self._authorizer()
+        if authorizer is not None:
+            # The API checks keys: this data directory's admin key (kept in ResourcesTable).
             keys = ApiKeyService(DynamoResourceRepository(self.names[RESOURCES_TABLE_ID]))
             self.admin_key = ensure_admin_key(self.data_dir, keys)
             self.snapshot()  # a new key is on disk before anyone is told of it
@@ -298,10 +300,10 @@ class LocalStack:
             host=HOST,
             port=self.port,
             access_log=self.access_log,
-            authorizer=self._authorizer(),
+            authorizer=authorizer,
         )
         self.api.start()
-        if RESOURCES_TABLE_ID in self.names:
+        if self.admin_key is not None:
             write_stack_file(
                 self.data_dir,
                 {
