@@ -19,6 +19,7 @@ NOT_IN_THE_BASE_INSTALL = [
     "moto",
     "yaml",
     "numpy",
+    "PIL",
 ]
 
 

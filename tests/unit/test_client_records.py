@@ -20,7 +20,8 @@ import pytest
 
 from openlqs.client import LogQS
 from openlqs.client.models import Record
-from openlqs.client.records import MAX_COALESCED_READ, RecordReader
+from openlqs.client.records import RecordReader
+from openlqs.records.reading import MAX_COALESCED_READ
 from tests.support.bags import string_message
 from tests.support.client import BASE, CREATED_AT, data
 from tests.support.client import offline_client as client_over

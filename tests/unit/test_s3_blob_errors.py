@@ -71,3 +71,18 @@ def test_s3_blob_store_missing_key_is_still_none() -> None:
     store, _ = _store("NoSuchKey")
 
     assert store.head("run.bag") is None
+
+
+def test_s3_blob_store_read_of_a_missing_object_is_not_found() -> None:
+    store, _ = _store("NoSuchKey")
+
+    with pytest.raises(NotFound, match=r"Object 'run\.bag' not found"):
+        store.read("run.bag", 0, 9)
+
+
+def test_s3_blob_store_read_starting_past_the_end_is_empty() -> None:
+    # S3 answers 416 InvalidRange; a range that only ends past the end gives the bytes there are
+    store, client = _store("InvalidRange")
+
+    assert store.read("run.bag", 1000, 1009) == b""
+    assert client.calls == ["get_object"]

@@ -55,6 +55,16 @@ class Settings(BaseSettings):
         ge=1_000,
         description="Record block time bucket width for topics created through the API (10 s).",
     )
+    query_data_max_inline_bytes: int = Field(
+        4096,
+        ge=0,
+        description="Byte arrays of decoded messages longer than this are summarised in query_data.",
+    )
+    record_chunk_cache_bytes: int = Field(
+        128 * 1024 * 1024,
+        ge=0,
+        description="Decompressed chunks a warm ApiFunction keeps for record data (bytes).",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -204,7 +204,16 @@ class S3BlobStore:
             raise
 
     def read(self, key: str, start: int, end: int) -> bytes:
-        response = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
+        """Bytes ``start`` to ``end`` inclusive; fewer (none) past the end of the object, as S3 gives."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in _NOT_FOUND:
+                raise NotFound(f"Object {key!r} not found.") from None
+            if code == "InvalidRange":  # the range starts at or after the end of the object
+                return b""
+            raise
         return bytes(response["Body"].read())
 
     def delete(self, key: str) -> None:

@@ -19,9 +19,11 @@ from openlqs.domain.common import Environment, Limits
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
 from openlqs.domain.object_stores import ObjectSpaces, ObjectStoreService
 from openlqs.domain.objects import ObjectService
+from openlqs.domain.record_data import RecordDataService
 from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.ingestion.pipeline import IngestionPipeline
+from openlqs.records.reading import ChunkCache
 from openlqs.settings import Settings, get_settings
 
 
@@ -38,6 +40,7 @@ class Services:
     object_stores: ObjectStoreService
     object_spaces: ObjectSpaces
     pipeline: IngestionPipeline
+    record_data: RecordDataService
 
 
 def build_services(settings: Settings) -> Services:
@@ -98,6 +101,12 @@ def build_services(settings: Settings) -> Services:
         object_stores=object_stores,
         object_spaces=object_spaces,
         pipeline=pipeline,
+        record_data=RecordDataService(
+            resources,
+            object_spaces,
+            ChunkCache(settings.record_chunk_cache_bytes),
+            max_inline_bytes=settings.query_data_max_inline_bytes,
+        ),
     )
 
 

@@ -28,7 +28,8 @@ ERRORS: dict[int, str] = {
     404: "No such resource, datastore or route ([NotFound])",
     409: "Conflicts with the current state: a name is taken, the resource is in use, or a state "
     "transition is not allowed ([Conflict], [InvalidTransition])",
-    413: "The request body is larger than the API accepts ([ContentTooLarge])",
+    413: "The request body is larger than the API accepts, or the record data asked for is larger than "
+    "one answer can carry ([ContentTooLarge])",
     415: "The request body is not JSON ([UnsupportedMediaType])",
     423: "The resource is locked and the request does not carry its lock token ([Locked])",
     429: "Too many requests; retry later ([TooManyRequests])",
@@ -39,8 +40,10 @@ ERRORS: dict[int, str] = {
 READ = (400, 401, 404, 429, 500)
 #: Routes that delete: the key's role is checked, the resource may be in use.
 DELETE = (*READ, 403, 409)
+#: Answers or bodies over the size caps.
+TOO_LARGE = 413
 #: Routes that take a JSON body (capped in size, refused when not JSON).
-WRITE = (*DELETE, 413, 415)
+WRITE = (*DELETE, TOO_LARGE, 415)
 #: Changes to a lockable resource (group, log, topic, record, ingestion, ingestion part).
 LOCKED = 423
 

@@ -1,7 +1,7 @@
 """The openlqs Python client: ``from openlqs.client import LogQS``.
 
 It needs pydantic and httpx only (tqdm for progress bars, rosbags to decode messages, lz4 for lz4
-bags — each used when installed).
+bags, Pillow to open image previews — each used when installed).
 """
 
 from openlqs.client.client import LogQS, ResourceNamespace, Utils

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import httpx
@@ -16,6 +18,9 @@ from openlqs.client.progress import progress_bar
 from openlqs.client.records import RecordReader
 from openlqs.client.transport import Transport
 from openlqs.client.uploads import DEFAULT_PART_SIZE, upload_log_object
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 #: Ingestion states after which nothing changes without a new request.
 FINAL_STATES = frozenset({"completed", "failed", "cancelled", "archived"})
@@ -105,6 +110,28 @@ class Utils:
     ) -> dict[str, Any]:
         """The record's message decoded with its topic's definition (needs rosbags installed)."""
         return self._reader.deserialize(record, self._reader.record_bytes(record, ingestion), topic)
+
+    def load_auxiliary_data_image(self, source: models.Record | dict[str, Any] | None) -> PILImage | None:
+        """The image preview in a record's ``auxiliary_data`` as a PIL image; None when there is none.
+
+        ``source`` is a record, whose auxiliary data is fetched when not loaded
+        (``Record.get_auxiliary_data``), or auxiliary data itself (``{"image": <base64 WebP>, ...}``), as
+        with the official client; a record as a dict (with an ``auxiliary_data`` key) works too.
+        Pillow is imported here, so only callers of this method need it.
+        """
+        if isinstance(source, models.Record):
+            auxiliary: Any = source.get_auxiliary_data()
+        elif isinstance(source, dict) and "image" not in source and "auxiliary_data" in source:
+            auxiliary = source["auxiliary_data"]
+        else:
+            auxiliary = source
+        if not isinstance(auxiliary, dict) or not auxiliary.get("image"):
+            return None
+        try:
+            from PIL import Image
+        except ImportError as error:
+            raise ImportError("load_auxiliary_data_image needs Pillow (pip install pillow)") from error
+        return Image.open(io.BytesIO(base64.b64decode(auxiliary["image"])))
 
     def wait_for(
         self,

@@ -7,6 +7,7 @@ instance of that client's bound class, so ``lqs.fetch.group(...).data.update(not
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 from uuid import UUID
@@ -18,6 +19,8 @@ from openlqs.models import api_keys, ingestions, objects, records, resources
 from openlqs.models.common import CommonListParams
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
     from openlqs.client.client import LogQS
     from openlqs.client.interface import Page
 
@@ -221,8 +224,23 @@ class Record(Resource, records.Record):
         return {"timestamp": self.timestamp, "topic_id": self.topic_id}
 
     def get_raw_data(self) -> bytes:
-        """The message bytes, read through this record's offsets."""
+        """The message bytes: the ``raw_data`` the server sent when there is some (a record listed or
+        fetched with ``include_raw_data=True``), otherwise read through this record's offsets."""
+        if self.raw_data is not None:
+            return base64.b64decode(self.raw_data)
         return self.client().utils.fetch_record_bytes(self)
+
+    def get_auxiliary_data(self) -> dict[str, Any] | list[Any] | None:
+        """``auxiliary_data`` (a preview for image topics), fetched with ``include_auxiliary_data=True``
+        and kept on this record when it is not loaded yet; None when the record has none."""
+        if self.auxiliary_data is None:
+            fetched = self.client().fetch.record(self.timestamp, self.topic_id, include_auxiliary_data=True)
+            self.auxiliary_data = fetched.data.auxiliary_data
+        return self.auxiliary_data
+
+    def load_auxiliary_data_image(self) -> PILImage | None:
+        """The preview image of this record (needs Pillow); see ``lqs.utils.load_auxiliary_data_image``."""
+        return self.client().utils.load_auxiliary_data_image(self)
 
 
 class Ingestion(Resource, ingestions.Ingestion):

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from openlqs.api.common import LockToken, no_content, paginated, request_context
 from openlqs.api.dependencies import get_services
-from openlqs.api.responses import DELETE, LOCKED, READ, WRITE, declare
+from openlqs.api.responses import DELETE, LOCKED, READ, TOO_LARGE, WRITE, declare
 from openlqs.models.common import INT64_MAX, DataResponse, PaginatedResponse
 from openlqs.models.records import (
     Record,
@@ -30,11 +30,20 @@ Timestamp = Annotated[int, Path(ge=0, le=INT64_MAX, description="Nanoseconds sin
     "/topics/<topic_id>/records",
     summary="List a topic's records in a time window",
     tags=TAGS,
-    responses=declare(PaginatedResponse[Record], READ),
+    # 413: the record data asked for (include_raw_data/include_auxiliary_data) does not fit one answer
+    responses=declare(PaginatedResponse[Record], READ, TOO_LARGE),
 )
 def list_records(topic_id: UUID, params: Annotated[RecordListParams, Query()]) -> PaginatedResponse[Record]:
     request_context(router)
-    count, records = get_services().records.list_records(topic_id, params)
+    services = get_services()
+    count, records = services.records.list_records(topic_id, params)
+    if params.include_raw_data or params.include_auxiliary_data:
+        records = services.record_data.fill(
+            services.records.topic(topic_id),
+            records,
+            raw=params.include_raw_data,
+            auxiliary=params.include_auxiliary_data,
+        )
     return paginated(params, count, records)
 
 
@@ -55,13 +64,21 @@ def create_record(
     "/topics/<topic_id>/records/<timestamp>",
     summary="Fetch the record at a timestamp",
     tags=TAGS,
-    responses=declare(DataResponse[Record], READ),
+    responses=declare(DataResponse[Record], READ, TOO_LARGE),
 )
 def fetch_record(
     topic_id: UUID, timestamp: Timestamp, params: Annotated[RecordFetchParams, Query()]
 ) -> DataResponse[Record]:
     request_context(router)
-    record = get_services().records.get(topic_id, timestamp, auxiliary=params.include_auxiliary_data)
+    services = get_services()
+    record = services.records.get(topic_id, timestamp, auxiliary=params.include_auxiliary_data)
+    if params.include_raw_data or params.include_auxiliary_data:
+        (record,) = services.record_data.fill(
+            services.records.topic(topic_id),
+            [record],
+            raw=params.include_raw_data,
+            auxiliary=params.include_auxiliary_data,
+        )
     return DataResponse(data=record)
 
 
