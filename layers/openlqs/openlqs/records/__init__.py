@@ -1,2 +1,2 @@
 """Records: stored as compressed packed columns, one item per time bucket and writer (``codec``,
-``rows``), and what record lists and fetches derive from them (``previews``, ``sampling``)."""
+``rows``), and what record lists and fetches derive from them (``reading``, ``previews``)."""
