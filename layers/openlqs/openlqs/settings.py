@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Byte arrays of decoded messages longer than this are summarised in query_data.",
     )
+    stored_query_data_max_bytes: int = Field(
+        1024,
+        ge=0,
+        description="Messages up to this size get query_data stored at ingestion, on topics that opt in.",
+    )
     record_chunk_cache_bytes: int = Field(
         128 * 1024 * 1024,
         ge=0,

@@ -87,6 +87,7 @@ def build_services(settings: Settings) -> Services:
         object_spaces,
         environment,
         part_target_bytes=settings.part_target_bytes,
+        stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
     )
     ingestions.records = pipeline
     return Services(

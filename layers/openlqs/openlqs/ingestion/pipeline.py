@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
 
+from openlqs.bags.messages import MessageDecodeError, decode_ros1, to_json_value
 from openlqs.bags.ros1 import BagIndex, ChunkInfo, index_chunks, read_index
 from openlqs.domain.common import Context, Environment, retry_on_conflict
 from openlqs.domain.ingestions import IngestionPartService, IngestionService, attempt_of
@@ -26,13 +27,27 @@ from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, TOPIC, Topi
 from openlqs.errors import BadLogFile, Conflict, LimitExceeded, NotFound, OpenLQSError
 from openlqs.models.common import ProcessState, TypeEncoding
 from openlqs.models.ingestions import Ingestion, IngestionPartCreateRequest, IngestionPartListParams
-from openlqs.models.resources import Log, RecordStats, Topic, TopicCreateRequest, TopicListParams
+from openlqs.models.resources import (
+    Log,
+    RecordStats,
+    Topic,
+    TopicCreateRequest,
+    TopicListParams,
+    TopicUpdateRequest,
+)
+from openlqs.records.reading import ChunkCache, RecordBytesReader
 from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
 
 S = ProcessState
 
 #: A block holds at most this many records; a busier bucket run is split into more segments.
 MAX_BLOCK_RECORDS = 2_000
+#: Stored ``query_data`` JSON a block holds at most (before compression; DynamoDB items are ≤ 400 KB).
+MAX_BLOCK_EXTRA_BYTES = 192 * 1024
+#: Decompressed chunks a part keeps while it decodes opted-in topics' messages.
+PART_CHUNK_CACHE_BYTES = 32 * 1024 * 1024
+#: The topic context flag that asks ingestions to store small messages' ``query_data``.
+STORE_QUERY_DATA = "store_query_data"
 #: Records per time bucket a topic's bucket width aims at.
 RECORDS_PER_BUCKET = 1_000
 MIN_BUCKET_WIDTH_NS = 1_000_000  # 1 ms
@@ -72,6 +87,34 @@ def bucket_width_for(count: int, duration_ns: int) -> int:
         return MAX_BUCKET_WIDTH_NS
     width = duration_ns * RECORDS_PER_BUCKET // count
     return max(MIN_BUCKET_WIDTH_NS, min(MAX_BUCKET_WIDTH_NS, width))
+
+
+def split_block_rows(rows: list[RecordRow]) -> list[list[RecordRow]]:
+    """Rows cut into blocks of at most ``MAX_BLOCK_RECORDS`` rows and ``MAX_BLOCK_EXTRA_BYTES`` of stored
+    JSON (``query_data``), so that a block stays well inside DynamoDB's 400 KB item."""
+    blocks: list[list[RecordRow]] = []
+    current: list[RecordRow] = []
+    extra_bytes = 0
+    for row in rows:
+        size = len(json.dumps(row.extra, separators=(",", ":"))) if row.extra else 0
+        if current and (len(current) >= MAX_BLOCK_RECORDS or extra_bytes + size > MAX_BLOCK_EXTRA_BYTES):
+            blocks.append(current)
+            current, extra_bytes = [], 0
+        current.append(row)
+        extra_bytes += size
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _stored_query_data(topic: Topic, data: bytes) -> dict[str, Any] | None:
+    """``{"query_data": ...}`` for a record of an opted-in topic; None when it does not decode (the
+    record then reports the error when read)."""
+    try:
+        plain = decode_ros1(topic.type_name or "", topic.type_data or "", data)
+    except MessageDecodeError:
+        return None
+    return {"query_data": to_json_value(plain)}
 
 
 def split_parts(chunks: list[ChunkInfo], target_bytes: int) -> list[list[ChunkInfo]]:
@@ -120,6 +163,7 @@ class IngestionPipeline:
         environment: Environment | None = None,
         *,
         part_target_bytes: int = 64 * 1024 * 1024,
+        stored_query_data_max_bytes: int = 1024,
     ) -> None:
         self.resources = resources
         self.records = records
@@ -129,6 +173,11 @@ class IngestionPipeline:
         self.spaces = spaces
         self.env = environment or Environment()
         self.part_target_bytes = part_target_bytes
+        #: Messages of an opted-in topic up to this size get their ``query_data`` stored at ingestion.
+        self.stored_query_data_max_bytes = stored_query_data_max_bytes
+
+    def _decoders(self, topic_ids: list[str]) -> dict[str, Topic]:
+        return {topic_id: cast(Topic, self.resources.get(TOPIC, UUID(topic_id))) for topic_id in topic_ids}
 
     # -- helpers ---------------------------------------------------------------------------------
     def _current(self, ingestion_id: UUID, attempt: int) -> Ingestion:
@@ -223,10 +272,16 @@ class IngestionPipeline:
         if touched:
             self.refresh_statistics(ingestion.log_id, touched)
         connections, widths, created = self._topics(ingestion, index)
+        decoded = self._decoded_topics(set(connections.values()))
         parts = self._parts(ingestion, index)
 
         def remember(new: Ingestion) -> None:
-            new._internal["plan"] = {"connections": connections, "widths": widths, "created_topics": created}
+            new._internal["plan"] = {
+                "connections": connections,
+                "widths": widths,
+                "created_topics": created,
+                "decoded_topics": decoded,
+            }
             if index.salvaged:
                 new.context = {
                     **(new.context or {}),
@@ -277,10 +332,19 @@ class IngestionPipeline:
                 connections[str(connection_id)] = str(topic.id)
         return connections, widths, created
 
+    def _decoded_topics(self, topic_ids: set[str]) -> list[str]:
+        """The topics that opted in to stored ``query_data`` (``context.store_query_data: true``)."""
+        opted = []
+        for topic_id in sorted(topic_ids):
+            topic = cast(Topic, self.resources.get(TOPIC, UUID(topic_id)))
+            if (topic.context or {}).get(STORE_QUERY_DATA) is True:
+                opted.append(topic_id)
+        return opted
+
     def _topic(self, log_id: UUID, name: str, connection: Any, width: int) -> tuple[Topic, bool]:
         _, found = self.topics.list(TopicListParams(log_id=log_id, name=name, limit=1))
         if found:
-            return found[0], False
+            return self._typed(found[0], connection), False
         request = TopicCreateRequest(
             log_id=log_id,
             name=name,
@@ -293,6 +357,18 @@ class IngestionPipeline:
             return self.topics.create(request, Context(), bucket_width_ns=width), True
         except Conflict:
             return self.topics.list(TopicListParams(log_id=log_id, name=name, limit=1))[1][0], False
+
+    def _typed(self, topic: Topic, connection: Any) -> Topic:
+        """A topic made before its first ingestion (to opt in to stored query_data) gets the bag's type."""
+        if topic.type_name is not None and topic.type_data is not None:
+            return topic
+        request = TopicUpdateRequest(
+            type_name=topic.type_name or connection.type_name,
+            type_encoding=topic.type_encoding or TypeEncoding.ros1,
+            type_data=topic.type_data or connection.message_definition,
+            context={**(topic.context or {}), "md5sum": connection.md5sum},
+        )
+        return self.topics.update(topic.id, request, Context())
 
     def _parts(self, ingestion: Ingestion, index: BagIndex) -> list[tuple[int, UUID]]:
         """Replace the ingestion's parts with one per contiguous run of chunks."""
@@ -330,7 +406,8 @@ class IngestionPipeline:
             data = self._source(ingestion).read(start, end)
             if len(data) != end - start:
                 raise BadLogFile(f"The file ends at byte {start + len(data)}, inside part {part.sequence}.")
-            blocks, stats = self._blocks(ingestion, part.sequence, data, start, connections, widths)
+            decoders = self._decoders(plan.get("decoded_topics", []))
+            blocks, stats = self._blocks(ingestion, part.sequence, data, start, connections, widths, decoders)
         except BadLogFile as error:
             payload = {"part_id": str(part_id), "sequence": part.sequence, "start": start, "end": end}
             self.parts.transition(
@@ -376,9 +453,17 @@ class IngestionPipeline:
         base: int,
         connections: dict[str, str],
         widths: dict[str, int],
+        decoders: dict[str, Topic] | None = None,
     ) -> tuple[list[RecordBlock], dict[str, dict[str, int]]]:
         runs: dict[tuple[str, int], list[RecordRow]] = defaultdict(list)
         ingestion_ref = str(ingestion.id)
+        decoders = decoders or {}
+        # Messages are met in file order: a few decompressed chunks are all the cache ever needs.
+        reader: RecordBytesReader[RecordRow, None] = RecordBytesReader(
+            lambda row: None,
+            lambda _, offset, length: data[offset - base : offset - base + length],
+            ChunkCache(PART_CHUNK_CACHE_BYTES),
+        )
         for message in index_chunks(data, base):
             topic_id = connections.get(str(message.connection_id))
             if topic_id is None:
@@ -386,28 +471,28 @@ class IngestionPipeline:
                     f"A message at byte {message.data_offset} uses unknown connection "
                     f"{message.connection_id}."
                 )
-            runs[(topic_id, message.timestamp // widths[topic_id])].append(
-                RecordRow(
-                    timestamp=message.timestamp,
-                    data_offset=message.data_offset,
-                    data_length=message.data_length,
-                    chunk_compression=message.chunk_compression,
-                    chunk_offset=message.chunk_offset,
-                    chunk_length=message.chunk_length,
-                    ingestion_id=ingestion_ref,
-                )
+            row = RecordRow(
+                timestamp=message.timestamp,
+                data_offset=message.data_offset,
+                data_length=message.data_length,
+                chunk_compression=message.chunk_compression,
+                chunk_offset=message.chunk_offset,
+                chunk_length=message.chunk_length,
+                ingestion_id=ingestion_ref,
             )
+            topic = decoders.get(topic_id)
+            if topic is not None and row.message_size <= self.stored_query_data_max_bytes:
+                row.extra = _stored_query_data(topic, reader.record_bytes(row, None))
+            runs[(topic_id, message.timestamp // widths[topic_id])].append(row)
         now = self.env.now()
         prefix = segment_prefix(ingestion.id)
         blocks: list[RecordBlock] = []
         stats: dict[str, dict[str, int]] = {}
         for (topic_id, bucket), rows in sorted(runs.items()):
             rows.sort(key=RecordRow.order_key)
-            for k in range(0, len(rows), MAX_BLOCK_RECORDS):
-                segment = f"{prefix}{sequence:05d}-{k // MAX_BLOCK_RECORDS:03d}"
-                blocks.append(
-                    RecordBlock(UUID(topic_id), bucket, segment, rows[k : k + MAX_BLOCK_RECORDS], now)
-                )
+            for k, block_rows in enumerate(split_block_rows(rows)):
+                segment = f"{prefix}{sequence:05d}-{k:03d}"
+                blocks.append(RecordBlock(UUID(topic_id), bucket, segment, block_rows, now))
             stat = stats.setdefault(topic_id, {"count": 0, "size": 0, "start": rows[0].timestamp, "end": 0})
             stat["count"] += len(rows)
             stat["size"] += sum(row.message_size for row in rows)
