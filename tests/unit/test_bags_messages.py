@@ -94,3 +94,12 @@ def test_decode_ros1_unparsable_definition() -> None:
 def test_to_plain_keeps_signed_byte_arrays_as_numbers() -> None:
     assert to_plain(np.array([-1, 2], dtype=np.int8)) == [-1, 2]
     assert to_plain(np.array([255, 2], dtype=np.uint8)) == b"\xff\x02"
+
+
+def test_to_plain_leaves_message_constants_out() -> None:
+    store = get_typestore(Stores.ROS1_NOETIC)
+    field_type = store.types["sensor_msgs/msg/PointField"]
+
+    plain = to_plain(field_type(name="x", offset=0, datatype=7, count=1))
+
+    assert plain == {"name": "x", "offset": 0, "datatype": 7, "count": 1}

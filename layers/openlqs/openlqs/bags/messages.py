@@ -59,13 +59,19 @@ def decode_ros1(type_name: str, type_data: str, data: bytes | memoryview) -> dic
     return plain
 
 
+def _is_constant(field: dataclasses.Field[Any]) -> bool:
+    """A message constant (``uint8 INT8=1``): rosbags declares it ``ClassVar`` in a string annotation,
+    which ``dataclasses`` does not recognise, so it is listed among the fields."""
+    return isinstance(field.type, str) and field.type.startswith(("ClassVar", "typing.ClassVar"))
+
+
 def to_plain(value: Any) -> Any:
     """rosbags message objects (dataclasses, numpy arrays) as plain Python values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             field.name: to_plain(getattr(value, field.name))
             for field in dataclasses.fields(value)
-            if not field.name.startswith("__")  # rosbags' __msgtype__
+            if not field.name.startswith("__") and not _is_constant(field)  # rosbags' __msgtype__
         }
     if isinstance(value, list | tuple):
         return [to_plain(item) for item in value]
