@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: local test lint sam-validate format unit integration e2e test-compat clean
+.PHONY: local test lint sam-validate format unit integration e2e test-compat bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,16 @@ e2e: $(VENV)/.installed-dev
 # install fails the run instead of skipping the test.
 test-compat: $(VENV)/.installed-dev
 	OPENLQS_REQUIRE_COMPAT=1 PYTHON=$(PYTHON) $(BIN)/python -m pytest tests/e2e/test_official_client.py
+
+# Benchmarks (docs/performance.md). Modest defaults so that it finishes in minutes on a laptop; the
+# issue's full sizes: make bench BENCH_MESSAGES=2000000 BENCH_RECORDS=1200000.
+BENCH_MESSAGES ?= 300000
+BENCH_RECORDS ?= 200000
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.ingest --messages $(BENCH_MESSAGES)
+	$(BIN)/python -m bench.queries --records $(BENCH_RECORDS)
+	$(BIN)/python -m bench.storage --records $(BENCH_RECORDS)
+	$(BIN)/python -m bench.memory
 
 clean:
 	rm -rf $(VENV) .venv-sam .venv-compat .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -1,0 +1,170 @@
+"""Query benchmark: a page of 1,000 records in a random time window, over HTTP vs rosbags on the bag.
+
+    python -m bench.queries [--records 1200000] [--requests 30]
+
+Generates a bag with one topic of ``--records`` small messages, ingests it on the local stack (in this
+process, data in a temporary directory), then times ``--requests`` list requests of 1,000 records at
+random windows over HTTP with the administrator key (with the default ``include_count=true`` and
+again with ``include_count=false``), and the same windows read by opening the bag with
+rosbags and iterating ``Reader.messages(start=..., stop=...)``. Targets: p50 <= 20 ms and >= 100x
+faster than rosbags. Writes bench/results/queries.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rosbags.rosbag1 import Reader, Writer
+
+from bench.common import TYPESTORE, report
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TOPIC = "/imu"
+PAGE = 1_000
+START_NS = 1_700_000_000_000_000_000
+PERIOD_NS = 2_500_000  # 400 Hz
+
+
+def generate_single_topic_bag(path: Path, records: int, *, seed: int = 11) -> Path:
+    """One topic of ``records`` small std_msgs/String messages at a steady 400 Hz, fixed seed."""
+    if path.exists():
+        return path
+    rng = random.Random(seed)
+    string = TYPESTORE.types["std_msgs/msg/String"]
+    payloads = [
+        bytes(TYPESTORE.serialize_ros1(string(data="x" * rng.randrange(8, 40)), "std_msgs/msg/String"))
+        for _ in range(64)
+    ]
+    with Writer(path) as writer:
+        connection = writer.add_connection(TOPIC, "std_msgs/msg/String", typestore=TYPESTORE)
+        for i in range(records):
+            writer.write(connection, START_NS + i * PERIOD_NS, payloads[i % len(payloads)])
+    return path
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def timed(run: Callable[[int], int], windows: list[int]) -> list[float]:
+    """Wall time of ``run(start)`` for every window start; each must return a full page."""
+    times = []
+    for start in windows:
+        began = time.perf_counter()
+        count = run(start)
+        times.append(time.perf_counter() - began)
+        assert count == PAGE, (start, count)
+    return times
+
+
+def rosbags_window(path: Path, start: int) -> int:
+    """Open the bag and read the first 1,000 messages at or after ``start`` (what a script does today)."""
+    stop = start + PAGE * PERIOD_NS
+    with Reader(path) as reader:
+        return sum(1 for _ in reader.messages(start=start, stop=stop))
+
+
+def serve_and_time(path: Path, windows: list[int]) -> dict[str, Any]:
+    from openlqs.local.stack import LocalStack
+
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        LocalStack(port=0, moto_port=0, data_dir=Path(data_dir)) as stack,
+    ):
+        assert stack.admin_key is not None
+        token = base64.b64encode(f"{stack.admin_key.key_id}:{stack.admin_key.secret}".encode()).decode()
+        base = f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api"
+        with httpx.Client(timeout=600, headers={"Authorization": f"Bearer {token}"}) as http:
+            group = http.post(f"{base}/groups", json={"name": "bench"}).json()["data"]
+            log = http.post(f"{base}/logs", json={"group_id": group["id"], "name": "bench"}).json()["data"]
+            stack.client("s3").upload_file(
+                str(path), stack.bucket_name, f"lqs/{stack.datastore_id}/logs/{log['id']}/bench.bag"
+            )
+            began = time.perf_counter()
+            ingestion = http.post(
+                f"{base}/ingestions", json={"log_id": log["id"], "object_key": "bench.bag", "state": "queued"}
+            ).json()["data"]
+            while (state := http.get(f"{base}/ingestions/{ingestion['id']}").json()["data"])["state"] not in (
+                "completed",
+                "failed",
+            ):
+                time.sleep(0.2)
+            ingest_s = time.perf_counter() - began
+            assert state["state"] == "completed", state
+            (topic,) = http.get(f"{base}/topics", params={"log_id": log["id"]}).json()["data"]
+            url = f"{base}/topics/{topic['id']}/records"
+
+            def page(start: int, *, count: bool = True) -> int:
+                params = {"timestamp_gte": start, "limit": PAGE, "include_count": str(count).lower()}
+                response = http.get(url, params=params)
+                response.raise_for_status()
+                return len(response.json()["data"])
+
+            page(windows[0])  # warm the handler's caches once, as a warm Lambda would be
+            times = timed(page, windows)
+            uncounted = timed(lambda start: page(start, count=False), windows)
+        return {"ingest_s": ingest_s, "times": times, "uncounted_times": uncounted}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=1_200_000)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    path = generate_single_topic_bag(
+        Path(tempfile.gettempdir()) / f"openlqs-bench-queries-{args.records}.bag", args.records
+    )
+    rng = random.Random(args.seed)
+    windows = [START_NS + rng.randrange(args.records - PAGE) * PERIOD_NS for _ in range(args.requests)]
+
+    served = serve_and_time(path, windows)
+    rosbags_times = timed(lambda start: rosbags_window(path, start), windows)
+    http_times = served["times"]
+    http_p50, http_p95 = statistics.median(http_times), percentile(http_times, 0.95)
+    uncounted = served["uncounted_times"]
+    bare_p50, bare_p95 = statistics.median(uncounted), percentile(uncounted, 0.95)
+    bag_p50, bag_p95 = statistics.median(rosbags_times), percentile(rosbags_times, 0.95)
+    results: dict[str, Any] = {
+        "records": args.records,
+        "requests": args.requests,
+        "page": PAGE,
+        "bag_bytes": path.stat().st_size,
+        "ingest_s": served["ingest_s"],
+        "http_p50_s": http_p50,
+        "http_p95_s": http_p95,
+        "rosbags_p50_s": bag_p50,
+        "rosbags_p95_s": bag_p95,
+        "speedup_p50": bag_p50 / http_p50,
+        "http_no_count_p50_s": bare_p50,
+        "http_no_count_p95_s": bare_p95,
+        "speedup_no_count_p50": bag_p50 / bare_p50,
+        "http_times_s": http_times,
+        "http_no_count_times_s": uncounted,
+        "rosbags_times_s": rosbags_times,
+    }
+    rows = [
+        ("records in the topic", f"{args.records:,} ({path.stat().st_size / 2**20:.0f} MiB bag)"),
+        ("requests (page of 1,000)", f"{args.requests}"),
+        ("local ingestion", f"{served['ingest_s']:.1f} s"),
+        ("HTTP p50 / p95 (target p50 <= 20 ms)", f"{http_p50 * 1e3:.1f} / {http_p95 * 1e3:.1f} ms"),
+        ("rosbags open + window p50 / p95", f"{bag_p50 * 1e3:.1f} / {bag_p95 * 1e3:.1f} ms"),
+        ("speed-up at p50 (target >= 100x)", f"{bag_p50 / http_p50:.1f}x"),
+        ("HTTP include_count=false p50 / p95", f"{bare_p50 * 1e3:.1f} / {bare_p95 * 1e3:.1f} ms"),
+        ("speed-up at p50, include_count=false", f"{bag_p50 / bare_p50:.1f}x"),
+    ]
+    report("queries", rows, results, RESULTS)
+
+
+if __name__ == "__main__":
+    main()
