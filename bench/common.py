@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import statistics
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -43,6 +45,14 @@ def generate_small_message_bag(
             topic = rng.choices(topics, weights)[0]
             writer.write(topic, timestamp, payloads[i % len(payloads)])
     return path
+
+
+def admin_http(stack: Any) -> tuple[httpx.Client, str]:
+    """An HTTP client with the local stack's administrator key, and the API's base URL."""
+    assert stack.admin_key is not None
+    token = base64.b64encode(f"{stack.admin_key.key_id}:{stack.admin_key.secret}".encode()).decode()
+    base = f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api"
+    return httpx.Client(timeout=600, headers={"Authorization": f"Bearer {token}"}), base
 
 
 def median_seconds(run: Callable[[], Any], repeats: int = 3) -> float:

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 from rosbags.rosbag1 import Reader
 
-from bench.common import generate_small_message_bag, median_seconds, report
+from bench.common import admin_http, generate_small_message_bag, median_seconds, report
 from openlqs.bags.ros1 import index_chunk_columns, read_index
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -78,9 +77,9 @@ def local_end_to_end(path: Path) -> dict[str, Any]:
         LocalStack(port=0, moto_port=0, data_dir=Path(data_dir)) as stack,
     ):
         counter = WriteCounter(stack.names["RecordsTable"])
-        boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.*", counter)  # type: ignore[union-attr]
-        base = f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api"
-        with httpx.Client(timeout=120) as http:
+        boto3._get_default_session().events.register("provide-client-params.dynamodb.*", counter)
+        http, base = admin_http(stack)
+        with http:
             group = http.post(f"{base}/groups", json={"name": "bench"}).json()["data"]
             log = http.post(f"{base}/logs", json={"group_id": group["id"], "name": "bench"}).json()["data"]
             stack.client("s3").upload_file(

@@ -3,17 +3,19 @@
     python -m bench.queries [--records 1200000] [--requests 30]
 
 Generates a bag with one topic of ``--records`` small messages, ingests it on the local stack (in this
-process, data in a temporary directory), then times ``--requests`` list requests of 1,000 records at
-random windows over HTTP with the administrator key (with the default ``include_count=true`` and
-again with ``include_count=false``), and the same windows read by opening the bag with
-rosbags and iterating ``Reader.messages(start=..., stop=...)``. Targets: p50 <= 20 ms and >= 100x
-faster than rosbags. Writes bench/results/queries.json.
+process, data in a temporary directory), then times ``--requests`` list requests of a page of 1,000
+records in random time windows of 1,000 to 10,000 records (``timestamp_gte`` and ``timestamp_lte``) over
+HTTP with the administrator key: with the default ``include_count=true``, with ``include_count=false``,
+and with ``timestamp_gte`` only (the count then runs to the topic's end). The reference is the same
+windows' first 1,000 messages read by opening the bag with rosbags and iterating
+``Reader.messages(start=..., stop=...)``. Targets: p50 <= 20 ms and >= 100x faster than rosbags. Writes
+bench/results/queries.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
+import itertools
 import random
 import statistics
 import tempfile
@@ -22,10 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rosbags.rosbag1 import Reader, Writer
 
-from bench.common import TYPESTORE, report
+from bench.common import TYPESTORE, admin_http, report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPIC = "/imu"
@@ -56,35 +57,36 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def timed(run: Callable[[int], int], windows: list[int]) -> list[float]:
-    """Wall time of ``run(start)`` for every window start; each must return a full page."""
+Window = tuple[int, int]
+
+
+def timed(run: Callable[[Window], int], windows: list[Window]) -> list[float]:
+    """Wall time of ``run(window)`` for every window; each must return a full page."""
     times = []
-    for start in windows:
+    for window in windows:
         began = time.perf_counter()
-        count = run(start)
+        count = run(window)
         times.append(time.perf_counter() - began)
-        assert count == PAGE, (start, count)
+        assert count == PAGE, (window, count)
     return times
 
 
-def rosbags_window(path: Path, start: int) -> int:
-    """Open the bag and read the first 1,000 messages at or after ``start`` (what a script does today)."""
-    stop = start + PAGE * PERIOD_NS
+def rosbags_window(path: Path, window: Window) -> int:
+    """Open the bag and read the window's first 1,000 messages (what a script does today)."""
+    start, stop = window
     with Reader(path) as reader:
-        return sum(1 for _ in reader.messages(start=start, stop=stop))
+        return sum(1 for _ in itertools.islice(reader.messages(start=start, stop=stop + 1), PAGE))
 
 
-def serve_and_time(path: Path, windows: list[int]) -> dict[str, Any]:
+def serve_and_time(path: Path, windows: list[Window]) -> dict[str, Any]:
     from openlqs.local.stack import LocalStack
 
     with (
         tempfile.TemporaryDirectory() as data_dir,
         LocalStack(port=0, moto_port=0, data_dir=Path(data_dir)) as stack,
     ):
-        assert stack.admin_key is not None
-        token = base64.b64encode(f"{stack.admin_key.key_id}:{stack.admin_key.secret}".encode()).decode()
-        base = f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api"
-        with httpx.Client(timeout=600, headers={"Authorization": f"Bearer {token}"}) as http:
+        http, base = admin_http(stack)
+        with http:
             group = http.post(f"{base}/groups", json={"name": "bench"}).json()["data"]
             log = http.post(f"{base}/logs", json={"group_id": group["id"], "name": "bench"}).json()["data"]
             stack.client("s3").upload_file(
@@ -104,16 +106,23 @@ def serve_and_time(path: Path, windows: list[int]) -> dict[str, Any]:
             (topic,) = http.get(f"{base}/topics", params={"log_id": log["id"]}).json()["data"]
             url = f"{base}/topics/{topic['id']}/records"
 
-            def page(start: int, *, count: bool = True) -> int:
-                params = {"timestamp_gte": start, "limit": PAGE, "include_count": str(count).lower()}
+            def page(window: Window, *, count: bool = True, bounded: bool = True) -> int:
+                params: dict[str, str | int] = {
+                    "timestamp_gte": window[0],
+                    "limit": PAGE,
+                    "include_count": str(count).lower(),
+                }
+                if bounded:
+                    params["timestamp_lte"] = window[1]
                 response = http.get(url, params=params)
                 response.raise_for_status()
                 return len(response.json()["data"])
 
             page(windows[0])  # warm the handler's caches once, as a warm Lambda would be
             times = timed(page, windows)
-            uncounted = timed(lambda start: page(start, count=False), windows)
-        return {"ingest_s": ingest_s, "times": times, "uncounted_times": uncounted}
+            uncounted = timed(lambda window: page(window, count=False), windows)
+            open_ended = timed(lambda window: page(window, bounded=False), windows)
+        return {"ingest_s": ingest_s, "times": times, "uncounted_times": uncounted, "open_times": open_ended}
 
 
 def main() -> None:
@@ -126,7 +135,12 @@ def main() -> None:
         Path(tempfile.gettempdir()) / f"openlqs-bench-queries-{args.records}.bag", args.records
     )
     rng = random.Random(args.seed)
-    windows = [START_NS + rng.randrange(args.records - PAGE) * PERIOD_NS for _ in range(args.requests)]
+    # A window of 2.5 to 25 s (1,000 to 10,000 records at 400 Hz) at a random place in the topic.
+    windows = []
+    for _ in range(args.requests):
+        span = rng.randrange(PAGE, 10 * PAGE)
+        first = rng.randrange(args.records - span)
+        windows.append((START_NS + first * PERIOD_NS, START_NS + (first + span) * PERIOD_NS))
 
     served = serve_and_time(path, windows)
     rosbags_times = timed(lambda start: rosbags_window(path, start), windows)
@@ -134,6 +148,8 @@ def main() -> None:
     http_p50, http_p95 = statistics.median(http_times), percentile(http_times, 0.95)
     uncounted = served["uncounted_times"]
     bare_p50, bare_p95 = statistics.median(uncounted), percentile(uncounted, 0.95)
+    open_times = served["open_times"]
+    open_p50, open_p95 = statistics.median(open_times), percentile(open_times, 0.95)
     bag_p50, bag_p95 = statistics.median(rosbags_times), percentile(rosbags_times, 0.95)
     results: dict[str, Any] = {
         "records": args.records,
@@ -148,9 +164,12 @@ def main() -> None:
         "speedup_p50": bag_p50 / http_p50,
         "http_no_count_p50_s": bare_p50,
         "http_no_count_p95_s": bare_p95,
+        "http_open_ended_p50_s": open_p50,
+        "http_open_ended_p95_s": open_p95,
         "speedup_no_count_p50": bag_p50 / bare_p50,
         "http_times_s": http_times,
         "http_no_count_times_s": uncounted,
+        "http_open_ended_times_s": open_times,
         "rosbags_times_s": rosbags_times,
     }
     rows = [
@@ -162,6 +181,7 @@ def main() -> None:
         ("speed-up at p50 (target >= 100x)", f"{bag_p50 / http_p50:.1f}x"),
         ("HTTP include_count=false p50 / p95", f"{bare_p50 * 1e3:.1f} / {bare_p95 * 1e3:.1f} ms"),
         ("speed-up at p50, include_count=false", f"{bag_p50 / bare_p50:.1f}x"),
+        ("HTTP timestamp_gte only p50 / p95", f"{open_p50 * 1e3:.1f} / {open_p95 * 1e3:.1f} ms"),
     ]
     report("queries", rows, results, RESULTS)
 

@@ -71,6 +71,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         },
         RESOURCES_INDEXES: {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+        f"{RECORDS}/index/BlockStats": {"dynamodb:Query"},
         f"{BUCKET}/lqs/*": {
             "s3:GetObject",
             "s3:PutObject",

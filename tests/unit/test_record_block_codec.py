@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import random
+import zlib
 
 import pytest
 
-from openlqs.records.codec import CorruptBlock, decode_rows, encode_rows
+from openlqs.records.codec import BlockColumns, CorruptBlock, decode_rows, encode_rows
 from openlqs.records.rows import RecordRow, bucket_of
 
 
@@ -75,3 +77,62 @@ def test_row_order_keeps_file_position_for_equal_timestamps() -> None:
 def test_bucket_of_splits_time_into_fixed_width_buckets() -> None:
     assert bucket_of(19_999_999_999, 10_000_000_000) == 1
     assert bucket_of(20_000_000_000, 10_000_000_000) == 2
+
+
+#: A block written by the version 1 encoder (before decision 32): three rows, one with an extra.
+VERSION_1_BLOB = (
+    "eJwLcmJkZmBgSAbiaqVkJatopZwqE6VYHaViEDu/JCO1SC8pMR0kkgkSMU0ySDJMMUvVtUg0T9U1STNI1rVMNDXVNUgzSTNJBAqm"
+    "GBmCFFcoWVUrGYGIvPySVCUrpTyl2tpahkXpO+Wn/BBjZICA/yJvQbYziApA+DBaQxlCn2BApQWhNA+UdoCZAwUaUL4imjgDGh9Z"
+    "DCYOACj7RTY="
+)
+
+
+def test_codec_still_reads_blocks_of_the_first_format() -> None:
+    ingestion = "5b0b1d6e-8a7e-4f0c-9a55-0f4f4a8a7d21"
+
+    rows = decode_rows(base64.b64decode(VERSION_1_BLOB))
+
+    assert rows == [
+        RecordRow(1655235727034130944, 4117, 200, "lz4", 12, 40, None, ingestion),
+        RecordRow(1655235727034130945, 4117, 200, "lz4", 64, 33, None, ingestion),
+        RecordRow(1655235727100000000, 9000, 17, None, None, None, "other.bag", None, {"note": "n"}),
+    ]
+
+
+def test_codec_writes_the_second_format_smaller_than_the_first() -> None:
+    rows = _ingested_rows(4_000)
+
+    blob = encode_rows(rows)
+
+    assert zlib.decompress(blob)[2] == 2
+    assert len(blob) < 6 * len(rows)  # version 1 took 8.5 bytes a row for these random gaps and lengths
+    assert decode_rows(blob) == rows
+
+
+def test_block_columns_search_and_slice_without_making_every_row() -> None:
+    rows = sorted(_ingested_rows(500), key=RecordRow.order_key)
+    columns = BlockColumns.from_rows(rows)
+    low, high = rows[100].timestamp, rows[199].timestamp
+
+    start, stop = columns.span(low, high)
+
+    assert [r.timestamp for r in columns.rows(start, stop)] == [
+        r.timestamp for r in rows if low <= r.timestamp <= high
+    ]
+    assert columns.span(None, None) == (0, 500)
+    assert columns.span(rows[-1].timestamp + 1, None) == (500, 500)
+    assert columns.message_bytes() == sum(r.message_size for r in rows)
+
+
+def test_block_columns_sort_into_record_order_and_keep_extras_with_their_rows() -> None:
+    rows = [
+        RecordRow(5, 100, 1, extra={"note": "b"}),
+        RecordRow(5, 10, 1),
+        RecordRow(1, None, None, extra={"note": "a"}),
+        RecordRow(5, None, None),
+    ]
+
+    ordered = BlockColumns.from_rows(rows).sorted().rows()
+
+    assert ordered == sorted(rows, key=RecordRow.order_key)
+    assert [r.extra for r in ordered] == [{"note": "a"}, None, {"note": "b"}, None]

@@ -14,8 +14,14 @@ from openlqs.adapters import keys
 from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import MAX_ITEM_BYTES, item_size
 from openlqs.errors import Conflict, ContentTooLarge
-from openlqs.records.codec import decode_rows, encode_rows
-from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
+from openlqs.records.codec import encode_columns
+from openlqs.records.rows import BlockStats, RecordBlock, RecordRow, RecordSummary
+
+#: The RecordsTable index holding only each block's keys, ``n``, ``min_ts`` and ``max_ts`` (template.yaml).
+BLOCK_STATS_INDEX = "BlockStats"
+#: ``Limit`` of the successive Query calls of a windowed read: a page of records usually lies in the
+#: first few blocks, so the first call reads only those; later calls read more (the last: 1 MB pages).
+_QUERY_LIMITS = (4, 16, 64)
 
 
 class DynamoRecordRepository(DynamoTable):
@@ -25,15 +31,50 @@ class DynamoRecordRepository(DynamoTable):
     def _to_block(item: dict[str, Any]) -> RecordBlock:
         bucket, segment = keys.parse_record_block_sk(item["sk"])
         blob = bytes(item["rows"].value if hasattr(item["rows"], "value") else item["rows"])
+        n = item.get("n")
         return RecordBlock(
-            topic_id=UUID(item["pk"]),
-            bucket=bucket,
-            segment=segment,
-            rows=decode_rows(blob),
-            created_at=datetime.fromisoformat(item["created_at"]),
-            version=int(item.get("version", 0)),
-            size=len(blob),
+            UUID(item["pk"]),
+            bucket,
+            segment,
+            None,
+            datetime.fromisoformat(item["created_at"]),
+            int(item.get("version", 0)),
+            len(blob),
+            blob=blob,
+            n=None if n is None else int(n),
+            min_ts=None if n is None else int(item["min_ts"]),
+            max_ts=None if n is None else int(item["max_ts"]),
         )
+
+    @staticmethod
+    def _bucket_condition(topic_id: UUID, first_bucket: int | None, last_bucket: int | None) -> Any | None:
+        """The key condition of buckets [first_bucket, last_bucket]; None when that range is empty."""
+        condition = Key("pk").eq(str(topic_id))
+        if last_bucket is not None and last_bucket < max(first_bucket or 0, 0):
+            # No bucket lies below 0; DynamoDB rejects a BETWEEN whose upper bound is below its lower one.
+            return None
+        if first_bucket is not None or last_bucket is not None:
+            low = keys.record_bucket_prefix(max(first_bucket or 0, 0))
+            high = (
+                keys.record_bucket_prefix(last_bucket if last_bucket is not None else 10**20 - 1) + "\uffff"
+            )
+            condition = condition & Key("sk").between(low, high)
+        return condition
+
+    def _query_growing(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Like ``_query``, with a small ``Limit`` first: a reader that stops early reads few items."""
+        calls = 0
+        while True:
+            if calls < len(_QUERY_LIMITS):
+                kwargs["Limit"] = _QUERY_LIMITS[calls]
+            else:
+                kwargs.pop("Limit", None)
+            response = self.table.query(**kwargs)
+            calls += 1
+            yield from response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def blocks(
         self,
@@ -43,18 +84,26 @@ class DynamoRecordRepository(DynamoTable):
         *,
         descending: bool = False,
     ) -> Iterator[RecordBlock]:
-        condition = Key("pk").eq(str(topic_id))
-        if last_bucket is not None and last_bucket < max(first_bucket or 0, 0):
-            # No bucket lies below 0; DynamoDB rejects a BETWEEN whose upper bound is below its lower one.
+        condition = self._bucket_condition(topic_id, first_bucket, last_bucket)
+        if condition is None:
             return iter(())
-        if first_bucket is not None or last_bucket is not None:
-            low = keys.record_bucket_prefix(max(first_bucket or 0, 0))
-            high = (
-                keys.record_bucket_prefix(last_bucket if last_bucket is not None else 10**20 - 1) + "\uffff"
-            )
-            condition = condition & Key("sk").between(low, high)
-        items = self._query(KeyConditionExpression=condition, ScanIndexForward=not descending)
+        items = self._query_growing(KeyConditionExpression=condition, ScanIndexForward=not descending)
         return (self._to_block(item) for item in items)
+
+    def block_stats(
+        self, topic_id: UUID, first_bucket: int | None, last_bucket: int | None
+    ) -> Iterator[BlockStats]:
+        """The row count and time range of every block in [first_bucket, last_bucket], from the
+        ``BlockStats`` index: ~60 bytes per block, so a Query call covers ~15,000 blocks (eventually
+        consistent, like every index)."""
+        condition = self._bucket_condition(topic_id, first_bucket, last_bucket)
+        if condition is None:
+            return
+        for item in self._query(KeyConditionExpression=condition, IndexName=BLOCK_STATS_INDEX):
+            if "n" not in item:
+                continue
+            bucket, segment = keys.parse_record_block_sk(item["sk"])
+            yield BlockStats(bucket, segment, int(item["n"]), int(item["min_ts"]), int(item["max_ts"]))
 
     def bucket_blocks(self, topic_id: UUID, bucket: int) -> list[RecordBlock]:
         items = self._query(
@@ -67,15 +116,16 @@ class DynamoRecordRepository(DynamoTable):
     @staticmethod
     def _item(block: RecordBlock) -> tuple[dict[str, Any], bytes]:
         block.sort()
-        blob = encode_rows(block.rows)
+        columns = block.columns
+        blob = encode_columns(columns)
         item = {
             "pk": str(block.topic_id),
             "sk": keys.record_block_sk(block.bucket, block.segment),
             "rows": blob,
-            "n": block.count,
-            "bytes": sum(row.message_size for row in block.rows),
-            "min_ts": block.rows[0].timestamp if block.rows else 0,
-            "max_ts": block.rows[-1].timestamp if block.rows else 0,
+            "n": len(columns),
+            "bytes": columns.message_bytes(),
+            "min_ts": int(columns.timestamps[0]) if len(columns) else 0,
+            "max_ts": int(columns.timestamps[-1]) if len(columns) else 0,
             "created_at": block.created_at.isoformat(),
             "version": block.version + 1,
         }

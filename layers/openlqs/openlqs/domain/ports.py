@@ -10,7 +10,7 @@ from uuid import UUID
 
 from openlqs.models.common import CommonModel
 from openlqs.models.ingestions import Ingestion
-from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
+from openlqs.records.rows import BlockStats, RecordBlock, RecordRow, RecordSummary
 
 M = TypeVar("M", bound=CommonModel)
 
@@ -103,6 +103,13 @@ class RecordRepository(Protocol):
         descending: bool = False,
     ) -> Iterator[RecordBlock]:
         """Blocks whose bucket lies in [first_bucket, last_bucket] (None: unbounded), bucket-ordered."""
+        ...
+
+    def block_stats(
+        self, topic_id: UUID, first_bucket: int | None, last_bucket: int | None
+    ) -> Iterator[BlockStats]:
+        """Row count and time range of every block in [first_bucket, last_bucket], without their rows
+        (possibly a moment behind the blocks: an index)."""
         ...
 
     def bucket_blocks(self, topic_id: UUID, bucket: int) -> list[RecordBlock]: ...

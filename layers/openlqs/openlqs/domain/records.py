@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
+
+import numpy as np
 
 from openlqs.domain.common import Context, Environment, check_unlocked, lock_changes, patch_fields
 from openlqs.domain.filtering import Predicate, compile_filters
@@ -343,6 +346,8 @@ class RecordService:
         if filters.pop("altered", None) is not None:
             filters["updated_at_null"] = not params.altered
         predicates = compile_filters(filters)
+        if not predicates and params.frequency is None:
+            return self._list_window(topic, low, high, params)
         page: list[Record] = []
         count, skip = 0, params.offset
         width = self._width(topic)
@@ -358,6 +363,71 @@ class RecordService:
             elif not params.include_count:
                 break
         return (count if params.include_count else None), page
+
+    def _list_window(
+        self, topic: Topic, low: int | None, high: int | None, params: RecordListParams
+    ) -> tuple[int | None, list[Record]]:
+        """A page of the records in [low, high] without per-row filters: blocks are searched as columns
+        and only the page's rows become objects; the count of blocks wholly inside the window comes from
+        their stored row counts (``BlockStats``), never from decoding them."""
+        if low is not None and high is not None and low > high:
+            return (0 if params.include_count else None), []
+        width = self._width(topic)
+        first = None if low is None else bucket_of(low, width)
+        last = None if high is None else bucket_of(high, width)
+        wanted = params.offset + params.limit
+        page: list[tuple[RecordBlock, RecordRow]] = []
+        position = 0  # rows of the window before the current bucket
+        stopped_at: int | None = None  # the last bucket read, when the page filled before the end
+        if wanted > 0:
+            stream = self.records.blocks(topic.id, first, last, descending=params.descending)
+            for blocks in _by_bucket(stream):
+                spans = [_span(block, low, high) for block in blocks]
+                size = sum(stop - start for start, stop in spans)
+                if position + size > params.offset:
+                    skip = max(params.offset - position, 0)
+                    take = wanted - position - skip
+                    page.extend(_bucket_page(blocks, spans, skip, take, params.descending))
+                position += size
+                if position >= wanted:
+                    stopped_at = blocks[0].bucket
+                    break
+        records = [
+            self.to_record(topic, block, row, auxiliary=params.include_auxiliary_data) for block, row in page
+        ]
+        if not params.include_count:
+            return None, records
+        if wanted == 0:
+            return self._window_count(topic.id, low, high, first, last), records
+        if stopped_at is None:
+            return position, records
+        if params.descending:
+            rest = self._window_count(topic.id, low, high, first, stopped_at - 1)
+        else:
+            rest = self._window_count(topic.id, low, high, stopped_at + 1, last)
+        return position + rest, records
+
+    def _window_count(
+        self, topic_id: UUID, low: int | None, high: int | None, first: int | None, last: int | None
+    ) -> int:
+        """Records in [low, high] within buckets [first, last]: stored row counts of the blocks wholly
+        inside the window; the blocks of a bucket reaching past it are read and searched."""
+        if first is not None and last is not None and first > last:
+            return 0
+        inside: dict[int, int] = defaultdict(int)
+        edges: set[int] = set()
+        for stats in self.records.block_stats(topic_id, first, last):
+            if stats.within(low, high):
+                inside[stats.bucket] += stats.n
+            elif (low is None or stats.max_ts >= low) and (high is None or stats.min_ts <= high):
+                edges.add(stats.bucket)
+        # A bucket with a block reaching past the window is counted from its blocks' rows.
+        count = sum(n for bucket, n in inside.items() if bucket not in edges)
+        for bucket in sorted(edges):
+            for block in self.records.bucket_blocks(topic_id, bucket):
+                start, stop = _span(block, low, high)
+                count += stop - start
+        return count
 
     def _rows(
         self,
@@ -400,6 +470,66 @@ class RecordService:
         for block, row in rows:
             if not predicates or all(p.test(_row_view(row)) for p in predicates):
                 yield block, row
+
+
+def _by_bucket(blocks: Iterable[RecordBlock]) -> Iterator[list[RecordBlock]]:
+    """Consecutive blocks of one bucket, grouped (the stream is bucket-ordered)."""
+    pending: list[RecordBlock] = []
+    for block in blocks:
+        if pending and block.bucket != pending[0].bucket:
+            yield pending
+            pending = []
+        pending.append(block)
+    if pending:
+        yield pending
+
+
+def _span(block: RecordBlock, low: int | None, high: int | None) -> tuple[int, int]:
+    """The block's rows [start, stop) in [low, high]; without decoding when it lies wholly inside."""
+    if block.within(low, high):
+        return 0, block.count
+    return block.columns.span(low, high)
+
+
+def _bucket_page(
+    blocks: list[RecordBlock], spans: list[tuple[int, int]], skip: int, take: int, descending: bool
+) -> list[tuple[RecordBlock, RecordRow]]:
+    """Rows ``skip`` to ``skip + take`` of one bucket's window, in time order (file order within a
+    timestamp, then segment), materialising only those rows."""
+    if take <= 0:
+        return []
+    if len(blocks) == 1:
+        (block,), ((start, stop),) = blocks, spans
+        if descending:
+            first, last = max(stop - skip - take, start), stop - skip
+            return [(block, row) for row in reversed(block.columns.rows(first, last))]
+        return [(block, row) for row in block.columns.rows(start + skip, min(start + skip + take, stop))]
+    # Several writers' blocks share the bucket: merge their order keys, then take the page's slice.
+    keys: list[list[Any]] = [[], [], [], [], [], []]
+    for rank, (block, (start, stop)) in enumerate(
+        sorted(zip(blocks, spans, strict=True), key=lambda pair: pair[0].segment)
+    ):
+        timestamps, positions, chunk_offsets = block.columns.order_keys()
+        keys[0].append(timestamps[start:stop])
+        keys[1].append(positions[start:stop])
+        keys[2].append(chunk_offsets[start:stop])
+        keys[3].append(np.full(stop - start, rank))
+        keys[4].append(np.arange(start, stop))
+        keys[5].append(block)
+    ranks, rows_at = np.concatenate(keys[3]), np.concatenate(keys[4])
+    order = np.lexsort((ranks, np.concatenate(keys[2]), np.concatenate(keys[1]), np.concatenate(keys[0])))
+    if descending:
+        order = order[::-1]
+    chosen = order[skip : skip + take].tolist()
+    # Each block's chosen rows are made in one call over the range they span.
+    made: dict[tuple[int, int], RecordRow] = {}
+    for rank, block in enumerate(keys[5]):
+        mine = rows_at[[i for i in chosen if ranks[i] == rank]]
+        if len(mine):
+            start = int(mine.min())
+            for offset, row in enumerate(block.columns.rows(start, int(mine.max()) + 1)):
+                made[(rank, start + offset)] = row
+    return [(keys[5][int(ranks[i])], made[(int(ranks[i]), int(rows_at[i]))]) for i in chosen]
 
 
 def _downsample(

@@ -4,54 +4,51 @@ Layout (little-endian), zlib-compressed as a whole::
 
     b"RB" version:u8 | n:u32 | table_len:u32 | tables (JSON) | columns...
 
-Columns are ``int64`` arrays of length n: timestamp deltas (the first absolute), data_offset,
-data_length, chunk_offset, chunk_length (-1 = null), then ``int32`` indexes into the string tables
-for chunk_compression, source and ingestion_id (-1 = null). Per-record extras (rare) are in the
-JSON tables keyed by row index. A block of 1,000 ingested records encodes to a few kilobytes.
+Columns are ``int64`` arrays of length n: timestamp, data_offset, data_length, chunk_offset,
+chunk_length (-1 = null), then ``int32`` indexes into the string tables for chunk_compression, source
+and ingestion_id (-1 = null). Per-record extras (rare) are in the JSON tables keyed by row index.
+
+- Version 2 (written since decision 32): timestamp, data_offset and chunk_offset are stored as deltas
+  (the first absolute; int64 wrap-around is undone by the running sum) and every column is
+  byte-shuffled (all first bytes, then all second bytes...), so the near-constant high bytes compress to
+  nothing: ~3 bytes per ingested record, encoded ~5x faster than version 1 at the same zlib level.
+- Version 1: plain columns, only the timestamps as deltas. Still read.
+
+In memory a block is a ``BlockColumns`` (numpy arrays): the ingestion builds blocks as columns without
+making an object per record, and a query decodes a block's columns, finds its window by binary search
+and makes ``RecordRow`` objects only for the rows it returns.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-import sys
 import zlib
-from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from openlqs.records.rows import RecordRow
+import numpy as np
+import numpy.typing as npt
+
+from openlqs.records.rows import NO_POSITION, RecordRow
 
 _MAGIC = b"RB"
-_VERSION = 1
+_VERSION = 2
+_READABLE = (1, 2)
 _HEADER = struct.Struct("<2sBII")
 _NULL = -1
+_I64 = np.dtype("<i8")
+_I32 = np.dtype("<i4")
+#: zlib level of stored blocks: level 6 writes ~10 % fewer bytes (write units) than level 1 for ~2x the time.
+COMPRESSION_LEVEL = 6
+
+Int64s = npt.NDArray[np.int64]
+Int32s = npt.NDArray[np.int32]
 
 
 class CorruptBlock(ValueError):
     """A stored block cannot be decoded."""
-
-
-def _int64(values: list[int]) -> bytes:
-    column = array("q", values)
-    if sys.byteorder == "big":
-        column.byteswap()
-    return column.tobytes()
-
-
-def _int32(values: list[int]) -> bytes:
-    column = array("i", values)
-    if sys.byteorder == "big":
-        column.byteswap()
-    return column.tobytes()
-
-
-def _read(typecode: str, data: memoryview, start: int, n: int) -> tuple[array[int], int]:
-    column = array(typecode)
-    end = start + n * column.itemsize
-    column.frombytes(data[start:end])
-    if sys.byteorder == "big":
-        column.byteswap()
-    return column, end
 
 
 class _StringTable:
@@ -73,67 +70,255 @@ def _nullable(value: int | None) -> int:
     return _NULL if value is None else value
 
 
-def encode_rows(rows: list[RecordRow]) -> bytes:
-    """Encode rows (already in block order) into one compressed blob."""
-    compressions, sources, ingestions = _StringTable(), _StringTable(), _StringTable()
-    deltas, previous = [], 0
-    for row in rows:
-        deltas.append(row.timestamp - previous)
-        previous = row.timestamp
-    extras = {str(i): row.extra for i, row in enumerate(rows) if row.extra}
-    columns = [
-        _int64(deltas),
-        _int64([_nullable(r.data_offset) for r in rows]),
-        _int64([_nullable(r.data_length) for r in rows]),
-        _int64([_nullable(r.chunk_offset) for r in rows]),
-        _int64([_nullable(r.chunk_length) for r in rows]),
-        _int32([compressions.index(r.chunk_compression) for r in rows]),
-        _int32([sources.index(r.source) for r in rows]),
-        _int32([ingestions.index(r.ingestion_id) for r in rows]),
-    ]
+def _or_none(value: int) -> int | None:
+    return None if value == _NULL else value
+
+
+@dataclass(eq=False)
+class BlockColumns:
+    """The records of one block as columns: ``int64`` arrays (-1 = null), ``int32`` indexes into the
+    string tables, and the rare per-record extras keyed by row index. Rows are in block order
+    (``RecordRow.order_key``), so ``timestamps`` is non-decreasing."""
+
+    timestamps: Int64s
+    data_offsets: Int64s
+    data_lengths: Int64s
+    chunk_offsets: Int64s
+    chunk_lengths: Int64s
+    compression_ix: Int32s
+    source_ix: Int32s
+    ingestion_ix: Int32s
+    compressions: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    ingestions: list[str] = field(default_factory=list)
+    extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[RecordRow]) -> BlockColumns:
+        compressions, sources, ingestions = _StringTable(), _StringTable(), _StringTable()
+        return cls(
+            timestamps=np.array([r.timestamp for r in rows], dtype=np.int64),
+            data_offsets=np.array([_nullable(r.data_offset) for r in rows], dtype=np.int64),
+            data_lengths=np.array([_nullable(r.data_length) for r in rows], dtype=np.int64),
+            chunk_offsets=np.array([_nullable(r.chunk_offset) for r in rows], dtype=np.int64),
+            chunk_lengths=np.array([_nullable(r.chunk_length) for r in rows], dtype=np.int64),
+            compression_ix=np.array([compressions.index(r.chunk_compression) for r in rows], dtype=np.int32),
+            source_ix=np.array([sources.index(r.source) for r in rows], dtype=np.int32),
+            ingestion_ix=np.array([ingestions.index(r.ingestion_id) for r in rows], dtype=np.int32),
+            compressions=compressions.values,
+            sources=sources.values,
+            ingestions=ingestions.values,
+            extras={i: r.extra for i, r in enumerate(rows) if r.extra},
+        )
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[RecordRow]:
+        """``RecordRow`` objects for rows [start, stop)."""
+        stop = len(self) if stop is None else stop
+        if stop <= start:
+            return []
+        timestamps = self.timestamps[start:stop].tolist()
+        data_offsets = self.data_offsets[start:stop].tolist()
+        data_lengths = self.data_lengths[start:stop].tolist()
+        chunk_offsets = self.chunk_offsets[start:stop].tolist()
+        chunk_lengths = self.chunk_lengths[start:stop].tolist()
+        compression_ix = self.compression_ix[start:stop].tolist()
+        source_ix = self.source_ix[start:stop].tolist()
+        ingestion_ix = self.ingestion_ix[start:stop].tolist()
+        compressions, sources, ingestions = self.compressions, self.sources, self.ingestions
+        extras = self.extras
+        return [
+            RecordRow(
+                timestamps[i],
+                _or_none(data_offsets[i]),
+                _or_none(data_lengths[i]),
+                None if compression_ix[i] == _NULL else compressions[compression_ix[i]],
+                _or_none(chunk_offsets[i]),
+                _or_none(chunk_lengths[i]),
+                None if source_ix[i] == _NULL else sources[source_ix[i]],
+                None if ingestion_ix[i] == _NULL else ingestions[ingestion_ix[i]],
+                extras.get(start + i),
+            )
+            for i in range(stop - start)
+        ]
+
+    def span(self, low: int | None, high: int | None) -> tuple[int, int]:
+        """The rows [start, stop) whose timestamps lie in [low, high] (None: unbounded)."""
+        start = 0 if low is None else int(np.searchsorted(self.timestamps, low, side="left"))
+        stop = len(self) if high is None else int(np.searchsorted(self.timestamps, high, side="right"))
+        return start, max(start, stop)
+
+    def order_keys(self) -> tuple[Int64s, Int64s, Int64s]:
+        """``RecordRow.order_key`` as three columns (timestamp, file position, position in chunk)."""
+        positions = np.where(self.data_offsets == _NULL, NO_POSITION, self.data_offsets)
+        return self.timestamps, positions, self.chunk_offsets
+
+    def is_sorted(self) -> bool:
+        timestamps = self.timestamps
+        if len(timestamps) < 2 or bool(np.all(timestamps[1:] > timestamps[:-1])):
+            return True
+        keys = self.order_keys()
+        previous = tuple(key[:-1] for key in keys)
+        following = tuple(key[1:] for key in keys)
+        # Lexicographic (a <= b) over three columns.
+        less = (previous[0] < following[0]) | (
+            (previous[0] == following[0])
+            & ((previous[1] < following[1]) | ((previous[1] == following[1]) & (previous[2] <= following[2])))
+        )
+        return bool(np.all(less))
+
+    def sorted(self) -> BlockColumns:
+        """These rows in block order (itself when already sorted)."""
+        if self.is_sorted():
+            return self
+        timestamps, positions, chunk_offsets = self.order_keys()
+        order = np.lexsort((chunk_offsets, positions, timestamps))
+        return self.take(order)
+
+    def take(self, order: npt.NDArray[np.intp]) -> BlockColumns:
+        """The rows at ``order`` (indexes), extras re-keyed."""
+        old_to_new = {int(old): new for new, old in enumerate(order.tolist())} if self.extras else {}
+        return BlockColumns(
+            self.timestamps[order],
+            self.data_offsets[order],
+            self.data_lengths[order],
+            self.chunk_offsets[order],
+            self.chunk_lengths[order],
+            self.compression_ix[order],
+            self.source_ix[order],
+            self.ingestion_ix[order],
+            self.compressions,
+            self.sources,
+            self.ingestions,
+            {old_to_new[i]: extra for i, extra in self.extras.items() if i in old_to_new},
+        )
+
+    def slice(self, start: int, stop: int) -> BlockColumns:
+        """Rows [start, stop) as a block of their own (arrays are views)."""
+        return BlockColumns(
+            self.timestamps[start:stop],
+            self.data_offsets[start:stop],
+            self.data_lengths[start:stop],
+            self.chunk_offsets[start:stop],
+            self.chunk_lengths[start:stop],
+            self.compression_ix[start:stop],
+            self.source_ix[start:stop],
+            self.ingestion_ix[start:stop],
+            self.compressions,
+            self.sources,
+            self.ingestions,
+            {i - start: extra for i, extra in self.extras.items() if start <= i < stop},
+        )
+
+    def message_bytes(self) -> int:
+        """Sum of ``RecordRow.message_size``: the chunk length when compressed, else the data length."""
+        sizes = np.where(self.compression_ix != _NULL, self.chunk_lengths, self.data_lengths)
+        return int(np.where(sizes == _NULL, 0, sizes).sum())
+
+
+def _deltas(values: Int64s) -> Int64s:
+    deltas = np.empty(len(values), dtype=np.int64)
+    if len(values):
+        deltas[0] = values[0]
+        np.subtract(values[1:], values[:-1], out=deltas[1:])
+    return deltas
+
+
+def _shuffled(values: npt.NDArray[Any], dtype: np.dtype[Any]) -> bytes:
+    """The column's bytes grouped by significance: byte 0 of every value, then byte 1, ..."""
+    raw = np.ascontiguousarray(values, dtype=dtype)
+    return raw.view(np.uint8).reshape(len(raw), dtype.itemsize).T.tobytes()
+
+
+def _unshuffled(data: bytes, offset: int, n: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    planes = np.frombuffer(data, dtype=np.uint8, count=n * dtype.itemsize, offset=offset)
+    return planes.reshape(dtype.itemsize, n).T.copy().view(dtype).reshape(n)
+
+
+def encode_columns(columns: BlockColumns) -> bytes:
+    """Encode a block's columns (already in block order) into one compressed blob (version 2)."""
+    n = len(columns)
     tables = json.dumps(
-        {"c": compressions.values, "s": sources.values, "i": ingestions.values, "x": extras},
+        {
+            "c": columns.compressions,
+            "s": columns.sources,
+            "i": columns.ingestions,
+            "x": {str(i): extra for i, extra in sorted(columns.extras.items())},
+        },
         separators=(",", ":"),
     ).encode()
-    header = _HEADER.pack(_MAGIC, _VERSION, len(rows), len(tables))
-    return zlib.compress(header + tables + b"".join(columns), 6)
+    body = b"".join(
+        [
+            _HEADER.pack(_MAGIC, _VERSION, n, len(tables)),
+            tables,
+            _shuffled(_deltas(columns.timestamps), _I64),
+            _shuffled(_deltas(columns.data_offsets), _I64),
+            _shuffled(columns.data_lengths, _I64),
+            _shuffled(_deltas(columns.chunk_offsets), _I64),
+            _shuffled(columns.chunk_lengths, _I64),
+            _shuffled(columns.compression_ix, _I32),
+            _shuffled(columns.source_ix, _I32),
+            _shuffled(columns.ingestion_ix, _I32),
+        ]
+    )
+    return zlib.compress(body, COMPRESSION_LEVEL)
+
+
+def decode_columns(blob: bytes) -> BlockColumns:
+    """Decode a blob written by ``encode_columns`` (version 2) or by an earlier version 1 writer."""
+    try:
+        data = zlib.decompress(blob)
+        magic, version, n, table_len = _HEADER.unpack_from(data, 0)
+    except (zlib.error, struct.error) as error:
+        raise CorruptBlock(f"record block cannot be read: {error}") from error
+    if magic != _MAGIC or version not in _READABLE:
+        raise CorruptBlock(f"unknown record block format {magic!r} v{version}")
+    position = _HEADER.size
+    if len(data) != position + table_len + n * (5 * 8 + 3 * 4):
+        raise CorruptBlock(f"record block of {n} rows has {len(data)} bytes")
+    try:
+        tables: dict[str, Any] = json.loads(data[position : position + table_len])
+    except ValueError as error:
+        raise CorruptBlock(f"record block tables cannot be read: {error}") from error
+    position += table_len
+
+    def column(dtype: np.dtype[Any], target: type[np.integer[Any]]) -> Any:
+        nonlocal position
+        if version == 1:
+            values = np.frombuffer(data, dtype=dtype, count=n, offset=position).astype(target)
+        else:
+            values = _unshuffled(data, position, n, dtype).astype(target, copy=False)
+        position += n * dtype.itemsize
+        return values
+
+    def summed(values: Int64s) -> Int64s:
+        return np.cumsum(values, dtype=np.int64)
+
+    delta = summed if version == 2 else (lambda values: values)
+    timestamps = summed(column(_I64, np.int64))
+    return BlockColumns(
+        timestamps=timestamps,
+        data_offsets=delta(column(_I64, np.int64)),
+        data_lengths=column(_I64, np.int64),
+        chunk_offsets=delta(column(_I64, np.int64)),
+        chunk_lengths=column(_I64, np.int64),
+        compression_ix=column(_I32, np.int32),
+        source_ix=column(_I32, np.int32),
+        ingestion_ix=column(_I32, np.int32),
+        compressions=tables["c"],
+        sources=tables["s"],
+        ingestions=tables["i"],
+        extras={int(i): extra for i, extra in tables["x"].items()},
+    )
+
+
+def encode_rows(rows: list[RecordRow]) -> bytes:
+    """Encode rows (already in block order) into one compressed blob."""
+    return encode_columns(BlockColumns.from_rows(rows))
 
 
 def decode_rows(blob: bytes) -> list[RecordRow]:
     """Decode a blob written by ``encode_rows``."""
-    try:
-        data = memoryview(zlib.decompress(blob))
-        magic, version, n, table_len = _HEADER.unpack_from(data, 0)
-    except (zlib.error, struct.error) as error:
-        raise CorruptBlock(f"record block cannot be read: {error}") from error
-    if magic != _MAGIC or version != _VERSION:
-        raise CorruptBlock(f"unknown record block format {magic!r} v{version}")
-    position = _HEADER.size
-    tables: dict[str, Any] = json.loads(bytes(data[position : position + table_len]))
-    position += table_len
-    deltas, position = _read("q", data, position, n)
-    data_offsets, position = _read("q", data, position, n)
-    data_lengths, position = _read("q", data, position, n)
-    chunk_offsets, position = _read("q", data, position, n)
-    chunk_lengths, position = _read("q", data, position, n)
-    compression_ix, position = _read("i", data, position, n)
-    source_ix, position = _read("i", data, position, n)
-    ingestion_ix, position = _read("i", data, position, n)
-    compressions, sources, ingestions, extras = tables["c"], tables["s"], tables["i"], tables["x"]
-    rows, timestamp = [], 0
-    for i in range(n):
-        timestamp += deltas[i]
-        rows.append(
-            RecordRow(
-                timestamp=timestamp,
-                data_offset=None if data_offsets[i] == _NULL else data_offsets[i],
-                data_length=None if data_lengths[i] == _NULL else data_lengths[i],
-                chunk_compression=None if compression_ix[i] == _NULL else compressions[compression_ix[i]],
-                chunk_offset=None if chunk_offsets[i] == _NULL else chunk_offsets[i],
-                chunk_length=None if chunk_lengths[i] == _NULL else chunk_lengths[i],
-                source=None if source_ix[i] == _NULL else sources[source_ix[i]],
-                ingestion_id=None if ingestion_ix[i] == _NULL else ingestions[ingestion_ix[i]],
-                extra=extras.get(str(i)),
-            )
-        )
-    return rows
+    return decode_columns(blob).rows()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+if TYPE_CHECKING:
+    from openlqs.records.codec import BlockColumns
+
 #: Sorts rows without a file position after those with one at the same timestamp.
-_NO_POSITION = 1 << 62
+NO_POSITION = 1 << 62
 
 
 @dataclass(slots=True)
@@ -40,7 +43,7 @@ class RecordRow:
         """Time order; records with equal timestamps keep their position in the file."""
         return (
             self.timestamp,
-            self.data_offset if self.data_offset is not None else _NO_POSITION,
+            self.data_offset if self.data_offset is not None else NO_POSITION,
             self.chunk_offset if self.chunk_offset is not None else -1,
         )
 
@@ -49,25 +52,120 @@ def bucket_of(timestamp: int, bucket_width_ns: int) -> int:
     return timestamp // bucket_width_ns
 
 
-@dataclass(slots=True)
 class RecordBlock:
-    """A sorted run of records of one topic, one time bucket and one writer (segment)."""
+    """A sorted run of records of one topic, one time bucket and one writer (segment).
 
-    topic_id: UUID
-    bucket: int
-    segment: str
-    rows: list[RecordRow]
-    created_at: datetime
-    version: int = 0
-    #: Encoded size in bytes, known after reading or writing.
-    size: int = field(default=0)
+    A block is held in one of three forms, converted on demand: the stored blob (as read), its columns
+    (``BlockColumns``: what ingestion builds and queries search) or a list of ``RecordRow`` objects
+    (what record commands change). Once ``rows`` is asked for, the rows are the block's content.
+    ``n``, ``min_ts`` and ``max_ts`` are the stored item's attributes, known without decoding.
+    """
+
+    __slots__ = (
+        "_blob",
+        "_columns",
+        "_rows",
+        "bucket",
+        "created_at",
+        "max_ts",
+        "min_ts",
+        "n",
+        "segment",
+        "size",
+        "topic_id",
+        "version",
+    )
+
+    def __init__(
+        self,
+        topic_id: UUID,
+        bucket: int,
+        segment: str,
+        rows: list[RecordRow] | None,
+        created_at: datetime,
+        version: int = 0,
+        size: int = 0,
+        *,
+        columns: BlockColumns | None = None,
+        blob: bytes | None = None,
+        n: int | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+    ) -> None:
+        self.topic_id = topic_id
+        self.bucket = bucket
+        self.segment = segment
+        self.created_at = created_at
+        self.version = version
+        #: Encoded size in bytes, known after reading or writing.
+        self.size = size
+        self._rows = rows
+        self._columns = columns
+        self._blob = blob
+        self.n, self.min_ts, self.max_ts = n, min_ts, max_ts
+        if rows is None and columns is None and blob is None:
+            self._rows = []
+
+    def __repr__(self) -> str:
+        return f"<RecordBlock {self.topic_id} {self.bucket} {self.segment} n={self.count}>"
+
+    @property
+    def rows(self) -> list[RecordRow]:
+        if self._rows is None:
+            self._rows = self.columns.rows()
+            self._columns = self._blob = None
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: list[RecordRow]) -> None:
+        self._rows, self._columns, self._blob = rows, None, None
+
+    @property
+    def columns(self) -> BlockColumns:
+        """The block as columns (decoded from the blob once; built from ``rows`` when they were changed)."""
+        from openlqs.records.codec import BlockColumns, decode_columns
+
+        if self._rows is not None:
+            return BlockColumns.from_rows(self._rows)
+        if self._columns is None:
+            assert self._blob is not None
+            self._columns = decode_columns(self._blob)
+        return self._columns
 
     @property
     def count(self) -> int:
-        return len(self.rows)
+        if self._rows is not None:
+            return len(self._rows)
+        if self._columns is None and self.n is not None:
+            return self.n
+        return len(self.columns)
+
+    def within(self, low: int | None, high: int | None) -> bool:
+        """Whether every record lies in [low, high], known from the stored attributes without decoding."""
+        if self._rows is not None or self.min_ts is None or self.max_ts is None:
+            return False
+        return (low is None or self.min_ts >= low) and (high is None or self.max_ts <= high)
 
     def sort(self) -> None:
-        self.rows.sort(key=RecordRow.order_key)
+        if self._rows is not None:
+            self._rows.sort(key=RecordRow.order_key)
+        else:
+            self._columns = self.columns.sorted()
+            self._blob = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStats:
+    """What the ``BlockStats`` index holds of a block: its key, row count and time range."""
+
+    bucket: int
+    segment: str
+    n: int
+    min_ts: int
+    max_ts: int
+
+    def within(self, low: int | None, high: int | None) -> bool:
+        return (low is None or self.min_ts >= low) and (high is None or self.max_ts <= high)
 
 
 @dataclass(frozen=True)

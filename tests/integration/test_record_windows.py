@@ -1,0 +1,178 @@
+"""Windowed record lists over many blocks: pages and counts equal a brute-force reading of every row,
+while only the blocks a page needs are decoded and the count comes from the BlockStats index."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from openlqs.api.dependencies import get_services
+from openlqs.domain.records import RecordService
+from openlqs.models.records import RecordListParams
+from openlqs.records import codec
+from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
+from tests.support.api import ApiClient
+from tests.support.resources import new_topic
+
+WIDTH = 1_000
+START = 1_000_000
+
+
+def _writer(writer: int) -> str:
+    return str(UUID(int=writer + 1))
+
+
+def _id(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _rows(rng: random.Random, bucket: int, n: int, writer: int) -> list[RecordRow]:
+    """Rows of one writer in one bucket; timestamps repeat (within and across writers) on purpose."""
+    rows = []
+    for _ in range(n):
+        timestamp = bucket * WIDTH + rng.randrange(WIDTH)
+        offset = rng.randrange(10**6)
+        if writer % 3 == 2:  # compressed chunk: the position is in the chunk
+            rows.append(
+                RecordRow(timestamp, 4_000 + writer, 10**6, "lz4", offset, 17, ingestion_id=_writer(writer))
+            )
+        else:
+            rows.append(RecordRow(timestamp, offset, 17, ingestion_id=_writer(writer)))
+    return rows
+
+
+@pytest.fixture
+def stored(api: ApiClient) -> tuple[RecordService, UUID, list[tuple[RecordRow, str]]]:
+    """A topic of 40 buckets: most hold one block, some two or three writers' blocks; some are empty."""
+    topic = new_topic(api)
+    service = get_services().records
+    topic_id = UUID(topic["id"])
+    rng = random.Random(4)
+    blocks: list[RecordBlock] = []
+    everything: list[tuple[RecordRow, str]] = []
+    for bucket in range(START // WIDTH, START // WIDTH + 40):
+        if bucket % 11 == 5:
+            continue
+        writers = 1 if bucket % 4 else rng.randrange(2, 4)
+        for writer in range(writers):
+            rows = _rows(rng, bucket, rng.randrange(1, 60), writer)
+            segment = f"w{writer}"
+            blocks.append(RecordBlock(topic_id, bucket, segment, rows, datetime.now(UTC)))
+            everything.extend((row, segment) for row in rows)
+    service.records.put_blocks(blocks)
+    return service, topic_id, everything
+
+
+def _expected(
+    everything: list[tuple[RecordRow, str]], low: int | None, high: int | None, descending: bool
+) -> list[RecordRow]:
+    chosen = [
+        (row, segment)
+        for row, segment in everything
+        if (low is None or row.timestamp >= low) and (high is None or row.timestamp <= high)
+    ]
+    chosen.sort(key=lambda pair: (pair[0].order_key(), pair[1]), reverse=descending)
+    return [row for row, _ in chosen]
+
+
+@pytest.fixture
+def narrow_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RecordService, "_width", lambda self, topic: WIDTH)
+
+
+def _key(row: RecordRow) -> tuple[Any, ...]:
+    return (row.timestamp, row.data_offset, row.chunk_offset, row.chunk_compression, row.ingestion_id)
+
+
+def _page_keys(service: RecordService, topic_id: UUID, **params: Any) -> tuple[int | None, list[Any]]:
+    count, records = service.list_records(topic_id, RecordListParams(**params))
+    return count, [
+        (r.timestamp, r.data_offset, r.chunk_offset, r.chunk_compression, _id(r.ingestion_id))
+        for r in records
+    ]
+
+
+@pytest.mark.usefixtures("narrow_width")
+def test_record_windows_pages_and_counts_equal_reading_every_row(
+    stored: tuple[RecordService, UUID, list[tuple[RecordRow, str]]],
+) -> None:
+    service, topic_id, everything = stored
+    rng = random.Random(9)
+    edges = [None, *range(START - 500, START + 41 * WIDTH, 250)]
+    for _ in range(150):
+        low, high = rng.choice(edges), rng.choice(edges)
+        if rng.random() < 0.3:  # a bound exactly on a stored timestamp
+            low = rng.choice(everything)[0].timestamp
+        descending = rng.random() < 0.4
+        offset, limit = rng.choice([0, 0, 3, 57, 400]), rng.choice([0, 1, 25, 100, 1000])
+        params: dict[str, Any] = {"offset": offset, "limit": limit, "order": "timestamp"}
+        params["sort"] = "desc" if descending else "asc"
+        if low is not None:
+            params["timestamp_gte"] = low
+        if high is not None:
+            params["timestamp_lte"] = high
+        expected = _expected(everything, low, high, descending)
+
+        count, page = _page_keys(service, topic_id, **params)
+
+        assert count == len(expected), repr(params)
+        assert page == [_key(row) for row in expected[offset : offset + limit]], params
+
+
+@pytest.mark.usefixtures("narrow_width")
+def test_record_windows_a_counted_page_decodes_only_its_edge_blocks(
+    stored: tuple[RecordService, UUID, list[tuple[RecordRow, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, topic_id, everything = stored
+    decoded: list[int] = []
+    real_decode = codec.decode_columns
+
+    def counting(blob: bytes) -> codec.BlockColumns:
+        columns = real_decode(blob)
+        decoded.append(len(columns))
+        return columns
+
+    monkeypatch.setattr(codec, "decode_columns", counting)
+    calls: list[str] = []
+
+    def count_calls(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append(model.name + (f" {params['IndexName']}" if "IndexName" in params else ""))
+
+    events = service.records.table.meta.client.meta.events  # type: ignore[attr-defined]
+    events.register("provide-client-params.dynamodb.*", count_calls)
+    low = START + 3 * WIDTH + 500  # inside the fourth bucket
+    try:
+        count, page = _page_keys(service, topic_id, timestamp_gte=low, limit=10)
+    finally:
+        events.unregister("provide-client-params.dynamodb.*", count_calls)
+
+    expected = _expected(everything, low, None, False)
+    assert count == len(expected)
+    assert page == [_key(row) for row in expected[:10]]
+    # The page's bucket (at most three writers' blocks) is decoded; the other ~45 blocks are counted
+    # from the index without reading their rows.
+    assert 1 <= len(decoded) <= 3, decoded
+    assert calls.count("Query BlockStats") == 1, calls
+    assert sum(call.startswith("Query") for call in calls) <= 3, calls
+
+
+def test_record_windows_a_stored_block_keeps_its_order_and_counts(api: ApiClient) -> None:
+    topic = new_topic(api)
+    service = get_services().records
+    topic_id = UUID(topic["id"])
+    rows = [RecordRow(10, 5, 1), RecordRow(3, 9, 1), RecordRow(3, 2, 1), RecordRow(7)]
+    service.records.put_block(RecordBlock(topic_id, bucket_of(3, 10**12), "x", rows, datetime.now(UTC)), None)
+
+    (stored,) = list(_blocks(service, topic_id))
+
+    assert (stored.n, stored.min_ts, stored.max_ts) == (4, 3, 10)
+    assert [(r.timestamp, r.data_offset) for r in stored.rows] == [(3, 2), (3, 9), (7, None), (10, 5)]
+
+
+def _blocks(service: RecordService, topic_id: UUID) -> Iterator[RecordBlock]:
+    return service.records.blocks(topic_id, None, None)
