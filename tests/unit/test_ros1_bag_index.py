@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from rosbags.rosbag1 import Reader, Writer
 
-from openlqs.bags.ros1 import BagIndex, MessagePosition, index_chunks, read_index, read_record
+from openlqs.bags.ros1 import (
+    BagIndex,
+    MessagePosition,
+    chunk_columns,
+    index_chunk_columns,
+    index_chunks,
+    read_index,
+    read_record,
+)
 from openlqs.errors import BadLogFile
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, write_string_bag
 
@@ -143,3 +153,56 @@ def test_corrupt_chunk_is_a_bad_log_file(
 
     with pytest.raises(BadLogFile):
         _positions(source, index)
+
+
+def _chunk_columns_both_ways(path: Path) -> list[tuple[Any, Any]]:
+    """Every chunk of a bag indexed from the index-data records after it and by a scan of its records."""
+    data = path.read_bytes()
+    pairs = []
+    for chunk in read_index(FileSource(path)).chunks:
+        record = read_record(data, chunk.start)
+        assert record is not None
+        indexes, position = [], record.end
+        while position < chunk.end:
+            following = read_record(data, position)
+            assert following is not None
+            if following.header["op"] == b"\x04":
+                indexes.append((following, memoryview(data)[following.data_start : following.data_end]))
+            position = following.end
+        pairs.append((chunk_columns(record, data, 0, indexes), chunk_columns(record, data, 0, None)))
+    return pairs
+
+
+def _as_lists(columns: Any) -> tuple[list[int], ...]:
+    names = ("connection_ids", "timestamps", "offsets", "lengths")
+    return tuple(list(map(int, getattr(columns, name))) for name in names)
+
+
+@pytest.mark.parametrize("name", ["example.bag", "example-lz4.bag", "example-bz2.bag"])
+def test_index_data_records_give_what_the_record_scan_gives(fixture_bags: Path, name: str) -> None:
+    pairs = _chunk_columns_both_ways(fixture_bags / name)
+
+    assert pairs
+    assert all(isinstance(fast.timestamps, np.ndarray) for fast, _ in pairs)  # the index was used
+    assert not any(isinstance(scanned.timestamps, np.ndarray) for _, scanned in pairs)
+    for fast, scanned in pairs:
+        assert _as_lists(fast) == _as_lists(scanned)
+
+
+def test_index_data_that_does_not_fit_the_chunk_falls_back_to_the_scan(tmp_path: Path) -> None:
+    bag = write_string_bag(tmp_path / "ok.bag", [("/a", i, f"m{i}" * 20) for i in range(50)])
+    first = read_index(FileSource(bag)).chunks[0]
+    data = bytearray(bag.read_bytes()[first.start : first.end])
+    expected = [_as_lists(columns) for columns in index_chunk_columns(bytes(data), first.start)]
+    # Point the first entry of the first index-data record into the middle of a message.
+    chunk = read_record(bytes(data), 0)
+    assert chunk is not None
+    index_data = read_record(bytes(data), chunk.end)
+    assert index_data is not None
+    assert index_data.header["op"] == b"\x04"
+    data[index_data.data_start + 8 : index_data.data_start + 12] = (3).to_bytes(4, "little")
+
+    got = list(index_chunk_columns(bytes(data), first.start))
+
+    assert [_as_lists(columns) for columns in got] == expected
+    assert not isinstance(got[0].timestamps, np.ndarray)  # scanned

@@ -11,10 +11,13 @@ Record layout: ``header_len:u32 | header | data_len:u32 | data``; a header is a 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import permutations
 from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from openlqs.bags.compression import decompress
 from openlqs.errors import BadLogFile
@@ -411,22 +414,30 @@ _MESSAGE_PREFIX = 46
 _LAYOUTS = _message_layouts()
 
 
+Column = Sequence[int] | npt.NDArray[np.int64]
+
+
 @dataclass
 class ChunkColumns:
-    """The messages of one chunk as columns (the indexer's fast form of ``MessagePosition``s)."""
+    """The messages of one chunk as columns (the indexer's fast form of ``MessagePosition``s), in file
+    order: lists from the record scan, numpy ``int64`` arrays from the chunk's index-data records."""
 
-    connection_ids: list[int]
-    timestamps: list[int]
+    connection_ids: Column
+    timestamps: Column
     #: Message data offsets: in the file when uncompressed, in the decompressed chunk otherwise.
-    offsets: list[int]
-    lengths: list[int]
+    offsets: Column
+    lengths: Column
     compression: str | None
     chunk_start: int
     chunk_length: int
 
     def positions(self) -> Iterator[MessagePosition]:
         for connection_id, timestamp, offset, length in zip(
-            self.connection_ids, self.timestamps, self.offsets, self.lengths, strict=True
+            _ints(self.connection_ids),
+            _ints(self.timestamps),
+            _ints(self.offsets),
+            _ints(self.lengths),
+            strict=True,
         ):
             if self.compression is None:
                 yield MessagePosition(connection_id, timestamp, offset, length, None, None, None)
@@ -442,8 +453,84 @@ class ChunkColumns:
                 )
 
 
-def chunk_columns(record: _Record, data: bytes, base: int) -> ChunkColumns:
-    """Index one chunk record of ``data`` (file offset ``base``) into columns."""
+def _ints(values: Column) -> list[int]:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+#: One entry of an index-data record (version 1): the message's time and its offset in the chunk.
+_INDEX_ENTRY = np.dtype([("sec", "<u4"), ("nsec", "<u4"), ("offset", "<u4")])
+
+
+def _u32_at(chunk: npt.NDArray[np.uint8], positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The little-endian u32 at each of ``positions`` (each at least 4 bytes before the end)."""
+    raw = chunk[positions[:, None] + np.arange(4)].astype(np.int64)
+    return raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16) | (raw[:, 3] << 24)
+
+
+def _columns_from_index(
+    chunk: bytes, indexes: list[tuple[_Record, memoryview]], shift: int
+) -> tuple[npt.NDArray[np.int64], ...] | None:
+    """Message columns from the index-data records that follow a chunk, without scanning the chunk's
+    records: connection ids, times and offsets come from the index, each message's data length from the
+    u32s at its offset (vectorised). None when the index is absent or does not fit the chunk (the caller
+    then scans the records one by one)."""
+    if not indexes:
+        return None
+    ids, times, offsets = [], [], []
+    for record, body in indexes:
+        header = record.header
+        fields = (header.get("conn", b""), header.get("count", b""))
+        if header.get("ver") != b"\x01\x00\x00\x00" or any(len(value) != 4 for value in fields):
+            return None
+        count = _U32.unpack(header["count"])[0]
+        if len(body) != count * _INDEX_ENTRY.itemsize:
+            return None
+        entries = np.frombuffer(body, dtype=_INDEX_ENTRY)
+        ids.append(np.full(count, _U32.unpack(header["conn"])[0], dtype=np.int64))
+        times.append(entries["sec"].astype(np.int64) * 1_000_000_000 + entries["nsec"])
+        offsets.append(entries["offset"].astype(np.int64))
+    record_starts = np.concatenate(offsets)
+    order = np.argsort(record_starts, kind="stable")
+    record_starts = record_starts[order]
+    size = len(chunk)
+    view = np.frombuffer(chunk, dtype=np.uint8)
+    if len(record_starts) and (record_starts[0] < 0 or record_starts[-1] + 4 > size):
+        return None
+    header_lengths = _u32_at(view, record_starts)
+    length_at = record_starts + 4 + header_lengths
+    if len(length_at) and int(length_at.max()) + 4 > size:
+        return None
+    lengths = _u32_at(view, length_at)
+    data_starts = length_at + 4
+    ends = data_starts + lengths
+    # Every message lies inside the chunk and ends before the next one starts...
+    if len(ends) and (int(ends.max()) > size or bool(np.any(ends[:-1] > record_starts[1:]))):
+        return None
+    # ...and what lies between them (connection records) is whole records that are not messages.
+    gap_starts = np.concatenate(([0], ends))
+    gap_ends = np.concatenate((record_starts, [size]))
+    for i in np.flatnonzero(gap_starts != gap_ends).tolist():
+        if not _only_other_records(chunk, int(gap_starts[i]), int(gap_ends[i])):
+            return None
+    return np.concatenate(ids)[order], np.concatenate(times)[order], data_starts + shift, lengths
+
+
+def _only_other_records(chunk: bytes, start: int, end: int) -> bool:
+    """Whether chunk[start:end] is a run of whole records, none of them a message."""
+    position = start
+    while position < end:
+        record = read_record(chunk, position)
+        if record is None or record.end > end or record.header.get("op") == bytes([OP_MESSAGE_DATA]):
+            return False
+        position = record.end
+    return position == end
+
+
+def chunk_columns(
+    record: _Record, data: bytes, base: int, indexes: list[tuple[_Record, memoryview]] | None = None
+) -> ChunkColumns:
+    """Index one chunk record of ``data`` (file offset ``base``) into columns: from the index-data
+    records that follow it when they fit the chunk, else by scanning its records."""
     compression = record.header.get("compression", b"none").decode()
     compressed = memoryview(data)[record.data_start - base : record.data_end - base]
     chunk = decompress_chunk(record, compressed)
@@ -455,6 +542,11 @@ def chunk_columns(record: _Record, data: bytes, base: int) -> ChunkColumns:
     stored = COMPRESSIONS.get(compression)
     chunk_start = record.data_start
     shift = chunk_start if stored is None else 0
+    indexed = _columns_from_index(chunk, indexes or [], shift)
+    if indexed is not None:
+        ids, times, starts, sizes = indexed
+        chunk_length = record.data_end - record.data_start
+        return ChunkColumns(ids, times, starts, sizes, stored, chunk_start, chunk_length)
     connection_ids: list[int] = []
     timestamps: list[int] = []
     offsets: list[int] = []
@@ -510,12 +602,26 @@ def chunk_columns(record: _Record, data: bytes, base: int) -> ChunkColumns:
 
 
 def index_chunk_columns(data: bytes, base: int) -> Iterator[ChunkColumns]:
-    """Every chunk record of ``data`` (file offset ``base``) as columns, in file order."""
+    """Every chunk record of ``data`` (file offset ``base``) as columns, in file order.
+
+    A chunk is indexed once the records after it are read: its index-data records (one per connection)
+    follow it in a bag that was closed properly.
+    """
     position = 0
+    pending: _Record | None = None
+    indexes: list[tuple[_Record, memoryview]] = []
+    view = memoryview(data)
     while position < len(data):
         record = read_record(data, position, base)
         if record is None:
             raise BadLogFile(f"A record at byte {base + position} is truncated.")
-        if _op(record) == OP_CHUNK:
-            yield chunk_columns(record, data, base)
+        op = _op(record)
+        if op == OP_CHUNK:
+            if pending is not None:
+                yield chunk_columns(pending, data, base, indexes)
+            pending, indexes = record, []
+        elif op == OP_INDEX_DATA and pending is not None:
+            indexes.append((record, view[record.data_start - base : record.data_end - base]))
         position = record.end - base
+    if pending is not None:
+        yield chunk_columns(pending, data, base, indexes)
