@@ -31,8 +31,8 @@ def generate_small_message_bag(
         for _ in range(64)
     ]
     writer = Writer(path)
-    if compression == "lz4":
-        writer.set_compression(Writer.CompressionFormat.LZ4)
+    if compression is not None:
+        writer.set_compression(Writer.CompressionFormat[compression.upper()])
     with writer:
         topics = [
             writer.add_connection(name, "std_msgs/msg/String", typestore=TYPESTORE)

@@ -42,7 +42,7 @@ from openlqs.settings import get_settings
 RESULTS = Path(__file__).resolve().parent / "results"
 WIDTH, HEIGHT = 640, 480
 #: Noise added to every channel of every pixel: 2 random bits a byte on a smooth gradient, which bz2
-#: compresses to about 63% (a real image is rarely much more compressible).
+#: compresses to about 63% of its size.
 NOISE_LEVELS = 4
 START_NS = 1_700_000_000_000_000_000
 FRAME_PERIOD_NS = 100_000_000  # 10 Hz
