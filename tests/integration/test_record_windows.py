@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 
 from openlqs.api.dependencies import get_services
-from openlqs.domain.records import RecordService
+from openlqs.domain.records import RecordService, TopicRef
 from openlqs.models.records import RecordListParams
 from openlqs.records import codec
 from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
@@ -176,3 +176,36 @@ def test_record_windows_a_stored_block_keeps_its_order_and_counts(api: ApiClient
 
 def _blocks(service: RecordService, topic_id: UUID) -> Iterator[RecordBlock]:
     return service.records.blocks(topic_id, None, None)
+
+
+def test_record_windows_a_deleted_topic_is_not_found_after_it_was_listed(api: ApiClient) -> None:
+    topic = new_topic(api)
+    path = f"/topics/{topic['id']}/records"
+    api.post(path, {"timestamp": 5})
+    assert api.get(path).status == 200  # the topic's log and bucket width are now cached
+
+    assert api.delete(f"/topics/{topic['id']}").status == 204
+    response = api.get(path, params={"timestamp_gte": 0})
+
+    assert response.status == 404, response.body
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        RecordRow(7, 100, 20, ingestion_id=_writer(0)),
+        RecordRow(8, 4_000, 10**6, "lz4", 12, 17, ingestion_id=_writer(1)),
+        RecordRow(9, 5, 6, source="other.bag"),
+        RecordRow(10),
+        RecordRow(11, 5, 6, extra={"note": "n", "created_at": "2024-01-02T03:04:05.000006+00:00"}),
+    ],
+)
+def test_record_windows_json_records_equal_the_model_s_json(row: RecordRow) -> None:
+    service = RecordService.__new__(RecordService)
+    ref = TopicRef(UUID(int=1), UUID(int=2), WIDTH)
+    block = RecordBlock(ref.id, 0, "s", [row], datetime(2025, 5, 6, 7, 8, 9, 123456, tzinfo=UTC))
+
+    wire = service.to_wire(ref, block, row, auxiliary=False)
+
+    expected = service.to_record(ref, block, row, auxiliary=False).model_dump(mode="json")
+    assert list(wire.items()) == list(expected.items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from boto3.dynamodb.conditions import Key
@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from openlqs.adapters import keys
 from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import MAX_ITEM_BYTES, item_size
+from openlqs.domain.ports import BlockStream
 from openlqs.errors import Conflict, ContentTooLarge
 from openlqs.records.codec import encode_columns
 from openlqs.records.rows import BlockStats, RecordBlock, RecordRow, RecordSummary
@@ -21,7 +22,7 @@ from openlqs.records.rows import BlockStats, RecordBlock, RecordRow, RecordSumma
 BLOCK_STATS_INDEX = "BlockStats"
 #: ``Limit`` of the successive Query calls of a windowed read: a page of records usually lies in the
 #: first few blocks, so the first call reads only those; later calls read more (the last: 1 MB pages).
-_QUERY_LIMITS = (4, 16, 64)
+_QUERY_LIMITS = (6, 16, 64)
 
 
 class DynamoRecordRepository(DynamoTable):
@@ -61,21 +62,6 @@ class DynamoRecordRepository(DynamoTable):
             condition = condition & Key("sk").between(low, high)
         return condition
 
-    def _query_growing(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        """Like ``_query``, with a small ``Limit`` first: a reader that stops early reads few items."""
-        calls = 0
-        while True:
-            if calls < len(_QUERY_LIMITS):
-                kwargs["Limit"] = _QUERY_LIMITS[calls]
-            else:
-                kwargs.pop("Limit", None)
-            response = self.table.query(**kwargs)
-            calls += 1
-            yield from response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
     def blocks(
         self,
         topic_id: UUID,
@@ -83,12 +69,10 @@ class DynamoRecordRepository(DynamoTable):
         last_bucket: int | None,
         *,
         descending: bool = False,
-    ) -> Iterator[RecordBlock]:
+    ) -> BlockStream:
         condition = self._bucket_condition(topic_id, first_bucket, last_bucket)
-        if condition is None:
-            return iter(())
-        items = self._query_growing(KeyConditionExpression=condition, ScanIndexForward=not descending)
-        return (self._to_block(item) for item in items)
+        query = {"KeyConditionExpression": condition, "ScanIndexForward": not descending}
+        return _BlockStream(self.table, self._to_block, None if condition is None else query)
 
     def block_stats(
         self, topic_id: UUID, first_bucket: int | None, last_bucket: int | None
@@ -232,3 +216,40 @@ class DynamoRecordRepository(DynamoTable):
 
     def first_and_last(self, topic_id: UUID) -> tuple[RecordRow | None, RecordRow | None]:
         return self._edge(topic_id, last=False), self._edge(topic_id, last=True)
+
+
+class _BlockStream:
+    """Blocks of a windowed Query, read lazily with a small ``Limit`` first (a reader that stops early
+    reads few items); ``buffered()`` tells how many blocks are already read and not yet taken."""
+
+    def __init__(self, table: Any, to_block: Any, query: dict[str, Any] | None) -> None:
+        self._table, self._to_block, self._query = table, to_block, query
+        self._items: list[dict[str, Any]] = []
+        self._calls = 0
+
+    def __iter__(self) -> _BlockStream:
+        return self
+
+    def buffered(self) -> int:
+        return len(self._items)
+
+    def exhausted(self) -> bool:
+        """Every block was taken and no more are left to read."""
+        return not self._items and self._query is None
+
+    def __next__(self) -> RecordBlock:
+        while not self._items:
+            if self._query is None:
+                raise StopIteration
+            if self._calls < len(_QUERY_LIMITS):
+                self._query["Limit"] = _QUERY_LIMITS[self._calls]
+            else:
+                self._query.pop("Limit", None)
+            response = self._table.query(**self._query)
+            self._calls += 1
+            self._items = list(reversed(response.get("Items", [])))
+            if "LastEvaluatedKey" in response:
+                self._query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            else:
+                self._query = None
+        return cast(RecordBlock, self._to_block(self._items.pop()))

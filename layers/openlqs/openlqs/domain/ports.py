@@ -91,6 +91,22 @@ class ResourceRepository(Protocol):
     def count(self, counter: Counter) -> int: ...
 
 
+class BlockStream(Protocol):
+    """Blocks of a windowed read, in bucket order, read from the table as they are taken."""
+
+    def __iter__(self) -> Iterator[RecordBlock]: ...
+
+    def __next__(self) -> RecordBlock: ...
+
+    def buffered(self) -> int:
+        """Blocks already read from the table and not yet taken (taking them costs no request)."""
+        ...
+
+    def exhausted(self) -> bool:
+        """Every block was taken and no more are left to read."""
+        ...
+
+
 class RecordRepository(Protocol):
     """Record blocks of topics (RecordsTable)."""
 
@@ -101,7 +117,7 @@ class RecordRepository(Protocol):
         last_bucket: int | None,
         *,
         descending: bool = False,
-    ) -> Iterator[RecordBlock]:
+    ) -> BlockStream:
         """Blocks whose bucket lies in [first_bucket, last_bucket] (None: unbounded), bucket-ordered."""
         ...
 
