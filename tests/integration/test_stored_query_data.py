@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
-from openlqs.ingestion.pipeline import MAX_BLOCK_EXTRA_BYTES, MAX_BLOCK_RECORDS, split_block_rows
+from openlqs.ingestion.pipeline import (
+    MAX_BLOCK_BLOB_BYTES,
+    MAX_BLOCK_EXTRA_BYTES,
+    MAX_BLOCK_RECORDS,
+    fit_block,
+    split_block_rows,
+)
+from openlqs.records.codec import BlockColumns, decode_rows
 from openlqs.records.rows import RecordRow
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
@@ -86,3 +94,18 @@ def test_split_block_rows_cuts_by_count_and_by_stored_json() -> None:
         sum(len(json.dumps(row.extra, separators=(",", ":"))) for row in block) <= MAX_BLOCK_EXTRA_BYTES
         for block in by_size
     )
+
+
+def test_fit_block_cuts_a_block_that_would_not_fit_an_item_in_halves() -> None:
+    rng = random.Random(1)
+    # Random times, offsets and lengths do not compress: ~40 bytes a row, ~400 KB for a full block.
+    times = sorted(rng.randrange(2**62) for _ in range(MAX_BLOCK_RECORDS))
+    big = 2**62
+    rows = [RecordRow(t, rng.randrange(big), rng.randrange(big), "lz4", rng.randrange(big), 9) for t in times]
+
+    pieces = fit_block(BlockColumns.from_rows(rows))
+
+    assert len(pieces) > 1
+    assert all(len(blob) <= MAX_BLOCK_BLOB_BYTES for _, blob in pieces)
+    assert [row for piece, _ in pieces for row in piece.rows()] == rows
+    assert all(decode_rows(blob) == piece.rows() for piece, blob in pieces)

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from openlqs.records.codec import BlockColumns, CorruptBlock, decode_rows, encode_rows
+from openlqs.records.codec import BlockColumns, CorruptBlock, decode_rows, decode_timestamps, encode_rows
 from openlqs.records.rows import RecordRow, bucket_of
 
 
@@ -136,3 +136,16 @@ def test_block_columns_sort_into_record_order_and_keep_extras_with_their_rows() 
 
     assert ordered == sorted(rows, key=RecordRow.order_key)
     assert [r.extra for r in ordered] == [{"note": "a"}, None, {"note": "b"}, None]
+
+
+def test_codec_decodes_the_timestamps_alone_in_both_formats() -> None:
+    rows = sorted(_ingested_rows(3_000), key=RecordRow.order_key)
+
+    assert decode_timestamps(encode_rows(rows)).tolist() == [r.timestamp for r in rows]
+    assert decode_timestamps(base64.b64decode(VERSION_1_BLOB)).tolist() == [
+        1655235727034130944,
+        1655235727034130945,
+        1655235727100000000,
+    ]
+    with pytest.raises(CorruptBlock):
+        decode_timestamps(encode_rows(rows)[:40])

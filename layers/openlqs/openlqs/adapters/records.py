@@ -15,14 +15,13 @@ from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import MAX_ITEM_BYTES, item_size
 from openlqs.domain.ports import BlockStream
 from openlqs.errors import Conflict, ContentTooLarge
-from openlqs.records.codec import encode_columns
 from openlqs.records.rows import BlockStats, RecordBlock, RecordRow, RecordSummary
 
 #: The RecordsTable index holding only each block's keys, ``n``, ``min_ts`` and ``max_ts`` (template.yaml).
 BLOCK_STATS_INDEX = "BlockStats"
 #: ``Limit`` of the successive Query calls of a windowed read: a page of records usually lies in the
 #: first few blocks, so the first call reads only those; later calls read more (the last: 1 MB pages).
-_QUERY_LIMITS = (6, 16, 64)
+_QUERY_LIMITS = (4, 16, 64)
 
 
 class DynamoRecordRepository(DynamoTable):
@@ -101,7 +100,7 @@ class DynamoRecordRepository(DynamoTable):
     def _item(block: RecordBlock) -> tuple[dict[str, Any], bytes]:
         block.sort()
         columns = block.columns
-        blob = encode_columns(columns)
+        blob = block.encoded()
         item = {
             "pk": str(block.topic_id),
             "sk": keys.record_block_sk(block.bucket, block.segment),

@@ -19,6 +19,7 @@ from openlqs.domain.resources import LOG, TOPIC
 from openlqs.errors import Conflict, LimitExceeded, NotFound
 from openlqs.models.records import Record, RecordCreateRequest, RecordListParams, RecordUpdateRequest
 from openlqs.models.resources import Log, RecordStats, Topic
+from openlqs.records.codec import span_of
 from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
 
 #: Segment prefix of blocks holding records created through the API (ingestions use their own ids).
@@ -598,7 +599,7 @@ def _span(block: RecordBlock, low: int | None, high: int | None) -> tuple[int, i
     """The block's rows [start, stop) in [low, high]; without decoding when it lies wholly inside."""
     if block.within(low, high):
         return 0, block.count
-    return block.columns.span(low, high)
+    return span_of(block.timestamps, low, high)
 
 
 def _window_size(block: RecordBlock, low: int | None, high: int | None) -> int:

@@ -37,15 +37,17 @@ from openlqs.models.resources import (
     TopicListParams,
     TopicUpdateRequest,
 )
-from openlqs.records.codec import BlockColumns
+from openlqs.records.codec import BlockColumns, encode_columns
 from openlqs.records.reading import ChunkCache, RecordBytesReader
 from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
 
 S = ProcessState
 
-#: A block holds at most this many records; a busier bucket run is split into more segments. Even
-#: incompressible, 5,000 rows of columns (52 bytes each) stay inside DynamoDB's 400 KB item.
-MAX_BLOCK_RECORDS = 5_000
+#: A block holds at most this many records; a busier bucket run is split into more segments.
+MAX_BLOCK_RECORDS = 10_000
+#: ...and at most this many encoded bytes (DynamoDB items are <= 400 KB): a block over it (columns that
+#: do not compress, ~52 bytes a row at worst) is cut in halves until each fits.
+MAX_BLOCK_BLOB_BYTES = 300_000
 #: Stored ``query_data`` JSON a block holds at most (before compression; DynamoDB items are ≤ 400 KB).
 MAX_BLOCK_EXTRA_BYTES = 192 * 1024
 #: Decompressed chunks a part keeps while it decodes opted-in topics' messages.
@@ -53,8 +55,9 @@ PART_CHUNK_CACHE_BYTES = 32 * 1024 * 1024
 #: The topic context flag that asks ingestions to store small messages' ``query_data``.
 STORE_QUERY_DATA = "store_query_data"
 #: Records per time bucket a topic's bucket width aims at: about one block (and one DynamoDB write
-#: request) per 4,000 records, and a page of 1,000 records within one or two blocks (decision 32).
-RECORDS_PER_BUCKET = 4_000
+#: request) per 8,000 records, a page of 1,000 records within one or two blocks, and few items per
+#: topic for a Query to go through (decision 32).
+RECORDS_PER_BUCKET = 8_000
 MIN_BUCKET_WIDTH_NS = 1_000_000  # 1 ms
 MAX_BUCKET_WIDTH_NS = 86_400 * 1_000_000_000  # 1 day
 
@@ -110,6 +113,16 @@ def split_block_rows(rows: list[RecordRow]) -> list[list[RecordRow]]:
     if current:
         blocks.append(current)
     return blocks
+
+
+def fit_block(columns: BlockColumns) -> list[tuple[BlockColumns, bytes]]:
+    """The block's rows with their encoding, cut in halves until each encodes to at most
+    ``MAX_BLOCK_BLOB_BYTES``."""
+    blob = encode_columns(columns)
+    if len(blob) <= MAX_BLOCK_BLOB_BYTES or len(columns) == 1:
+        return [(columns, blob)]
+    half = len(columns) // 2
+    return fit_block(columns.slice(0, half)) + fit_block(columns.slice(half, len(columns)))
 
 
 def _stored_query_data(topic: Topic, data: bytes) -> dict[str, Any] | None:
@@ -559,17 +572,19 @@ class IngestionPipeline:
             segment_of = f"{prefix}{sequence:05d}-{{:03d}}".format
             topic = decoders.get(topic_id)
             if topic is None:
-                for k, first in enumerate(range(0, len(run), MAX_BLOCK_RECORDS)):
-                    piece = run.slice(first, min(first + MAX_BLOCK_RECORDS, len(run)))
-                    block = RecordBlock(UUID(topic_id), bucket, segment_of(k), None, now, columns=piece)
-                    blocks.append(block)
+                firsts = range(0, len(run), MAX_BLOCK_RECORDS)
+                runs = [run.slice(i, min(i + MAX_BLOCK_RECORDS, len(run))) for i in firsts]
             else:
                 rows = run.rows()
                 for row in rows:
                     if row.message_size <= self.stored_query_data_max_bytes:
                         row.extra = _stored_query_data(topic, reader.record_bytes(row, None))
-                for k, block_rows in enumerate(split_block_rows(rows)):
-                    blocks.append(RecordBlock(UUID(topic_id), bucket, segment_of(k), block_rows, now))
+                runs = [BlockColumns.from_rows(block_rows) for block_rows in split_block_rows(rows)]
+            fitting = [piece for columns in runs for piece in fit_block(columns)]
+            for k, (piece, blob) in enumerate(fitting):
+                blocks.append(
+                    RecordBlock(UUID(topic_id), bucket, segment_of(k), None, now, columns=piece, blob=blob)
+                )
             timestamps = run.timestamps
             stat = stats.setdefault(
                 topic_id, {"count": 0, "size": 0, "start": int(timestamps[0]), "end": int(timestamps[-1])}

@@ -146,9 +146,7 @@ class BlockColumns:
 
     def span(self, low: int | None, high: int | None) -> tuple[int, int]:
         """The rows [start, stop) whose timestamps lie in [low, high] (None: unbounded)."""
-        start = 0 if low is None else int(np.searchsorted(self.timestamps, low, side="left"))
-        stop = len(self) if high is None else int(np.searchsorted(self.timestamps, high, side="right"))
-        return start, max(start, stop)
+        return span_of(self.timestamps, low, high)
 
     def order_keys(self) -> tuple[Int64s, Int64s, Int64s]:
         """``RecordRow.order_key`` as three columns (timestamp, file position, position in chunk)."""
@@ -237,6 +235,13 @@ def _unshuffled(data: bytes, offset: int, n: int, dtype: np.dtype[Any]) -> npt.N
     return planes.reshape(dtype.itemsize, n).T.copy().view(dtype).reshape(n)
 
 
+def span_of(timestamps: Int64s, low: int | None, high: int | None) -> tuple[int, int]:
+    """The indexes [start, stop) of sorted ``timestamps`` that lie in [low, high] (None: unbounded)."""
+    start = 0 if low is None else int(np.searchsorted(timestamps, low, side="left"))
+    stop = len(timestamps) if high is None else int(np.searchsorted(timestamps, high, side="right"))
+    return start, max(start, stop)
+
+
 def encode_columns(columns: BlockColumns) -> bytes:
     """Encode a block's columns (already in block order) into one compressed blob (version 2)."""
     n = len(columns)
@@ -312,6 +317,26 @@ def decode_columns(blob: bytes) -> BlockColumns:
         ingestions=tables["i"],
         extras={int(i): extra for i, extra in tables["x"].items()},
     )
+
+
+def decode_timestamps(blob: bytes) -> Int64s:
+    """Only the timestamps of a blob: its first column, so only the start of the zlib stream is
+    inflated (a count at a window's edge needs no other column)."""
+    try:
+        stream = zlib.decompressobj()
+        data = stream.decompress(blob, _HEADER.size)
+        magic, version, n, table_len = _HEADER.unpack_from(data, 0)
+        wanted = table_len + 8 * n
+        rest = stream.decompress(stream.unconsumed_tail, wanted)
+    except (zlib.error, struct.error) as error:
+        raise CorruptBlock(f"record block cannot be read: {error}") from error
+    if magic != _MAGIC or version not in _READABLE or len(rest) != wanted:
+        raise CorruptBlock(f"unknown or truncated record block {magic!r} v{version}")
+    if version == 1:
+        deltas = np.frombuffer(rest, dtype=_I64, count=n, offset=table_len).astype(np.int64)
+    else:
+        deltas = _unshuffled(rest, table_len, n, _I64).astype(np.int64, copy=False)
+    return np.cumsum(deltas, dtype=np.int64)
 
 
 def encode_rows(rows: list[RecordRow]) -> bytes:

@@ -65,6 +65,7 @@ class RecordBlock:
         "_blob",
         "_columns",
         "_rows",
+        "_timestamps",
         "bucket",
         "created_at",
         "max_ts",
@@ -102,6 +103,7 @@ class RecordBlock:
         self._rows = rows
         self._columns = columns
         self._blob = blob
+        self._timestamps: Any = None
         self.n, self.min_ts, self.max_ts = n, min_ts, max_ts
         if rows is None and columns is None and blob is None:
             self._rows = []
@@ -133,6 +135,18 @@ class RecordBlock:
         return self._columns
 
     @property
+    def timestamps(self) -> Any:
+        """The rows' timestamps (numpy ``int64``), decoded alone when the other columns are not needed."""
+        from openlqs.records.codec import decode_timestamps
+
+        if self._columns is not None or self._rows is not None:
+            return self.columns.timestamps
+        if self._timestamps is None:
+            assert self._blob is not None
+            self._timestamps = decode_timestamps(self._blob)
+        return self._timestamps
+
+    @property
     def count(self) -> int:
         if self._rows is not None:
             return len(self._rows)
@@ -149,9 +163,22 @@ class RecordBlock:
     def sort(self) -> None:
         if self._rows is not None:
             self._rows.sort(key=RecordRow.order_key)
-        else:
-            self._columns = self.columns.sorted()
-            self._blob = None
+            return
+        columns = self.columns
+        ordered = columns.sorted()
+        if ordered is not columns:
+            self._columns, self._blob, self._timestamps = ordered, None, None
+
+    def encoded(self) -> bytes:
+        """The stored form of the block: the blob it was read or built with, unless its rows changed."""
+        from openlqs.records.codec import encode_columns
+
+        if self._rows is None and self._blob is not None:
+            return self._blob
+        blob = encode_columns(self.columns)
+        if self._rows is None:
+            self._blob = blob
+        return blob
 
 
 @dataclass(frozen=True, slots=True)
