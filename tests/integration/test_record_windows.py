@@ -209,3 +209,15 @@ def test_record_windows_json_records_equal_the_model_s_json(row: RecordRow) -> N
 
     expected = service.to_record(ref, block, row, auxiliary=False).model_dump(mode="json")
     assert list(wire.items()) == list(expected.items())
+
+
+def test_record_windows_a_deleted_topic_is_not_found_for_a_count_alone(api: ApiClient) -> None:
+    topic = new_topic(api)
+    path = f"/topics/{topic['id']}/records"
+    api.post(path, {"timestamp": 5})
+    assert api.get(path).status == 200
+
+    assert api.delete(f"/topics/{topic['id']}").status == 204
+    response = api.get(path, params={"limit": 0, "include_count": "true"})
+
+    assert response.status == 404, response.body

@@ -7,10 +7,15 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from openlqs.bags.ros1 import MAGIC
+from openlqs.errors import BadLogFile
 from openlqs.ingestion.pipeline import (
     MAX_BLOCK_BLOB_BYTES,
     MAX_BLOCK_EXTRA_BYTES,
     MAX_BLOCK_RECORDS,
+    _part_columns,
     fit_block,
     split_block_rows,
 )
@@ -18,6 +23,7 @@ from openlqs.records.codec import BlockColumns, decode_rows
 from openlqs.records.rows import RecordRow
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
+from tests.support.bags import write_string_bag
 from tests.support.ingestion import ingest, put_log_object
 from tests.support.resources import create_group, create_log
 
@@ -109,3 +115,12 @@ def test_fit_block_cuts_a_block_that_would_not_fit_an_item_in_halves() -> None:
     assert all(len(blob) <= MAX_BLOCK_BLOB_BYTES for _, blob in pieces)
     assert [row for piece, _ in pieces for row in piece.rows()] == rows
     assert all(decode_rows(blob) == piece.rows() for piece, blob in pieces)
+
+
+def test_part_columns_look_up_connection_ids_of_any_size_without_an_array_that_large(tmp_path: Path) -> None:
+    bag = write_string_bag(tmp_path / "a.bag", [("/a", 1, "x")])
+    data = bag.read_bytes()
+
+    # The plan knows only connection 4,000,000,000; the bag's message uses connection 0.
+    with pytest.raises(BadLogFile, match="unknown connection 0"):
+        _part_columns(data[len(MAGIC) :], len(MAGIC), {"4000000000": "t"}, ["t"], "i")

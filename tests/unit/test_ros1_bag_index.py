@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,27 @@ def test_index_data_that_does_not_fit_the_chunk_falls_back_to_the_scan(tmp_path:
     assert index_data is not None
     assert index_data.header["op"] == b"\x04"
     data[index_data.data_start + 8 : index_data.data_start + 12] = (3).to_bytes(4, "little")
+
+    got = list(index_chunk_columns(bytes(data), first.start))
+
+    assert [_as_lists(columns) for columns in got] == expected
+    assert not isinstance(got[0].timestamps, np.ndarray)  # scanned
+
+
+def test_index_data_naming_the_wrong_connection_falls_back_to_the_scan(tmp_path: Path) -> None:
+    messages = [("/a" if i % 2 else "/b", i, f"m{i}") for i in range(40)]
+    bag = write_string_bag(tmp_path / "two.bag", messages)
+    first = read_index(FileSource(bag)).chunks[0]
+    data = bytearray(bag.read_bytes()[first.start : first.end])
+    expected = [_as_lists(columns) for columns in index_chunk_columns(bytes(data), first.start)]
+    chunk = read_record(bytes(data), 0)
+    assert chunk is not None
+    index_data = read_record(bytes(data), chunk.end)
+    assert index_data is not None
+    # The index-data record says its messages are the other connection's.
+    conn_at = bytes(data).index(b"conn=", chunk.end) + len(b"conn=")
+    (connection,) = struct.unpack_from("<I", data, conn_at)
+    struct.pack_into("<I", data, conn_at, 1 - connection)
 
     got = list(index_chunk_columns(bytes(data), first.start))
 

@@ -461,10 +461,19 @@ def _ints(values: Column) -> list[int]:
 _INDEX_ENTRY = np.dtype([("sec", "<u4"), ("nsec", "<u4"), ("offset", "<u4")])
 
 
-def _u32_at(chunk: npt.NDArray[np.uint8], positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """The little-endian u32 at each of ``positions`` (each at least 4 bytes before the end)."""
-    raw = chunk[positions[:, None] + np.arange(4)].astype(np.int64)
-    return raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16) | (raw[:, 3] << 24)
+class _Words:
+    """Little-endian u32s at any byte positions of a chunk (four 1-D byte gathers, no loop)."""
+
+    def __init__(self, chunk: bytes) -> None:
+        self._bytes = np.frombuffer(chunk, dtype=np.uint8)
+
+    def at(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """The u32 at each of ``positions`` (each at least 4 bytes before the end)."""
+        data = self._bytes
+        word = data[positions].astype(np.int64)
+        for k in (1, 2, 3):
+            word |= data[positions + k].astype(np.int64) << (8 * k)
+        return word
 
 
 def _columns_from_index(
@@ -493,18 +502,22 @@ def _columns_from_index(
     order = np.argsort(record_starts, kind="stable")
     record_starts = record_starts[order]
     size = len(chunk)
-    view = np.frombuffer(chunk, dtype=np.uint8)
     if len(record_starts) and (record_starts[0] < 0 or record_starts[-1] + 4 > size):
         return None
-    header_lengths = _u32_at(view, record_starts)
+    words = _Words(chunk)
+    header_lengths = words.at(record_starts)
     length_at = record_starts + 4 + header_lengths
     if len(length_at) and int(length_at.max()) + 4 > size:
         return None
-    lengths = _u32_at(view, length_at)
+    lengths = words.at(length_at)
     data_starts = length_at + 4
     ends = data_starts + lengths
     # Every message lies inside the chunk and ends before the next one starts...
     if len(ends) and (int(ends.max()) > size or bool(np.any(ends[:-1] > record_starts[1:]))):
+        return None
+    # ...each is the message the index says (op, connection and time in its header)...
+    all_ids, all_times = np.concatenate(ids)[order], np.concatenate(times)[order]
+    if not _headers_agree(chunk, words, record_starts, header_lengths, all_ids, all_times):
         return None
     # ...and what lies between them (connection records) is whole records that are not messages.
     gap_starts = np.concatenate(([0], ends))
@@ -512,7 +525,67 @@ def _columns_from_index(
     for i in np.flatnonzero(gap_starts != gap_ends).tolist():
         if not _only_other_records(chunk, int(gap_starts[i]), int(gap_ends[i])):
             return None
-    return np.concatenate(ids)[order], np.concatenate(times)[order], data_starts + shift, lengths
+    return all_ids, all_times, data_starts + shift, lengths
+
+
+#: Where each field of a message header starts when the header is exactly op, conn and time in some
+#: order (38 bytes, as ROS writes it): ``op=`` is 8 bytes with its length, ``conn=`` 13, ``time=`` 17.
+_FIELD_STARTS = {"op": (0, 13, 17, 30), "conn": (0, 8, 17, 25), "time": (0, 8, 13, 21)}
+#: A field's length and the first four bytes of its name, as u32s.
+_FIELD_WORDS = {
+    "op": (4, int.from_bytes(b"op=" + bytes([OP_MESSAGE_DATA]), "little")),
+    "conn": (9, int.from_bytes(b"conn", "little")),
+    "time": (13, int.from_bytes(b"time", "little")),
+}
+
+
+def _field_matches(words: _Words, headers: npt.NDArray[np.int64], name: str, values: list[Any]) -> Any:
+    """Whether each header holds field ``name`` with ``values`` (u32s after ``name=``) at one of the
+    places it can be (tried first where the first header has it)."""
+    length, head = _FIELD_WORDS[name]
+    found = np.zeros(len(headers), dtype=bool)
+    if not len(headers):
+        return found
+    # Every header of a chunk has the same field order, as a rule: the first one's comes first.
+    first = [o for o in _FIELD_STARTS[name] if int(words.at(headers[:1] + o + 4)[0]) == head]
+    for offset in [*first, *(o for o in _FIELD_STARTS[name] if o not in first)]:
+        left = np.flatnonzero(~found)
+        if not len(left):
+            break
+        at = headers[left] + offset
+        ok = (words.at(at) == length) & (words.at(at + 4) == head)
+        for k, value in enumerate(values):
+            ok &= words.at(at + 9 + 4 * k) == value[left]
+        found[left[ok]] = True
+    return found
+
+
+def _headers_agree(
+    chunk: bytes,
+    words: _Words,
+    starts: npt.NDArray[np.int64],
+    header_lengths: npt.NDArray[np.int64],
+    ids: npt.NDArray[np.int64],
+    times: npt.NDArray[np.int64],
+) -> bool:
+    """Whether the record at each of ``starts`` is a message of connection ``ids`` at ``times``: checked
+    vectorised for 38-byte headers, one by one for any other."""
+    seconds, nanoseconds = np.divmod(times, 1_000_000_000)
+    standard = header_lengths == _MESSAGE_HEADER_LENGTH
+    for i in np.flatnonzero(~standard).tolist():
+        record = read_record(chunk, int(starts[i]))
+        time = _TIME.pack(int(seconds[i]), int(nanoseconds[i]))
+        fields = (bytes([OP_MESSAGE_DATA]), _U32.pack(int(ids[i])), time)
+        if record is None or tuple(record.header.get(k) for k in ("op", "conn", "time")) != fields:
+            return False
+    headers = starts[standard] + 4
+    # The "=" after conn and time is not compared: a u32 value follows it at offset 9 either way.
+    checks: dict[str, list[Any]] = {
+        "op": [],
+        "conn": [ids[standard]],
+        "time": [seconds[standard], nanoseconds[standard]],
+    }
+    return all(bool(_field_matches(words, headers, name, values).all()) for name, values in checks.items())
 
 
 def _only_other_records(chunk: bytes, start: int, end: int) -> bool:

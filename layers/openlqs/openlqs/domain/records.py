@@ -46,9 +46,14 @@ _WIRE_DEFAULTS: dict[str, Any] = {
 }
 
 
-@lru_cache(maxsize=64)
 def _json_time(moment: datetime) -> Any:
     """A datetime as pydantic writes it in JSON (the blocks of a page share a few)."""
+    return _json_time_in(moment, moment.utcoffset())
+
+
+@lru_cache(maxsize=64)
+def _json_time_in(moment: datetime, offset: Any) -> Any:
+    # Keyed by the offset too: equal instants in other zones are equal datetimes, not equal strings.
     return to_jsonable_python(moment)
 
 
@@ -479,7 +484,7 @@ class RecordService:
         wanted = params.offset + params.limit
         if wanted == 0:
             count = self._window_count(topic.id, low, high, first, last) if params.include_count else None
-            return count, [], True
+            return count, [], bool(count)
         page: list[tuple[RecordBlock, RecordRow]] = []
         position = 0  # rows of the window in the buckets taken so far
         stream = self.records.blocks(topic.id, first, last, descending=params.descending)

@@ -144,18 +144,18 @@ def _part_columns(
 ) -> dict[str, Any]:
     """Every message of the part's chunks as numpy columns, with its topic's index in ``topic_ids``."""
     topic_index = {topic_id: i for i, topic_id in enumerate(topic_ids)}
-    known = {int(connection): topic_index[topic] for connection, topic in connections.items()}
-    lookup = np.full(max(known, default=0) + 1, -1, dtype=np.int64)
-    for connection, topic in known.items():
-        lookup[connection] = topic
+    known = sorted((int(connection), topic_index[topic]) for connection, topic in connections.items())
+    # Connection ids are u32s the bag chooses: looked up by binary search, not by an array that large.
+    known_ids = np.array([connection for connection, _ in known] or [-1], dtype=np.int64)
+    known_topics = np.array([topic for _, topic in known] or [-1], dtype=np.int64)
     pieces: dict[str, list[Any]] = defaultdict(list)
     for chunk in index_chunk_columns(data, base):
         n = len(chunk.timestamps)
         if not n:
             continue
         ids = np.array(chunk.connection_ids, dtype=np.int64)
-        inside = ids < len(lookup)
-        topics = np.where(inside, lookup[np.where(inside, ids, 0)], -1)
+        at = np.minimum(np.searchsorted(known_ids, ids), len(known_ids) - 1)
+        topics = np.where(known_ids[at] == ids, known_topics[at], -1)
         if (topics < 0).any():
             bad = int(np.flatnonzero(topics < 0)[0])
             position = chunk.offsets[bad] if chunk.compression is None else chunk.chunk_start
