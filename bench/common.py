@@ -8,6 +8,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_typestore
 
 TYPESTORE = get_typestore(Stores.ROS1_NOETIC)
+#: How often an ingestion's state is polled, and how long it may take.
+POLL_S = 0.05
+TIMEOUT_S = 3600.0
 
 
 def generate_small_message_bag(
@@ -53,6 +57,53 @@ def admin_http(stack: Any) -> tuple[httpx.Client, str]:
     token = base64.b64encode(f"{stack.admin_key.key_id}:{stack.admin_key.secret}".encode()).decode()
     base = f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api"
     return httpx.Client(timeout=600, headers={"Authorization": f"Bearer {token}"}), base
+
+
+def data(response: httpx.Response) -> Any:
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """One timed ingestion on the local stack."""
+
+    log_id: str
+    seconds: float
+    parts: int
+    records: int
+
+
+def ingest(stack: Any, http: httpx.Client, base: str, path: Path, name: str) -> Ingested:
+    """Upload ``path`` as a new log's object, then time its ingestion from the POST to completed."""
+    group = data(http.post(f"{base}/groups", json={"name": name}))
+    log = data(http.post(f"{base}/logs", json={"group_id": group["id"], "name": name}))
+    key = f"lqs/{stack.datastore_id}/logs/{log['id']}/bench.bag"
+    stack.client("s3").upload_file(str(path), stack.bucket_name, key)
+    start = time.perf_counter()
+    ingestion = data(
+        http.post(
+            f"{base}/ingestions", json={"log_id": log["id"], "object_key": "bench.bag", "state": "queued"}
+        )
+    )
+    final = wait_for_end(http, f"{base}/ingestions/{ingestion['id']}")
+    seconds = time.perf_counter() - start
+    if final["state"] != "completed":
+        raise RuntimeError(f"ingestion {final['id']} failed: {final.get('error_message')}")
+    parts = http.get(f"{base}/ingestions/{ingestion['id']}/parts", params={"limit": 1}).json()["count"]
+    records = data(http.get(f"{base}/logs/{log['id']}"))["record_count"]
+    return Ingested(log_id=log["id"], seconds=seconds, parts=parts, records=records)
+
+
+def wait_for_end(http: httpx.Client, url: str) -> dict[str, Any]:
+    """Poll the ingestion every POLL_S until it is completed or failed."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        ingestion: dict[str, Any] = data(http.get(url))
+        if ingestion["state"] in ("completed", "failed"):
+            return ingestion
+        time.sleep(POLL_S)
+    raise TimeoutError(f"{url} did not end within {TIMEOUT_S} s")
 
 
 def median_seconds(run: Callable[[], Any], repeats: int = 3) -> float:

@@ -20,18 +20,25 @@ import bz2
 import os
 import statistics
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from rosbags.rosbag1 import Writer
 
-from bench.common import TYPESTORE, admin_http, generate_small_message_bag, median_seconds, report
+from bench.common import (
+    TIMEOUT_S,
+    TYPESTORE,
+    Ingested,
+    admin_http,
+    generate_small_message_bag,
+    ingest,
+    median_seconds,
+    report,
+)
 from bench.ingest import FileSource, rosbags_iteration
 from openlqs.api.dependencies import get_services
 from openlqs.bags.ros1 import ChunkInfo, read_index
@@ -49,8 +56,6 @@ FRAME_PERIOD_NS = 100_000_000  # 10 Hz
 IMU_PER_FRAME = 10  # 100 Hz
 #: How far the bag on disk may be from ``--megabytes`` (the frame count is estimated from one frame).
 SIZE_TOLERANCE = 0.25
-POLL_S = 0.05
-TIMEOUT_S = 3600.0
 WARM_UP_MESSAGES = 1_000
 
 
@@ -160,50 +165,6 @@ def part_target_bytes(value: int) -> Iterator[None]:
 def _forget_settings() -> None:
     get_settings.cache_clear()
     get_services.cache_clear()
-
-
-def data(response: httpx.Response) -> Any:
-    response.raise_for_status()
-    return response.json()["data"]
-
-
-@dataclass(frozen=True)
-class Ingested:
-    seconds: float
-    parts: int
-    records: int
-
-
-def ingest(stack: LocalStack, http: httpx.Client, base: str, path: Path, name: str) -> Ingested:
-    """Upload ``path`` as a new log's object, then time its ingestion from the POST to completed."""
-    group = data(http.post(f"{base}/groups", json={"name": name}))
-    log = data(http.post(f"{base}/logs", json={"group_id": group["id"], "name": name}))
-    key = f"lqs/{stack.datastore_id}/logs/{log['id']}/bench.bag"
-    stack.client("s3").upload_file(str(path), stack.bucket_name, key)
-    start = time.perf_counter()
-    ingestion = data(
-        http.post(
-            f"{base}/ingestions", json={"log_id": log["id"], "object_key": "bench.bag", "state": "queued"}
-        )
-    )
-    final = wait_for_end(http, f"{base}/ingestions/{ingestion['id']}")
-    seconds = time.perf_counter() - start
-    if final["state"] != "completed":
-        raise RuntimeError(f"ingestion {final['id']} failed: {final.get('error_message')}")
-    parts = http.get(f"{base}/ingestions/{ingestion['id']}/parts", params={"limit": 1}).json()["count"]
-    records = data(http.get(f"{base}/logs/{log['id']}"))["record_count"]
-    return Ingested(seconds=seconds, parts=parts, records=records)
-
-
-def wait_for_end(http: httpx.Client, url: str) -> dict[str, Any]:
-    """Poll the ingestion every POLL_S until it is completed or failed."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        ingestion: dict[str, Any] = data(http.get(url))
-        if ingestion["state"] in ("completed", "failed"):
-            return ingestion
-        time.sleep(POLL_S)
-    raise TimeoutError(f"{url} did not end within {TIMEOUT_S} s")
 
 
 def fan_out(path: Path, warm_up: Path, target_bytes: int, repeats: int) -> list[Ingested]:

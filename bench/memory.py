@@ -36,21 +36,13 @@ def current_rss_bytes() -> int:
 
 
 def child(path: Path) -> dict[str, Any]:
-    import boto3
 
-    from bench.storage import DATASTORE_ID, Api, mocked_stack
+    from bench.storage import Api, mocked_stack
     from openlqs.ingestion import handlers
 
     with mocked_stack() as settings:
         api = Api()
-        group = api.call("POST", "/groups", {"name": "bench"})
-        log = api.call("POST", "/logs", {"group_id": group["id"], "name": "bench"})
-        boto3.client("s3").upload_file(
-            str(path), settings["OBJECTS_BUCKET_NAME"], f"lqs/{DATASTORE_ID}/logs/{log['id']}/bench.bag"
-        )
-        ingestion = api.call(
-            "POST", "/ingestions", {"log_id": log["id"], "object_key": "bench.bag", "state": "queued"}
-        )
+        _, ingestion = api.queue_ingestion(path, settings["OBJECTS_BUCKET_NAME"])
         plan = handlers.plan({"ingestion_id": ingestion["id"], "attempt": 1})
         parts = api.call("GET", f"/ingestions/{ingestion['id']}/parts")
         first = min(parts, key=lambda part: part["sequence"])

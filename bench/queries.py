@@ -27,7 +27,7 @@ from typing import Any
 
 from rosbags.rosbag1 import Reader, Writer
 
-from bench.common import TYPESTORE, admin_http, report
+from bench.common import TYPESTORE, admin_http, ingest, report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPIC = "/imu"
@@ -91,23 +91,8 @@ def serve_and_time(path: Path, windows: list[Window]) -> dict[str, Any]:
     ):
         http, base = admin_http(stack)
         with http:
-            group = http.post(f"{base}/groups", json={"name": "bench"}).json()["data"]
-            log = http.post(f"{base}/logs", json={"group_id": group["id"], "name": "bench"}).json()["data"]
-            stack.client("s3").upload_file(
-                str(path), stack.bucket_name, f"lqs/{stack.datastore_id}/logs/{log['id']}/bench.bag"
-            )
-            began = time.perf_counter()
-            ingestion = http.post(
-                f"{base}/ingestions", json={"log_id": log["id"], "object_key": "bench.bag", "state": "queued"}
-            ).json()["data"]
-            while (state := http.get(f"{base}/ingestions/{ingestion['id']}").json()["data"])["state"] not in (
-                "completed",
-                "failed",
-            ):
-                time.sleep(0.2)
-            ingest_s = time.perf_counter() - began
-            assert state["state"] == "completed", state
-            (topic,) = http.get(f"{base}/topics", params={"log_id": log["id"]}).json()["data"]
+            ingested = ingest(stack, http, base, path, "bench")
+            (topic,) = http.get(f"{base}/topics", params={"log_id": ingested.log_id}).json()["data"]
             url = f"{base}/topics/{topic['id']}/records"
 
             def page(window: Window, *, count: bool = True, bounded: bool = True) -> Callable[[], int]:
@@ -137,7 +122,7 @@ def serve_and_time(path: Path, windows: list[Window]) -> dict[str, Any]:
             for window in windows:
                 for name, run in variants.items():
                     measured[name] += timed(run, [window])
-        return {"ingest_s": ingest_s, **measured}
+        return {"ingest_s": ingested.seconds, **measured}
 
 
 def main() -> None:

@@ -186,6 +186,14 @@ class Api:
         assert status == 200, (status, raw[:500])
         return json.loads(raw)["data"]
 
+    def queue_ingestion(self, path: Path, bucket: str) -> tuple[Any, Any]:
+        """A new log with ``path`` as its object, and a queued ingestion of it: (log, ingestion)."""
+        group = self.call("POST", "/groups", {"name": "bench"})
+        log = self.call("POST", "/logs", {"group_id": group["id"], "name": "bench"})
+        boto3.client("s3").upload_file(str(path), bucket, f"lqs/{DATASTORE_ID}/logs/{log['id']}/bench.bag")
+        body = {"log_id": log["id"], "object_key": "bench.bag", "state": "queued"}
+        return log, self.call("POST", "/ingestions", body)
+
 
 def measure(path: Path, records: int, pages: int, seed: int) -> dict[str, Any]:
     from openlqs.ingestion import handlers
@@ -194,14 +202,7 @@ def measure(path: Path, records: int, pages: int, seed: int) -> dict[str, Any]:
     with mocked_stack() as settings:
         boto3._get_default_session().events.register("provide-client-params.dynamodb.*", counter)
         api = Api()
-        group = api.call("POST", "/groups", {"name": "bench"})
-        log = api.call("POST", "/logs", {"group_id": group["id"], "name": "bench"})
-        boto3.client("s3").upload_file(
-            str(path), settings["OBJECTS_BUCKET_NAME"], f"lqs/{DATASTORE_ID}/logs/{log['id']}/bench.bag"
-        )
-        ingestion = api.call(
-            "POST", "/ingestions", {"log_id": log["id"], "object_key": "bench.bag", "state": "queued"}
-        )
+        log, ingestion = api.queue_ingestion(path, settings["OBJECTS_BUCKET_NAME"])
         counter.reset()
         payload = {"ingestion_id": ingestion["id"], "attempt": 1}
         plan = handlers.plan(payload)
