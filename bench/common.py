@@ -6,8 +6,10 @@ import base64
 import json
 import random
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,15 @@ POLL_S = 0.05
 TIMEOUT_S = 3600.0
 
 
+def string_payloads(rng: random.Random, count: int = 64) -> list[bytes]:
+    """Serialised std_msgs/String messages of 8 to 39 characters, for generated bags to cycle through."""
+    string = TYPESTORE.types["std_msgs/msg/String"]
+    return [
+        bytes(TYPESTORE.serialize_ros1(string(data="x" * rng.randrange(8, 40)), "std_msgs/msg/String"))
+        for _ in range(count)
+    ]
+
+
 def generate_small_message_bag(
     path: Path, messages: int, *, seed: int = 7, compression: str | None = None
 ) -> Path:
@@ -29,11 +40,7 @@ def generate_small_message_bag(
     if path.exists():
         return path
     rng = random.Random(seed)
-    string = TYPESTORE.types["std_msgs/msg/String"]
-    payloads = [
-        bytes(TYPESTORE.serialize_ros1(string(data="x" * rng.randrange(8, 40)), "std_msgs/msg/String"))
-        for _ in range(64)
-    ]
+    payloads = string_payloads(rng)
     writer = Writer(path)
     if compression is not None:
         writer.set_compression(Writer.CompressionFormat[compression.upper()])
@@ -49,6 +56,21 @@ def generate_small_message_bag(
             topic = rng.choices(topics, weights)[0]
             writer.write(topic, timestamp, payloads[i % len(payloads)])
     return path
+
+
+@contextmanager
+def admin_stack(**options: Any) -> Iterator[tuple[Any, httpx.Client, str]]:
+    """A fresh local stack in this process (data in a temporary directory), an HTTP client with its
+    administrator key, and the API's base URL."""
+    from openlqs.local.stack import LocalStack
+
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        LocalStack(port=0, moto_port=0, data_dir=Path(data_dir), **options) as stack,
+    ):
+        http, base = admin_http(stack)
+        with http:
+            yield stack, http, base
 
 
 def admin_http(stack: Any) -> tuple[httpx.Client, str]:

@@ -33,7 +33,7 @@ from bench.common import (
     TIMEOUT_S,
     TYPESTORE,
     Ingested,
-    admin_http,
+    admin_stack,
     generate_small_message_bag,
     ingest,
     median_seconds,
@@ -43,7 +43,6 @@ from bench.ingest import FileSource, rosbags_iteration
 from openlqs.api.dependencies import get_services
 from openlqs.bags.ros1 import ChunkInfo, read_index
 from openlqs.ingestion.pipeline import split_parts
-from openlqs.local.stack import LocalStack
 from openlqs.settings import get_settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -173,15 +172,9 @@ def fan_out(path: Path, warm_up: Path, target_bytes: int, repeats: int) -> list[
     A small bag is ingested first, untimed, so that every run finds the task functions loaded. Periodic
     snapshots are off: saving the tables while an ingestion writes them would be timed too.
     """
-    with (
-        tempfile.TemporaryDirectory() as data_dir,
-        LocalStack(port=0, moto_port=0, data_dir=Path(data_dir), snapshot_interval=TIMEOUT_S) as stack,
-        part_target_bytes(target_bytes),
-    ):
-        http, base = admin_http(stack)
-        with http:
-            ingest(stack, http, base, warm_up, "warm-up")
-            return [ingest(stack, http, base, path, f"run-{run}") for run in range(repeats)]
+    with admin_stack(snapshot_interval=TIMEOUT_S) as (stack, http, base), part_target_bytes(target_bytes):
+        ingest(stack, http, base, warm_up, "warm-up")
+        return [ingest(stack, http, base, path, f"run-{run}") for run in range(repeats)]
 
 
 def measure(path: Path, warm_up: Path, chunks: list[ChunkInfo], parts: int, repeats: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from rosbags.rosbag1 import Reader
 
-from bench.common import admin_http, generate_small_message_bag, ingest, median_seconds, report
+from bench.common import admin_stack, generate_small_message_bag, ingest, median_seconds, report
 from openlqs.bags.ros1 import index_chunk_columns, read_index
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,16 +56,9 @@ def openlqs_indexer(path: Path) -> int:
 
 def local_end_to_end(path: Path) -> dict[str, Any]:
     """A fresh local stack ingests the bag: seconds from the queued POST to completed, and records."""
-    from openlqs.local.stack import LocalStack
-
-    with (
-        tempfile.TemporaryDirectory() as data_dir,
-        LocalStack(port=0, moto_port=0, data_dir=Path(data_dir)) as stack,
-    ):
-        http, base = admin_http(stack)
-        with http:
-            ingested = ingest(stack, http, base, path, "bench")
-        return {"seconds": ingested.seconds, "records": ingested.records}
+    with admin_stack() as (stack, http, base):
+        ingested = ingest(stack, http, base, path, "bench")
+    return {"seconds": ingested.seconds, "records": ingested.records}
 
 
 Rows = list[tuple[str, str]]

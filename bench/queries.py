@@ -27,7 +27,7 @@ from typing import Any
 
 from rosbags.rosbag1 import Reader, Writer
 
-from bench.common import TYPESTORE, admin_http, ingest, report
+from bench.common import TYPESTORE, admin_stack, ingest, report, string_payloads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPIC = "/imu"
@@ -40,12 +40,7 @@ def generate_single_topic_bag(path: Path, records: int, *, seed: int = 11) -> Pa
     """One topic of ``records`` small std_msgs/String messages at a steady 400 Hz, fixed seed."""
     if path.exists():
         return path
-    rng = random.Random(seed)
-    string = TYPESTORE.types["std_msgs/msg/String"]
-    payloads = [
-        bytes(TYPESTORE.serialize_ros1(string(data="x" * rng.randrange(8, 40)), "std_msgs/msg/String"))
-        for _ in range(64)
-    ]
+    payloads = string_payloads(random.Random(seed))
     with Writer(path) as writer:
         connection = writer.add_connection(TOPIC, "std_msgs/msg/String", typestore=TYPESTORE)
         for i in range(records):
@@ -83,46 +78,39 @@ def rosbags_window(path: Path, window: Window) -> Callable[[], int]:
 
 
 def serve_and_time(path: Path, windows: list[Window]) -> dict[str, Any]:
-    from openlqs.local.stack import LocalStack
+    with admin_stack() as (stack, http, base):
+        ingested = ingest(stack, http, base, path, "bench")
+        (topic,) = http.get(f"{base}/topics", params={"log_id": ingested.log_id}).json()["data"]
+        url = f"{base}/topics/{topic['id']}/records"
 
-    with (
-        tempfile.TemporaryDirectory() as data_dir,
-        LocalStack(port=0, moto_port=0, data_dir=Path(data_dir)) as stack,
-    ):
-        http, base = admin_http(stack)
-        with http:
-            ingested = ingest(stack, http, base, path, "bench")
-            (topic,) = http.get(f"{base}/topics", params={"log_id": ingested.log_id}).json()["data"]
-            url = f"{base}/topics/{topic['id']}/records"
-
-            def page(window: Window, *, count: bool = True, bounded: bool = True) -> Callable[[], int]:
-                """The request, until the whole answer is received; decoding its JSON is the client's
-                work (~4 ms in Python for 1,000 records) and is done after the clock stops."""
-                params: dict[str, str | int] = {
-                    "timestamp_gte": window[0],
-                    "limit": PAGE,
-                    "include_count": str(count).lower(),
-                }
-                if bounded:
-                    params["timestamp_lte"] = window[1]
-                response = http.get(url, params=params)
-                response.raise_for_status()
-                return lambda: len(response.json()["data"])
-
-            page(windows[0])  # warm the handler's caches once, as a warm Lambda would be
-            # Window by window, every variant and the reference back to back, so that the machine's
-            # noise falls on all of them alike.
-            variants: dict[str, Callable[[Window], Callable[[], int]]] = {
-                "times": page,
-                "uncounted_times": lambda window: page(window, count=False),
-                "open_times": lambda window: page(window, bounded=False),
-                "rosbags_times": lambda window: rosbags_window(path, window),
+        def page(window: Window, *, count: bool = True, bounded: bool = True) -> Callable[[], int]:
+            """The request, until the whole answer is received; decoding its JSON is the client's
+            work (~4 ms in Python for 1,000 records) and is done after the clock stops."""
+            params: dict[str, str | int] = {
+                "timestamp_gte": window[0],
+                "limit": PAGE,
+                "include_count": str(count).lower(),
             }
-            measured: dict[str, list[float]] = {name: [] for name in variants}
-            for window in windows:
-                for name, run in variants.items():
-                    measured[name] += timed(run, [window])
-        return {"ingest_s": ingested.seconds, **measured}
+            if bounded:
+                params["timestamp_lte"] = window[1]
+            response = http.get(url, params=params)
+            response.raise_for_status()
+            return lambda: len(response.json()["data"])
+
+        page(windows[0])  # warm the handler's caches once, as a warm Lambda would be
+        # Window by window, every variant and the reference back to back, so that the machine's
+        # noise falls on all of them alike.
+        variants: dict[str, Callable[[Window], Callable[[], int]]] = {
+            "times": page,
+            "uncounted_times": lambda window: page(window, count=False),
+            "open_times": lambda window: page(window, bounded=False),
+            "rosbags_times": lambda window: rosbags_window(path, window),
+        }
+        measured: dict[str, list[float]] = {name: [] for name in variants}
+        for window in windows:
+            for name, run in variants.items():
+                measured[name] += timed(run, [window])
+    return {"ingest_s": ingested.seconds, **measured}
 
 
 def main() -> None:

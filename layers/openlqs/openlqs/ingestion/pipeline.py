@@ -557,7 +557,7 @@ class IngestionPipeline:
         starts = [0, *cuts.tolist()]
         stops = [*cuts.tolist(), len(topics)]
         now = self.env.now()
-        prefix = segment_prefix(ingestion.id)
+        segment_of = f"{segment_prefix(ingestion.id)}{sequence:05d}-{{:03d}}".format
         decoders = decoders or {}
         reader: RecordBytesReader[RecordRow, None] = RecordBytesReader(
             lambda row: None,
@@ -569,7 +569,6 @@ class IngestionPipeline:
         for start, stop in zip(starts, stops, strict=True):
             topic_id, bucket = topic_ids[int(topics[start])], int(buckets[start])
             run = sorted_columns.slice(start, stop)
-            segment_of = f"{prefix}{sequence:05d}-{{:03d}}".format
             topic = decoders.get(topic_id)
             if topic is None:
                 firsts = range(0, len(run), MAX_BLOCK_RECORDS)
