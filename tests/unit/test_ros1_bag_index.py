@@ -190,20 +190,27 @@ def test_index_data_records_give_what_the_record_scan_gives(fixture_bags: Path, 
         assert _as_lists(fast) == _as_lists(scanned)
 
 
-def test_index_data_that_does_not_fit_the_chunk_falls_back_to_the_scan(tmp_path: Path) -> None:
-    bag = write_string_bag(tmp_path / "ok.bag", [("/a", i, f"m{i}" * 20) for i in range(50)])
+def _first_chunk(bag: Path) -> tuple[int, bytearray, Any, Any]:
+    """The bag's first chunk with its index-data records: (file offset, bytes, chunk record, first
+    index-data record), the bytes to be damaged by a test."""
     first = read_index(FileSource(bag)).chunks[0]
     data = bytearray(bag.read_bytes()[first.start : first.end])
-    expected = [_as_lists(columns) for columns in index_chunk_columns(bytes(data), first.start)]
-    # Point the first entry of the first index-data record into the middle of a message.
     chunk = read_record(bytes(data), 0)
     assert chunk is not None
     index_data = read_record(bytes(data), chunk.end)
     assert index_data is not None
     assert index_data.header["op"] == b"\x04"
+    return first.start, data, chunk, index_data
+
+
+def test_index_data_that_does_not_fit_the_chunk_falls_back_to_the_scan(tmp_path: Path) -> None:
+    bag = write_string_bag(tmp_path / "ok.bag", [("/a", i, f"m{i}" * 20) for i in range(50)])
+    base, data, _, index_data = _first_chunk(bag)
+    expected = [_as_lists(columns) for columns in index_chunk_columns(bytes(data), base)]
+    # Point the first entry of the first index-data record into the middle of a message.
     data[index_data.data_start + 8 : index_data.data_start + 12] = (3).to_bytes(4, "little")
 
-    got = list(index_chunk_columns(bytes(data), first.start))
+    got = list(index_chunk_columns(bytes(data), base))
 
     assert [_as_lists(columns) for columns in got] == expected
     assert not isinstance(got[0].timestamps, np.ndarray)  # scanned
@@ -212,19 +219,14 @@ def test_index_data_that_does_not_fit_the_chunk_falls_back_to_the_scan(tmp_path:
 def test_index_data_naming_the_wrong_connection_falls_back_to_the_scan(tmp_path: Path) -> None:
     messages = [("/a" if i % 2 else "/b", i, f"m{i}") for i in range(40)]
     bag = write_string_bag(tmp_path / "two.bag", messages)
-    first = read_index(FileSource(bag)).chunks[0]
-    data = bytearray(bag.read_bytes()[first.start : first.end])
-    expected = [_as_lists(columns) for columns in index_chunk_columns(bytes(data), first.start)]
-    chunk = read_record(bytes(data), 0)
-    assert chunk is not None
-    index_data = read_record(bytes(data), chunk.end)
-    assert index_data is not None
+    base, data, chunk, _ = _first_chunk(bag)
+    expected = [_as_lists(columns) for columns in index_chunk_columns(bytes(data), base)]
     # The index-data record says its messages are the other connection's.
     conn_at = bytes(data).index(b"conn=", chunk.end) + len(b"conn=")
     (connection,) = struct.unpack_from("<I", data, conn_at)
     struct.pack_into("<I", data, conn_at, 1 - connection)
 
-    got = list(index_chunk_columns(bytes(data), first.start))
+    got = list(index_chunk_columns(bytes(data), base))
 
     assert [_as_lists(columns) for columns in got] == expected
     assert not isinstance(got[0].timestamps, np.ndarray)  # scanned
