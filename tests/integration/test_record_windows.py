@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 import pytest
+from pydantic_core import to_json
 
 from openlqs.api.dependencies import get_services
 from openlqs.domain.records import RecordService, TopicRef
@@ -122,6 +124,12 @@ def test_record_windows_pages_and_counts_equal_reading_every_row(
 
         assert count == len(expected), repr(params)
         assert page == [_key(row) for row in expected[offset : offset + limit]], params
+        # The API's path writes the same page as JSON text straight from the blocks' columns.
+        records = service.list_records(topic_id, RecordListParams(**params))[1]
+        assert service.list_wire(topic_id, RecordListParams(**params)) == (
+            count,
+            to_json([record.model_dump(mode="json") for record in records]).decode(),
+        ), params
 
 
 @pytest.mark.usefixtures("narrow_width")
@@ -209,6 +217,27 @@ def test_record_windows_json_records_equal_the_model_s_json(row: RecordRow) -> N
 
     expected = service.to_record(ref, block, row, auxiliary=False).model_dump(mode="json")
     assert list(wire.items()) == list(expected.items())
+
+
+def test_record_windows_json_text_of_a_page_equals_the_model_s_json() -> None:
+    service = RecordService.__new__(RecordService)
+    ref = TopicRef(UUID(int=1), UUID(int=2), WIDTH)
+    rows = [
+        RecordRow(7, 100, 20, ingestion_id=_writer(0)),
+        RecordRow(8, 4_000, 10**6, "lz4", 12, 17, ingestion_id=_writer(1)),
+        RecordRow(9, 5, 6, source='other "100%".bag'),
+        RecordRow(10),
+        RecordRow(11, 5, 6, extra={"note": "n", "created_at": "2024-01-02T03:04:05.000006+00:00"}),
+        RecordRow(12, 6, 7, "bz2", 1, 2, source="b.bag", ingestion_id=_writer(0)),
+    ]
+    block = RecordBlock(ref.id, 0, "s", rows, datetime(2025, 5, 6, 7, 8, 9, 123456, tzinfo=UTC))
+    block = RecordBlock(ref.id, 0, "s", None, block.created_at, columns=block.columns)
+
+    for indexes in ([0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [3, 4], [1], []):
+        text = service.wire_json(ref, [(block, np.array(indexes, dtype=np.intp))])
+
+        records = [service.to_record(ref, block, rows[i], auxiliary=False) for i in indexes]
+        assert text == to_json([record.model_dump(mode="json") for record in records]).decode(), indexes
 
 
 def test_record_windows_a_deleted_topic_is_not_found_for_a_count_alone(api: ApiClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -10,7 +11,8 @@ from typing import Any, NamedTuple, TypeVar, cast
 from uuid import UUID
 
 import numpy as np
-from pydantic_core import to_jsonable_python
+import numpy.typing as npt
+from pydantic_core import to_json, to_jsonable_python
 
 from openlqs.domain.common import Context, Environment, check_unlocked, lock_changes, patch_fields
 from openlqs.domain.filtering import Predicate, compile_filters
@@ -38,6 +40,20 @@ _NOT_FILTERS = frozenset({"include_auxiliary_data", "include_raw_data", "frequen
 
 
 T = TypeVar("T")
+#: A page's rows from one block: the block and the rows' indexes in it, in page order.
+Run = tuple[RecordBlock, npt.NDArray[np.intp]]
+#: Fields of an ingested record's JSON object that vary from row to row (the rest are the topic's, the
+#: block's or defaults).
+_WIRE_ROW_FIELDS = (
+    "timestamp",
+    "ingestion_id",
+    "data_offset",
+    "data_length",
+    "chunk_compression",
+    "chunk_offset",
+    "chunk_length",
+    "source",
+)
 
 #: A record's JSON object before its fields are set: every key, in the model's order, at its default.
 _WIRE_DEFAULTS: dict[str, Any] = {
@@ -55,6 +71,18 @@ def _json_time(moment: datetime) -> Any:
 def _json_time_in(moment: datetime, offset: Any) -> Any:
     # Keyed by the offset too: equal instants in other zones are equal datetimes, not equal strings.
     return to_jsonable_python(moment)
+
+
+@lru_cache(maxsize=256)
+def _wire_template(log_id: str, topic_id: str, created_at: Any) -> str:
+    """A record's JSON object with ``%s`` for each of ``_WIRE_ROW_FIELDS`` (in that order, which is the
+    model's) and the topic's and block's fields written in."""
+    fields = dict(_WIRE_DEFAULTS, log_id=log_id, topic_id=topic_id, created_at=created_at)
+    members = []
+    for name, value in fields.items():
+        text = "%s" if name in _WIRE_ROW_FIELDS else to_json(value).decode().replace("%", "%%")
+        members.append(f"{to_json(name).decode()}:{text}")
+    return "{" + ",".join(members) + "}"
 
 
 @lru_cache(maxsize=1024)
@@ -188,6 +216,23 @@ class RecordService:
         wire["chunk_length"] = row.chunk_length
         wire["source"] = row.source
         return wire
+
+    def wire_json(self, topic: Topic | TopicRef, runs: Iterable[Run]) -> str:
+        """The JSON array of the records in ``runs``: what ``to_json`` of their ``to_wire`` objects
+        gives, written from the blocks' columns through one template per block, without an object per
+        record (decision 32). Rows with per-record fields go through ``to_wire``."""
+        texts: list[str] = []
+        for block, indexes in runs:
+            columns = block.columns
+            template = _wire_template(str(topic.log_id), str(topic.id), _json_time(block.created_at))
+            made = [template % fields for fields in zip(*columns.json_fields(indexes), strict=True)]
+            if columns.extras:
+                for at, index in enumerate(indexes.tolist()):
+                    if index in columns.extras:
+                        (row,) = columns.rows(index, index + 1)
+                        made[at] = to_json(self.to_wire(topic, block, row, auxiliary=False)).decode()
+            texts += made
+        return "[" + ",".join(texts) + "]"
 
     def _locate(self, topic: Topic, timestamp: int) -> tuple[RecordBlock, int]:
         """The block and index of the first record (in file order) at ``timestamp``."""
@@ -413,20 +458,38 @@ class RecordService:
 
     def list_records(self, topic_id: UUID, params: RecordListParams) -> tuple[int | None, list[Record]]:
         """A page of records and, with ``include_count``, how many the query selects."""
-        return self._list(topic_id, params, self.to_record)
+        auxiliary = params.include_auxiliary_data
 
-    def list_wire(self, topic_id: UUID, params: RecordListParams) -> tuple[int | None, list[dict[str, Any]]]:
-        """``list_records`` with the records as their JSON objects (the API's fast path)."""
-        return self._list(topic_id, params, self.to_wire)
+        def records(topic: Topic | TopicRef, pairs: Iterable[tuple[RecordBlock, RecordRow]]) -> list[Record]:
+            return [self.to_record(topic, block, row, auxiliary=auxiliary) for block, row in pairs]
+
+        return self._list(topic_id, params, records, lambda topic, runs: records(topic, _run_rows(runs)))
+
+    def list_wire(self, topic_id: UUID, params: RecordListParams) -> tuple[int | None, str]:
+        """``list_records`` with the page as the JSON array of its records, for a list without record
+        data (the API's fast path)."""
+
+        def wire(topic: Topic | TopicRef, pairs: Iterable[tuple[RecordBlock, RecordRow]]) -> str:
+            return to_json(
+                [self.to_wire(topic, block, row, auxiliary=False) for block, row in pairs]
+            ).decode()
+
+        return self._list(topic_id, params, wire, self.wire_json)
 
     def _list(
-        self, topic_id: UUID, params: RecordListParams, build: Callable[..., T]
-    ) -> tuple[int | None, list[T]]:
+        self,
+        topic_id: UUID,
+        params: RecordListParams,
+        build: Callable[[Topic | TopicRef, Iterable[tuple[RecordBlock, RecordRow]]], T],
+        build_runs: Callable[[TopicRef, list[Run]], T],
+    ) -> tuple[int | None, T]:
+        """The count and the page, made by ``build`` from (block, row) pairs or, on the columnar path
+        (a time window without per-row filters), by ``build_runs`` from runs of rows."""
         ref, cached = self._ref(topic_id)
         if params.log_id is not None and params.log_id != ref.log_id:
             if cached:
                 self._exists(topic_id)
-            return (0 if params.include_count else None), []
+            return (0 if params.include_count else None), build_runs(ref, [])
         low, high = _window(params)
         filters = {
             k: v for k, v in params.filters().items() if k not in _WINDOW_FILTERS and k not in _NOT_FILTERS
@@ -435,12 +498,12 @@ class RecordService:
             filters["updated_at_null"] = not params.altered
         predicates = compile_filters(filters)
         if not predicates and params.frequency is None:
-            count, records, seen = self._list_window(ref, low, high, params, build)
+            count, runs, seen = self._list_window(ref, low, high, params)
             if cached and not seen:
                 self._exists(topic_id)
-            return count, records
+            return count, build_runs(ref, runs)
         topic = self.topic(topic_id)
-        page: list[T] = []
+        page: list[tuple[RecordBlock, RecordRow]] = []
         count, skip = 0, params.offset
         width = self._width(topic)
         stream = self._rows(topic, low, high, width, params.descending, predicates)
@@ -451,10 +514,10 @@ class RecordService:
             if skip:
                 skip -= 1
             elif len(page) < params.limit:
-                page.append(build(topic, block, row, auxiliary=params.include_auxiliary_data))
+                page.append((block, row))
             elif not params.include_count:
                 break
-        return (count if params.include_count else None), page
+        return (count if params.include_count else None), build(topic, page)
 
     def _exists(self, topic_id: UUID) -> None:
         """Raise ``NotFound`` (and forget the topic) when it was deleted since it was cached."""
@@ -470,12 +533,11 @@ class RecordService:
         low: int | None,
         high: int | None,
         params: RecordListParams,
-        build: Callable[..., T],
-    ) -> tuple[int | None, list[T], bool]:
-        """A page of the records in [low, high] without per-row filters: blocks are searched as columns
-        and only the page's rows become objects. The count takes the blocks the page's reads already
-        fetched; the rest comes from the stored row counts (``BlockStats``), never from decoding blocks
-        wholly inside the window."""
+    ) -> tuple[int | None, list[Run], bool]:
+        """A page of the records in [low, high] without per-row filters, as runs of rows of blocks
+        searched as columns (no object per row), and whether the window had blocks. The count takes
+        the blocks the page's reads already fetched; the rest comes from the stored row counts
+        (``BlockStats``), never from decoding blocks wholly inside the window."""
         if low is not None and high is not None and low > high:
             return (0 if params.include_count else None), [], False
         width = topic.width
@@ -485,7 +547,7 @@ class RecordService:
         if wanted == 0:
             count = self._window_count(topic.id, low, high, first, last) if params.include_count else None
             return count, [], bool(count)
-        page: list[tuple[RecordBlock, RecordRow]] = []
+        page: list[Run] = []
         position = 0  # rows of the window in the buckets taken so far
         stream = self.records.blocks(topic.id, first, last, descending=params.descending)
         bucket: list[RecordBlock] = []
@@ -502,18 +564,17 @@ class RecordService:
             bucket.append(block)
         else:
             position, page = self._take(bucket, low, high, params, position, page)
-        records = [build(topic, block, row, auxiliary=params.include_auxiliary_data) for block, row in page]
         if not params.include_count or ahead is None:
-            return (position if params.include_count else None), records, seen
+            return (position if params.include_count else None), page, seen
         # Count the blocks already read; the last bucket read may go on in the next Query page.
         held = [ahead, *(next(stream) for _ in range(stream.buffered()))]
         if stream.exhausted():
-            return position + sum(_window_size(b, low, high) for b in held), records, True
+            return position + sum(_window_size(b, low, high) for b in held), page, True
         cut = held[-1].bucket
         position += sum(_window_size(b, low, high) for b in held if b.bucket != cut)
         if params.descending:
-            return position + self._window_count(topic.id, low, high, first, cut), records, True
-        return position + self._window_count(topic.id, low, high, cut, last), records, True
+            return position + self._window_count(topic.id, low, high, first, cut), page, True
+        return position + self._window_count(topic.id, low, high, cut, last), page, True
 
     @staticmethod
     def _take(
@@ -522,8 +583,8 @@ class RecordService:
         high: int | None,
         params: RecordListParams,
         position: int,
-        page: list[tuple[RecordBlock, RecordRow]],
-    ) -> tuple[int, list[tuple[RecordBlock, RecordRow]]]:
+        page: list[Run],
+    ) -> tuple[int, list[Run]]:
         """One bucket's part of the page (when the page reaches into it) and the new position."""
         if not blocks:
             return position, page
@@ -614,43 +675,48 @@ def _window_size(block: RecordBlock, low: int | None, high: int | None) -> int:
 
 def _bucket_page(
     blocks: list[RecordBlock], spans: list[tuple[int, int]], skip: int, take: int, descending: bool
-) -> list[tuple[RecordBlock, RecordRow]]:
+) -> list[Run]:
     """Rows ``skip`` to ``skip + take`` of one bucket's window, in time order (file order within a
-    timestamp, then segment), materialising only those rows."""
+    timestamp, then segment), as runs of one block's rows."""
     if take <= 0:
         return []
     if len(blocks) == 1:
         (block,), ((start, stop),) = blocks, spans
         if descending:
             first, last = max(stop - skip - take, start), stop - skip
-            return [(block, row) for row in reversed(block.columns.rows(first, last))]
-        return [(block, row) for row in block.columns.rows(start + skip, min(start + skip + take, stop))]
+            return [(block, np.arange(last - 1, first - 1, -1))] if last > first else []
+        first, last = start + skip, min(start + skip + take, stop)
+        return [(block, np.arange(first, last))] if last > first else []
     # Several writers' blocks share the bucket: merge their order keys, then take the page's slice.
-    keys: list[list[Any]] = [[], [], [], [], [], []]
-    for rank, (block, (start, stop)) in enumerate(
-        sorted(zip(blocks, spans, strict=True), key=lambda pair: pair[0].segment)
-    ):
+    keys: list[list[Any]] = [[], [], [], [], []]
+    by_segment = sorted(zip(blocks, spans, strict=True), key=lambda pair: pair[0].segment)
+    for rank, (block, (start, stop)) in enumerate(by_segment):
         timestamps, positions, chunk_offsets = block.columns.order_keys()
         keys[0].append(timestamps[start:stop])
         keys[1].append(positions[start:stop])
         keys[2].append(chunk_offsets[start:stop])
         keys[3].append(np.full(stop - start, rank))
         keys[4].append(np.arange(start, stop))
-        keys[5].append(block)
     ranks, rows_at = np.concatenate(keys[3]), np.concatenate(keys[4])
     order = np.lexsort((ranks, np.concatenate(keys[2]), np.concatenate(keys[1]), np.concatenate(keys[0])))
     if descending:
         order = order[::-1]
-    chosen = order[skip : skip + take].tolist()
-    # Each block's chosen rows are made in one call over the range they span.
-    made: dict[tuple[int, int], RecordRow] = {}
-    for rank, block in enumerate(keys[5]):
-        mine = rows_at[[i for i in chosen if ranks[i] == rank]]
-        if len(mine):
-            start = int(mine.min())
-            for offset, row in enumerate(block.columns.rows(start, int(mine.max()) + 1)):
-                made[(rank, start + offset)] = row
-    return [(keys[5][int(ranks[i])], made[(int(ranks[i]), int(rows_at[i]))]) for i in chosen]
+    chosen = order[skip : skip + take]
+    chosen_ranks, chosen_rows = ranks[chosen], rows_at[chosen]
+    # Consecutive rows of one block make one run.
+    cuts = [0, *(np.flatnonzero(chosen_ranks[1:] != chosen_ranks[:-1]) + 1).tolist(), len(chosen)]
+    return [
+        (by_segment[int(chosen_ranks[begin])][0], chosen_rows[begin:end])
+        for begin, end in itertools.pairwise(cuts)
+        if end > begin
+    ]
+
+
+def _run_rows(runs: Iterable[Run]) -> Iterator[tuple[RecordBlock, RecordRow]]:
+    """The rows of ``runs`` as objects, in order."""
+    for block, indexes in runs:
+        for row in block.columns.take(indexes).rows():
+            yield block, row
 
 
 def _downsample(

@@ -27,9 +27,11 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
+from pydantic_core import to_json
 
 from openlqs.records.rows import NO_POSITION, RecordRow
 
@@ -144,6 +146,22 @@ class BlockColumns:
             for i in range(stop - start)
         ]
 
+    def json_fields(self, indexes: npt.NDArray[np.intp]) -> list[list[Any]]:
+        """The rows at ``indexes`` as JSON, field by field: timestamp, ingestion_id, data_offset,
+        data_length, chunk_compression, chunk_offset, chunk_length, source. Each value is an ``int`` or
+        the JSON text of a string or null, so that ``"%s" % value`` writes it (ingestion ids as
+        canonical UUIDs, as the ``Record`` model writes them)."""
+        return [
+            self.timestamps[indexes].tolist(),
+            _table_tokens(self.ingestion_ix[indexes], [str(UUID(value)) for value in self.ingestions]),
+            _int_tokens(self.data_offsets[indexes]),
+            _int_tokens(self.data_lengths[indexes]),
+            _table_tokens(self.compression_ix[indexes], self.compressions),
+            _int_tokens(self.chunk_offsets[indexes]),
+            _int_tokens(self.chunk_lengths[indexes]),
+            _table_tokens(self.source_ix[indexes], self.sources),
+        ]
+
     def span(self, low: int | None, high: int | None) -> tuple[int, int]:
         """The rows [start, stop) whose timestamps lie in [low, high] (None: unbounded)."""
         return span_of(self.timestamps, low, high)
@@ -214,6 +232,21 @@ class BlockColumns:
         """Sum of ``RecordRow.message_size``: the chunk length when compressed, else the data length."""
         sizes = np.where(self.compression_ix != _NULL, self.chunk_lengths, self.data_lengths)
         return int(np.where(sizes == _NULL, 0, sizes).sum())
+
+
+def _int_tokens(values: Int64s) -> list[Any]:
+    listed = values.tolist()
+    if not (values == _NULL).any():
+        return listed
+    return ["null" if value == _NULL else value for value in listed]
+
+
+def _table_tokens(indexes: Int32s, table: list[str]) -> list[str]:
+    tokens = [to_json(value).decode() for value in table]
+    tokens.append("null")  # index -1
+    if len(indexes) and indexes.min() == indexes.max():
+        return [tokens[int(indexes[0])]] * len(indexes)
+    return [tokens[index] for index in indexes.tolist()]
 
 
 def _deltas(values: Int64s) -> Int64s:

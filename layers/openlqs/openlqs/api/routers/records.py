@@ -38,8 +38,8 @@ def list_records(topic_id: UUID, params: Annotated[RecordListParams, Query()]) -
     services = get_services()
     if not (params.include_raw_data or params.include_auxiliary_data):
         # The hot path: records straight to JSON, without a model per record (decision 32).
-        count, rows = services.records.list_wire(topic_id, params)
-        return json_page(params, count, rows)
+        count, data = services.records.list_wire(topic_id, params)
+        return json_page(params, count, data)
     count, records = services.records.list_records(topic_id, params)
     records = services.record_data.fill(
         services.records.topic(topic_id),
