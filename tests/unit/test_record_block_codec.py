@@ -8,7 +8,14 @@ import zlib
 
 import pytest
 
-from openlqs.records.codec import BlockColumns, CorruptBlock, decode_rows, decode_timestamps, encode_rows
+from openlqs.records.codec import (
+    BlockColumns,
+    CorruptBlock,
+    DecodedBlocks,
+    decode_rows,
+    decode_timestamps,
+    encode_rows,
+)
 from openlqs.records.rows import RecordRow, bucket_of
 
 
@@ -149,3 +156,37 @@ def test_codec_decodes_the_timestamps_alone_in_both_formats() -> None:
     ]
     with pytest.raises(CorruptBlock):
         decode_timestamps(encode_rows(rows)[:40])
+
+
+def test_decoded_blocks_keep_blocks_by_their_bytes_until_their_rows_pass_the_budget() -> None:
+    blocks = DecodedBlocks(max_rows=2_500)
+    first, second, third = (encode_rows(_ingested_rows(1_000, seed)) for seed in (1, 2, 3))
+
+    decoded = blocks.decode(first)
+    again = blocks.decode(bytes(bytearray(first)))  # equal bytes read again: the same entry
+
+    assert again is decoded
+    assert (blocks.hits, blocks.misses) == (1, 1)
+    assert decoded.rows() == decode_rows(first)
+    with pytest.raises(ValueError, match="read-only"):
+        decoded.timestamps[0] = 0  # shared by every reader
+    blocks.decode(second)
+    blocks.decode(first)  # now the most recently used
+    blocks.decode(third)  # 3,000 rows: the least recently used (second) goes
+    assert blocks.get(second) is None
+    assert blocks.get(first) is decoded
+    assert blocks.get(third) is not None
+    assert len(blocks) == 2
+
+
+def test_decoded_blocks_do_not_keep_blocks_with_per_record_fields() -> None:
+    blocks = DecodedBlocks(max_rows=10_000)
+    rows = _ingested_rows(10)
+    rows[3] = RecordRow(rows[3].timestamp, extra={"note": "changed by a command"})
+    blob = encode_rows(rows)
+
+    decoded = blocks.decode(blob)
+
+    assert decoded.extras == {3: {"note": "changed by a command"}}
+    assert blocks.get(blob) is None
+    assert blocks.decode(blob) is not decoded

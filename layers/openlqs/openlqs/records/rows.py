@@ -124,26 +124,28 @@ class RecordBlock:
 
     @property
     def columns(self) -> BlockColumns:
-        """The block as columns (decoded from the blob once; built from ``rows`` when they were changed)."""
-        from openlqs.records.codec import BlockColumns, decode_columns
+        """The block as columns: decoded from the blob once (or found in ``codec.decoded_blocks``, then
+        read-only), or built from ``rows`` when they were changed."""
+        from openlqs.records.codec import BlockColumns, decoded_blocks
 
         if self._rows is not None:
             return BlockColumns.from_rows(self._rows)
         if self._columns is None:
             assert self._blob is not None
-            self._columns = decode_columns(self._blob)
+            self._columns = decoded_blocks.decode(self._blob)
         return self._columns
 
     @property
     def timestamps(self) -> Any:
         """The rows' timestamps (numpy ``int64``), decoded alone when the other columns are not needed."""
-        from openlqs.records.codec import decode_timestamps
+        from openlqs.records.codec import decode_timestamps, decoded_blocks
 
         if self._columns is not None or self._rows is not None:
             return self.columns.timestamps
         if self._timestamps is None:
             assert self._blob is not None
-            self._timestamps = decode_timestamps(self._blob)
+            kept = decoded_blocks.get(self._blob)
+            self._timestamps = kept.timestamps if kept is not None else decode_timestamps(self._blob)
         return self._timestamps
 
     @property
