@@ -106,14 +106,61 @@ def test_codec_still_reads_blocks_of_the_first_format() -> None:
     ]
 
 
-def test_codec_writes_the_second_format_smaller_than_the_first() -> None:
+#: The same rows written by the version 2 encoder (shuffled planes, all of them stored).
+VERSION_2_BLOB = (
+    "eJwLcmJiZmBgSAbiaqVkJatopZwqE6VYHaViEDu/JCO1SC8pMR0kkgkSMU0ySDJMMUvVtUg0T9U1STNI1rVMNDXVNUgzSTNJBAqm"
+    "GBmCFFcoWVUrGYGIvPySVCUrpTyl2tpaBsb/ixhE0hne7mRglmdgmMLA8IOBQYyBQZRBWIBBmAEDnDghiCkIBDwm+xkY/mMiDUUs"
+    "gmjo/38GOEIWBwBy50Sh"
+)
+
+
+def test_codec_still_reads_blocks_of_the_second_format() -> None:
+    blob = base64.b64decode(VERSION_2_BLOB)
+
+    assert zlib.decompress(blob)[2] == 2
+    assert decode_rows(blob) == decode_rows(base64.b64decode(VERSION_1_BLOB))
+
+
+def test_codec_writes_the_third_format_without_its_constant_byte_planes() -> None:
     rows = _ingested_rows(4_000)
 
     blob = encode_rows(rows)
 
-    assert zlib.decompress(blob)[2] == 2
+    body = zlib.decompress(blob)
+    assert body[2] == 3
+    # 52 byte planes a row. These rows share their compression, ingestion, data offset and length and
+    # source (null); time steps take 3 bytes, chunk offset steps and chunk lengths 2: 7 planes vary.
+    assert len(body) < 8 * len(rows)
     assert len(blob) < 6 * len(rows)  # version 1 took 8.5 bytes a row for these random gaps and lengths
     assert decode_rows(blob) == rows
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [],
+        [RecordRow(timestamp=7)],
+        [RecordRow(timestamp=7, data_offset=1, data_length=2)] * 3,  # every plane constant
+        [RecordRow(timestamp=t, data_offset=-(2**62) + 3 * t, data_length=2**40 + t) for t in range(300)],
+    ],
+    ids=["empty", "one row", "all planes constant", "every plane varying"],
+)
+def test_codec_round_trips_blocks_whatever_their_constant_planes(rows: list[RecordRow]) -> None:
+    blob = encode_rows(rows)
+
+    assert decode_rows(blob) == rows
+    assert decode_timestamps(blob).tolist() == [row.timestamp for row in rows]
+
+
+def test_codec_refuses_a_third_format_block_that_is_short_long_or_names_no_plane() -> None:
+    body = zlib.decompress(encode_rows(_ingested_rows(50)))
+    mask = 11 + int.from_bytes(body[7:11], "little") + 8  # the timestamps': after tables and first value
+
+    for broken in (body[:-1], body + b"\0", body[:mask] + b"\xff" + body[mask + 1 :]):
+        with pytest.raises(CorruptBlock):
+            decode_rows(zlib.compress(broken))
+    with pytest.raises(CorruptBlock):
+        decode_timestamps(zlib.compress(body[: mask + 5]))
 
 
 def test_block_columns_search_and_slice_without_making_every_row() -> None:
@@ -145,15 +192,16 @@ def test_block_columns_sort_into_record_order_and_keep_extras_with_their_rows() 
     assert [r.extra for r in ordered] == [{"note": "a"}, None, {"note": "b"}, None]
 
 
-def test_codec_decodes_the_timestamps_alone_in_both_formats() -> None:
+def test_codec_decodes_the_timestamps_alone_in_every_format() -> None:
     rows = sorted(_ingested_rows(3_000), key=RecordRow.order_key)
 
     assert decode_timestamps(encode_rows(rows)).tolist() == [r.timestamp for r in rows]
-    assert decode_timestamps(base64.b64decode(VERSION_1_BLOB)).tolist() == [
-        1655235727034130944,
-        1655235727034130945,
-        1655235727100000000,
-    ]
+    for old in (VERSION_1_BLOB, VERSION_2_BLOB):
+        assert decode_timestamps(base64.b64decode(old)).tolist() == [
+            1655235727034130944,
+            1655235727034130945,
+            1655235727100000000,
+        ]
     with pytest.raises(CorruptBlock):
         decode_timestamps(encode_rows(rows)[:40])
 
