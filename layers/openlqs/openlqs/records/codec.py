@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic_core import to_json
 
+from openlqs.records.lru import WeighedLru
 from openlqs.records.rows import NO_POSITION, RecordRow
 
 _MAGIC = b"RB"
@@ -472,49 +471,34 @@ class DecodedBlocks:
     """
 
     def __init__(self, max_rows: int) -> None:
-        self.max_rows = max_rows
         self.hits = self.misses = 0
-        self._blocks: OrderedDict[bytes, BlockColumns] = OrderedDict()
-        self._rows = 0
-        self._lock = threading.Lock()  # the local stack serves requests on threads
+        self._blocks: WeighedLru[bytes, BlockColumns] = WeighedLru(max_rows, len)
 
     def __len__(self) -> int:
         return len(self._blocks)
 
     def get(self, blob: bytes) -> BlockColumns | None:
         """The kept columns of ``blob``, or None (without decoding)."""
-        with self._lock:
-            columns = self._blocks.get(blob)
-            if columns is not None:
-                self._blocks.move_to_end(blob)
-            return columns
+        return self._blocks.get(blob)
 
     def decode(self, blob: bytes) -> BlockColumns:
         """``decode_columns(blob)``, from the kept blocks when it is there."""
-        columns = self.get(blob)
+        columns = self._blocks.get(blob)
         if columns is not None:
             self.hits += 1
             return columns
         self.misses += 1
         columns = decode_columns(blob)
-        if columns.extras or len(columns) > self.max_rows:
+        if columns.extras or len(columns) > self._blocks.max_weight:
             return columns
         for array in columns.arrays():
             array.flags.writeable = False
-        with self._lock:
-            if blob not in self._blocks:
-                self._blocks[blob] = columns
-                self._rows += len(columns)
-            while self._rows > self.max_rows:
-                _, evicted = self._blocks.popitem(last=False)
-                self._rows -= len(evicted)
+        self._blocks.put(blob, columns)
         return columns
 
     def clear(self) -> None:
-        with self._lock:
-            self._blocks.clear()
-            self._rows = 0
-            self.hits = self.misses = 0
+        self._blocks.clear()
+        self.hits = self.misses = 0
 
 
 #: Rows of decoded blocks kept by a warm function: ~52 bytes each, so ~21 MB (about 50 buckets of

@@ -10,13 +10,12 @@ API.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from openlqs.bags.compression import UNCOMPRESSED, decompress
+from openlqs.records.lru import WeighedLru
 
 #: Largest ranged read used to serve several uncompressed records at once.
 MAX_COALESCED_READ = 8 * 1024 * 1024
@@ -45,35 +44,19 @@ R = TypeVar("R", bound=RecordSpan)
 L = TypeVar("L", bound=Hashable)
 
 
-class ChunkCache:
+class ChunkCache(WeighedLru[Hashable, bytes]):
     """Decompressed chunks, least recently used first out, at most ``max_bytes`` (thread-safe)."""
 
     def __init__(self, max_bytes: int = CHUNK_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._chunks: OrderedDict[Hashable, bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
+        super().__init__(max_bytes, len)
 
-    def get(self, key: Hashable) -> bytes | None:
-        with self._lock:
-            chunk = self._chunks.get(key)
-            if chunk is not None:
-                self._chunks.move_to_end(key)
-            return chunk
-
-    def put(self, key: Hashable, chunk: bytes) -> None:
-        with self._lock:
-            if key in self._chunks:
-                return
-            self._chunks[key] = chunk
-            self._size += len(chunk)
-            while self._size > self.max_bytes and len(self._chunks) > 1:
-                _, evicted = self._chunks.popitem(last=False)
-                self._size -= len(evicted)
+    @property
+    def max_bytes(self) -> int:
+        return self.max_weight
 
     @property
     def size(self) -> int:
-        return self._size
+        return self.weight
 
 
 def span_of(record: RecordSpan) -> tuple[int, int]:

@@ -1,0 +1,53 @@
+"""WeighedLru: values by key, least recently used first out once their weights pass a bound."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class WeighedLru(Generic[K, V]):
+    """Values by key, bounded by the sum of ``weigh(value)``: past ``max_weight`` the least recently
+    used go first, but the one put last always stays. Thread-safe (the local stack serves requests on
+    threads)."""
+
+    def __init__(self, max_weight: int, weigh: Callable[[V], int]) -> None:
+        self.max_weight = max_weight
+        self._weigh = weigh
+        self._values: OrderedDict[K, V] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def weight(self) -> int:
+        return self._weight
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            if key in self._values:
+                return
+            self._values[key] = value
+            self._weight += self._weigh(value)
+            while self._weight > self.max_weight and len(self._values) > 1:
+                _, evicted = self._values.popitem(last=False)
+                self._weight -= self._weigh(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._weight = 0
