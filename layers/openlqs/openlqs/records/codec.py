@@ -12,8 +12,8 @@ and ingestion_id (-1 = null). Per-record extras (rare) are in the JSON tables ke
   are stored as their first value (i64) and then the steps between values (the first step 0), and a
   byte plane that holds one value in every row is not stored. Each column is ``mask:u8 | constants |
   planes``: bit k of the mask says plane k is constant, ``constants`` holds those planes' bytes (in
-  plane order) and ``planes`` the others, n bytes each. An ingested block has ~7–12 varying planes of
-  52, so a query inflates a quarter of the bytes or less: decoding is 3–4x faster, and blocks are
+  plane order) and ``planes`` the others, n bytes each. An ingested block has ~7-12 varying planes of
+  52, so a query inflates a quarter of the bytes or less: decoding is 3-4x faster, and blocks are
   slightly smaller.
 - Version 2: timestamp, data_offset and chunk_offset are stored as deltas (the first absolute; int64
   wrap-around is undone by the running sum) and every column is byte-shuffled (all first bytes, then all
