@@ -11,7 +11,7 @@ windows' first 1,000 messages read by opening the bag with rosbags and iterating
 ``Reader.messages(start=..., stop=...)``. Targets: p50 <= 20 ms and >= 100x faster than rosbags. Writes
 bench/results/queries.json.
 
-The function keeps decoded blocks while warm (``codec.decoded_blocks``, ~50 buckets of 8,000 records
+The function keeps decoded blocks while warm (``codec.decoded_blocks``, ~75 buckets of 8,000 records
 of this topic's 150): the table says how often a variant found its blocks kept. The targeted variant is
 each window's first request, so it finds only what earlier windows decoded.
 """

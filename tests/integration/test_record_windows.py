@@ -14,9 +14,10 @@ import pytest
 from pydantic_core import to_json
 
 from openlqs.api.dependencies import get_services
-from openlqs.domain.records import RecordService, TopicRef
+from openlqs.domain.records import RecordService, TopicRef, _bucket_page
 from openlqs.models.records import RecordListParams
 from openlqs.records import codec
+from openlqs.records.codec import BlockColumns
 from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
 from tests.support.api import ApiClient
 from tests.support.resources import new_topic
@@ -245,6 +246,47 @@ def test_record_windows_json_text_of_a_page_equals_the_model_s_json() -> None:
 
         records = [service.to_record(ref, block, rows[i], auxiliary=False) for i in indexes]
         assert text == to_json([record.model_dump(mode="json") for record in records]).decode(), indexes
+
+
+def test_record_windows_interleaved_writers_are_written_block_by_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = RecordService.__new__(RecordService)
+    ref = TopicRef(UUID(int=1), UUID(int=2), WIDTH)
+    created = datetime(2025, 5, 6, 7, 8, 9, tzinfo=UTC)
+    blocks = [
+        RecordBlock(
+            ref.id,
+            0,
+            f"w{w}",
+            None,
+            created,
+            columns=BlockColumns.from_rows(
+                [RecordRow(2 * t + w, 10 * t, 5, ingestion_id=_writer(w)) for t in range(300)]
+            ),
+        )
+        for w in range(2)
+    ]
+    calls: list[int] = []
+    real = BlockColumns.json_fields
+
+    def counting(columns: BlockColumns, indexes: Any) -> list[list[Any]]:
+        calls.append(len(indexes))
+        return real(columns, indexes)
+
+    monkeypatch.setattr(BlockColumns, "json_fields", counting)
+    runs = _bucket_page(blocks, [(0, 300), (0, 300)], 7, 400, False)
+    assert len(runs) == 400  # the writers take turns: one run per row
+
+    text = service.wire_json(ref, runs)
+
+    assert calls == [200, 200]  # each block's rows at once
+    rows = [(block, row) for block, indexes in runs for row in block.columns.take(indexes).rows()]
+    expected = [
+        service.to_record(ref, block, row, auxiliary=False).model_dump(mode="json") for block, row in rows
+    ]
+    assert [record["timestamp"] for record in expected] == list(range(7, 407))
+    assert text == to_json(expected).decode()
 
 
 def test_record_windows_a_deleted_topic_is_not_found_for_a_count_alone(api: ApiClient) -> None:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import base64
 import random
 import zlib
+from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 
 from openlqs.records.codec import (
+    MAX_ROWS,
     BlockColumns,
     CorruptBlock,
     DecodedBlocks,
+    decode_columns,
     decode_rows,
     decode_timestamps,
     encode_rows,
 )
-from openlqs.records.rows import RecordRow, bucket_of
+from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
 
 
 def _ingested_rows(n: int, seed: int = 7) -> list[RecordRow]:
@@ -206,9 +210,11 @@ def test_codec_decodes_the_timestamps_alone_in_every_format() -> None:
         decode_timestamps(encode_rows(rows)[:40])
 
 
-def test_decoded_blocks_keep_blocks_by_their_bytes_until_their_rows_pass_the_budget() -> None:
-    blocks = DecodedBlocks(max_rows=2_500)
+def test_decoded_blocks_keep_blocks_by_their_bytes_until_their_weight_passes_the_budget() -> None:
     first, second, third = (encode_rows(_ingested_rows(1_000, seed)) for seed in (1, 2, 3))
+    weight = DecodedBlocks.weight(first, decode_columns(first))
+    assert weight > 52 * 1_000 + len(first)  # columns, blob and the objects around them
+    blocks = DecodedBlocks(max_bytes=int(2.5 * weight))
 
     decoded = blocks.decode(first)
     again = blocks.decode(bytes(bytearray(first)))  # equal bytes read again: the same entry
@@ -220,7 +226,7 @@ def test_decoded_blocks_keep_blocks_by_their_bytes_until_their_rows_pass_the_bud
         decoded.timestamps[0] = 0  # shared by every reader
     blocks.decode(second)
     blocks.decode(first)  # now the most recently used
-    blocks.decode(third)  # 3,000 rows: the least recently used (second) goes
+    blocks.decode(third)  # three blocks weigh too much: the least recently used (second) goes
     assert blocks.get(second) is None
     assert blocks.get(first) is decoded
     assert blocks.get(third) is not None
@@ -228,7 +234,7 @@ def test_decoded_blocks_keep_blocks_by_their_bytes_until_their_rows_pass_the_bud
 
 
 def test_decoded_blocks_do_not_keep_blocks_with_per_record_fields() -> None:
-    blocks = DecodedBlocks(max_rows=10_000)
+    blocks = DecodedBlocks(max_bytes=2**20)
     rows = _ingested_rows(10)
     rows[3] = RecordRow(rows[3].timestamp, extra={"note": "changed by a command"})
     blob = encode_rows(rows)
@@ -238,3 +244,42 @@ def test_decoded_blocks_do_not_keep_blocks_with_per_record_fields() -> None:
     assert decoded.extras == {3: {"note": "changed by a command"}}
     assert blocks.get(blob) is None
     assert blocks.decode(blob) is not decoded
+
+
+def test_codec_refuses_a_block_claiming_more_rows_than_a_block_may_hold() -> None:
+    body = bytearray(zlib.decompress(encode_rows([RecordRow(timestamp=7)] * 3)))  # every plane constant
+    body[3:7] = (MAX_ROWS + 1).to_bytes(4, "little")
+
+    with pytest.raises(CorruptBlock, match="rows"):
+        decode_rows(zlib.compress(bytes(body)))
+    with pytest.raises(CorruptBlock, match="rows"):
+        decode_timestamps(zlib.compress(bytes(body)))
+
+
+@pytest.mark.parametrize(
+    "tables",
+    [
+        b'{"c":[],"s":[],"i":[]}',  # no extras
+        b'{"c":[1],"s":[],"i":[],"x":{}}',  # not strings
+        b"[]",
+        b'{"c":[],"s":[],"i":[],"x":{"a":{}}}',  # extras not keyed by row
+        b'{"c":[],"s":[],"i":[],"x":{}}',  # the rows' compression index 0 points past the table
+    ],
+)
+def test_codec_refuses_tables_of_the_wrong_shape_or_indexes_past_them(tables: bytes) -> None:
+    body = zlib.decompress(encode_rows([RecordRow(1, 2, 3, "lz4", 4, 5)]))
+    table_len = int.from_bytes(body[7:11], "little")
+    broken = body[:7] + len(tables).to_bytes(4, "little") + tables + body[11 + table_len :]
+
+    with pytest.raises(CorruptBlock):
+        decode_rows(zlib.compress(broken))
+
+
+def test_a_block_whose_rows_differ_from_its_item_s_count_is_corrupt() -> None:
+    blob = encode_rows(_ingested_rows(10))
+    block = RecordBlock(UUID(int=1), 0, "s", None, datetime.now(UTC), blob=blob, n=11, min_ts=0, max_ts=0)
+
+    with pytest.raises(CorruptBlock, match="its item says 11"):
+        block.timestamps  # noqa: B018
+    with pytest.raises(CorruptBlock, match="its item says 11"):
+        block.columns  # noqa: B018

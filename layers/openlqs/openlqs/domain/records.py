@@ -220,19 +220,35 @@ class RecordService:
     def wire_json(self, topic: Topic | TopicRef, runs: Iterable[Run]) -> str:
         """The JSON array of the records in ``runs``: what ``to_json`` of their ``to_wire`` objects
         gives, written from the blocks' columns through one template per block, without an object per
-        record (decision 32). Rows with per-record fields go through ``to_wire``."""
-        texts: list[str] = []
-        for block, indexes in runs:
-            columns = block.columns
-            template = _wire_template(str(topic.log_id), str(topic.id), _json_time(block.created_at))
-            made = [template % fields for fields in zip(*columns.json_fields(indexes), strict=True)]
-            if columns.extras:
-                for at, index in enumerate(indexes.tolist()):
-                    if index in columns.extras:
-                        (row,) = columns.rows(index, index + 1)
-                        made[at] = to_json(self.to_wire(topic, block, row, auxiliary=False)).decode()
-            texts += made
-        return "[" + ",".join(texts) + "]"
+        record (decision 32). Rows with per-record fields go through ``to_wire``. Each block's rows
+        are written at once, however many runs (interleaved writers) they come in."""
+        runs = list(runs)
+        by_block: dict[int, list[int]] = defaultdict(list)  # id(block) -> its runs' positions
+        for at, (block, _) in enumerate(runs):
+            by_block[id(block)].append(at)
+        texts: list[list[str]] = [[] for _ in runs]
+        for positions in by_block.values():
+            block = runs[positions[0]][0]
+            indexes = np.concatenate([runs[at][1] for at in positions])
+            made = self._wire_texts(topic, block, indexes)
+            start = 0
+            for at in positions:
+                texts[at] = made[start : start + len(runs[at][1])]
+                start += len(runs[at][1])
+        return "[" + ",".join(text for run in texts for text in run) + "]"
+
+    def _wire_texts(
+        self, topic: Topic | TopicRef, block: RecordBlock, indexes: npt.NDArray[np.intp]
+    ) -> list[str]:
+        columns = block.columns
+        template = _wire_template(str(topic.log_id), str(topic.id), _json_time(block.created_at))
+        made = [template % fields for fields in zip(*columns.json_fields(indexes), strict=True)]
+        if columns.extras:
+            for at, index in enumerate(indexes.tolist()):
+                if index in columns.extras:
+                    (row,) = columns.rows(index, index + 1)
+                    made[at] = to_json(self.to_wire(topic, block, row, auxiliary=False)).decode()
+        return made
 
     def _locate(self, topic: Topic, timestamp: int) -> tuple[RecordBlock, int]:
         """The block and index of the first record (in file order) at ``timestamp``."""
@@ -590,7 +606,7 @@ class RecordService:
             return position, page
         spans = [_span(block, low, high) for block in blocks]
         size = sum(stop - start for start, stop in spans)
-        if position + size > params.offset and len(page) < params.limit:
+        if position + size > params.offset and position < params.offset + params.limit:
             skip = max(params.offset - position, 0)
             take = params.offset + params.limit - position - skip
             page.extend(_bucket_page(blocks, spans, skip, take, params.descending))

@@ -47,6 +47,8 @@ _MAGIC = b"RB"
 _VERSION = 3
 _READABLE = (1, 2, 3)
 _HEADER = struct.Struct("<2sBII")
+#: Rows a block may hold (blocks are written with at most 10,000): a larger count is corruption.
+MAX_ROWS = 1 << 20
 _NULL = -1
 _I64 = np.dtype("<i8")
 _I32 = np.dtype("<i4")
@@ -392,6 +394,9 @@ def _head(read: Callable[[int], bytes], *, tables: bool = True) -> tuple[int, in
     magic, version, n, table_len = _HEADER.unpack(read(_HEADER.size))
     if magic != _MAGIC or version not in _READABLE:
         raise CorruptBlock(f"unknown record block format {magic!r} v{version}")
+    if n > MAX_ROWS:
+        # Version 3 stores nothing per row for a constant column: a wrong count would size arrays.
+        raise CorruptBlock(f"record block claims {n} rows, more than the {MAX_ROWS} a block may hold")
     text = read(table_len)
     if not tables:
         return version, n, {}
@@ -445,7 +450,24 @@ def _unstepped(read: Callable[[int], bytes], n: int, at: int) -> npt.NDArray[Any
     return values
 
 
-def _columns(values: list[Any], tables: dict[str, Any]) -> BlockColumns:
+def _columns(values: list[Any], tables: Any) -> BlockColumns:
+    """The decoded columns and string tables as a ``BlockColumns``, once the tables have the shape
+    ``encode_columns`` writes and every index points into its table (else ``CorruptBlock``)."""
+    strings: list[Any] = [tables.get(key) if isinstance(tables, dict) else None for key in ("c", "s", "i")]
+    extras: Any = tables.get("x") if isinstance(tables, dict) else None
+    tables_ok = all(isinstance(table, list) and all(isinstance(v, str) for v in table) for table in strings)
+    if not tables_ok or not (
+        isinstance(extras, dict) and all(isinstance(extra, dict) for extra in extras.values())
+    ):
+        raise CorruptBlock("record block tables are not the string tables and extras of a block")
+    for indexes, table in zip(values[5:], strings, strict=True):
+        if len(indexes) and (int(indexes.min()) < _NULL or int(indexes.max()) >= len(table)):
+            raise CorruptBlock(f"record block indexes a table of {len(table)} strings out of range")
+    try:
+        keyed = {int(i): extra for i, extra in extras.items()}
+    except ValueError as error:
+        raise CorruptBlock(f"record block extras are not keyed by row: {error}") from error
+    compressions, sources, ingestions = strings
     return BlockColumns(
         timestamps=values[0],
         data_offsets=values[1],
@@ -455,26 +477,32 @@ def _columns(values: list[Any], tables: dict[str, Any]) -> BlockColumns:
         compression_ix=values[5],
         source_ix=values[6],
         ingestion_ix=values[7],
-        compressions=tables["c"],
-        sources=tables["s"],
-        ingestions=tables["i"],
-        extras={int(i): extra for i, extra in tables["x"].items()},
+        compressions=compressions,
+        sources=sources,
+        ingestions=ingestions,
+        extras=keyed,
     )
 
 
 class DecodedBlocks:
     """The decoded blocks a warm function keeps, by blob: the stored bytes themselves are the key, so a
     block rewritten under the same item key is another entry and nothing can be stale. The least
-    recently used go first once more than ``max_rows`` rows are kept. Paging through a bucket of
-    ~8,000 records 1,000 at a time decodes its block once instead of eight times.
+    recently used go first once the kept blocks weigh more than ``max_bytes`` (their blobs, ~52 bytes
+    a row of columns and ~2.5 KB of objects each). Paging through a bucket of ~8,000 records 1,000 at
+    a time decodes its block once instead of eight times.
 
     Only blocks without per-record extras are kept (records of commands may change those dicts), and
     their arrays are made read-only: every reader shares them.
     """
 
-    def __init__(self, max_rows: int) -> None:
+    def __init__(self, max_bytes: int) -> None:
         self.hits = self.misses = 0
-        self._blocks: WeighedLru[bytes, BlockColumns] = WeighedLru(max_rows, len)
+        self._blocks: WeighedLru[bytes, BlockColumns] = WeighedLru(max_bytes, len)
+
+    @staticmethod
+    def weight(blob: bytes, columns: BlockColumns) -> int:
+        """What keeping a block costs: its blob (the key), its columns and the objects around them."""
+        return len(blob) + _ROW_BYTES * len(columns) + _BLOCK_OVERHEAD_BYTES
 
     def __len__(self) -> int:
         return len(self._blocks)
@@ -491,11 +519,12 @@ class DecodedBlocks:
             return columns
         self.misses += 1
         columns = decode_columns(blob)
-        if columns.extras or len(columns) > self._blocks.max_weight:
+        weight = self.weight(blob, columns)
+        if columns.extras or weight > self._blocks.max_weight:
             return columns
         for array in columns.arrays():
             array.flags.writeable = False
-        self._blocks.put(blob, columns)
+        self._blocks.put(blob, columns, weight)
         return columns
 
     def clear(self) -> None:
@@ -503,10 +532,12 @@ class DecodedBlocks:
         self.hits = self.misses = 0
 
 
-#: Rows of decoded blocks kept by a warm function: ~52 bytes each, so ~21 MB (about 50 buckets of
-#: ingested records).
-DECODED_BLOCK_ROWS = 400_000
-decoded_blocks = DecodedBlocks(DECODED_BLOCK_ROWS)
+#: Bytes of decoded blocks a warm function keeps: about 75 buckets of 8,000 ingested records, or
+#: ~13,000 small blocks (sparse topics, records made through the API).
+DECODED_BLOCK_BYTES = 32 * 2**20
+_ROW_BYTES = sum(dtype.itemsize for dtype in _COLUMN_TYPES)
+_BLOCK_OVERHEAD_BYTES = 2_560
+decoded_blocks = DecodedBlocks(DECODED_BLOCK_BYTES)
 
 
 def decode_timestamps(blob: bytes) -> Int64s:

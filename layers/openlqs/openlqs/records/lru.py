@@ -12,14 +12,14 @@ V = TypeVar("V")
 
 
 class WeighedLru(Generic[K, V]):
-    """Values by key, bounded by the sum of ``weigh(value)``: past ``max_weight`` the least recently
-    used go first, but the one put last always stays. Thread-safe (the local stack serves requests on
-    threads)."""
+    """Values by key, bounded by the sum of their weights (``weigh(value)`` unless ``put`` is given
+    one): past ``max_weight`` the least recently used go first, but the one put last always stays.
+    Thread-safe (the local stack serves requests on threads)."""
 
     def __init__(self, max_weight: int, weigh: Callable[[V], int]) -> None:
         self.max_weight = max_weight
         self._weigh = weigh
-        self._values: OrderedDict[K, V] = OrderedDict()
+        self._values: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._weight = 0
         self._lock = threading.Lock()
 
@@ -32,20 +32,22 @@ class WeighedLru(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         with self._lock:
-            value = self._values.get(key)
-            if value is not None:
-                self._values.move_to_end(key)
-            return value
+            found = self._values.get(key)
+            if found is None:
+                return None
+            self._values.move_to_end(key)
+            return found[0]
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V, weight: int | None = None) -> None:
         with self._lock:
             if key in self._values:
                 return
-            self._values[key] = value
-            self._weight += self._weigh(value)
+            weight = self._weigh(value) if weight is None else weight
+            self._values[key] = (value, weight)
+            self._weight += weight
             while self._weight > self.max_weight and len(self._values) > 1:
-                _, evicted = self._values.popitem(last=False)
-                self._weight -= self._weigh(evicted)
+                _, (_, evicted) = self._values.popitem(last=False)
+                self._weight -= evicted
 
     def clear(self) -> None:
         with self._lock:

@@ -132,7 +132,7 @@ class RecordBlock:
             return BlockColumns.from_rows(self._rows)
         if self._columns is None:
             assert self._blob is not None
-            self._columns = decoded_blocks.decode(self._blob)
+            self._columns = self._counted(decoded_blocks.decode(self._blob))
         return self._columns
 
     @property
@@ -145,8 +145,18 @@ class RecordBlock:
         if self._timestamps is None:
             assert self._blob is not None
             kept = decoded_blocks.get(self._blob)
-            self._timestamps = kept.timestamps if kept is not None else decode_timestamps(self._blob)
+            self._timestamps = self._counted(
+                kept.timestamps if kept is not None else decode_timestamps(self._blob)
+            )
         return self._timestamps
+
+    def _counted(self, decoded: Any) -> Any:
+        """``decoded`` (columns or timestamps), once its length is the item's stored row count."""
+        from openlqs.records.codec import CorruptBlock
+
+        if self.n is not None and len(decoded) != self.n:
+            raise CorruptBlock(f"record block holds {len(decoded)} rows, its item says {self.n}")
+        return decoded
 
     @property
     def count(self) -> int:
