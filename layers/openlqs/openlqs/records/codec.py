@@ -54,6 +54,8 @@ _I64 = np.dtype("<i8")
 _I32 = np.dtype("<i4")
 #: The columns' types in stored order (``BlockColumns`` order).
 _COLUMN_TYPES: tuple[np.dtype[Any], ...] = (_I64, _I64, _I64, _I64, _I64, _I32, _I32, _I32)
+#: Bytes of one row of columns.
+_ROW_BYTES = sum(dtype.itemsize for dtype in _COLUMN_TYPES)
 #: Columns stored as steps from value to value: timestamp, data_offset, chunk_offset.
 _STEPPED = frozenset({0, 1, 3})
 _BASE = struct.Struct("<q")
@@ -223,37 +225,21 @@ class BlockColumns:
     def take(self, order: npt.NDArray[np.intp]) -> BlockColumns:
         """The rows at ``order`` (indexes), extras re-keyed."""
         old_to_new = {int(old): new for new, old in enumerate(order.tolist())} if self.extras else {}
-        return BlockColumns(
-            self.timestamps[order],
-            self.data_offsets[order],
-            self.data_lengths[order],
-            self.chunk_offsets[order],
-            self.chunk_lengths[order],
-            self.compression_ix[order],
-            self.source_ix[order],
-            self.ingestion_ix[order],
-            self.compressions,
-            self.sources,
-            self.ingestions,
+        return self._over(
+            [array[order] for array in self.arrays()],
             {old_to_new[i]: extra for i, extra in self.extras.items() if i in old_to_new},
         )
 
     def slice(self, start: int, stop: int) -> BlockColumns:
         """Rows [start, stop) as a block of their own (arrays are views)."""
-        return BlockColumns(
-            self.timestamps[start:stop],
-            self.data_offsets[start:stop],
-            self.data_lengths[start:stop],
-            self.chunk_offsets[start:stop],
-            self.chunk_lengths[start:stop],
-            self.compression_ix[start:stop],
-            self.source_ix[start:stop],
-            self.ingestion_ix[start:stop],
-            self.compressions,
-            self.sources,
-            self.ingestions,
+        return self._over(
+            [array[start:stop] for array in self.arrays()],
             {i - start: extra for i, extra in self.extras.items() if start <= i < stop},
         )
+
+    def _over(self, arrays: list[npt.NDArray[Any]], extras: dict[int, dict[str, Any]]) -> BlockColumns:
+        """Other rows (``arrays()`` order) with these string tables."""
+        return _columns_of(arrays, self.compressions, self.sources, self.ingestions, extras)
 
     def message_bytes(self) -> int:
         """Sum of ``RecordRow.message_size``: the chunk length when compressed, else the data length."""
@@ -419,7 +405,7 @@ def decode_columns(blob: bytes) -> BlockColumns:
         if reader.position != len(data):
             raise CorruptBlock(f"record block of {n} rows has {len(data) - reader.position} bytes too many")
         return _columns(columns, tables)
-    if len(data) != reader.position + n * sum(dtype.itemsize for dtype in _COLUMN_TYPES):
+    if len(data) != reader.position + n * _ROW_BYTES:
         raise CorruptBlock(f"record block of {n} rows has {len(data)} bytes")
     stored = []
     for dtype in _COLUMN_TYPES:
@@ -468,19 +454,32 @@ def _columns(values: list[Any], tables: Any) -> BlockColumns:
     except ValueError as error:
         raise CorruptBlock(f"record block extras are not keyed by row: {error}") from error
     compressions, sources, ingestions = strings
+    return _columns_of(values, compressions, sources, ingestions, keyed)
+
+
+def _columns_of(
+    arrays: list[Any],
+    compressions: list[str],
+    sources: list[str],
+    ingestions: list[str],
+    extras: dict[int, Any],
+) -> BlockColumns:
+    """A ``BlockColumns`` of arrays in ``BlockColumns.arrays()`` order."""
+    timestamps, data_offsets, data_lengths, chunk_offsets, chunk_lengths, *indexes = arrays
+    compression_ix, source_ix, ingestion_ix = indexes
     return BlockColumns(
-        timestamps=values[0],
-        data_offsets=values[1],
-        data_lengths=values[2],
-        chunk_offsets=values[3],
-        chunk_lengths=values[4],
-        compression_ix=values[5],
-        source_ix=values[6],
-        ingestion_ix=values[7],
-        compressions=compressions,
-        sources=sources,
-        ingestions=ingestions,
-        extras=keyed,
+        timestamps,
+        data_offsets,
+        data_lengths,
+        chunk_offsets,
+        chunk_lengths,
+        compression_ix,
+        source_ix,
+        ingestion_ix,
+        compressions,
+        sources,
+        ingestions,
+        extras,
     )
 
 
@@ -497,7 +496,7 @@ class DecodedBlocks:
 
     def __init__(self, max_bytes: int) -> None:
         self.hits = self.misses = 0
-        self._blocks: WeighedLru[bytes, BlockColumns] = WeighedLru(max_bytes, len)
+        self._blocks: WeighedLru[bytes, BlockColumns] = WeighedLru(max_bytes, self.weight)
 
     @staticmethod
     def weight(blob: bytes, columns: BlockColumns) -> int:
@@ -519,12 +518,11 @@ class DecodedBlocks:
             return columns
         self.misses += 1
         columns = decode_columns(blob)
-        weight = self.weight(blob, columns)
-        if columns.extras or weight > self._blocks.max_weight:
+        if columns.extras or self.weight(blob, columns) > self._blocks.max_weight:
             return columns
         for array in columns.arrays():
             array.flags.writeable = False
-        self._blocks.put(blob, columns, weight)
+        self._blocks.put(blob, columns)
         return columns
 
     def clear(self) -> None:
@@ -535,7 +533,6 @@ class DecodedBlocks:
 #: Bytes of decoded blocks a warm function keeps: about 75 buckets of 8,000 ingested records, or
 #: ~13,000 small blocks (sparse topics, records made through the API).
 DECODED_BLOCK_BYTES = 32 * 2**20
-_ROW_BYTES = sum(dtype.itemsize for dtype in _COLUMN_TYPES)
 _BLOCK_OVERHEAD_BYTES = 2_560
 decoded_blocks = DecodedBlocks(DECODED_BLOCK_BYTES)
 

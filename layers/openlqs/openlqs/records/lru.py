@@ -12,11 +12,11 @@ V = TypeVar("V")
 
 
 class WeighedLru(Generic[K, V]):
-    """Values by key, bounded by the sum of their weights (``weigh(value)`` unless ``put`` is given
-    one): past ``max_weight`` the least recently used go first, but the one put last always stays.
-    Thread-safe (the local stack serves requests on threads)."""
+    """Values by key, bounded by the sum of their weights (``weigh(key, value)``): past ``max_weight``
+    the least recently used go first, but the one put last always stays. Thread-safe (the local stack
+    serves requests on threads)."""
 
-    def __init__(self, max_weight: int, weigh: Callable[[V], int]) -> None:
+    def __init__(self, max_weight: int, weigh: Callable[[K, V], int]) -> None:
         self.max_weight = max_weight
         self._weigh = weigh
         self._values: OrderedDict[K, tuple[V, int]] = OrderedDict()
@@ -38,11 +38,11 @@ class WeighedLru(Generic[K, V]):
             self._values.move_to_end(key)
             return found[0]
 
-    def put(self, key: K, value: V, weight: int | None = None) -> None:
+    def put(self, key: K, value: V) -> None:
         with self._lock:
             if key in self._values:
                 return
-            weight = self._weigh(value) if weight is None else weight
+            weight = self._weigh(key, value)
             self._values[key] = (value, weight)
             self._weight += weight
             while self._weight > self.max_weight and len(self._values) > 1:

@@ -48,7 +48,7 @@ class ChunkCache(WeighedLru[Hashable, bytes]):
     """Decompressed chunks, least recently used first out, at most ``max_bytes`` (thread-safe)."""
 
     def __init__(self, max_bytes: int = CHUNK_CACHE_BYTES) -> None:
-        super().__init__(max_bytes, len)
+        super().__init__(max_bytes, lambda _key, chunk: len(chunk))
 
     @property
     def max_bytes(self) -> int:
