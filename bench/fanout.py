@@ -41,7 +41,8 @@ from bench.common import (
 )
 from bench.ingest import FileSource, rosbags_iteration
 from openlqs.api.dependencies import get_services
-from openlqs.bags.ros1 import ChunkInfo, read_index
+from openlqs.formats.base import Span
+from openlqs.formats.ros1.bag import read_index
 from openlqs.ingestion.pipeline import split_parts
 from openlqs.settings import get_settings
 
@@ -123,7 +124,7 @@ def generate_image_bag(path: Path, megabytes: int, *, seed: int = 13) -> Path:
     return partial.replace(path)
 
 
-def part_target(chunks: list[ChunkInfo], parts: int) -> int:
+def part_target(chunks: list[Span], parts: int) -> int:
     """The smallest part size (at least 1 KiB, the setting's minimum) with which the planner makes at
     most ``parts`` parts: the most even split; raises if that is not exactly ``parts``."""
     low, high = 1024, max(1024, sum(chunk.end - chunk.start for chunk in chunks))
@@ -177,7 +178,7 @@ def fan_out(path: Path, warm_up: Path, target_bytes: int, repeats: int) -> list[
         return [ingest(stack, http, base, path, f"run-{run}") for run in range(repeats)]
 
 
-def measure(path: Path, warm_up: Path, chunks: list[ChunkInfo], parts: int, repeats: int) -> dict[str, Any]:
+def measure(path: Path, warm_up: Path, chunks: list[Span], parts: int, repeats: int) -> dict[str, Any]:
     target = part_target(chunks, parts)
     runs = fan_out(path, warm_up, target, repeats)
     return {

@@ -21,7 +21,7 @@ from typing import Any
 from rosbags.rosbag1 import Reader
 
 from bench.common import admin_stack, generate_small_message_bag, ingest, median_seconds, report
-from openlqs.bags.ros1 import index_chunk_columns, read_index
+from openlqs.formats.ros1.bag import index_chunk_columns, read_index
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

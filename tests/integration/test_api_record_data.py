@@ -24,9 +24,9 @@ from rosbags.rosbag1 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from openlqs.api.dependencies import get_services
-from openlqs.bags.messages import to_json_value, to_plain
 from openlqs.domain.record_data import MAX_PAGE_DATA_BYTES
 from openlqs.domain.resources import INGESTION, LOG
+from openlqs.formats.messages import to_json_value, to_plain
 from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient

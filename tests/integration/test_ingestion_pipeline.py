@@ -11,7 +11,7 @@ import pytest
 from rosbags.rosbag1 import Reader
 
 from openlqs.api.dependencies import get_services
-from openlqs.bags.ros1 import MessagePosition
+from openlqs.formats.base import MessagePosition
 from openlqs.ingestion import handlers
 from openlqs.ingestion.pipeline import StaleAttempt
 from openlqs.models.common import ProcessState
@@ -245,7 +245,7 @@ def test_pipeline_bad_files_fail_with_a_clear_error(
 def test_pipeline_corrupt_chunk_fails_and_leaves_no_topics_or_records(
     api: ApiClient, aws: dict[str, str], log: dict[str, Any], tmp_path: Path
 ) -> None:
-    from openlqs.bags.ros1 import read_index, read_record
+    from openlqs.formats.ros1.bag import read_index, read_record
 
     bag = write_string_bag(
         tmp_path / "ok.bag", [("/c", 10 + i, f"m{i}" * 20) for i in range(500)], chunk_threshold=4096
@@ -279,7 +279,7 @@ def test_pipeline_bag_without_messages_completes_with_no_topics(
 def test_pipeline_salvages_a_cut_off_recording(
     api: ApiClient, aws: dict[str, str], log: dict[str, Any], tmp_path: Path
 ) -> None:
-    from openlqs.bags.ros1 import read_index
+    from openlqs.formats.ros1.bag import read_index
 
     bag = write_string_bag(
         tmp_path / "full.bag", [("/s", 1 + i, f"x{i}" * 30) for i in range(1000)], chunk_threshold=4096

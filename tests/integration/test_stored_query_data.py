@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from openlqs.bags.ros1 import MAGIC
 from openlqs.errors import BadLogFile
+from openlqs.formats.ros1.bag import MAGIC
 from openlqs.ingestion.pipeline import (
     MAX_BLOCK_BLOB_BYTES,
     MAX_BLOCK_EXTRA_BYTES,

@@ -15,7 +15,7 @@ from PIL import Image
 from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_typestore
 
-from openlqs.bags.ros1 import MessagePosition
+from openlqs.formats.base import MessagePosition
 
 TYPESTORE = get_typestore(Stores.ROS1_NOETIC)
 

@@ -7,7 +7,7 @@ import bz2
 import lz4.frame
 import pytest
 
-from openlqs.bags.compression import decompress
+from openlqs.formats.compression import decompress
 
 CHUNK = b"ROS chunk bytes " * 100
 

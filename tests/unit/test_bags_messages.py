@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from openlqs.bags.messages import MessageDecodeError, decode_ros1, rosbags_type_name, to_plain
+from openlqs.formats.messages import MessageDecodeError, decode_ros1, rosbags_type_name, to_plain
 
 TWIST_DEFINITION = """Vector3  linear
 Vector3  angular

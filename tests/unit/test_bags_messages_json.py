@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from openlqs.bags.messages import (
+from openlqs.formats.messages import (
     DEFAULT_MAX_INLINE_BYTES,
     SUMMARY_HEAD_BYTES,
     decode_ros1,

@@ -36,7 +36,7 @@ def test_client_imports_and_builds_without_server_or_optional_packages() -> None
 
         sys.meta_path.insert(0, Block())
         from openlqs import LogQS
-        from openlqs.bags.compression import decompress
+        from openlqs.formats.compression import decompress
         import bz2
 
         lqs = LogQS(api_url="http://127.0.0.1:9", datastore_id="00000000-0000-0000-0000-000000000001")

@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 from rosbags.rosbag1 import Reader
 
-from openlqs.bags.messages import decode_ros1
+from openlqs.formats.messages import decode_ros1
 from openlqs.records.previews import image_preview
 from tests.support.bags import IMAGE_BAG_START_NS, TYPESTORE, write_image_bag
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from openlqs.bags.messages import decode_ros1
+from openlqs.formats.messages import decode_ros1
 from openlqs.records.previews import PreviewError, image_preview, is_image_type
 from tests.support.bags import TYPESTORE
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from rosbags.rosbag1 import Reader, Writer
 
-from openlqs.bags.ros1 import (
+from openlqs.errors import BadLogFile
+from openlqs.formats.ros1.bag import (
     BagIndex,
     MessagePosition,
     chunk_columns,
@@ -20,7 +21,6 @@ from openlqs.bags.ros1 import (
     read_index,
     read_record,
 )
-from openlqs.errors import BadLogFile
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, write_string_bag
 
 EXPECTED_COUNTS = EXAMPLE_BAG_TOPIC_COUNTS

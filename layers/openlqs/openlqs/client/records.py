@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from openlqs.bags.messages import decode_ros1
+from openlqs.formats.messages import decode_ros1
 from openlqs.records.reading import CHUNK_CACHE_BYTES, ChunkCache, RecordBytesReader
 
 if TYPE_CHECKING:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import UUID
 
-from openlqs.bags.messages import DEFAULT_MAX_INLINE_BYTES, MessageDecodeError, decode_ros1, to_json_value
 from openlqs.domain.object_stores import ObjectSpaces
 from openlqs.domain.objects import ObjectSpace
 from openlqs.domain.ports import ResourceRepository
 from openlqs.domain.resources import INGESTION
 from openlqs.errors import ContentTooLarge, OpenLQSError
+from openlqs.formats.messages import DEFAULT_MAX_INLINE_BYTES, MessageDecodeError, decode_ros1, to_json_value
 from openlqs.models.ingestions import Ingestion
 from openlqs.models.records import Record
 from openlqs.models.resources import Topic

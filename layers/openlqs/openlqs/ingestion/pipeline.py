@@ -19,14 +19,15 @@ from uuid import UUID
 
 import numpy as np
 
-from openlqs.bags.messages import MessageDecodeError, decode_ros1, to_json_value
-from openlqs.bags.ros1 import BagIndex, ChunkInfo, index_chunk_columns, read_index
 from openlqs.domain.common import Context, Environment, retry_on_conflict
 from openlqs.domain.ingestions import IngestionPartService, IngestionService, attempt_of
 from openlqs.domain.object_stores import ObjectSpaces
 from openlqs.domain.ports import BlobStore, RecordRepository, ResourceKind, ResourceRepository
 from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, TOPIC, TopicService
 from openlqs.errors import BadLogFile, Conflict, LimitExceeded, NotFound, OpenLQSError
+from openlqs.formats.base import Span
+from openlqs.formats.messages import MessageDecodeError, decode_ros1, to_json_value
+from openlqs.formats.ros1.bag import BagIndex, index_chunk_columns, read_index
 from openlqs.models.common import ProcessState, TypeEncoding
 from openlqs.models.ingestions import Ingestion, IngestionPartCreateRequest, IngestionPartListParams
 from openlqs.models.resources import (
@@ -185,10 +186,10 @@ def _part_columns(
     return {name: np.concatenate(pieces[name]) if pieces[name] else empty[name] for name in empty}
 
 
-def split_parts(chunks: list[ChunkInfo], target_bytes: int) -> list[list[ChunkInfo]]:
+def split_parts(chunks: list[Span], target_bytes: int) -> list[list[Span]]:
     """Contiguous runs of chunks, in file order, of about ``target_bytes`` each (at least one chunk)."""
-    parts: list[list[ChunkInfo]] = []
-    current: list[ChunkInfo] = []
+    parts: list[list[Span]] = []
+    current: list[Span] = []
     size = 0
     for chunk in sorted(chunks, key=lambda c: c.start):
         if current and size + (chunk.end - chunk.start) > target_bytes:

@@ -2,8 +2,8 @@
 
 A record's ``auxiliary_data`` on an image topic is ``{"image": <base64 WebP>, "max_size": 640,
 "quality": 80, "format": "webp"}``, the shape the official client decodes with PIL
-(``utils.load_auxiliary_data_image``). The input is the message as :func:`openlqs.bags.messages.decode_ros1`
-returns it (``data`` as bytes).
+(``utils.load_auxiliary_data_image``). The input is the message as
+:func:`openlqs.formats.messages.decode_ros1` returns it (``data`` as bytes).
 
 Raw ``sensor_msgs/Image`` encodings understood:
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from openlqs.bags.compression import UNCOMPRESSED, decompress
+from openlqs.formats.compression import UNCOMPRESSED, decompress
 from openlqs.records.lru import WeighedLru
 
 #: Largest ranged read used to serve several uncompressed records at once.

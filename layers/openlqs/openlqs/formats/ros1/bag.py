@@ -11,16 +11,17 @@ Record layout: ``header_len:u32 | header | data_len:u32 | data``; a header is a 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import permutations
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from openlqs.bags.compression import decompress
 from openlqs.errors import BadLogFile
+from openlqs.formats.base import ByteSource, ChunkColumns, MessagePosition, Span
+from openlqs.formats.compression import decompress
 
 MAGIC = b"#ROSBAG V2.0\n"
 #: The bag header record is padded to about 4 KiB; one read of this size always holds it.
@@ -40,17 +41,6 @@ _TIME = struct.Struct("<II")
 COMPRESSIONS = {"none": None, "bz2": "bz2", "lz4": "lz4"}
 
 
-class ByteSource(Protocol):
-    """Random access to a log file's bytes (an S3 object, a local file)."""
-
-    @property
-    def size(self) -> int: ...
-
-    def read(self, start: int, end: int) -> bytes:
-        """Bytes ``start`` (inclusive) to ``end`` (exclusive), fewer only at the end of the file."""
-        ...
-
-
 @dataclass(frozen=True)
 class Connection:
     id: int
@@ -63,25 +53,10 @@ class Connection:
 
 
 @dataclass(frozen=True)
-class ChunkInfo:
-    """A chunk and what it holds: byte range in the file, time range, messages per connection."""
-
-    start: int
-    end: int
-    start_time: int
-    end_time: int
-    counts: dict[int, int]
-
-    @property
-    def message_count(self) -> int:
-        return sum(self.counts.values())
-
-
-@dataclass(frozen=True)
 class BagIndex:
     file_size: int
     connections: dict[int, Connection]
-    chunks: list[ChunkInfo]
+    chunks: list[Span]
     #: True when the index was missing (recording cut off) and chunks were found by a scan.
     salvaged: bool = False
     #: Bytes at the end of the file that belong to no complete chunk (salvage only).
@@ -93,19 +68,6 @@ class BagIndex:
         for connection in sorted(self.connections.values(), key=lambda c: c.id):
             topics.setdefault(connection.topic, []).append(connection)
         return topics
-
-
-@dataclass(slots=True)
-class MessagePosition:
-    """Where one message's bytes are, in LogQS record terms."""
-
-    connection_id: int
-    timestamp: int
-    data_offset: int
-    data_length: int
-    chunk_compression: str | None
-    chunk_offset: int | None
-    chunk_length: int | None
 
 
 @dataclass
@@ -229,7 +191,7 @@ def read_index(source: ByteSource) -> BagIndex:
     positions = [*sorted(info[0] for info in infos), index_pos]
     following = {start: positions[i + 1] for i, start in enumerate(positions[:-1])}
     chunks = [
-        ChunkInfo(start, following[start], start_time, end_time, counts)
+        Span(start, following[start], start_time, end_time, counts)
         for start, start_time, end_time, counts in sorted(infos)
     ]
     return BagIndex(source.size, connections, chunks)
@@ -277,7 +239,7 @@ def salvage_index(source: ByteSource, start: int) -> BagIndex:
     """
     window = _Window(source)
     connections: dict[int, Connection] = {}
-    found: list[ChunkInfo] = []
+    found: list[Span] = []
     position = last_complete = start
     while position + 4 <= source.size:
         (header_length,) = _U32.unpack(window.read(position, position + 4))
@@ -312,7 +274,7 @@ def salvage_index(source: ByteSource, start: int) -> BagIndex:
         position = record.end
     # A chunk's range runs to the next chunk: its index-data records belong to it.
     chunks = [
-        ChunkInfo(
+        Span(
             chunk.start,
             found[i + 1].start if i + 1 < len(found) else last_complete,
             chunk.start_time,
@@ -326,7 +288,7 @@ def salvage_index(source: ByteSource, start: int) -> BagIndex:
     )
 
 
-def _scan_chunk(record: _Record, compressed: bytes, position: int) -> tuple[ChunkInfo, dict[int, Connection]]:
+def _scan_chunk(record: _Record, compressed: bytes, position: int) -> tuple[Span, dict[int, Connection]]:
     data = decompress_chunk(record, compressed)
     counts: dict[int, int] = {}
     connections: dict[int, Connection] = {}
@@ -345,7 +307,7 @@ def _scan_chunk(record: _Record, compressed: bytes, position: int) -> tuple[Chun
             connection = _connection(message, data, 0)
             connections[connection.id] = connection
         inner = message.end
-    return ChunkInfo(position, record.end, min(times, default=0), max(times, default=0), counts), connections
+    return Span(position, record.end, min(times, default=0), max(times, default=0), counts), connections
 
 
 def decompress_chunk(record: _Record, compressed: bytes | memoryview) -> bytes:
@@ -412,49 +374,6 @@ def _message_layouts() -> dict[tuple[int, int], _MessageHeaderLayout]:
 _MESSAGE_HEADER_LENGTH = 38
 _MESSAGE_PREFIX = 46
 _LAYOUTS = _message_layouts()
-
-
-Column = Sequence[int] | npt.NDArray[np.int64]
-
-
-@dataclass
-class ChunkColumns:
-    """The messages of one chunk as columns (the indexer's fast form of ``MessagePosition``s), in file
-    order: lists from the record scan, numpy ``int64`` arrays from the chunk's index-data records."""
-
-    connection_ids: Column
-    timestamps: Column
-    #: Message data offsets: in the file when uncompressed, in the decompressed chunk otherwise.
-    offsets: Column
-    lengths: Column
-    compression: str | None
-    chunk_start: int
-    chunk_length: int
-
-    def positions(self) -> Iterator[MessagePosition]:
-        for connection_id, timestamp, offset, length in zip(
-            _ints(self.connection_ids),
-            _ints(self.timestamps),
-            _ints(self.offsets),
-            _ints(self.lengths),
-            strict=True,
-        ):
-            if self.compression is None:
-                yield MessagePosition(connection_id, timestamp, offset, length, None, None, None)
-            else:
-                yield MessagePosition(
-                    connection_id,
-                    timestamp,
-                    self.chunk_start,
-                    self.chunk_length,
-                    self.compression,
-                    offset,
-                    length,
-                )
-
-
-def _ints(values: Column) -> list[int]:
-    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 #: One entry of an index-data record (version 1): the message's time and its offset in the chunk.

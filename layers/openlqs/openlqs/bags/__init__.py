@@ -1,1 +1,0 @@
-"""Log file formats openlqs indexes (ROS 1 bags first)."""
