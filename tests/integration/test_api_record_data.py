@@ -27,7 +27,8 @@ from openlqs.api.dependencies import get_services
 from openlqs.domain.record_data import MAX_PAGE_DATA_BYTES
 from openlqs.domain.resources import INGESTION, LOG
 from openlqs.formats.messages import to_json_value, to_plain
-from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
+from openlqs.records.blocks import RecordBlock
+from openlqs.records.rows import RecordRow, bucket_of
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
 from tests.support.bags import (

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import pytest
 
+from openlqs.records.blocks import RecordBlock
 from openlqs.records.codec import (
     MAX_ROWS,
     BlockColumns,
@@ -20,7 +21,7 @@ from openlqs.records.codec import (
     decode_timestamps,
     encode_rows,
 )
-from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
+from openlqs.records.rows import RecordRow, bucket_of
 
 
 def _ingested_rows(n: int, seed: int = 7) -> list[RecordRow]:

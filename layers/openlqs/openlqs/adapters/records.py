@@ -15,7 +15,8 @@ from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import MAX_ITEM_BYTES, item_size
 from openlqs.domain.ports import BlockStream
 from openlqs.errors import Conflict, ContentTooLarge
-from openlqs.records.rows import BlockStats, RecordBlock, RecordRow, RecordSummary
+from openlqs.records.blocks import RecordBlock
+from openlqs.records.rows import BlockStats, RecordRow, RecordSummary
 
 #: The RecordsTable index holding only each block's keys, ``n``, ``min_ts`` and ``max_ts`` (template.yaml).
 BLOCK_STATS_INDEX = "BlockStats"

@@ -10,7 +10,8 @@ from uuid import UUID
 
 from openlqs.models.common import CommonModel
 from openlqs.models.ingestions import Ingestion
-from openlqs.records.rows import BlockStats, RecordBlock, RecordRow, RecordSummary
+from openlqs.records.blocks import RecordBlock
+from openlqs.records.rows import BlockStats, RecordRow, RecordSummary
 
 M = TypeVar("M", bound=CommonModel)
 

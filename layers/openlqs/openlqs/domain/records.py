@@ -21,8 +21,9 @@ from openlqs.domain.resources import LOG, TOPIC
 from openlqs.errors import Conflict, LimitExceeded, NotFound
 from openlqs.models.records import Record, RecordCreateRequest, RecordListParams, RecordUpdateRequest
 from openlqs.models.resources import Log, RecordStats, Topic
+from openlqs.records.blocks import RecordBlock
 from openlqs.records.codec import span_of
-from openlqs.records.rows import RecordBlock, RecordRow, bucket_of
+from openlqs.records.rows import RecordRow, bucket_of
 
 #: Segment prefix of blocks holding records created through the API (ingestions use their own ids).
 API_SEGMENT = "api"

@@ -38,9 +38,10 @@ from openlqs.models.resources import (
     TopicListParams,
     TopicUpdateRequest,
 )
+from openlqs.records.blocks import RecordBlock
 from openlqs.records.codec import BlockColumns, encode_columns
 from openlqs.records.reading import ChunkCache, RecordBytesReader
-from openlqs.records.rows import RecordBlock, RecordRow, RecordSummary
+from openlqs.records.rows import RecordRow, RecordSummary
 
 S = ProcessState
 
