@@ -40,10 +40,10 @@ from bench.common import (
     report,
 )
 from bench.ingest import FileSource, rosbags_iteration
-from openlqs.api.dependencies import get_services
 from openlqs.formats.base import Span
 from openlqs.formats.ros1.bag import read_index
 from openlqs.ingestion.pipeline import split_parts
+from openlqs.services import get_services
 from openlqs.settings import get_settings
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -37,20 +37,21 @@ def current_rss_bytes() -> int:
 
 def child(path: Path) -> dict[str, Any]:
 
+    from tests.support import tasks
+
     from bench.storage import Api, mocked_stack
-    from openlqs.ingestion import handlers
 
     with mocked_stack() as settings:
         api = Api()
         _, ingestion = api.queue_ingestion(path, settings["OBJECTS_BUCKET_NAME"])
-        plan = handlers.plan({"ingestion_id": ingestion["id"], "attempt": 1})
+        plan = tasks.plan({"ingestion_id": ingestion["id"], "attempt": 1})
         parts = api.call("GET", f"/ingestions/{ingestion['id']}/parts")
         first = min(parts, key=lambda part: part["sequence"])
         context = first.get("context") or {}
         part_bytes = int(context.get("end", 0)) - int(context.get("start", 0))
         before = current_rss_bytes()
         peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        result = handlers.process_part(plan["parts"][0])
+        result = tasks.process_part(plan["parts"][0])
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         "parts": len(plan["parts"]),

@@ -119,7 +119,6 @@ class DynamoCounter:
 def mocked_stack() -> Iterator[dict[str, str]]:
     """moto with the template's tables and bucket, the settings environment pointed at them."""
     from openlqs.api.authorizer import get_keys
-    from openlqs.api.dependencies import get_services
     from openlqs.local.template import (
         create_buckets,
         create_tables,
@@ -127,6 +126,7 @@ def mocked_stack() -> Iterator[dict[str, str]]:
         local_resource_names,
         settings_environment,
     )
+    from openlqs.services import get_services
     from openlqs.settings import get_settings
 
     environment = {
@@ -196,7 +196,7 @@ class Api:
 
 
 def measure(path: Path, records: int, pages: int, seed: int) -> dict[str, Any]:
-    from openlqs.ingestion import handlers
+    from tests.support import tasks
 
     counter = DynamoCounter()
     with mocked_stack() as settings:
@@ -205,10 +205,10 @@ def measure(path: Path, records: int, pages: int, seed: int) -> dict[str, Any]:
         log, ingestion = api.queue_ingestion(path, settings["OBJECTS_BUCKET_NAME"])
         counter.reset()
         payload = {"ingestion_id": ingestion["id"], "attempt": 1}
-        plan = handlers.plan(payload)
+        plan = tasks.plan(payload)
         for part in plan["parts"]:
-            handlers.process_part(part)
-        handlers.finalize(payload)
+            tasks.process_part(part)
+        tasks.finalize(payload)
         ingest = {
             "parts": len(plan["parts"]),
             "calls": {f"{op} {table}": n for (op, table), n in sorted(counter.calls.items())},

@@ -1,15 +1,17 @@
 """FailIngestionFunction entry point: the "Fail ingestion" task, where every task's Catch leads.
 
-In: ``{"ingestion_id", "attempt", "error": {"Error", "Cause"}}`` (the caught error); out:
-``{"ingestion_id", "state": "failed"}``. The rules live in ``openlqs.ingestion``.
+In: a ``FailTask`` (``openlqs.ingestion.payloads``, parsed at the door).
+Out: an ``IngestionOutcome`` (failed). The rules live in ``openlqs.ingestion.pipeline``.
 """
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from openlqs.ingestion import handlers
+from openlqs.ingestion.payloads import FailTask
+from openlqs.services import get_services
 
 logger = Logger()
 tracer = Tracer()
@@ -20,5 +22,6 @@ metrics = Metrics(namespace="openlqs")
 @logger.inject_lambda_context(correlation_id_path="ingestion_id")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handlers.fail(event)
+@event_parser(model=FailTask)
+def lambda_handler(task: FailTask, context: LambdaContext) -> dict[str, Any]:
+    return get_services().pipeline.fail(task).model_dump(mode="json")

@@ -1,15 +1,18 @@
 """PlanIngestionFunction entry point: the "Plan ingestion" task of IngestionStateMachine.
 
-In: ``{"ingestion_id", "attempt"}``; out: the same plus ``parts``, the descriptors the Map iterates over.
-The rules live in ``openlqs.ingestion``.
+In: an ``IngestionTask`` (``openlqs.ingestion.payloads``, parsed at the door).
+Out: a ``PlannedIngestion`` (the parts the Map iterates over).
+The rules live in ``openlqs.ingestion.pipeline``.
 """
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from openlqs.ingestion import handlers
+from openlqs.ingestion.payloads import IngestionTask
+from openlqs.services import get_services
 
 logger = Logger()
 tracer = Tracer()
@@ -20,5 +23,6 @@ metrics = Metrics(namespace="openlqs")
 @logger.inject_lambda_context(correlation_id_path="ingestion_id")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handlers.plan(event)
+@event_parser(model=IngestionTask)
+def lambda_handler(task: IngestionTask, context: LambdaContext) -> dict[str, Any]:
+    return get_services().pipeline.plan(task).model_dump(mode="json")

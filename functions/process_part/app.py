@@ -1,15 +1,17 @@
 """ProcessPartFunction entry point: the "Process part" task, one iteration of "Process parts".
 
-In: one part descriptor ``{"ingestion_id", "part_id", "sequence", "attempt"}``; out:
-``{"part_id", "record_count"}``. The rules live in ``openlqs.ingestion``.
+In: a ``PartTask`` (``openlqs.ingestion.payloads``, parsed at the door).
+Out: a ``PartOutcome``. The rules live in ``openlqs.ingestion.pipeline``.
 """
 
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from openlqs.ingestion import handlers
+from openlqs.ingestion.payloads import PartTask
+from openlqs.services import get_services
 
 logger = Logger()
 tracer = Tracer()
@@ -20,5 +22,6 @@ metrics = Metrics(namespace="openlqs")
 @logger.inject_lambda_context(correlation_id_path="ingestion_id")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handlers.process_part(event)
+@event_parser(model=PartTask)
+def lambda_handler(task: PartTask, context: LambdaContext) -> dict[str, Any]:
+    return get_services().pipeline.process_part(task).model_dump(mode="json")

@@ -12,7 +12,6 @@ from moto import mock_aws
 
 from openlqs.api.app import get_app
 from openlqs.api.authorizer import get_keys
-from openlqs.api.dependencies import get_services
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.template import (
     create_buckets,
@@ -21,6 +20,7 @@ from openlqs.local.template import (
     local_resource_names,
     settings_environment,
 )
+from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.support.api import ApiClient
 

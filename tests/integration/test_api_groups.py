@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from moto.dynamodb.models import DynamoDBBackend
 
-from openlqs.api.dependencies import get_services
 from openlqs.domain.common import Context
 from openlqs.errors import Conflict
 from openlqs.models.resources import GroupCreateRequest, GroupListParams
+from openlqs.services import get_services
 from tests.support.api import ApiClient
 from tests.support.resources import create_group, create_log, stored_items
 

@@ -7,8 +7,8 @@ from uuid import UUID
 
 import pytest
 
-from openlqs.api.dependencies import get_services
 from openlqs.models.common import ProcessState
+from openlqs.services import get_services
 from tests.support.api import ApiClient
 from tests.support.resources import (
     BASE_NS,

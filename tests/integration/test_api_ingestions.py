@@ -8,10 +8,10 @@ from uuid import UUID
 import boto3
 import pytest
 
-from openlqs.api.dependencies import get_services
 from openlqs.domain.ingestions import attempt_of
 from openlqs.errors import InvalidTransition
 from openlqs.models.common import ProcessState
+from openlqs.services import get_services
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
 from tests.support.resources import (

@@ -23,12 +23,12 @@ from PIL import Image
 from rosbags.rosbag1 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from openlqs.api.dependencies import get_services
 from openlqs.domain.record_data import MAX_PAGE_DATA_BYTES
 from openlqs.domain.resources import INGESTION, LOG
 from openlqs.formats.messages import to_json_value, to_plain
 from openlqs.records.blocks import RecordBlock
 from openlqs.records.rows import RecordRow, bucket_of
+from openlqs.services import get_services
 from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
 from tests.support.bags import (

@@ -9,12 +9,17 @@ from typing import Any
 import boto3
 import pytest
 
-from openlqs.drop_folder import register_dropped_object
 from openlqs.local.functions import InProcessFunction
+from openlqs.services import get_services
 from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR
 from tests.support.api import ApiClient
 
 BAG = b"#ROSBAG V2.0\n" + b"\0" * 64
+
+
+def register_dropped_object(**event: Any) -> Any:
+    """The drop folder of the process's services (what IngestionTriggerFunction calls)."""
+    return get_services().trigger.drop_folder.register(**event)
 
 
 def _drop(aws: dict[str, str], key: str, body: bytes = BAG) -> dict[str, Any]:

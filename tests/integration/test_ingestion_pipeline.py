@@ -10,13 +10,14 @@ import boto3
 import pytest
 from rosbags.rosbag1 import Reader
 
-from openlqs.api.dependencies import get_services
+from openlqs.errors import StaleAttempt
 from openlqs.formats.base import MessagePosition
-from openlqs.ingestion import handlers
-from openlqs.ingestion.pipeline import StaleAttempt
+from openlqs.ingestion.payloads import IngestionPlan
 from openlqs.models.common import ProcessState
+from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.integration.conftest import DATASTORE_ID
+from tests.support import tasks
 from tests.support.api import ApiClient
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, write_string_bag
 from tests.support.resources import create_group, create_log
@@ -45,17 +46,15 @@ def _run(ingestion: dict[str, Any], attempt: int = 1) -> dict[str, Any]:
     """What the state machine does, task by task (the Map runs parts in any order)."""
     payload = {"ingestion_id": ingestion["id"], "attempt": attempt}
     try:
-        plan = handlers.plan(payload)
+        plan = tasks.plan(payload)
         for part in reversed(plan["parts"]):
-            handlers.process_part(part)
-        return handlers.finalize(payload)
+            tasks.process_part(part)
+        return tasks.finalize(payload)
     except Exception as error:  # the Catch → "Fail ingestion" path
         cause = {"errorType": type(error).__name__, "errorMessage": str(error)}
         import json
 
-        return handlers.fail(
-            {**payload, "error": {"Error": type(error).__name__, "Cause": json.dumps(cause)}}
-        )
+        return tasks.fail({**payload, "error": {"Error": type(error).__name__, "Cause": json.dumps(cause)}})
 
 
 @pytest.mark.parametrize("name", ["example.bag", "example-lz4.bag", "example-bz2.bag"])
@@ -190,16 +189,14 @@ def test_pipeline_splits_into_parts_and_a_rerun_leaves_one_copy(
     # When a part runs again (a Lambda retry after its response was lost), and when its blocks are
     # written again (a retry after a crash between writing and completing), nothing changes
     first = api.get(f"/ingestions/{ingestion['id']}/parts/{parts['data'][0]['id']}").data
-    handlers.process_part(
-        {"ingestion_id": ingestion["id"], "part_id": first["id"], "sequence": 0, "attempt": 1}
-    )
-    pipeline = handlers.get_pipeline()
+    tasks.process_part({"ingestion_id": ingestion["id"], "part_id": first["id"], "sequence": 0, "attempt": 1})
+    pipeline = tasks.get_pipeline()
     stored = pipeline.ingestions.get(UUID(ingestion["id"]))
-    plan = stored._internal["plan"]
+    plan = IngestionPlan.model_validate(stored._internal["plan"])
     start, end = first["context"]["start"], first["context"]["end"]
     data = bag.read_bytes()[start:end]
-    blocks, _ = pipeline._blocks(stored, first["sequence"], data, start, plan["connections"], plan["widths"])
-    pipeline.records.put_blocks(blocks)
+    built = pipeline._blocks(stored, plan, first["sequence"], data, start)
+    pipeline.records.put_blocks(built.blocks)
     topics = api.get("/topics", params={"log_id": log["id"]}).json()["data"]
     counts = {
         t["name"]: api.get(f"/topics/{t['id']}/records", params={"limit": 0}).json()["count"] for t in topics
@@ -316,12 +313,12 @@ def test_pipeline_part_of_a_failed_ingestion_writes_nothing(
 ) -> None:
     _put(aws, log, "e.bag", (fixture_bags / "example.bag").read_bytes())
     ingestion = _queue(api, log, "e.bag")
-    plan = handlers.plan({"ingestion_id": ingestion["id"], "attempt": 1})
+    plan = tasks.plan({"ingestion_id": ingestion["id"], "attempt": 1})
     # Another part failed and "Fail ingestion" ran while this part was still working
-    handlers.get_pipeline().ingestions.transition(UUID(ingestion["id"]), ProcessState.failed)
+    tasks.get_pipeline().ingestions.transition(UUID(ingestion["id"]), ProcessState.failed)
 
     with pytest.raises(StaleAttempt):
-        handlers.process_part(plan["parts"][0])
+        tasks.process_part(plan["parts"][0])
 
     topics = api.get("/topics", params={"log_id": log["id"]}).json()["data"]
     assert all(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import queue
 import shutil
-import sys
 import threading
-import types
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
 
-import openlqs
+from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.local import LocalStack
 from openlqs.local.functions import InProcessFunction, LambdaContext
 from openlqs.local.template import FunctionSpec, S3EventSubscription
@@ -342,11 +340,5 @@ def _poll_nothing(trigger: RecordingFunction) -> dict[str, Any] | None:
 
 
 def _fake_drop_folder(monkeypatch: pytest.MonkeyPatch, register: Any) -> None:
-    """Make ``openlqs.drop_folder.register_dropped_object`` the given fake (the module may not exist yet)."""
-    try:
-        import openlqs.drop_folder as module  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError:
-        module = types.ModuleType("openlqs.drop_folder")
-        monkeypatch.setitem(sys.modules, "openlqs.drop_folder", module)
-        monkeypatch.setattr(openlqs, "drop_folder", module, raising=False)
-    monkeypatch.setattr(module, "register_dropped_object", register, raising=False)
+    """Make the drop folder's ``register`` the given fake."""
+    monkeypatch.setattr(DropFolder, "register", lambda self, **event: register(**event))

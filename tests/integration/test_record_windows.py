@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from pydantic_core import to_json
 
-from openlqs.api.dependencies import get_services
 from openlqs.domain.records import RecordService, TopicRef, _bucket_page
 from openlqs.models.records import RecordListParams
 from openlqs.records import codec
 from openlqs.records.blocks import RecordBlock
 from openlqs.records.codec import BlockColumns
 from openlqs.records.rows import RecordRow, bucket_of
+from openlqs.services import get_services
 from tests.support.api import ApiClient
 from tests.support.resources import new_topic
 

@@ -11,12 +11,13 @@ import pytest
 
 from openlqs.errors import BadLogFile
 from openlqs.formats.ros1.bag import MAGIC
-from openlqs.ingestion.pipeline import (
+from openlqs.formats.ros1.bag import index_chunk_columns
+from openlqs.ingestion.part_blocks import (
     MAX_BLOCK_BLOB_BYTES,
     MAX_BLOCK_EXTRA_BYTES,
     MAX_BLOCK_RECORDS,
-    _part_columns,
     fit_block,
+    part_columns,
     split_block_rows,
 )
 from openlqs.records.codec import BlockColumns, decode_rows
@@ -123,4 +124,4 @@ def test_part_columns_look_up_connection_ids_of_any_size_without_an_array_that_l
 
     # The plan knows only connection 4,000,000,000; the bag's message uses connection 0.
     with pytest.raises(BadLogFile, match="unknown connection 0"):
-        _part_columns(data[len(MAGIC) :], len(MAGIC), {"4000000000": "t"}, ["t"], "i")
+        part_columns(index_chunk_columns(data[len(MAGIC) :], len(MAGIC)), {4_000_000_000: 0})

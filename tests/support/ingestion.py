@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from openlqs.ingestion import handlers
+from tests.support import tasks
 from tests.support.api import ApiClient
 
 
@@ -33,10 +33,10 @@ def ingest(api: ApiClient, log_id: str, key: str) -> dict[str, Any]:
     assert response.status == 200, response.body
     ingestion = response.data
     payload = {"ingestion_id": ingestion["id"], "attempt": 1}
-    plan = handlers.plan(payload)
+    plan = tasks.plan(payload)
     for part in plan["parts"]:
-        handlers.process_part(part)
-    handlers.finalize(payload)
+        tasks.process_part(part)
+    tasks.finalize(payload)
     finished = api.get(f"/ingestions/{ingestion['id']}").data
     assert finished["state"] == "completed", finished
     return dict(finished)

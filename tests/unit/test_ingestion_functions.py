@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from openlqs.ingestion import handlers
+from openlqs.ingestion.pipeline import IngestionPipeline
 from openlqs.local.functions import InProcessFunction
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 EVENTS_DIR = PROJECT_DIR / "events" / "ingestion"
 
-#: Function folder → (the ``openlqs.ingestion.handlers`` function it calls, its event file).
+#: Function folder → (the ``IngestionPipeline`` method it calls, its event file).
 TASKS = {
     "plan_ingestion": ("plan", "plan_ingestion.json"),
     "process_part": ("process_part", "process_part.json"),
@@ -23,16 +24,25 @@ TASKS = {
 }
 
 
+class FakeResult:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def model_dump(self, mode: str) -> dict[str, Any]:
+        return {"task": self.name}
+
+
 class FakeHandlers:
-    """Stands in for every task of ``openlqs.ingestion.handlers``; records which one got which payload."""
+    """Stands in for every task of ``IngestionPipeline``; records which one got which payload (as the
+    JSON its parsed model gives back)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def task(self, name: str) -> Any:
-        def call(event: dict[str, Any]) -> dict[str, Any]:
-            self.calls.append((name, event))
-            return {"task": name}
+        def call(pipeline: IngestionPipeline, task: BaseModel) -> FakeResult:
+            self.calls.append((name, task.model_dump(mode="json", by_alias=True, exclude_unset=True)))
+            return FakeResult(name)
 
         return call
 
@@ -43,7 +53,7 @@ def fake_handlers(monkeypatch: pytest.MonkeyPatch) -> FakeHandlers:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     fake = FakeHandlers()
     for name, _ in TASKS.values():
-        monkeypatch.setattr(handlers, name, fake.task(name))
+        monkeypatch.setattr(IngestionPipeline, name, fake.task(name))
     return fake
 
 

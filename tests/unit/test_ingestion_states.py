@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from openlqs.domain.common import Environment, retry_on_conflict
+from openlqs.domain.common import Environment, VersionedUpdates, retry_on_conflict
 from openlqs.domain.ingestions import (
     LIFE_CYCLE,
     PART_LIFE_CYCLE,
@@ -228,7 +228,7 @@ def test_retry_on_conflict_never_retries_an_invalid_transition() -> None:
 # -- IngestionService.transition with a concurrent writer --------------------------------------------
 
 
-class RacingRepository:
+class RacingRepository(VersionedUpdates):
     """Holds one ingestion; the first ``races`` replaces lose to a concurrent writer."""
 
     def __init__(self, ingestion: Ingestion, races: int = 0) -> None:

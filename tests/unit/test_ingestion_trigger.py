@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import json
-import sys
-import types
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import openlqs
-from openlqs.ingestion import trigger as ingestion_trigger
+from openlqs.ingestion.drop_folder import DropFolder
+from openlqs.ingestion.trigger import IngestionTrigger
 from openlqs.local.functions import InProcessFunction
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -34,7 +31,7 @@ def _event(name: str) -> dict[str, Any]:
 
 
 class FakeDropFolder:
-    """Stands in for ``openlqs.drop_folder.register_dropped_object``; records its calls."""
+    """Stands in for ``DropFolder.register``; records its calls."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -50,19 +47,12 @@ class FakeDropFolder:
 @pytest.fixture
 def drop_folder(monkeypatch: pytest.MonkeyPatch) -> FakeDropFolder:
     fake = FakeDropFolder()
-    try:
-        module = importlib.import_module("openlqs.drop_folder")
-    except ModuleNotFoundError:
-        # Until the domain module lands, the handler imports an empty stand-in.
-        module = types.ModuleType("openlqs.drop_folder")
-        monkeypatch.setitem(sys.modules, "openlqs.drop_folder", module)
-        monkeypatch.setattr(openlqs, "drop_folder", module, raising=False)
-    monkeypatch.setattr(module, "register_dropped_object", fake.register_dropped_object, raising=False)
+    monkeypatch.setattr(DropFolder, "register", lambda self, **event: fake.register_dropped_object(**event))
     return fake
 
 
 class FakeIngestionStarter:
-    """Stands in for ``openlqs.ingestion.trigger.start_ingestion``; records its calls.
+    """Stands in for ``IngestionTrigger.start_ingestion``; records its calls.
 
     Like the real one it answers None for an attempt whose execution was already started.
     """
@@ -81,7 +71,11 @@ class FakeIngestionStarter:
 @pytest.fixture
 def starter(monkeypatch: pytest.MonkeyPatch) -> FakeIngestionStarter:
     fake = FakeIngestionStarter()
-    monkeypatch.setattr(ingestion_trigger, "start_ingestion", fake.start_ingestion)
+    monkeypatch.setattr(
+        IngestionTrigger,
+        "start_ingestion",
+        lambda self, ingestion_id, attempt: fake.start_ingestion(ingestion_id, attempt),
+    )
     return fake
 
 

@@ -87,6 +87,21 @@ class BadLogFile(OpenLQSError):
     status_code = 400
 
 
+class StaleAttempt(OpenLQSError):
+    """A task of an older attempt ran after the ingestion was queued again (or ended); it must not write.
+
+    Not a ``Conflict``: nothing retries it (a retry would meet the same newer attempt).
+    """
+
+    status_code = 409
+
+
+class IngestionIncomplete(OpenLQSError):
+    """Finalize found parts of the ingestion that did not complete."""
+
+    status_code = 409
+
+
 class TooManyRequests(OpenLQSError):
     """The API's throttling limits were reached; retry later."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from boto3.dynamodb.conditions import Key
@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from openlqs.adapters import keys
 from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import MAX_ITEM_BYTES, from_attributes, item_size, to_attributes
+from openlqs.domain.common import VersionedUpdates
 from openlqs.domain.ports import Counter, ResourceKind, WriteConditions
 from openlqs.errors import Conflict, ContentTooLarge, LimitExceeded, NotFound
 from openlqs.models.common import CommonModel
@@ -21,8 +22,10 @@ _BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "v
 _INTERNAL = "x_"
 _INTERNAL_JSON = "xj_"
 
+M = TypeVar("M", bound=CommonModel)
 
-class DynamoResourceRepository(DynamoTable):
+
+class DynamoResourceRepository(VersionedUpdates, DynamoTable):
     """Implements ``ResourceRepository`` on ResourcesTable.
 
     Creates, renames and deletes are single ``TransactWriteItems`` calls so that uniqueness guards,
@@ -34,7 +37,7 @@ class DynamoResourceRepository(DynamoTable):
         return self.table.meta.client
 
     # -- conversion ------------------------------------------------------------------------------
-    def _to_item(self, kind: ResourceKind, resource: CommonModel, version: int) -> dict[str, Any]:
+    def _to_item(self, kind: ResourceKind[M], resource: M, version: int) -> dict[str, Any]:
         item = to_attributes(resource)
         for name, value in resource._internal.items():
             if value is None:
@@ -67,7 +70,7 @@ class DynamoResourceRepository(DynamoTable):
         return item
 
     @staticmethod
-    def _from_item(kind: ResourceKind, item: dict[str, Any]) -> CommonModel:
+    def _from_item(kind: ResourceKind[M], item: dict[str, Any]) -> M:
         values = from_attributes(item)
         internal: dict[str, Any] = {}
         fields: dict[str, Any] = {}
@@ -84,20 +87,20 @@ class DynamoResourceRepository(DynamoTable):
         return resource
 
     # -- reads -----------------------------------------------------------------------------------
-    def find(self, kind: ResourceKind, resource_id: UUID) -> CommonModel | None:
+    def find(self, kind: ResourceKind[M], resource_id: UUID) -> M | None:
         response = self.table.get_item(
             Key={"pk": keys.entity_pk(kind.name, resource_id), "sk": keys.SINGLE}, ConsistentRead=True
         )
         item = response.get("Item")
         return None if item is None else self._from_item(kind, item)
 
-    def get(self, kind: ResourceKind, resource_id: UUID) -> CommonModel:
+    def get(self, kind: ResourceKind[M], resource_id: UUID) -> M:
         resource = self.find(kind, resource_id)
         if resource is None:
             raise NotFound(f"{kind.title} {resource_id} not found.")
         return resource
 
-    def list_resources(self, kind: ResourceKind, parent_id: UUID | None = None) -> list[CommonModel]:
+    def list_resources(self, kind: ResourceKind[M], parent_id: UUID | None = None) -> list[M]:
         if parent_id is not None and kind.parent_field is not None:
             items = self._query(
                 IndexName=keys.BY_PARENT_INDEX,
@@ -117,7 +120,7 @@ class DynamoResourceRepository(DynamoTable):
 
     # -- writes ----------------------------------------------------------------------------------
     def create(
-        self, kind: ResourceKind, resource: CommonModel, conditions: WriteConditions = WriteConditions()
+        self, kind: ResourceKind[M], resource: M, conditions: WriteConditions = WriteConditions()
     ) -> None:
         operations: list[tuple[dict[str, Any], Callable[[], Exception]]] = [
             (
@@ -138,12 +141,8 @@ class DynamoResourceRepository(DynamoTable):
         resource._version = 1
 
     def replace(
-        self,
-        kind: ResourceKind,
-        old: CommonModel,
-        new: CommonModel,
-        conditions: WriteConditions = WriteConditions(),
-    ) -> CommonModel:
+        self, kind: ResourceKind[M], old: M, new: M, conditions: WriteConditions = WriteConditions()
+    ) -> M:
         new._internal = {**old._internal, **new._internal}
         operations: list[tuple[dict[str, Any], Callable[[], Exception]]] = [
             (
@@ -169,7 +168,7 @@ class DynamoResourceRepository(DynamoTable):
         return new
 
     def delete(
-        self, kind: ResourceKind, resource: CommonModel, conditions: WriteConditions = WriteConditions()
+        self, kind: ResourceKind[M], resource: M, conditions: WriteConditions = WriteConditions()
     ) -> None:
         operations: list[tuple[dict[str, Any], Callable[[], Exception]]] = [
             (
@@ -191,14 +190,14 @@ class DynamoResourceRepository(DynamoTable):
 
     # -- transaction pieces -----------------------------------------------------------------------
     @staticmethod
-    def _guard(kind: ResourceKind, resource: CommonModel) -> str | None:
+    def _guard(kind: ResourceKind[Any], resource: CommonModel) -> str | None:
         if kind.unique_field is None:
             return None
         scope = str(getattr(resource, kind.unique_scope_field)) if kind.unique_scope_field else ""
         return keys.unique_pk(kind.name, scope, str(getattr(resource, kind.unique_field)))
 
     def _put_guard(
-        self, kind: ResourceKind, resource: CommonModel, guard: str
+        self, kind: ResourceKind[Any], resource: CommonModel, guard: str
     ) -> tuple[dict[str, Any], Callable[[], Exception]]:
         name = getattr(resource, kind.unique_field or "")
         where = (
@@ -303,5 +302,5 @@ def _in_use_error(counter: Counter, resource_id: UUID) -> Callable[[], Exception
     return lambda: Conflict(f"{resource_id} still has {counter.kind}s; delete them first.")
 
 
-def _missing_error(kind: ResourceKind, resource_id: UUID) -> Callable[[], Exception]:
+def _missing_error(kind: ResourceKind[Any], resource_id: UUID) -> Callable[[], Exception]:
     return lambda: NotFound(f"{kind.title} {resource_id} not found.")

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import cast
 from uuid import UUID
 
 from openlqs.auth import Credentials
@@ -50,7 +49,7 @@ class ApiKeyService(ResourceService):
 
     def create(self, request: APIKeyCreateRequest, context: Context) -> APIKey:
         """A new key; the returned copy carries the secret, which is never stored or shown again."""
-        key = cast(APIKey, self._new(APIKey, context, request.model_dump()))
+        key = self._new(context, request.model_dump())
         secret = secrets.token_urlsafe(SECRET_BYTES)
         key._internal[_HASH] = hash_secret(key.id, secret)
         self.repository.create(API_KEY, key)
@@ -58,9 +57,9 @@ class ApiKeyService(ResourceService):
         return shown
 
     def update(self, key_id: UUID, request: APIKeyUpdateRequest, context: Context) -> APIKey:
-        key = cast(APIKey, self.get(key_id))
+        key = self.get(key_id)
         new = self._changed(key, request, context, non_nullable=("name", "role", "disabled"))
-        return cast(APIKey, self.repository.replace(API_KEY, key, new))
+        return self.repository.replace(API_KEY, key, new)
 
     def delete(self, key_id: UUID, context: Context) -> None:
         self.repository.delete(API_KEY, self.get(key_id))
@@ -70,7 +69,7 @@ class ApiKeyService(ResourceService):
         if credentials is None:
             raise Unauthorized(INVALID_CREDENTIALS)
         try:
-            key = cast(APIKey, self.get(credentials.key_id))
+            key = self.get(credentials.key_id)
             stored = str(key._internal.get(_HASH, ""))
         except NotFound:
             key, stored = None, ""

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 
+from openlqs.domain.ports import ResourceKind, WriteConditions
 from openlqs.errors import BadRequest, Conflict, InvalidTransition, Locked
 from openlqs.models.common import CommonModel
 
@@ -25,6 +26,14 @@ def utc_now() -> datetime:
 
 
 class Lockable(Protocol):
+    @property
+    def locked(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class LockState:
+    """A lock flag on its own, for things that are not lockable models (a record row, a generic model)."""
+
     locked: bool
 
 
@@ -114,3 +123,35 @@ def retry_on_conflict(operation: Callable[[], T], attempts: int = CONFLICT_ATTEM
             if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+class VersionedUpdates:
+    """``ResourceRepository.update`` for any repository with ``get`` and a version-checked ``replace``.
+
+    Read the resource, let ``change`` change a copy (or return a new one), write it on the version read;
+    again, from a fresh read, while a concurrent write gets in between (``retry_on_conflict``).
+    """
+
+    def get(self, kind: ResourceKind[M], resource_id: UUID) -> M:
+        raise NotImplementedError
+
+    def replace(
+        self, kind: ResourceKind[M], old: M, new: M, conditions: WriteConditions = WriteConditions()
+    ) -> M:
+        raise NotImplementedError
+
+    def update(
+        self,
+        kind: ResourceKind[M],
+        resource_id: UUID,
+        change: Callable[[M], M | None],
+        conditions: WriteConditions = WriteConditions(),
+    ) -> M:
+        def attempt() -> M:
+            current = self.get(kind, resource_id)
+            copy = current.model_copy(deep=True)
+            copy._version, copy._internal = current._version, dict(current._internal)
+            new = change(copy)
+            return self.replace(kind, current, copy if new is None else new, conditions)
+
+        return retry_on_conflict(attempt)

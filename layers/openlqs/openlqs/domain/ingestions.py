@@ -11,12 +11,12 @@ entering ``queued`` starts a new attempt.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar
 from uuid import UUID
 
-from openlqs.domain.common import Context, Environment, check_unlocked, retry_on_conflict, updated
+from openlqs.domain.common import Context, Environment, check_unlocked, updated
 from openlqs.domain.object_keys import log_prefix, relative_key, validate_object_key
 from openlqs.domain.object_stores import OBJECT_STORE
 from openlqs.domain.ports import (
@@ -41,7 +41,6 @@ from openlqs.models.ingestions import (
     ProcessModel,
     ProcessUpdateFields,
 )
-from openlqs.models.resources import Log
 
 S = ProcessState
 P = TypeVar("P", bound=ProcessModel)
@@ -133,7 +132,7 @@ def _parts_counter(ingestion_id: UUID) -> Counter:
     return Counter(str(ingestion_id), INGESTION_PART.name)
 
 
-class ProcessService(ResourceService, Generic[P]):
+class ProcessService(ResourceService[P]):
     """What ingestions and ingestion parts share: creation state, API edits and pipeline transitions."""
 
     #: The transitions ``transition`` allows (the API allows ``USER_TRANSITIONS`` only).
@@ -156,25 +155,24 @@ class ProcessService(ResourceService, Generic[P]):
 
     def _edit(
         self,
-        load: Callable[[], Any],
+        process_id: UUID,
         request: ProcessUpdateFields,
         context: Context,
         non_nullable: tuple[str, ...],
-    ) -> Any:
+    ) -> P:
         """Apply an API update: locks, transition rules, then the fields; re-read after a concurrent write."""
 
-        def attempt() -> Any:
-            process = load()
+        def change(process: P) -> P:
             new = self._changed(process, request, context, non_nullable=non_nullable)
             current, wanted = ProcessState(process.state), ProcessState(new.state)
             check_transition(self._what(process.id), current, wanted, USER_TRANSITIONS)
             self._check_edit(process, new, request)
             if wanted != current:
                 self._check_entering(new, wanted)
-                enter_state(new, current, wanted, new.updated_at)
-            return self.repository.replace(self.kind, process, new)
+                enter_state(new, current, wanted, new.updated_at or self.env.now())
+            return new
 
-        return retry_on_conflict(attempt)
+        return self.repository.update(self.kind, process_id, change)
 
     def transition(
         self,
@@ -205,8 +203,7 @@ class ProcessService(ResourceService, Generic[P]):
         }
         changes = {name: value for name, value in given.items() if value is not None}
 
-        def attempt() -> P:
-            process = self.get(process_id)
+        def change(process: P) -> P:
             current = ProcessState(process.state)
             if expected_from is not None and current not in expected_from:
                 expected = " or ".join(sorted(expected_from))
@@ -220,9 +217,9 @@ class ProcessService(ResourceService, Generic[P]):
             if to_state != current:
                 self._check_entering(new, to_state)
                 enter_state(new, current, to_state, now)
-            return cast(P, self.repository.replace(self.kind, process, new))
+            return new
 
-        return retry_on_conflict(attempt)
+        return self.repository.update(self.kind, process_id, change)
 
 
 class IngestionService(ProcessService[Ingestion]):
@@ -249,7 +246,7 @@ class IngestionService(ProcessService[Ingestion]):
         self.records = records
 
     def get(self, resource_id: UUID) -> Ingestion:
-        return cast(Ingestion, self.repository.get(INGESTION, resource_id))
+        return self.repository.get(INGESTION, resource_id)
 
     def list(self, params: IngestionListParams) -> tuple[int, list[Ingestion]]:
         return list_page(self.repository, INGESTION, params, parent_id=params.log_id)
@@ -273,7 +270,7 @@ class IngestionService(ProcessService[Ingestion]):
         """Queueing needs an object to read: a key, and (for a log object) the object itself."""
         if state != S.queued:
             return
-        ingestion = cast(Ingestion, process)
+        ingestion = process
         if ingestion.object_key is None:
             raise BadRequest(f"Ingestion {ingestion.id} cannot be queued without an object_key.")
         if self.objects is None:
@@ -304,14 +301,14 @@ class IngestionService(ProcessService[Ingestion]):
         self, request: IngestionCreateRequest, context: Context, *, ingestion_id: UUID | None = None
     ) -> Ingestion:
         """Create an ingestion in ``ready`` (editable) or ``queued`` (processing starts at once)."""
-        log = cast(Log, self.repository.get(LOG, request.log_id))
+        log = self.repository.get(LOG, request.log_id)
         state = self._initial_state(request.state)
         fields = {
             **request.model_dump(),
             "group_id": log.group_id,
             "object_key": self.object_key(log.id, request.object_store_id, request.object_key),
         }
-        ingestion = cast(Ingestion, self._new(Ingestion, context, fields, resource_id=ingestion_id))
+        ingestion = self._new(context, fields, resource_id=ingestion_id)
         self._check_entering(ingestion, state)
         enter_state(ingestion, None, state, ingestion.created_at)
         self.repository.create(
@@ -323,9 +320,7 @@ class IngestionService(ProcessService[Ingestion]):
 
     def update(self, ingestion_id: UUID, request: IngestionUpdateRequest, context: Context) -> Ingestion:
         """Edit an ingestion and move it along ``USER_TRANSITIONS``."""
-        return cast(
-            Ingestion, self._edit(lambda: self.get(ingestion_id), request, context, non_nullable=("state",))
-        )
+        return self._edit(ingestion_id, request, context, non_nullable=("state",))
 
     def delete(self, ingestion_id: UUID, context: Context) -> None:
         """Delete an ingestion with its records and parts; refused while its work is queued or running."""
@@ -356,7 +351,7 @@ class IngestionPartService(ProcessService[IngestionPart]):
 
     def get(self, resource_id: UUID, ingestion_id: UUID | None = None) -> IngestionPart:
         """The part; with a parent id other than the nil placeholder, it must be that ingestion's."""
-        part = cast(IngestionPart, self.repository.get(INGESTION_PART, resource_id))
+        part = self.repository.get(INGESTION_PART, resource_id)
         if ingestion_id is not None and ingestion_id not in (NIL_ID, part.ingestion_id):
             raise NotFound(f"Ingestion part {resource_id} not found in ingestion {ingestion_id}.")
         return part
@@ -376,7 +371,7 @@ class IngestionPartService(ProcessService[IngestionPart]):
         self, ingestion_id: UUID, request: IngestionPartCreateRequest, context: Context
     ) -> IngestionPart:
         """Create a part of an existing ingestion; its log and group come from the ingestion."""
-        ingestion = cast(Ingestion, self.repository.get(INGESTION, ingestion_id))
+        ingestion = self.repository.get(INGESTION, ingestion_id)
         state = self._initial_state(request.state)
         fields = {
             **request.model_dump(),
@@ -384,7 +379,7 @@ class IngestionPartService(ProcessService[IngestionPart]):
             "log_id": ingestion.log_id,
             "group_id": ingestion.group_id,
         }
-        part = cast(IngestionPart, self._new(IngestionPart, context, fields))
+        part = self._new(context, fields)
         enter_state(part, None, state, part.created_at)
         self.repository.create(
             INGESTION_PART,
@@ -402,15 +397,8 @@ class IngestionPartService(ProcessService[IngestionPart]):
         ingestion_id: UUID | None = None,
     ) -> IngestionPart:
         """Edit a part and move it along ``USER_TRANSITIONS``."""
-        return cast(
-            IngestionPart,
-            self._edit(
-                lambda: self.get(part_id, ingestion_id),
-                request,
-                context,
-                non_nullable=("state", "sequence"),
-            ),
-        )
+        self.get(part_id, ingestion_id)  # NotFound unless the part is that ingestion's
+        return self._edit(part_id, request, context, non_nullable=("state", "sequence"))
 
     def delete(self, part_id: UUID, context: Context, *, ingestion_id: UUID | None = None) -> None:
         """Delete one part (its records stay: they belong to the ingestion)."""

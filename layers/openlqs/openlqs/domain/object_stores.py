@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
 from uuid import UUID
 
 from openlqs.domain.common import Context, Environment
@@ -66,25 +65,22 @@ class ObjectStoreService(ResourceService):
 
     def create(self, request: ObjectStoreCreateRequest, context: Context) -> ObjectStore:
         fields = request.model_dump(exclude={"secret_access_key"})
-        store = cast(ObjectStore, self._new(ObjectStore, context, fields))
+        store = self._new(context, fields)
         self._seal(store, request.secret_access_key)
         self.repository.create(OBJECT_STORE, store)
         return store
 
     def update(self, store_id: UUID, request: ObjectStoreUpdateRequest, context: Context) -> ObjectStore:
-        store = cast(ObjectStore, self.get(store_id))
+        store = self.get(store_id)
         secret_given = "secret_access_key" in request.model_fields_set
         plain = request.model_copy()
         plain.__pydantic_fields_set__ = request.model_fields_set - {"secret_access_key"}
-        new = cast(
-            ObjectStore,
-            self._changed(
-                store, plain, context, non_nullable=("bucket_name", "disabled", "read_only", "default")
-            ),
+        new = self._changed(
+            store, plain, context, non_nullable=("bucket_name", "disabled", "read_only", "default")
         )
         if secret_given:
             self._seal(new, request.secret_access_key)
-        return cast(ObjectStore, self.repository.replace(OBJECT_STORE, store, new))
+        return self.repository.replace(OBJECT_STORE, store, new)
 
     def delete(self, store_id: UUID, context: Context) -> None:
         self.repository.delete(OBJECT_STORE, self.get(store_id))
@@ -117,7 +113,7 @@ class ObjectSpaces:
         )
 
     def for_store(self, store_id: UUID) -> ObjectSpace:
-        store = cast(ObjectStore, self.stores.get(store_id))
+        store = self.stores.get(store_id)
         if store.disabled:
             raise Forbidden(f"Object store {store_id} is disabled.")
         prefix = store.key_prefix or ""

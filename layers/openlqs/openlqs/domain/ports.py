@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from openlqs.models.common import CommonModel
@@ -14,14 +14,15 @@ from openlqs.records.blocks import RecordBlock
 from openlqs.records.rows import BlockStats, RecordRow, RecordSummary
 
 M = TypeVar("M", bound=CommonModel)
+M_co = TypeVar("M_co", bound=CommonModel, covariant=True)
 
 
 @dataclass(frozen=True)
-class ResourceKind:
-    """What the store needs to know about one id-keyed resource type."""
+class ResourceKind(Generic[M_co]):
+    """What the store needs to know about one id-keyed resource type (``M_co``: its model)."""
 
     name: str
-    model: type[CommonModel]
+    model: type[M_co]
     #: Field naming the parent whose children are listed together (``group_id`` for logs).
     parent_field: str | None = None
     #: Field that must be unique, and the field scoping that uniqueness (None: the whole datastore).
@@ -52,41 +53,52 @@ class WriteConditions:
     increment: Sequence[Counter] = ()
     decrement: Sequence[Counter] = ()
     #: Resources that must exist (checked in the same transaction).
-    requires: Sequence[tuple[ResourceKind, UUID]] = ()
+    requires: Sequence[tuple[ResourceKind[Any], UUID]] = ()
     #: Counters that must be zero (a group with logs cannot be deleted).
     require_empty: Sequence[Counter] = field(default_factory=tuple)
 
 
 class ResourceRepository(Protocol):
-    def get(self, kind: ResourceKind, resource_id: UUID) -> CommonModel:
+    def get(self, kind: ResourceKind[M], resource_id: UUID) -> M:
         """The resource, or ``NotFound``."""
         ...
 
-    def find(self, kind: ResourceKind, resource_id: UUID) -> CommonModel | None: ...
+    def find(self, kind: ResourceKind[M], resource_id: UUID) -> M | None: ...
 
-    def list_resources(self, kind: ResourceKind, parent_id: UUID | None = None) -> list[CommonModel]:
+    def list_resources(self, kind: ResourceKind[M], parent_id: UUID | None = None) -> list[M]:
         """Every resource of ``kind`` (of one parent when given), in creation order."""
         ...
 
     def create(
-        self, kind: ResourceKind, resource: CommonModel, conditions: WriteConditions = WriteConditions()
+        self, kind: ResourceKind[M], resource: M, conditions: WriteConditions = WriteConditions()
     ) -> None:
         """Store a new resource; ``Conflict`` when its unique name is taken, ``LimitExceeded``/``NotFound``
         when a condition fails. Nothing is written unless everything holds."""
         ...
 
     def replace(
-        self,
-        kind: ResourceKind,
-        old: CommonModel,
-        new: CommonModel,
-        conditions: WriteConditions = WriteConditions(),
-    ) -> CommonModel:
+        self, kind: ResourceKind[M], old: M, new: M, conditions: WriteConditions = WriteConditions()
+    ) -> M:
         """Write ``new`` over ``old`` if nobody else wrote in between (``Conflict`` otherwise)."""
         ...
 
+    def update(
+        self,
+        kind: ResourceKind[M],
+        resource_id: UUID,
+        change: Callable[[M], M | None],
+        conditions: WriteConditions = WriteConditions(),
+    ) -> M:
+        """Read, change and write back one resource, again while a concurrent write gets in between.
+
+        ``change`` gets a copy of the current resource and changes it in place (returning None) or returns
+        a new one; it is called again, on a fresh copy, after a concurrent write. ``InvalidTransition`` and
+        any other error it raises end the update at once.
+        """
+        ...
+
     def delete(
-        self, kind: ResourceKind, resource: CommonModel, conditions: WriteConditions = WriteConditions()
+        self, kind: ResourceKind[M], resource: M, conditions: WriteConditions = WriteConditions()
     ) -> None: ...
 
     def count(self, counter: Counter) -> int: ...
@@ -277,4 +289,13 @@ class RecordCleanup(Protocol):
 
     def delete_ingestion_records(self, ingestion: Ingestion) -> None:
         """Delete every record the ingestion created, adjusting topic and log statistics."""
+        ...
+
+
+class ExecutionStarter(Protocol):
+    """Starts runs of one state machine (Step Functions in AWS and locally)."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> str | None:
+        """Start the execution ``name`` with input ``payload``; its ARN, or None when an execution of that
+        name was already started (a name is used once, so a duplicate request starts nothing)."""
         ...

@@ -14,7 +14,7 @@ import base64
 import json
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from openlqs.domain.object_stores import ObjectSpaces
@@ -23,7 +23,6 @@ from openlqs.domain.ports import ResourceRepository
 from openlqs.domain.resources import INGESTION
 from openlqs.errors import ContentTooLarge, OpenLQSError
 from openlqs.formats.messages import DEFAULT_MAX_INLINE_BYTES, MessageDecodeError, decode_ros1, to_json_value
-from openlqs.models.ingestions import Ingestion
 from openlqs.models.records import Record
 from openlqs.models.resources import Topic
 from openlqs.records.previews import PreviewError, image_preview, is_image_type
@@ -74,7 +73,7 @@ class _Request:
         return found
 
     def _resolve(self, ingestion_id: UUID, source: str | None) -> _Where:
-        ingestion = cast(Ingestion, self.resources.get(INGESTION, ingestion_id))
+        ingestion = self.resources.get(INGESTION, ingestion_id)
         if not ingestion.object_key:
             raise ValueError(f"ingestion {ingestion.id} names no object")
         key = ingestion.object_key

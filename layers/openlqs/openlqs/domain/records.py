@@ -7,20 +7,28 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
 from pydantic_core import to_json, to_jsonable_python
 
-from openlqs.domain.common import Context, Environment, check_unlocked, lock_changes, patch_fields
+from openlqs.domain.common import (
+    Context,
+    Environment,
+    LockState,
+    check_unlocked,
+    lock_changes,
+    patch_fields,
+    retry_on_conflict,
+)
 from openlqs.domain.filtering import Predicate, compile_filters
-from openlqs.domain.ports import RecordRepository, ResourceRepository
+from openlqs.domain.ports import RecordRepository, ResourceKind, ResourceRepository
 from openlqs.domain.resources import LOG, TOPIC
 from openlqs.errors import Conflict, LimitExceeded, NotFound
 from openlqs.models.records import Record, RecordCreateRequest, RecordListParams, RecordUpdateRequest
-from openlqs.models.resources import Log, RecordStats, Topic
+from openlqs.models.resources import RecordStats, Topic
 from openlqs.records.blocks import RecordBlock
 from openlqs.records.codec import span_of
 from openlqs.records.rows import RecordRow, bucket_of
@@ -30,8 +38,6 @@ API_SEGMENT = "api"
 #: An API block takes new records until it holds this many or its encoding reaches ``API_BLOCK_BYTES``.
 API_BLOCK_RECORDS = 1_000
 API_BLOCK_BYTES = 200_000
-#: Attempts at a read-modify-write of a block or of statistics before giving up with 409.
-_ATTEMPTS = 8
 
 #: Per-record fields kept in a row's ``extra``.
 _EXTRA_FIELDS = ("note", "context", "query_data", "auxiliary_data", "error")
@@ -103,16 +109,6 @@ class TopicRef(NamedTuple):
     width: int
 
 
-def _retry(operation: Callable[[], Any]) -> Any:
-    for attempt in range(_ATTEMPTS):
-        try:
-            return operation()
-        except Conflict:
-            if attempt == _ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 def _window(params: RecordListParams) -> tuple[int | None, int | None]:
     """The inclusive [low, high] timestamp window the parameters select (None: unbounded)."""
     lows = [v for v in (params.timestamp, params.timestamp_gte) if v is not None]
@@ -161,7 +157,7 @@ class RecordService:
 
     # -- helpers ---------------------------------------------------------------------------------
     def topic(self, topic_id: UUID) -> Topic:
-        return cast(Topic, self.resources.get(TOPIC, topic_id))
+        return self.resources.get(TOPIC, topic_id)
 
     def _width(self, topic: Topic) -> int:
         return int(topic._internal.get("bucket_width_ns") or self.default_bucket_width_ns)
@@ -267,7 +263,7 @@ class RecordService:
     # -- statistics ------------------------------------------------------------------------------
     def _adjust_stats(
         self,
-        kind: Any,
+        kind: ResourceKind[RecordStats],
         resource_id: UUID,
         *,
         count: int,
@@ -277,27 +273,19 @@ class RecordService:
     ) -> None:
         """Add ``count``/``size`` to a topic or log and widen (or recompute) its time bounds."""
 
-        def apply() -> None:
-            current = cast(RecordStats, self.resources.get(kind, resource_id))
-            start, end = current.start_time, current.end_time
+        def apply(stats: RecordStats) -> None:
+            start, end = stats.start_time, stats.end_time
             if recompute is not None:
                 start, end = recompute()
             elif count > 0:
                 start = timestamp if start is None else min(start, timestamp)
                 end = timestamp if end is None else max(end, timestamp)
-            new = current.model_copy(
-                update={
-                    "record_count": max(current.record_count + count, 0),
-                    "record_size": max(current.record_size + size, 0),
-                    "start_time": start,
-                    "end_time": end,
-                    "duration": None if start is None or end is None else end - start,
-                }
-            )
-            new._version, new._internal = current._version, dict(current._internal)
-            self.resources.replace(kind, current, new)
+            stats.record_count = max(stats.record_count + count, 0)
+            stats.record_size = max(stats.record_size + size, 0)
+            stats.start_time, stats.end_time = start, end
+            stats.duration = None if start is None or end is None else end - start
 
-        _retry(apply)
+        self.resources.update(kind, resource_id, apply)
 
     def _topic_bounds(self, topic_id: UUID) -> tuple[int | None, int | None]:
         first, last = self.records.first_and_last(topic_id)
@@ -305,7 +293,7 @@ class RecordService:
 
     def _log_bounds(self, log_id: UUID, *, without: UUID | None = None) -> tuple[int | None, int | None]:
         """A log's time bounds from its topics (leaving out ``without``, a topic being deleted)."""
-        topics = [cast(Topic, t) for t in self.resources.list_resources(TOPIC, log_id) if t.id != without]
+        topics = [t for t in self.resources.list_resources(TOPIC, log_id) if t.id != without]
         starts = [t.start_time for t in topics if t.start_time is not None]
         ends = [t.end_time for t in topics if t.end_time is not None]
         return (min(starts) if starts else None), (max(ends) if ends else None)
@@ -335,7 +323,7 @@ class RecordService:
     # -- commands --------------------------------------------------------------------------------
     def create(self, topic_id: UUID, request: RecordCreateRequest, context: Context) -> Record:
         topic = self.topic(topic_id)
-        log = cast(Log, self.resources.get(LOG, topic.log_id))
+        log = self.resources.get(LOG, topic.log_id)
         if log.record_count >= self.env.limits.max_records_per_log:
             raise LimitExceeded(
                 f"max_records_per_log ({self.env.limits.max_records_per_log}) reached for log {log.id}."
@@ -383,7 +371,7 @@ class RecordService:
             return target
 
         try:
-            block = _retry(insert)
+            block = retry_on_conflict(insert)
         except _Duplicate as duplicate:
             raise Conflict(duplicate.detail) from None
         self._after_change(topic, count=1, size=row.message_size, timestamp=row.timestamp)
@@ -408,7 +396,7 @@ class RecordService:
             unlocking_only = request.model_fields_set == {"locked"} and request.locked is False
             if not unlocking_only or extra.get("lock_token") is not None:
                 check_unlocked(
-                    _Lockable(locked), extra, context, what=f"record {timestamp} of topic {topic_id}"
+                    LockState(locked), extra, context, what=f"record {timestamp} of topic {topic_id}"
                 )
             changes = patch_fields(request)
             lock_fields, lock_internal = lock_changes(locked, request.locked, context, now)
@@ -422,7 +410,7 @@ class RecordService:
             self.records.put_block(block, block.version)
             return self.to_record(topic, block, row, auxiliary=True)
 
-        return cast(Record, _retry(rewrite))
+        return retry_on_conflict(rewrite)
 
     def delete(self, topic_id: UUID, timestamp: int, context: Context) -> None:
         topic = self.topic(topic_id)
@@ -432,7 +420,7 @@ class RecordService:
             row = block.rows[index]
             extra = row.extra or {}
             check_unlocked(
-                _Lockable(bool(extra.get("locked"))),
+                LockState(bool(extra.get("locked"))),
                 extra,
                 context,
                 what=f"record {timestamp} of topic {topic_id}",
@@ -444,7 +432,7 @@ class RecordService:
                 self.records.delete_block(block)
             return row
 
-        row = cast(RecordRow, _retry(remove))
+        row = retry_on_conflict(remove)
         self._after_change(topic, count=-1, size=-row.message_size, timestamp=row.timestamp)
 
     def delete_topic_records(self, topic: Topic) -> None:
@@ -762,10 +750,3 @@ class _Duplicate(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-
-
-class _Lockable:
-    """Adapter so record rows use the same lock check as resources."""
-
-    def __init__(self, locked: bool) -> None:
-        self.locked = locked

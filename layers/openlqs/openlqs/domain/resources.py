@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from openlqs.domain.common import (
     Context,
     Environment,
+    LockState,
     check_unlocked,
     lock_changes,
     patch_fields,
-    retry_on_conflict,
     updated,
 )
 from openlqs.domain.filtering import apply_filters, compile_filters, order_and_page
@@ -49,6 +49,8 @@ class TopicRecords(Protocol):
     def delete_topic_records(self, topic: Topic) -> None: ...
 
 
+M = TypeVar("M", bound=CommonModel)
+
 #: Counter scope of datastore-wide counts.
 DATASTORE_SCOPE = "datastore"
 
@@ -58,11 +60,11 @@ _INERT_FILTERS = frozenset({"latched"})
 
 def list_page(
     repository: ResourceRepository,
-    kind: ResourceKind,
+    kind: ResourceKind[M],
     params: CommonListParams,
     *,
     parent_id: UUID | None = None,
-) -> tuple[int, list[Any]]:
+) -> tuple[int, list[M]]:
     """Filter, order and page one resource type; returns (count of matches, page)."""
     filters = params.filters()
     if parent_id is not None and kind.parent_field is not None:
@@ -81,27 +83,20 @@ def list_page(
     return len(rows), [resources[str(row["id"])] for row in page]
 
 
-class ResourceService:
-    """Shared plumbing of the resource services."""
+class ResourceService(Generic[M]):
+    """Shared plumbing of the resource services (``M``: the model of the kind served)."""
 
-    kind: ResourceKind
+    kind: ResourceKind[M]
 
     def __init__(self, repository: ResourceRepository, environment: Environment | None = None) -> None:
         self.repository = repository
         self.env = environment or Environment()
 
-    def _new(
-        self,
-        model: type[CommonModel],
-        context: Context,
-        fields: dict[str, Any],
-        *,
-        resource_id: UUID | None = None,
-    ) -> Any:
+    def _new(self, context: Context, fields: dict[str, Any], *, resource_id: UUID | None = None) -> M:
         """A new resource; ``resource_id`` for ids derived from the request (idempotent creates)."""
         now = self.env.now()
         lock = {"locked_by": context.actor, "locked_at": now} if fields.get("locked") else {}
-        resource = model.model_validate(
+        resource = self.kind.model.model_validate(
             {
                 "id": resource_id or self.env.new_id(),
                 "created_at": now,
@@ -114,41 +109,42 @@ class ResourceService:
             resource._internal["lock_token"] = context.lock_token
         return resource
 
-    def _changed(
-        self, resource: Any, request: Any, context: Context, *, non_nullable: Iterable[str] = ()
-    ) -> Any:
+    def _changed(self, resource: M, request: Any, context: Context, *, non_nullable: Iterable[str] = ()) -> M:
         """Apply a PATCH body: lock rules first (for lockable resources), then the supplied fields."""
         now = self.env.now()
         changes = patch_fields(request, non_nullable=non_nullable)
-        if "locked" not in type(resource).model_fields:
+        locked = getattr(resource, "locked", None)
+        if locked is None:
             return updated(resource, changes, context, now)
         unlocking_only = request.model_fields_set == {"locked"} and request.locked is False
         if not unlocking_only or resource._internal.get("lock_token") is not None:
-            check_unlocked(resource, resource._internal, context, what=f"{self.kind.name} {resource.id}")
-        lock_fields, lock_internal = lock_changes(resource.locked, request.locked, context, now)
+            check_unlocked(
+                LockState(locked), resource._internal, context, what=f"{self.kind.name} {resource.id}"
+            )
+        lock_fields, lock_internal = lock_changes(locked, request.locked, context, now)
         new = updated(resource, {**changes, **lock_fields}, context, now)
         new._internal.update(lock_internal)
         return new
 
-    def get(self, resource_id: UUID) -> Any:
+    def get(self, resource_id: UUID) -> M:
         return self.repository.get(self.kind, resource_id)
 
 
-class GroupService(ResourceService):
+class GroupService(ResourceService[Group]):
     kind = GROUP
 
     def list(self, params: GroupListParams) -> tuple[int, list[Group]]:
         return list_page(self.repository, GROUP, params)
 
     def create(self, request: GroupCreateRequest, context: Context) -> Group:
-        group = cast(Group, self._new(Group, context, request.model_dump()))
+        group = self._new(context, request.model_dump())
         self.repository.create(GROUP, group)
         return group
 
     def update(self, group_id: UUID, request: GroupUpdateRequest, context: Context) -> Group:
         group = self.get(group_id)
         new = self._changed(group, request, context, non_nullable=("name",))
-        return cast(Group, self.repository.replace(GROUP, group, new))
+        return self.repository.replace(GROUP, group, new)
 
     def delete(self, group_id: UUID, context: Context) -> None:
         group = self.get(group_id)
@@ -158,7 +154,7 @@ class GroupService(ResourceService):
         )
 
 
-class LogService(ResourceService):
+class LogService(ResourceService[Log]):
     kind = LOG
 
     def list(self, params: LogListParams) -> tuple[int, list[Log]]:
@@ -176,15 +172,15 @@ class LogService(ResourceService):
         )
 
     def create(self, request: LogCreateRequest, context: Context) -> Log:
-        log = cast(Log, self._new(Log, context, request.model_dump()))
+        log = self._new(context, request.model_dump())
         self.repository.create(
             LOG, log, WriteConditions(increment=self._counters(log), requires=((GROUP, log.group_id),))
         )
         return log
 
     def update(self, log_id: UUID, request: LogUpdateRequest, context: Context) -> Log:
-        log = cast(Log, self.get(log_id))
-        new = cast(Log, self._changed(log, request, context, non_nullable=("name", "group_id")))
+        log = self.get(log_id)
+        new = self._changed(log, request, context, non_nullable=("name", "group_id"))
         conditions = WriteConditions()
         if new.group_id != log.group_id:
             conditions = WriteConditions(
@@ -192,7 +188,7 @@ class LogService(ResourceService):
                 decrement=(Counter(str(log.group_id), LOG.name),),
                 requires=((GROUP, new.group_id),),
             )
-        saved = cast(Log, self.repository.replace(LOG, log, new, conditions))
+        saved = self.repository.replace(LOG, log, new, conditions)
         if new.group_id != log.group_id:
             self._move_children(saved)
         return saved
@@ -206,18 +202,15 @@ class LogService(ResourceService):
             for part in self.repository.list_resources(INGESTION_PART, ingestion.id):
                 self._regroup(INGESTION_PART, part.id, log.group_id)
 
-    def _regroup(self, kind: ResourceKind, resource_id: UUID, group_id: UUID) -> None:
+    def _regroup(self, kind: ResourceKind[Any], resource_id: UUID, group_id: UUID) -> None:
         # Children are written concurrently (statistics, ingestion progress): re-read on conflict.
-        def attempt() -> None:
-            resource = self.repository.get(kind, resource_id)
-            moved = resource.model_copy(update={"group_id": group_id})
-            moved._version, moved._internal = resource._version, dict(resource._internal)
-            self.repository.replace(kind, resource, moved)
+        def move(resource: Any) -> None:
+            resource.group_id = group_id
 
-        retry_on_conflict(attempt)
+        self.repository.update(kind, resource_id, move)
 
     def delete(self, log_id: UUID, context: Context) -> None:
-        log = cast(Log, self.get(log_id))
+        log = self.get(log_id)
         check_unlocked(log, log._internal, context, what=f"log {log_id}")
         self.repository.delete(
             LOG,
@@ -229,7 +222,7 @@ class LogService(ResourceService):
         )
 
 
-class TopicService(ResourceService):
+class TopicService(ResourceService[Topic]):
     kind = TOPIC
 
     def __init__(
@@ -253,10 +246,10 @@ class TopicService(ResourceService):
     def create(
         self, request: TopicCreateRequest, context: Context, *, bucket_width_ns: int | None = None
     ) -> Topic:
-        log = cast(Log, self.repository.get(LOG, request.log_id))
+        log = self.repository.get(LOG, request.log_id)
         if request.associated_topic_id is not None:
             self.get(request.associated_topic_id)
-        topic = cast(Topic, self._new(Topic, context, {**request.model_dump(), "group_id": log.group_id}))
+        topic = self._new(context, {**request.model_dump(), "group_id": log.group_id})
         topic._internal["bucket_width_ns"] = bucket_width_ns or self.default_bucket_width_ns
         self.repository.create(
             TOPIC, topic, WriteConditions(increment=(self._counter(log.id),), requires=((LOG, log.id),))
@@ -264,19 +257,19 @@ class TopicService(ResourceService):
         return topic
 
     def update(self, topic_id: UUID, request: TopicUpdateRequest, context: Context) -> Topic:
-        topic = cast(Topic, self.get(topic_id))
+        topic = self.get(topic_id)
         if request.associated_topic_id is not None:
             if request.associated_topic_id == topic_id:
                 raise BadRequest("A topic cannot be associated with itself.")
             self.get(request.associated_topic_id)
         new = self._changed(topic, request, context, non_nullable=("name", "strict"))
-        return cast(Topic, self.repository.replace(TOPIC, topic, new))
+        return self.repository.replace(TOPIC, topic, new)
 
     def delete(self, topic_id: UUID, context: Context) -> None:
         """Delete a topic with its records (taken out of the log's statistics first)."""
-        topic = cast(Topic, self.get(topic_id))
+        topic = self.get(topic_id)
         check_unlocked(topic, topic._internal, context, what=f"topic {topic_id}")
         if self.records is not None:
             self.records.delete_topic_records(topic)
-            topic = cast(Topic, self.get(topic_id))
+            topic = self.get(topic_id)
         self.repository.delete(TOPIC, topic, WriteConditions(decrement=(self._counter(topic.log_id),)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import math
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -57,6 +58,22 @@ def decode_ros1(type_name: str, type_data: str, data: bytes | memoryview) -> dic
     plain = to_plain(message)
     assert isinstance(plain, dict)
     return plain
+
+
+#: Decoders by ``type_encoding``: the message's bytes as plain Python values, from the topic's type.
+Decoder = Callable[[str, str, bytes | memoryview], dict[str, Any]]
+DECODERS: dict[str, Decoder] = {"ros1": decode_ros1}
+
+
+def decode_message(
+    type_encoding: str | None, type_name: str, type_data: str, data: bytes | memoryview
+) -> dict[str, Any]:
+    """The message decoded by its topic's ``type_encoding``; ``MessageDecodeError`` when there is no
+    decoder for it (its records keep their bytes only) or the bytes do not decode."""
+    decoder = DECODERS.get(str(type_encoding)) if type_encoding is not None else None
+    if decoder is None:
+        raise MessageDecodeError(f"no decoder for type_encoding {type_encoding!r}")
+    return decoder(type_name, type_data, data)
 
 
 def _is_constant(field: dataclasses.Field[Any]) -> bool:

@@ -27,7 +27,6 @@ from botocore.config import Config
 
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.api.authorizer import get_keys
-from openlqs.api.dependencies import get_services
 from openlqs.auth import Credentials
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.local.apigateway import ApiGatewayServer, RequestAuthorizer
@@ -73,6 +72,7 @@ from openlqs.local.triggers import (
     TriggerPoller,
     subscribe_queues,
 )
+from openlqs.services import get_services
 from openlqs.settings import get_settings
 
 PORT_ENV = "OPENLQS_PORT"

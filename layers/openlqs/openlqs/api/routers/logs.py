@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from openlqs.api.common import LockToken, no_content, paginated, request_context
-from openlqs.api.dependencies import get_services
 from openlqs.api.responses import DELETE, LOCKED, READ, WRITE, declare
 from openlqs.models.common import DataResponse, PaginatedResponse
 from openlqs.models.resources import Log, LogCreateRequest, LogListParams, LogUpdateRequest
+from openlqs.services import get_services
 
 router = Router()
 TAGS = ["Logs"]

@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from openlqs.api.common import no_content, paginated, request_context
-from openlqs.api.dependencies import get_services
 from openlqs.api.responses import DELETE, READ, WRITE, declare
 from openlqs.models.common import DataResponse, PaginatedResponse
 from openlqs.models.objects import (
@@ -19,6 +18,7 @@ from openlqs.models.objects import (
     ObjectStoreListParams,
     ObjectStoreUpdateRequest,
 )
+from openlqs.services import get_services
 
 router = Router()
 TAGS = ["Object stores"]

@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from openlqs.api.common import LockToken, no_content, request_context
-from openlqs.api.dependencies import get_services
 from openlqs.api.responses import DELETE, READ, WRITE, declare
 from openlqs.domain.objects import ObjectSpace
 from openlqs.models.common import DataResponse
@@ -32,6 +31,7 @@ from openlqs.models.objects import (
     ObjectUpdateRequest,
     StoredObject,
 )
+from openlqs.services import get_services
 
 router = Router()
 TAGS = ["Objects"]

@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from openlqs.api.common import LockToken, json_page, no_content, request_context
-from openlqs.api.dependencies import get_services
 from openlqs.api.responses import DELETE, LOCKED, READ, TOO_LARGE, WRITE, declare
 from openlqs.models.common import INT64_MAX, DataResponse, PaginatedResponse
 from openlqs.models.records import (
@@ -20,6 +19,7 @@ from openlqs.models.records import (
     RecordListParams,
     RecordUpdateRequest,
 )
+from openlqs.services import get_services
 
 router = Router()
 TAGS = ["Records"]

@@ -1,4 +1,9 @@
-"""Composition root of ApiFunction: settings → adapters → domain services, built once per process."""
+"""The composition root: settings → adapters → domain services → pipeline, built once per process.
+
+Every function's entry point gets what it needs from :func:`get_services`; nothing below this module
+builds an adapter or a service itself. The record statistics are built first because both the ingestion
+service (deleting an ingestion removes its records) and the pipeline use them.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from openlqs.adapters.objects import (
 )
 from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
+from openlqs.adapters.stepfunctions import StepFunctionsStarter
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
@@ -22,7 +28,10 @@ from openlqs.domain.objects import ObjectService
 from openlqs.domain.record_data import RecordDataService
 from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
+from openlqs.domain.statistics import RecordStatistics
+from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.pipeline import IngestionPipeline
+from openlqs.ingestion.trigger import IngestionTrigger
 from openlqs.records.reading import ChunkCache
 from openlqs.settings import Settings, get_settings
 
@@ -34,12 +43,14 @@ class Services:
     logs: LogService
     topics: TopicService
     records: RecordService
+    statistics: RecordStatistics
     ingestions: IngestionService
     ingestion_parts: IngestionPartService
     objects: ObjectService
     object_stores: ObjectStoreService
     object_spaces: ObjectSpaces
     pipeline: IngestionPipeline
+    trigger: IngestionTrigger
     record_data: RecordDataService
 
 
@@ -55,6 +66,7 @@ def build_services(settings: Settings) -> Services:
         )
     )
     width = settings.default_record_bucket_width_ns
+    statistics = RecordStatistics(resources, records)
     record_service = RecordService(resources, records, environment, default_bucket_width_ns=width)
     object_stores = ObjectStoreService(
         resources, KmsSecretBox(settings.secrets_key_id) if settings.secrets_key_id else None, environment
@@ -73,9 +85,11 @@ def build_services(settings: Settings) -> Services:
         ),
         settings.datastore_id,
     )
+    groups = GroupService(resources, environment)
+    logs = LogService(resources, environment)
     topics = TopicService(resources, environment, records=record_service, default_bucket_width_ns=width)
     ingestions = IngestionService(
-        resources, environment, datastore_id=settings.datastore_id, objects=object_spaces
+        resources, environment, datastore_id=settings.datastore_id, objects=object_spaces, records=statistics
     )
     ingestion_parts = IngestionPartService(resources, environment)
     pipeline = IngestionPipeline(
@@ -85,23 +99,26 @@ def build_services(settings: Settings) -> Services:
         ingestion_parts,
         topics,
         object_spaces,
+        statistics,
         environment,
         part_target_bytes=settings.part_target_bytes,
         stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
     )
-    ingestions.records = pipeline
+    drop_folder = DropFolder(groups, logs, ingestions, object_spaces, settings.objects_bucket_name)
     return Services(
         api_keys=ApiKeyService(resources, environment),
-        groups=GroupService(resources, environment),
-        logs=LogService(resources, environment),
+        groups=groups,
+        logs=logs,
         topics=topics,
         records=record_service,
+        statistics=statistics,
         ingestions=ingestions,
         ingestion_parts=ingestion_parts,
         objects=ObjectService(DynamoUploadRepository(settings.resources_table_name), environment),
         object_stores=object_stores,
         object_spaces=object_spaces,
         pipeline=pipeline,
+        trigger=IngestionTrigger(StepFunctionsStarter(settings.ingestion_state_machine_arn), drop_folder),
         record_data=RecordDataService(
             resources,
             object_spaces,

@@ -1,0 +1,153 @@
+"""The drop folder: a file put at ``drop/{group name}/{log name}/{file}`` in ObjectsBucket is ingested.
+
+Its group and log are fetched or created, the file is moved (server-side copy, then delete) to the log's
+objects, and an ingestion is created in ``queued``. The ingestion id is derived from the dropped
+object's bucket, key and ETag, so the duplicate events S3 sends (a multipart completion emits two, and
+delivery is at-least-once) create one ingestion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from uuid import UUID, uuid5
+
+from aws_lambda_powertools import Logger
+
+from openlqs.domain.common import Context
+from openlqs.domain.ingestions import IngestionService
+from openlqs.domain.object_keys import validate_object_key
+from openlqs.domain.object_stores import ObjectSpaces
+from openlqs.domain.resources import GroupService, LogService
+from openlqs.errors import BadRequest, Conflict, NotFound
+from openlqs.models.common import ProcessState
+from openlqs.models.ingestions import Ingestion, IngestionCreateRequest
+from openlqs.models.resources import (
+    Group,
+    GroupCreateRequest,
+    GroupListParams,
+    Log,
+    LogCreateRequest,
+    LogListParams,
+)
+
+DROP_PREFIX = "drop/"
+#: Namespace of ingestion ids derived from dropped objects.
+DROP_NAMESPACE = UUID("4f1c6c55-0d7e-4d67-9a55-3f6a8f5c1d20")
+
+logger = Logger(service="openlqs")
+
+
+@dataclass(frozen=True)
+class DroppedFile:
+    group_name: str
+    log_name: str
+    file_name: str
+
+
+def parse_drop_key(key: str) -> DroppedFile | None:
+    """``drop/{group}/{log}/{file}`` → its parts; None for any other key (nothing to do)."""
+    if not key.startswith(DROP_PREFIX):
+        return None
+    parts = key[len(DROP_PREFIX) :].split("/", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    group_name, log_name, file_name = parts
+    try:
+        validate_object_key(file_name, what="dropped file name")
+    except BadRequest:
+        return None
+    return DroppedFile(group_name, log_name, file_name)
+
+
+def drop_ingestion_id(bucket: str, key: str, etag: str | None) -> UUID:
+    return uuid5(DROP_NAMESPACE, f"{bucket}/{key}#{(etag or '').strip(chr(34))}")
+
+
+class DropFolder:
+    """Registers files dropped into ``bucket`` (the deployment's ObjectsBucket) as queued ingestions."""
+
+    def __init__(
+        self,
+        groups: GroupService,
+        logs: LogService,
+        ingestions: IngestionService,
+        spaces: ObjectSpaces,
+        bucket: str,
+    ) -> None:
+        self.groups = groups
+        self.logs = logs
+        self.ingestions = ingestions
+        self.spaces = spaces
+        self.bucket = bucket
+
+    def _group(self, name: str) -> Group:
+        _, found = self.groups.list(GroupListParams(name=name, limit=1))
+        if found:
+            return found[0]
+        try:
+            return self.groups.create(GroupCreateRequest(name=name), Context())
+        except Conflict:
+            return self.groups.list(GroupListParams(name=name, limit=1))[1][0]
+
+    def _log(self, group: Group, name: str) -> Log:
+        _, found = self.logs.list(LogListParams(group_id=group.id, name=name, limit=1))
+        if found:
+            return found[0]
+        try:
+            return self.logs.create(LogCreateRequest(group_id=group.id, name=name), Context())
+        except Conflict:
+            return self.logs.list(LogListParams(group_id=group.id, name=name, limit=1))[1][0]
+
+    def _existing(self, ingestion_id: UUID) -> Ingestion | None:
+        try:
+            return self.ingestions.get(ingestion_id)
+        except NotFound:
+            return None
+
+    def register(self, *, bucket: str, key: str, etag: str | None, size: int | None) -> UUID | None:
+        """Ingest a dropped file; returns its ingestion id (None when ``key`` is not a drop-folder file)."""
+        if bucket != self.bucket:
+            logger.warning("event for another bucket ignored", extra={"bucket": bucket})
+            return None
+        dropped = parse_drop_key(key)
+        if dropped is None:
+            logger.warning("not a drop-folder file; expected drop/{group}/{log}/{file}", extra={"key": key})
+            return None
+        ingestion_id = drop_ingestion_id(bucket, key, etag)
+        if self._existing(ingestion_id) is not None:
+            return ingestion_id
+        log = self._log(self._group(dropped.group_name), dropped.log_name)
+        space = self.spaces.for_log(log.id)
+        source = space.blobs.head(key)
+        name = dropped.file_name
+        target = space.blobs.head(space.full_key(name))
+        if source is not None:
+            # Sizes, not ETags: a server-side multipart copy changes the ETag of the same bytes.
+            if target is not None and target.size != source.size:
+                name = _target_name(name, source.etag)
+            space.blobs.copy(key, space.full_key(name))
+            space.blobs.delete(key)
+        elif target is None:
+            logger.warning("dropped file vanished before it was moved", extra={"key": key})
+            return None
+        request = IngestionCreateRequest(
+            log_id=log.id,
+            name=name,
+            object_key=name,
+            state=ProcessState.queued,
+            context={"drop_folder": {"key": key, "etag": etag, "size": size}},
+        )
+        try:
+            self.ingestions.create(request, Context(), ingestion_id=ingestion_id)
+        except Conflict:
+            if self._existing(ingestion_id) is None:
+                raise
+        logger.info("dropped file queued", extra={"key": key, "ingestion_id": str(ingestion_id)})
+        return ingestion_id
+
+
+def _target_name(file_name: str, etag: str) -> str:
+    """Another file of that name is already in the log: keep both, the new one tagged with its ETag."""
+    path = PurePosixPath(file_name)
+    return str(path.with_name(f"{path.stem}.{etag[:8]}{path.suffix}"))
