@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from pydantic_core import to_json
 
-from openlqs.domain.records import RecordService, TopicRef, _bucket_page
+from openlqs.api.record_pages import list_wire, to_wire, wire_json
+from openlqs.domain.record_windows import RecordWindows, TopicRef, bucket_page
+from openlqs.domain.records import RecordService
 from openlqs.models.records import RecordListParams
 from openlqs.records import codec
 from openlqs.records.blocks import RecordBlock
@@ -86,7 +88,7 @@ def _expected(
 
 @pytest.fixture
 def narrow_width(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(RecordService, "_width", lambda self, topic: WIDTH)
+    monkeypatch.setattr(RecordWindows, "width", lambda self, topic: WIDTH)
 
 
 def _key(row: RecordRow) -> tuple[Any, ...]:
@@ -128,7 +130,7 @@ def test_record_windows_pages_and_counts_equal_reading_every_row(
         assert page == [_key(row) for row in expected[offset : offset + limit]], params
         # The API's path writes the same page as JSON text straight from the blocks' columns.
         records = service.list_records(topic_id, RecordListParams(**params))[1]
-        assert service.list_wire(topic_id, RecordListParams(**params)) == (
+        assert list_wire(service, topic_id, RecordListParams(**params)) == (
             count,
             to_json([record.model_dump(mode="json") for record in records]).decode(),
         ), params
@@ -222,7 +224,7 @@ def test_record_windows_json_records_equal_the_model_s_json(row: RecordRow) -> N
     ref = TopicRef(UUID(int=1), UUID(int=2), WIDTH)
     block = RecordBlock(ref.id, 0, "s", [row], datetime(2025, 5, 6, 7, 8, 9, 123456, tzinfo=UTC))
 
-    wire = service.to_wire(ref, block, row, auxiliary=False)
+    wire = to_wire(ref, block, row, auxiliary=False)
 
     expected = service.to_record(ref, block, row, auxiliary=False).model_dump(mode="json")
     assert list(wire.items()) == list(expected.items())
@@ -243,7 +245,7 @@ def test_record_windows_json_text_of_a_page_equals_the_model_s_json() -> None:
     block = RecordBlock(ref.id, 0, "s", None, block.created_at, columns=block.columns)
 
     for indexes in ([0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [3, 4], [1], []):
-        text = service.wire_json(ref, [(block, np.array(indexes, dtype=np.intp))])
+        text = wire_json(ref, [(block, np.array(indexes, dtype=np.intp))])
 
         records = [service.to_record(ref, block, rows[i], auxiliary=False) for i in indexes]
         assert text == to_json([record.model_dump(mode="json") for record in records]).decode(), indexes
@@ -276,10 +278,10 @@ def test_record_windows_interleaved_writers_are_written_block_by_block(
         return real(columns, indexes)
 
     monkeypatch.setattr(BlockColumns, "json_fields", counting)
-    runs = _bucket_page(blocks, [(0, 300), (0, 300)], 7, 400, False)
+    runs = bucket_page(blocks, [(0, 300), (0, 300)], 7, 400, False)
     assert len(runs) == 400  # the writers take turns: one run per row
 
-    text = service.wire_json(ref, runs)
+    text = wire_json(ref, runs)
 
     assert calls == [200, 200]  # each block's rows at once
     rows = [(block, row) for block, indexes in runs for row in block.columns.take(indexes).rows()]

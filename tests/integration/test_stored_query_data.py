@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from openlqs.errors import BadLogFile
-from openlqs.formats.ros1.bag import MAGIC
-from openlqs.formats.ros1.bag import index_chunk_columns
+from openlqs.formats.ros1.bag import MAGIC, index_chunk_columns
 from openlqs.ingestion.part_blocks import (
     MAX_BLOCK_BLOB_BYTES,
     MAX_BLOCK_EXTRA_BYTES,

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from openlqs.api.common import LockToken, json_page, no_content, request_context
+from openlqs.api.record_pages import list_wire
 from openlqs.api.responses import DELETE, LOCKED, READ, TOO_LARGE, WRITE, declare
 from openlqs.models.common import INT64_MAX, DataResponse, PaginatedResponse
 from openlqs.models.records import (
@@ -38,7 +39,7 @@ def list_records(topic_id: UUID, params: Annotated[RecordListParams, Query()]) -
     services = get_services()
     if not (params.include_raw_data or params.include_auxiliary_data):
         # The hot path: records straight to JSON, without a model per record (decision 32).
-        count, data = services.records.list_wire(topic_id, params)
+        count, data = list_wire(services.records, topic_id, params)
         return json_page(params, count, data)
     count, records = services.records.list_records(topic_id, params)
     records = services.record_data.fill(
