@@ -119,10 +119,10 @@ class DynamoCounter:
 def mocked_stack() -> Iterator[dict[str, str]]:
     """moto with the template's tables and bucket, the settings environment pointed at them."""
     from openlqs.api.authorizer import get_keys
-    from openlqs.local.template import (
+    from openlqs.local.cloudformation import load_template
+    from openlqs.local.resources import (
         create_buckets,
         create_tables,
-        load_template,
         local_resource_names,
         settings_environment,
     )

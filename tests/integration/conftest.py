@@ -12,14 +12,9 @@ from moto import mock_aws
 
 from openlqs.api.app import get_app
 from openlqs.api.authorizer import get_keys
+from openlqs.local.cloudformation import load_template
 from openlqs.local.functions import InProcessFunction
-from openlqs.local.template import (
-    create_buckets,
-    create_tables,
-    load_template,
-    local_resource_names,
-    settings_environment,
-)
+from openlqs.local.resources import create_buckets, create_tables, local_resource_names, settings_environment
 from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.support.api import ApiClient

@@ -28,7 +28,7 @@ from botocore.response import StreamingBody
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-from openlqs.local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 INGESTION_ASL = PROJECT_DIR / "statemachines" / "ingestion.asl.json"

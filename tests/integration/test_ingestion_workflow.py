@@ -19,10 +19,11 @@ import pytest
 from moto.core.config import default_user_config
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
+from openlqs.local.cloudformation import resource_references, template_lookup
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.invoke import LambdaInvokeHook
+from openlqs.local.resources import function_specs
 from openlqs.local.statemachines import state_machine_specs
-from openlqs.local.template import function_specs, resource_references, template_lookup
 from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR

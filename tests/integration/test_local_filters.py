@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from openlqs.local.cloudformation import load_template
 from openlqs.local.filters import EventPattern, FilterCriteria, UnsupportedFilterPattern
-from openlqs.local.template import dynamodb_event_subscriptions, load_template
+from openlqs.local.resources import dynamodb_event_subscriptions
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

@@ -23,7 +23,7 @@ from moto.core.config import default_user_config
 
 from openlqs.auth import format_authorization
 from openlqs.local import LocalStack
-from openlqs.local.stack import RUNNING_MESSAGE
+from openlqs.local.runner import RUNNING_MESSAGE
 from openlqs.settings import get_settings
 from tests.integration.test_local_apigateway import ECHO_HANDLER
 

@@ -13,14 +13,9 @@ from typing import Any
 import pytest
 
 from openlqs.local import LocalStack
+from openlqs.local.cloudformation import load_template, resource_references, template_lookup
+from openlqs.local.resources import function_specs, local_resource_names
 from openlqs.local.statemachines import StateMachineSpec, state_machine_specs
-from openlqs.local.template import (
-    function_specs,
-    load_template,
-    local_resource_names,
-    resource_references,
-    template_lookup,
-)
 from tests.integration.test_local_apigateway import ECHO_HANDLER
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

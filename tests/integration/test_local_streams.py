@@ -12,15 +12,11 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 
 from openlqs.local import LocalStack
+from openlqs.local.cloudformation import load_template
 from openlqs.local.filters import FilterCriteria
 from openlqs.local.functions import InProcessFunction, LambdaContext
+from openlqs.local.resources import DynamoDBEventSubscription, FunctionSpec, dynamodb_event_subscriptions
 from openlqs.local.streams import DynamoDBStreamSource
-from openlqs.local.template import (
-    DynamoDBEventSubscription,
-    FunctionSpec,
-    dynamodb_event_subscriptions,
-    load_template,
-)
 from tests.integration.test_local_statemachines import (
     EXECUTION_LIMIT_S,
     local_stack,

@@ -11,20 +11,22 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from openlqs.local.template import (
+from openlqs.local.cloudformation import (
+    TemplateLoader,
+    find_project_root,
+    load_template,
+    resource_references,
+    resources_of_type,
+)
+from openlqs.local.resources import (
     DEFAULT_LOCAL_CONCURRENCY,
     S3EventSubscription,
-    TemplateLoader,
     create_bucket,
     create_tables,
     enable_streams,
-    find_project_root,
     function_environment,
     function_specs,
-    load_template,
     local_resource_names,
-    resource_references,
-    resources_of_type,
     s3_event_subscriptions,
     settings_environment,
 )

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.parser.models import S3Model
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.local import LocalStack
 from openlqs.local.functions import InProcessFunction, LambdaContext
-from openlqs.local.template import FunctionSpec, S3EventSubscription
+from openlqs.local.resources import FunctionSpec, S3EventSubscription
 from openlqs.local.triggers import (
     Delivery,
     S3NotificationQueue,

@@ -29,7 +29,7 @@ import requests
 from openlqs.api import authorizer
 from openlqs.auth import format_authorization
 from openlqs.local.functions import InProcessFunction
-from openlqs.local.template import function_specs
+from openlqs.local.resources import function_specs
 from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR

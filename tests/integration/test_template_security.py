@@ -19,7 +19,7 @@ import pytest
 from openlqs import errors
 from openlqs.adapters import keys
 from openlqs.local.functions import InProcessFunction
-from openlqs.local.template import function_specs
+from openlqs.local.resources import function_specs
 from openlqs.settings import Settings
 from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR
 from tests.integration.policies import (

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from openlqs.local.api_auth import ApiAuthSpec
 from openlqs.local.apigateway import RequestAuthorizer, build_proxy_event
-from openlqs.local.template import ApiAuthSpec
 
 ALLOW_ALL = {
     "principalId": "k",

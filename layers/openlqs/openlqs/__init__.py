@@ -1,9 +1,8 @@
 """openlqs: an open, serverless log query service for robotics logs, wire-compatible with LogQS."""
 
-__version__ = "0.1.0"
+from openlqs.version import LOGQS_API_VERSION, __version__
 
-#: The LogQS API version this server speaks (the official client compares major and minor).
-LOGQS_API_VERSION = "1.1.0"
+__all__ = ["LOGQS_API_VERSION", "LogQS", "__version__"]
 
 
 def __getattr__(name: str) -> object:

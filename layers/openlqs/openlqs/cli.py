@@ -86,7 +86,7 @@ def _json_option(function: F) -> F:
 def local(port: int | None, moto_port: int | None, data_dir: Path | None) -> None:
     """Run openlqs on this machine (moto + the API in one process) until Ctrl-C."""
     # Imported here: moto and the server dependencies are only needed by this command.
-    from openlqs.local.stack import run_foreground
+    from openlqs.local.runner import run_foreground
 
     sys.exit(run_foreground(port=port, moto_port=moto_port, data_dir=data_dir))
 

@@ -12,13 +12,13 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from openlqs import LOGQS_API_VERSION, __version__
 from openlqs.api.access import authorize, principal_of
 from openlqs.api.errors import JSON, register_error_handlers
 from openlqs.api.limits import refuse_request
 from openlqs.api.routers import api_keys, groups, ingestions, logs, object_stores, objects, records, topics
 from openlqs.errors import NotFound, OpenLQSError
 from openlqs.settings import get_settings
+from openlqs.version import LOGQS_API_VERSION, __version__
 
 #: ``/apps/lqs/api`` or ``/apps/lqs/{datastore_id}/api`` (``/apps`` optional: api_endpoint_prefix="").
 API_PREFIX = re.compile(r"^(?:/apps)?/lqs(?:/(?P<datastore_id>[^/]+))?/api(?=/|$)")

@@ -12,8 +12,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from openlqs import LOGQS_API_VERSION
 from openlqs.errors import BadRequest, InternalServerError, NotFound, OpenLQSError, UnsupportedMediaType
+from openlqs.version import LOGQS_API_VERSION
 
 JSON = "application/json"
 logger = Logger(service="openlqs")

@@ -4,6 +4,7 @@ Start it with ``openlqs local`` (or ``python -m openlqs.local``), or from Python
 :class:`~openlqs.local.stack.LocalStack`.
 """
 
-from openlqs.local.stack import LocalStack, run_foreground
+from openlqs.local.runner import run_foreground
+from openlqs.local.stack import LocalStack
 
 __all__ = ["LocalStack", "run_foreground"]

@@ -21,8 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from openlqs.local.api_auth import ApiAuthSpec
+from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from openlqs.local.functions import InProcessFunction
-from openlqs.local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, ApiAuthSpec
 
 DEFAULT_STAGE = "local"
 PROXY_RESOURCE = "/{proxy+}"

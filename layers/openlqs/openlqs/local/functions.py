@@ -25,7 +25,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from openlqs.local.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, FunctionSpec
+from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from openlqs.local.resources import FunctionSpec
 
 Handler = Callable[[Any, Any], Any]
 

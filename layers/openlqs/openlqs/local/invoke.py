@@ -33,8 +33,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from openlqs.local import functions
+from openlqs.local.cloudformation import LOCAL_REGION
 from openlqs.local.functions import InProcessFunction, LambdaContext
-from openlqs.local.template import LOCAL_REGION
 
 INVOKE_EVENT = "before-call.lambda.Invoke"
 #: Lambda's limit on a synchronous invocation's request and response payloads.

@@ -5,7 +5,7 @@ key, and every secret encrypted with the old one (object-store secrets, saved wi
 would no longer decrypt. So when the local stack first creates a key it writes the key's id and
 material to ``kms/<LogicalId>.json`` in the data directory, and at every later start it creates a key
 again and gives it back that id and material in moto's in-process backend (``moto.kms.models``), the
-same objects the server behind ``ThreadedMotoServer`` answers from.
+same objects the server behind ``ThreadedMotoServer`` answers from (:mod:`openlqs.local.moto_fence`).
 
 moto's ciphertext names the key id and is sealed with the key's material (AES-GCM), so id and material
 are all a symmetric key needs to decrypt what it encrypted before. Asymmetric keys would also need their
@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moto.kms.models import kms_backends
-
+from openlqs.local.cloudformation import KMS_KEY_TYPE, Template, resources_of_type
+from openlqs.local.moto_fence import kms_keys
 from openlqs.local.snapshot import atomic_write
-from openlqs.local.template import KMS_KEY_TYPE, Template, resources_of_type
 
 KEYS_DIR = "kms"
 SYMMETRIC_KEY_SPEC = "SYMMETRIC_DEFAULT"
@@ -95,8 +94,7 @@ def create_key(kms_client: Any, logical_id: str, properties: Mapping[str, Any], 
 def _backend_keys(arn: str) -> dict[str, Any]:
     """moto's keys, by id, of the account and region of the key ``arn``."""
     _, _, _, region, account_id, _ = arn.split(":", 5)
-    keys: dict[str, Any] = kms_backends[account_id][region].keys
-    return keys
+    return kms_keys(account_id, region)
 
 
 def _adopt(metadata: Mapping[str, Any], saved: SavedKey) -> str:

@@ -16,21 +16,20 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from moto.core.config import default_user_config
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
 from werkzeug.serving import make_server
+
+from openlqs.local.moto_fence import (
+    MotoRequestHandler,
+    ThreadedMotoServer,
+    WsgiApp,
+    moto_wsgi_app,
+    step_functions_config,
+)
 
 #: The moto config that makes Step Functions executions run their states (moto's ``/moto-api/config``).
 STEP_FUNCTIONS_INTERPRETER_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 #: The interpreter's logger: it logs every failure event, caught ones too, with the whole state's repr.
 STEP_FUNCTIONS_INTERPRETER_LOGGER = "moto.stepfunctions.parser"
-
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _DYNAMODB_TARGET_PREFIX = "DynamoDB_"
 _DYNAMODB_READ_PREFIXES = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
@@ -129,7 +128,7 @@ class TrackedMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         # Mirrors ThreadedMotoServer._server_entry (moto 5.2), with the tracker around the app.
-        app = self.tracker.wrap(DomainDispatcherApplication(create_backend_app))
+        app = self.tracker.wrap(moto_wsgi_app())
         try:
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
@@ -179,7 +178,7 @@ class TrackedMotoServer(ThreadedMotoServer):
         function that raised it (:mod:`openlqs.local.invoke`) and in the execution's history.
         """
         if self._previous_sfn_config is None:
-            self._previous_sfn_config = dict(default_user_config.get("stepfunctions", {}))
+            self._previous_sfn_config = step_functions_config()
         if self._previous_interpreter_log_level is None:
             interpreter_logger = logging.getLogger(STEP_FUNCTIONS_INTERPRETER_LOGGER)
             self._previous_interpreter_log_level = interpreter_logger.level

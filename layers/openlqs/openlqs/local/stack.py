@@ -10,32 +10,50 @@ functions by pollers, and the state kept in a data directory across restarts.
 from __future__ import annotations
 
 import os
-import shlex
-import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, TextIO
+from types import TracebackType
+from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from openlqs.adapters.resources import DynamoResourceRepository
-from openlqs.api.authorizer import get_keys
 from openlqs.auth import Credentials
 from openlqs.domain.api_keys import ApiKeyService
+from openlqs.local.api_auth import api_auth_spec
 from openlqs.local.apigateway import ApiGatewayServer, RequestAuthorizer
-from openlqs.local.filters import FilterCriteria
+from openlqs.local.cloudformation import (
+    BUCKET_TYPE,
+    LOCAL_REGION,
+    TABLE_TYPE,
+    find_project_root,
+    load_template,
+    resource_references,
+    resources_of_type,
+    template_lookup,
+)
+from openlqs.local.environment import ProcessEnvironment
+from openlqs.local.event_sources import s3_event_pollers, stream_event_pollers
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.invoke import LambdaInvokeHook
 from openlqs.local.keys import ensure_admin_key, remove_stack_file, write_stack_file
 from openlqs.local.kms import create_keys
 from openlqs.local.moto_server import ChangeTracker, TrackedMotoServer
+from openlqs.local.resources import (
+    API_FUNCTION_ID,
+    create_buckets,
+    create_tables,
+    enable_streams,
+    function_environment,
+    function_specs,
+    local_resource_names,
+    settings_environment,
+)
 from openlqs.local.snapshot import Snapshotter, load_or_create_datastore_id
 from openlqs.local.statemachines import (
     StateMachineSpec,
@@ -43,37 +61,10 @@ from openlqs.local.statemachines import (
     state_machine_specs,
     stop_running_executions,
 )
-from openlqs.local.streams import DynamoDBStreamSource
-from openlqs.local.template import (
-    API_FUNCTION_ID,
-    BUCKET_TYPE,
-    LOCAL_REGION,
-    TABLE_TYPE,
-    api_auth_spec,
-    create_buckets,
-    create_tables,
-    dynamodb_event_subscriptions,
-    enable_streams,
-    find_project_root,
-    function_environment,
-    function_specs,
-    load_template,
-    local_resource_names,
-    resource_references,
-    resources_of_type,
-    s3_event_subscriptions,
-    settings_environment,
-    template_lookup,
-)
 from openlqs.local.triggers import (
-    DEFAULT_MAX_ATTEMPTS,
     DEFAULT_RETRY_DELAY_S,
-    S3NotificationQueue,
     TriggerPoller,
-    subscribe_queues,
 )
-from openlqs.services import get_services
-from openlqs.settings import get_settings
 
 PORT_ENV = "OPENLQS_PORT"
 MOTO_PORT_ENV = "OPENLQS_MOTO_PORT"
@@ -88,7 +79,6 @@ OBJECTS_BUCKET_ID = "ObjectsBucket"
 RESOURCES_TABLE_ID = "ResourcesTable"
 HOST = "127.0.0.1"
 FAKE_CREDENTIALS = "testing"
-RUNNING_MESSAGE = "openlqs local is running; Ctrl-C to stop"
 _LOCAL_DEFAULTS_TRUE = ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED")
 # Credentials that would take precedence over (or be mixed with) the fake ones.
 _CLEARED_ENVIRONMENT = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
@@ -165,7 +155,8 @@ class LocalStack:
         self._snapshot_lock = threading.Lock()
         self._stop_snapshots = threading.Event()
         self._snapshot_thread: threading.Thread | None = None
-        self._saved_environment: dict[str, str | None] = {}
+        #: This process's environment, pointed at the local resources while the stack runs.
+        self.environment = ProcessEnvironment()
 
     # Public state
 
@@ -360,70 +351,32 @@ class LocalStack:
                     self.moto.stop()
                     self.moto = None
             self.snapshotter = None
-            self._restore_environment()
+            self.environment.restore()
 
     # Triggers
 
     def _subscribe_triggers(self) -> None:
         """Route the template's S3 events through queues to pollers that invoke their functions."""
-        subscriptions = [
-            subscription
-            for subscription in s3_event_subscriptions(self.template)
-            if subscription.function_id in self.functions and subscription.bucket_id in self.names
-        ]
-        if not subscriptions:
-            return
-        sqs = self.client("sqs")
-        timeouts = {sub.function_id: self.functions[sub.function_id].spec.timeout_s for sub in subscriptions}
-        queues = subscribe_queues(
-            self.client("s3"), sqs, subscriptions, self.names, visibility_timeouts_s=timeouts
+        self.pollers += s3_event_pollers(
+            self.template,
+            self.names,
+            self.functions,
+            self.client("s3"),
+            self.client("sqs"),
+            self._invoker,
+            retry_delay_s=self.trigger_retry_delay_s,
         )
-        for subscription, queue_url in queues.items():
-            source = S3NotificationQueue(
-                sqs,
-                queue_url,
-                visibility_timeout_s=timeouts[subscription.function_id],
-                retry_delay_s=self.trigger_retry_delay_s,
-            )
-            poller = TriggerPoller(
-                f"{subscription.function_id}.{subscription.event_id}",
-                source,
-                self._invoker(subscription.function_id),
-                # A receive waits about a second; an invocation in progress may take its whole timeout.
-                stop_timeout_s=5.0 + timeouts[subscription.function_id],
-            )
-            self.pollers.append(poller)
 
     def _subscribe_stream_triggers(self) -> None:
         """Feed the template's DynamoDB stream events to their functions, from the stream's end."""
-        for subscription in dynamodb_event_subscriptions(self.template):
-            if not subscription.enabled or subscription.function_id not in self.functions:
-                continue
-            stream_arn = self.stream_arns.get(subscription.table_id)
-            if stream_arn is None:
-                raise ValueError(
-                    f"{subscription.function_id}.{subscription.event_id} reads the stream of "
-                    f"{subscription.table_id}, which has no StreamSpecification"
-                )
-            source = DynamoDBStreamSource(
-                self.client("dynamodbstreams"),
-                stream_arn,
-                filters=FilterCriteria.parse(subscription.filter_patterns),
-                batch_size=subscription.batch_size,
-                starting_position=subscription.starting_position,
-                retry_delay_s=self.trigger_retry_delay_s,
-            )
-            retries = subscription.maximum_retry_attempts
-            timeout = self.functions[subscription.function_id].spec.timeout_s
-            poller = TriggerPoller(
-                f"{subscription.function_id}.{subscription.event_id}",
-                source,
-                self._invoker(subscription.function_id),
-                # Lambda's default retries a stream batch until its records expire; locally, bounded.
-                max_attempts=retries + 1 if retries is not None and retries >= 0 else DEFAULT_MAX_ATTEMPTS,
-                stop_timeout_s=5.0 + timeout,
-            )
-            self.pollers.append(poller)
+        self.pollers += stream_event_pollers(
+            self.template,
+            self.functions,
+            self.stream_arns,
+            self.client("dynamodbstreams"),
+            self._invoker,
+            retry_delay_s=self.trigger_retry_delay_s,
+        )
 
     def _function_by_name(self, function_name: str) -> InProcessFunction | None:
         """The function Lambda would run for a function name (looked up at each invocation)."""
@@ -515,30 +468,26 @@ class LocalStack:
         # No X-Ray daemon or CloudWatch here: spare every request a trace attempt and an EMF line,
         # unless the caller's environment asks for them.
         quiet_defaults = {name: "true" for name in _LOCAL_DEFAULTS_TRUE if name not in os.environ}
-        environment = {
-            **quiet_defaults,
-            **function_environment(self.template, refs),
-            "AWS_ENDPOINT_URL": moto_url,
-            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS,
-            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS,
-            "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "AWS_REGION": LOCAL_REGION,
-            # Step Functions service integrations call moto on MOTO_PORT (default 5000).
-            "MOTO_PORT": str(self.moto.get_host_and_port()[1]),
-            # Without it botocore builds account-based DynamoDB endpoints and stream reads fail.
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "DATASTORE_ID": self.datastore_id,
-            # Presigned URLs name moto's server, which has no per-bucket host names.
-            "S3_ADDRESSING_STYLE": "path",
-            **settings_environment(self.names),
-        }
-        for name in (*environment, *_CLEARED_ENVIRONMENT):
-            # Only the first call of a start saves: later ones must not save the local values.
-            self._saved_environment.setdefault(name, os.environ.get(name))
-        for name in _CLEARED_ENVIRONMENT:
-            os.environ.pop(name, None)
-        os.environ.update(environment)
-        _forget_cached_configuration()
+        self.environment.apply(
+            {
+                **quiet_defaults,
+                **function_environment(self.template, refs),
+                "AWS_ENDPOINT_URL": moto_url,
+                "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS,
+                "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS,
+                "AWS_DEFAULT_REGION": LOCAL_REGION,
+                "AWS_REGION": LOCAL_REGION,
+                # Step Functions service integrations call moto on MOTO_PORT (default 5000).
+                "MOTO_PORT": str(self.moto.get_host_and_port()[1]),
+                # Without it botocore builds account-based DynamoDB endpoints and stream reads fail.
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                "DATASTORE_ID": self.datastore_id,
+                # Presigned URLs name moto's server, which has no per-bucket host names.
+                "S3_ADDRESSING_STYLE": "path",
+                **settings_environment(self.names),
+            },
+            cleared=_CLEARED_ENVIRONMENT,
+        )
 
     def _references(self) -> dict[str, str]:
         """What ``!Ref``/``!GetAtt`` of the template's resources are locally (see resource_references)."""
@@ -552,80 +501,3 @@ class LocalStack:
         references.update({f"{logical_id}.StreamArn": arn for logical_id, arn in self.stream_arns.items()})
         references["DatastoreId"] = self.datastore_id
         return references
-
-    def _restore_environment(self) -> None:
-        if not self._saved_environment:
-            return
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_environment = {}
-        _forget_cached_configuration()
-
-
-def _forget_cached_configuration() -> None:
-    """Make the settings, the services built from them and boto3's default session read the environment
-    again (the services hold clients of the previous moto server, named by the previous settings)."""
-    get_settings.cache_clear()
-    get_services.cache_clear()
-    get_keys.cache_clear()
-    boto3.DEFAULT_SESSION = None
-
-
-def export_lines(exports: Mapping[str, str]) -> list[str]:
-    """``export NAME=value`` lines a shell can evaluate."""
-    return [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into ``stop.set()`` while inside the block (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def run_foreground(
-    port: int | None = None,
-    moto_port: int | None = None,
-    data_dir: Path | str | None = None,
-    *,
-    out: TextIO | None = None,
-) -> int:
-    """Run the local stack until Ctrl-C or SIGTERM, then save and stop; returns the exit status.
-
-    Prints the ``export`` lines a client needs and a "running" line on ``out`` (standard output) once
-    the API is being served; everything else goes to standard error.
-    """
-    out = out or sys.stdout
-    stop = threading.Event()
-    stack = LocalStack(port=port, moto_port=moto_port, data_dir=data_dir, access_log=True)
-    with _stop_on_signals(stop):
-        try:
-            stack.start()
-        except Exception as error:
-            print(f"openlqs local: cannot start: {error}", file=sys.stderr)
-            return 1
-        try:
-            print(f"openlqs local: data in {stack.data_dir}", file=sys.stderr)
-            for line in export_lines(stack.exports()):
-                print(line, file=out)
-            print(RUNNING_MESSAGE, file=out, flush=True)
-            while not stop.wait(0.5):
-                pass
-        finally:
-            stack.stop()
-    print("openlqs local: stopped", file=sys.stderr)
-    return 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openlqs.local.template import (
+from openlqs.local.cloudformation import (
     LOCAL_ACCOUNT_ID,
     STATE_MACHINE_TYPE,
     Template,
@@ -57,8 +57,8 @@ class StateMachineSpec:
     def render(self, lookup: Mapping[str, str]) -> str:
         """The definition with its substitutions applied; raises ValueError naming what is missing.
 
-        ``lookup`` resolves ``!Ref``/``!GetAtt`` (see :func:`openlqs.local.template.resource_references`
-        and :func:`~openlqs.local.template.template_lookup`).
+        ``lookup`` resolves ``!Ref``/``!GetAtt`` (see :func:`openlqs.local.resources.resource_references`
+        and :func:`~openlqs.local.resources.template_lookup`).
         """
         definition = self.definition
         where = self.source or f"{self.logical_id}.Definition"

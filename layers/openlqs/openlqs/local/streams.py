@@ -26,11 +26,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from moto.dynamodbstreams.models import dynamodbstreams_backends
-
+from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from openlqs.local.filters import FilterCriteria
+from openlqs.local.moto_fence import forget_shard_iterator
+from openlqs.local.resources import DEFAULT_STREAM_BATCH_SIZE
 from openlqs.local.snapshot import to_json_value
-from openlqs.local.template import DEFAULT_STREAM_BATCH_SIZE, LOCAL_ACCOUNT_ID, LOCAL_REGION
 from openlqs.local.triggers import DEFAULT_RETRY_DELAY_S, Delivery
 
 #: The most records one GetRecords call returns.
@@ -194,7 +194,4 @@ def _forget_moto_shard_iterator(iterator: str) -> None:
     AWS expires a shard iterator after 15 minutes; moto keeps every one it hands out, and a poller gets a
     new one per GetRecords call, about one a second for as long as the stack runs.
     """
-    try:
-        dynamodbstreams_backends[LOCAL_ACCOUNT_ID][LOCAL_REGION].shard_iterators.pop(iterator, None)
-    except (AttributeError, KeyError):  # another moto version: nothing to clean up
-        return
+    forget_shard_iterator(LOCAL_ACCOUNT_ID, LOCAL_REGION, iterator)

@@ -25,7 +25,8 @@ from datetime import datetime
 from typing import Any, Protocol, TextIO
 from urllib.parse import quote_plus, unquote_plus
 
-from openlqs.local.template import LOCAL_ACCOUNT_ID, S3EventSubscription
+from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID
+from openlqs.local.resources import S3EventSubscription
 
 #: Lambda retries a failed asynchronous invocation twice: three attempts in all.
 DEFAULT_MAX_ATTEMPTS = 3

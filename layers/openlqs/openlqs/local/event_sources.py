@@ -1,0 +1,110 @@
+"""The template's event source mappings, run locally: pollers that deliver S3 and stream events.
+
+On AWS, S3 notifications and DynamoDB stream event source mappings invoke functions. Locally, S3 events
+go through SQS queues and the table's stream is read through moto's API; a :class:`TriggerPoller` per
+subscription receives them and invokes the in-process function, as Lambda would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from openlqs.local.cloudformation import Template
+from openlqs.local.filters import FilterCriteria
+from openlqs.local.functions import InProcessFunction
+from openlqs.local.resources import dynamodb_event_subscriptions, s3_event_subscriptions
+from openlqs.local.streams import DynamoDBStreamSource
+from openlqs.local.triggers import (
+    DEFAULT_MAX_ATTEMPTS,
+    S3NotificationQueue,
+    TriggerPoller,
+    subscribe_queues,
+)
+
+#: A function by logical id, as something that takes an event.
+Invoker = Callable[[str], Callable[[dict[str, Any]], Any]]
+
+
+def s3_event_pollers(
+    template: Template,
+    names: Mapping[str, str],
+    functions: Mapping[str, InProcessFunction],
+    s3_client: Any,
+    sqs_client: Any,
+    invoker: Invoker,
+    *,
+    retry_delay_s: float,
+) -> list[TriggerPoller]:
+    """One poller per S3 event subscription of a local function (its bucket's notifications go to a
+    queue made for it)."""
+    subscriptions = [
+        subscription
+        for subscription in s3_event_subscriptions(template)
+        if subscription.function_id in functions and subscription.bucket_id in names
+    ]
+    if not subscriptions:
+        return []
+    timeouts = {sub.function_id: functions[sub.function_id].spec.timeout_s for sub in subscriptions}
+    queues = subscribe_queues(s3_client, sqs_client, subscriptions, names, visibility_timeouts_s=timeouts)
+    pollers = []
+    for subscription, queue_url in queues.items():
+        source = S3NotificationQueue(
+            sqs_client,
+            queue_url,
+            visibility_timeout_s=timeouts[subscription.function_id],
+            retry_delay_s=retry_delay_s,
+        )
+        pollers.append(
+            TriggerPoller(
+                f"{subscription.function_id}.{subscription.event_id}",
+                source,
+                invoker(subscription.function_id),
+                # A receive waits about a second; an invocation in progress may take its whole timeout.
+                stop_timeout_s=5.0 + timeouts[subscription.function_id],
+            )
+        )
+    return pollers
+
+
+def stream_event_pollers(
+    template: Template,
+    functions: Mapping[str, InProcessFunction],
+    stream_arns: Mapping[str, str],
+    streams_client: Any,
+    invoker: Invoker,
+    *,
+    retry_delay_s: float,
+) -> list[TriggerPoller]:
+    """One poller per DynamoDB stream subscription of a local function, reading from the stream's end."""
+    pollers = []
+    for subscription in dynamodb_event_subscriptions(template):
+        if not subscription.enabled or subscription.function_id not in functions:
+            continue
+        stream_arn = stream_arns.get(subscription.table_id)
+        if stream_arn is None:
+            raise ValueError(
+                f"{subscription.function_id}.{subscription.event_id} reads the stream of "
+                f"{subscription.table_id}, which has no StreamSpecification"
+            )
+        source = DynamoDBStreamSource(
+            streams_client,
+            stream_arn,
+            filters=FilterCriteria.parse(subscription.filter_patterns),
+            batch_size=subscription.batch_size,
+            starting_position=subscription.starting_position,
+            retry_delay_s=retry_delay_s,
+        )
+        retries = subscription.maximum_retry_attempts
+        timeout = functions[subscription.function_id].spec.timeout_s
+        pollers.append(
+            TriggerPoller(
+                f"{subscription.function_id}.{subscription.event_id}",
+                source,
+                invoker(subscription.function_id),
+                # Lambda's default retries a stream batch until its records expire; locally, bounded.
+                max_attempts=retries + 1 if retries is not None and retries >= 0 else DEFAULT_MAX_ATTEMPTS,
+                stop_timeout_s=5.0 + timeout,
+            )
+        )
+    return pollers

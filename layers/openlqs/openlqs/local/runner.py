@@ -1,0 +1,74 @@
+"""``openlqs local`` in the foreground: start the stack, print what a client needs, stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from openlqs.local.stack import LocalStack
+
+RUNNING_MESSAGE = "openlqs local is running; Ctrl-C to stop"
+
+
+def export_lines(exports: Mapping[str, str]) -> list[str]:
+    """``export NAME=value`` lines a shell can evaluate."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into ``stop.set()`` while inside the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_foreground(
+    port: int | None = None,
+    moto_port: int | None = None,
+    data_dir: Path | str | None = None,
+    *,
+    out: TextIO | None = None,
+) -> int:
+    """Run the local stack until Ctrl-C or SIGTERM, then save and stop; returns the exit status.
+
+    Prints the ``export`` lines a client needs and a "running" line on ``out`` (standard output) once
+    the API is being served; everything else goes to standard error.
+    """
+    out = out or sys.stdout
+    stop = threading.Event()
+    stack = LocalStack(port=port, moto_port=moto_port, data_dir=data_dir, access_log=True)
+    with _stop_on_signals(stop):
+        try:
+            stack.start()
+        except Exception as error:
+            print(f"openlqs local: cannot start: {error}", file=sys.stderr)
+            return 1
+        try:
+            print(f"openlqs local: data in {stack.data_dir}", file=sys.stderr)
+            for line in export_lines(stack.exports()):
+                print(line, file=out)
+            print(RUNNING_MESSAGE, file=out, flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            stack.stop()
+    print("openlqs local: stopped", file=sys.stderr)
+    return 0
