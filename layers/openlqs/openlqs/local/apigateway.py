@@ -274,7 +274,9 @@ class ApiGatewayServer:
 
     def start(self) -> None:
         """Serve requests on a background thread."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="openlqs-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="openlqs-api", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

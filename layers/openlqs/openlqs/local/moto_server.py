@@ -34,6 +34,8 @@ STEP_FUNCTIONS_INTERPRETER_LOGGER = "moto.stepfunctions.parser"
 _DYNAMODB_TARGET_PREFIX = "DynamoDB_"
 _DYNAMODB_READ_PREFIXES = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
 _WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+#: How often the server's loop looks for a shutdown request (a stop waits this long at most).
+SHUTDOWN_POLL_S = 0.05
 #: Counted for a write the middleware cannot attribute to one table or bucket.
 ANY_RESOURCE = "*"
 
@@ -138,7 +140,7 @@ class TrackedMotoServer(ThreadedMotoServer):
             self._server_ready_event.set()
             return
         self._server_ready_event.set()
-        self._server.serve_forever()
+        self._server.serve_forever(poll_interval=SHUTDOWN_POLL_S)
 
     def start(self) -> None:
         """Start serving on a background thread; raises if the port cannot be bound."""

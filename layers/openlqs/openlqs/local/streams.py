@@ -31,14 +31,10 @@ from openlqs.local.filters import FilterCriteria
 from openlqs.local.moto_fence import forget_shard_iterator
 from openlqs.local.resources import DEFAULT_STREAM_BATCH_SIZE
 from openlqs.local.snapshot import to_json_value
-from openlqs.local.triggers import DEFAULT_RETRY_DELAY_S, Delivery
+from openlqs.local.triggers import DEFAULT_RETRY_DELAY_S, MAX_IDLE_WAIT_S, MIN_IDLE_WAIT_S, Delivery
 
 #: The most records one GetRecords call returns.
 GET_RECORDS_LIMIT = 1000
-#: An idle source polls after this long, doubling up to the longest wait (a stop waits at most that).
-#: Lambda polls a stream's shard four times a second, so a write waits at most ~0.25 s there too.
-MIN_IDLE_WAIT_S = 0.05
-MAX_IDLE_WAIT_S = 0.25
 #: The version of the record format Lambda delivers (the stream API says 1.0, Lambda says 1.1).
 LAMBDA_EVENT_VERSION = "1.1"
 

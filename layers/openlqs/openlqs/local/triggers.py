@@ -18,6 +18,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ from openlqs.local.resources import S3EventSubscription
 
 #: Lambda retries a failed asynchronous invocation twice: three attempts in all.
 DEFAULT_MAX_ATTEMPTS = 3
-#: How long one receive call waits for a message; also the longest a stop waits for an idle poller.
-DEFAULT_RECEIVE_WAIT_S = 1
+#: An idle source polls after this long, doubling up to the longest wait (a stop waits at most that).
+#: Lambda polls a stream's shard four times a second, so a write waits at most ~0.25 s there too.
+MIN_IDLE_WAIT_S = 0.05
+MAX_IDLE_WAIT_S = 0.25
 DEFAULT_RETRY_DELAY_S = 2.0
 _MAX_ERROR_BACKOFF_S = 30.0
 
@@ -108,6 +111,11 @@ class TriggerPoller:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the poller to stop after its current receive or invocation, without waiting (to stop several
+        pollers at once: ask each, then :meth:`stop` each)."""
+        self._stop.set()
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop after the current receive or invocation; returns whether the thread has ended.
@@ -191,27 +199,32 @@ class S3NotificationQueue:
         sqs_client: Any,
         queue_url: str,
         *,
-        receive_wait_s: int = DEFAULT_RECEIVE_WAIT_S,
         visibility_timeout_s: int = 900,
         retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
     ) -> None:
         self.sqs = sqs_client
         self.queue_url = queue_url
         self.description = f"queue {queue_url.rsplit('/', 1)[-1]}"
-        self.receive_wait_s = receive_wait_s
+        self._idle_wait_s = MIN_IDLE_WAIT_S
         self.visibility_timeout_s = visibility_timeout_s
         self.retry_delay_s = retry_delay_s
 
     def receive(self) -> list[Delivery]:
         # One message at a time: the function runs one invocation at a time, and a message waiting
         # behind a long invocation would otherwise reach its visibility timeout and come back twice.
+        # A short poll, then an idle wait of its own: moto's long poll would hold a stop for a second.
         response = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=1,
-            WaitTimeSeconds=self.receive_wait_s,
+            WaitTimeSeconds=0,
             VisibilityTimeout=self.visibility_timeout_s,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         )
+        if not response.get("Messages"):
+            time.sleep(self._idle_wait_s)
+            self._idle_wait_s = min(MAX_IDLE_WAIT_S, self._idle_wait_s * 2)
+            return []
+        self._idle_wait_s = MIN_IDLE_WAIT_S
         deliveries = []
         for message in response.get("Messages", []):
             body = json.loads(message["Body"])
