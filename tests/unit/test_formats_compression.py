@@ -120,3 +120,12 @@ def test_compression_zstd_mcap_refuses_a_wrong_uncompressed_size() -> None:
 
 def test_compression_registry_names_what_the_contract_accepts() -> None:
     assert set(COMPRESSIONS) >= {"", "none", "bz2", "lz4", "zstd", "zstd_mcap"}
+
+
+def test_compression_zstd_mcap_with_an_absurd_uncompressed_size_is_a_value_error() -> None:
+    frame = zstandard.ZstdCompressor(write_content_size=False).compress(CHUNK)
+    body = bytearray(_mcap_chunk_body(CHUNK, "zstd", frame))
+    struct.pack_into("<Q", body, 16, 2**63 + 5)  # a damaged header: more than memory can hold
+
+    with pytest.raises(ValueError, match="bad zstd data"):
+        decompress(bytes(body), "zstd_mcap")

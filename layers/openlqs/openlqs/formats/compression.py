@@ -60,7 +60,7 @@ def decompress_lz4(data: Data) -> bytes:
     frame = _lz4_frame()
     try:
         return bytes(frame.decompress(data))
-    except RuntimeError as error:
+    except (RuntimeError, OverflowError, MemoryError) as error:  # sizes from a damaged frame header too
         raise ValueError(f"bad lz4 data: {error}") from error
 
 
@@ -77,7 +77,7 @@ def decompress_zstd(data: Data, size: int | None = None) -> bytes:
             result = decompressor.decompress(data)
             if not decompressor.eof:
                 raise ValueError("the zstd frame ends early")
-    except zstandard.ZstdError as error:
+    except (zstandard.ZstdError, OverflowError, MemoryError) as error:  # sizes from a damaged header too
         raise ValueError(f"bad zstd data: {error}") from error
     if size is not None and len(result) != size:
         raise ValueError(f"bad zstd data: {len(result)} bytes decompressed, {size} expected")
