@@ -362,3 +362,30 @@ def test_columns_of_a_format_instance_match_the_module_function() -> None:
     assert [np.asarray(c.offsets).tolist() for c in via_format] == [
         np.asarray(c.offsets).tolist() for c in via_module
     ]
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_columns_of_a_part_of_several_spans_are_those_of_its_spans(chunked: bool) -> None:
+    payload = b"\x00\x01\x00\x00" + bytes(40_000)
+    messages = [("/a" if i % 3 else "/b", i, payload + bytes([i % 256])) for i in range(300)]
+    data = write_mcap(
+        messages, chunked=chunked, compression="none" if not chunked else "zstd", chunk_size=200_000
+    )
+    index = read_index(BytesSource(data))
+    assert len(index.spans) >= 3
+    part = index.spans[:3]
+
+    together = [
+        astuple(p)
+        for columns in index_columns(data[part[0].start : part[-1].end], part[0].start)
+        for p in columns.positions()
+    ]
+
+    one_by_one = [
+        astuple(p)
+        for span in part
+        for columns in index_columns(data[span.start : span.end], span.start)
+        for p in columns.positions()
+    ]
+    assert together == one_by_one
+    assert len(together) == sum(span.message_count for span in part)

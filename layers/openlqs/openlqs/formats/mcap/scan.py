@@ -40,8 +40,10 @@ SCAN_WINDOW = 16 * 1024 * 1024
 UNCHUNKED_SPAN_BYTES = 4 * 1024 * 1024
 #: An attachment's name and media type are read from this many bytes at its start (more when longer).
 ATTACHMENT_HEAD = 64 * 1024
-#: Records that do not end a run of top-level messages.
+#: Records that do not end a run of top-level messages: these, and records of opcodes the format does
+#: not define (extensions, padding).
 _IN_RUNS = frozenset({Op.MESSAGE, Op.SCHEMA, Op.CHANNEL})
+_DEFINED = frozenset(op.value for op in Op)
 
 
 class _Window:
@@ -138,7 +140,7 @@ class _Scan:
                 self.message(channel_id, log_time, position, end)
                 position = end
                 continue
-            if opcode not in _IN_RUNS and opcode in Op._value2member_map_:
+            if opcode not in _IN_RUNS and opcode in _DEFINED:
                 self.close_run()
             if opcode in (Op.DATA_END, Op.FOOTER):
                 self.complete = True
@@ -184,10 +186,13 @@ class _Scan:
         where = f"the chunk at byte {position}"
 
         def declare(opcode: int, start: int, content: int, end: int) -> None:
-            if opcode == Op.SCHEMA:
-                self.declarations.add_schema(parse_schema(records, content, end), position)
-            elif opcode == Op.CHANNEL:
-                self.declarations.add_channel(parse_channel(records, content, end), position)
+            try:
+                if opcode == Op.SCHEMA:
+                    self.declarations.add_schema(parse_schema(records, content, end), position)
+                elif opcode == Op.CHANNEL:
+                    self.declarations.add_channel(parse_channel(records, content, end), position)
+            except BadLogFile as error:
+                raise BadLogFile(f"In the chunk at byte {position}, at offset {start}: {error}") from error
 
         ids, times, starts, _, _ = walk_messages(records, 0, len(records), where, declare)
         undeclared = set(ids) - set(self.declarations.records)
