@@ -162,3 +162,14 @@ def test_decoded_cdr_converts_to_strict_json_values() -> None:
 
     json.dumps(value, allow_nan=False)
     assert value["samples"][0]["raw"] == "AQI="
+
+
+def test_decode_cdr_remembers_a_definition_that_does_not_build() -> None:
+    from openlqs.formats.messages import _cdr_typestore_or_error
+
+    name = "openlqs_test_msgs/msg/Broken"
+    for _ in range(3):
+        with pytest.raises(MessageDecodeError, match="cannot be built"):
+            decode_message("cdr", name, "this is not ( a definition", b"\x00\x01\x00\x00")
+
+    assert _cdr_typestore_or_error.cache_info().hits >= 2

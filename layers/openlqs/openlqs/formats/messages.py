@@ -110,6 +110,15 @@ def _defines(store: Any, name: str) -> bool:
 
 
 @lru_cache(maxsize=256)
+def _cdr_typestore_or_error(type_name: str, type_data: str) -> Any:
+    """:func:`_cdr_typestore`'s answer, an error included: a topic whose definition does not build
+    fails each of its messages without parsing the definition again."""
+    try:
+        return _cdr_typestore(type_name, type_data)
+    except MessageDecodeError as error:
+        return str(error)  # the text, not the exception: raising one object again grows its traceback
+
+
 def _cdr_typestore(type_name: str, type_data: str) -> Any:
     """A typestore that decodes ``type_name``: built from ``type_data`` alone (the definitions the
     log was recorded with), else from rosbags' latest distribution with ``type_data``'s types it lacks
@@ -156,7 +165,9 @@ def _cdr_typestore(type_name: str, type_data: str) -> Any:
 
 def decode_cdr(type_name: str, type_data: str, data: Data) -> dict[str, Any]:
     """A ROS 2 message (CDR, with its 4-byte encapsulation header) as plain Python values."""
-    store = _cdr_typestore(type_name, type_data)
+    store = _cdr_typestore_or_error(type_name, type_data)
+    if isinstance(store, str):
+        raise MessageDecodeError(store)
     try:
         message = store.deserialize_cdr(data, rosbags_type_name(type_name))
     except Exception as error:  # a definition mismatch surfaces as struct/index/value errors
