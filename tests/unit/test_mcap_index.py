@@ -12,7 +12,7 @@ from mcap.writer import IndexType, Writer
 
 from openlqs.errors import BadLogFile
 from openlqs.formats.base import Channel
-from openlqs.formats.mcap import McapFormat, read_index
+from openlqs.formats.mcap import McapFormat, attachments, read_index
 from openlqs.formats.mcap.summary import TAIL_READ
 from tests.support.mcap import (
     MAGIC,
@@ -396,3 +396,34 @@ def test_index_scans_when_the_summary_crc_does_not_match() -> None:
         "ignored_bytes": 0,
     }
     assert len(indexed_messages(bytes(data), index)) == len(MESSAGES)
+
+
+def test_index_counts_attachments_the_summary_does_not_index() -> None:
+    data = write_mcap(
+        MESSAGES,
+        index_types=IndexType.CHUNK | IndexType.MESSAGE,
+        attachments=[("a.txt", "text/plain", b"a"), ("b.txt", "text/plain", b"b")],
+        metadata=[("run", {"k": "v"})],
+    )
+
+    index = read_index(BytesSource(data))
+
+    assert index.context["attachments"] == [] and index.context["attachment_count"] == 2
+    assert index.context["metadata"] == [] and index.context["metadata_count"] == 1
+
+
+def test_index_bounds_the_listing_it_puts_in_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attachments, "MAX_LISTED", 2)
+    data = write_mcap(
+        MESSAGES[:10],
+        attachments=[(f"{i}.txt", "text/plain", b"x") for i in range(5)],
+        metadata=[("small", {"k": "v"}), ("large", {"blob": "y" * 10_000})],
+    )
+
+    context = read_index(BytesSource(data)).context
+
+    assert [a["name"] for a in context["attachments"]] == ["0.txt", "1.txt"]
+    assert context["attachment_count"] == 5
+    small, large = context["metadata"]
+    assert small["metadata"] == {"k": "v"}
+    assert large["metadata"] is None and large["metadata_bytes"] > 10_000

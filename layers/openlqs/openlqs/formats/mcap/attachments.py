@@ -6,8 +6,9 @@ them with a ranged object read: an attachment's *data* (``offset``/``length``), 
 whole record, with its key-value pairs.
 
 The listing goes to the ingestion's ``context``, a database item of bounded size, so it is bounded:
-at most :data:`MAX_LISTED` entries of each kind (the total is kept), and a metadata record's pairs only
-up to :data:`MAX_METADATA_BYTES`.
+at most :data:`MAX_LISTED` entries of each kind, and a metadata record's pairs only up to
+:data:`MAX_METADATA_BYTES`. When a kind has more records than are listed (past the limit, or a summary
+with statistics but without their indexes), ``attachment_count``/``metadata_count`` say how many.
 """
 
 from __future__ import annotations

@@ -275,6 +275,9 @@ def _from_summary(
             raise _Unusable(f"the attachment index {attachment.name!r} points outside the data section")
         listing.add_attachment(attachment)
     _metadata(source, summary.metadata_indexes, listing, summary_start)
+    if summary.statistics is not None:  # a file written without these indexes still says how many
+        listing.attachment_count = max(listing.attachment_count, summary.statistics.attachment_count)
+        listing.metadata_count = max(listing.metadata_count, summary.statistics.metadata_count)
     return LogIndex(
         format="mcap",
         file_size=size,
