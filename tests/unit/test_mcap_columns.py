@@ -389,3 +389,23 @@ def test_columns_of_a_part_of_several_spans_are_those_of_its_spans(chunked: bool
     ]
     assert together == one_by_one
     assert len(together) == sum(span.message_count for span in part)
+
+
+def test_columns_of_zstd_chunks_read_back_as_the_official_client_reads_them() -> None:
+    # The official client's zstd_mcap: the mcap package's Chunk.read over the record body, then
+    # zstandard.decompress(data, uncompressed_size), then the chunk_offset/chunk_length slice.
+    import io
+
+    import zstandard
+    from mcap.data_stream import ReadDataStream
+    from mcap.records import Chunk
+
+    data = write_mcap(MESSAGES, compression="zstd", chunk_size=2000)
+
+    for message in indexed_messages(data):
+        position = message.position
+        body = data[position.data_offset : position.data_offset + position.data_length]
+        chunk = Chunk.read(ReadDataStream(io.BytesIO(body)))
+        records = zstandard.decompress(chunk.data, chunk.uncompressed_size)
+        assert position.chunk_offset is not None and position.chunk_length is not None
+        assert records[position.chunk_offset : position.chunk_offset + position.chunk_length] == message.data
