@@ -1,17 +1,25 @@
-"""Decoding ROS 1 message bytes with rosbags' type system, from a topic's own definitions.
+"""Decoding message bytes into plain Python values, by a topic's ``type_encoding``.
 
-A topic's ``type_data`` is the bag's message definition (with its dependencies, as ROS 1 writes them),
-so custom message types decode as well as the standard ones. rosbags is imported lazily: only readers
-that decode messages need it.
+Decoders are registered by the contract's ``type_encoding`` (:data:`DECODERS`), not switched on in
+callers: ``ros1`` (ROS 1 serialisation), ``cdr`` (ROS 2 CDR, with its 4-byte encapsulation header) and
+``json``. Any other encoding (protobuf, flatbuffer, or None) has no decoder: :func:`decode_message`
+raises :class:`NoDecoder` and callers return the raw bytes only (``query_data`` null).
+
+ROS messages decode from the topic's own ``type_data`` (the definitions the log carries, with their
+dependencies), so custom message types decode as well as the standard ones. rosbags is imported lazily:
+only readers that decode messages need it, and typestores are cached per type.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import math
+import re
 from collections.abc import Callable
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 #: Byte arrays up to this size are inlined in JSON as base64; larger ones are summarised. A default for
@@ -21,9 +29,17 @@ DEFAULT_MAX_INLINE_BYTES = 4096
 #: How many leading bytes a summary of a large byte array keeps (enough to recognise a header or magic).
 SUMMARY_HEAD_BYTES = 64
 
+Data = bytes | memoryview
+#: A decoder: ``(type_name, type_data, data)`` to the message as a dict of plain values.
+Decoder = Callable[[str, str, Data], dict[str, Any]]
+
 
 class MessageDecodeError(ValueError):
     """The bytes do not match the definition (or the definition cannot be parsed)."""
+
+
+class NoDecoder(MessageDecodeError):
+    """Messages of this ``type_encoding`` are kept as bytes only: openlqs has no decoder for them."""
 
 
 def rosbags_type_name(type_name: str) -> str:
@@ -60,20 +76,141 @@ def decode_ros1(type_name: str, type_data: str, data: bytes | memoryview) -> dic
     return plain
 
 
-#: Decoders by ``type_encoding``: the message's bytes as plain Python values, from the topic's type.
-Decoder = Callable[[str, str, bytes | memoryview], dict[str, Any]]
-DECODERS: dict[str, Decoder] = {"ros1": decode_ros1}
+#: The line that separates concatenated definitions (rosbag2 and MCAP write 80 ``=``), and the line that
+#: names the next IDL file in a ``ros2idl`` schema.
+_SEPARATOR = re.compile(r"^=+\s*$", re.MULTILINE)
+_IDL_HEADER = re.compile(r"^\s*IDL:\s*\S+\s*\n", re.MULTILINE)
+
+
+def _types_from_idl(type_data: str) -> dict[str, Any]:
+    """The types of a ``ros2idl`` schema: one IDL file, or several separated by ``====`` and ``IDL:``
+    lines."""
+    from rosbags.typesys import get_types_from_idl
+
+    types: dict[str, Any] = {}
+    for section in _SEPARATOR.split(type_data):
+        text = _IDL_HEADER.sub("", section, count=1).strip()
+        if text:
+            types.update(get_types_from_idl(text))
+    return types
+
+
+def _defines(store: Any, name: str) -> bool:
+    """Whether ``store`` has ``name`` and every type it depends on (rosbags registers a type whose
+    dependencies are missing and fails only when a message is decoded)."""
+    from rosbags.typesys import TypesysError
+
+    if name not in store.types:
+        return False
+    try:
+        store.generate_msgdef(name)
+    except (TypesysError, KeyError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _cdr_typestore_or_error(type_name: str, type_data: str) -> Any:
+    """:func:`_cdr_typestore`'s answer, an error included: a topic whose definition does not build
+    fails each of its messages without parsing the definition again."""
+    try:
+        return _cdr_typestore(type_name, type_data)
+    except MessageDecodeError as error:
+        return str(error)  # the text, not the exception: raising one object again grows its traceback
+
+
+def _cdr_typestore(type_name: str, type_data: str) -> Any:
+    """A typestore that decodes ``type_name``: built from ``type_data`` alone (the definitions the
+    log was recorded with), else from rosbags' latest distribution with ``type_data``'s types it lacks
+    added, else the latest distribution as it is (a known type logged without definitions)."""
+    try:
+        from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+    except ImportError as error:
+        raise MessageDecodeError("decoding messages needs rosbags (pip install rosbags)") from error
+    name = rosbags_type_name(type_name)
+    problems: list[str] = []
+    if type_data.strip():
+        parsed: dict[str, Any] | None = None
+        for parse in (lambda: get_types_from_msg(type_data, name), lambda: _types_from_idl(type_data)):
+            try:
+                parsed = parse()
+            except Exception as error:  # rosbags raises several parser errors with no common base
+                problems.append(str(error))
+                continue
+            if name in parsed:
+                break
+        if parsed:
+            store = get_typestore(Stores.EMPTY)
+            try:
+                store.register(parsed)
+            except Exception as error:
+                problems.append(str(error))
+            else:
+                if _defines(store, name):
+                    return store
+            store = get_typestore(Stores.LATEST)
+            try:
+                store.register({key: value for key, value in parsed.items() if key not in store.types})
+            except Exception as error:
+                problems.append(str(error))
+            else:
+                if _defines(store, name):
+                    return store
+    store = get_typestore(Stores.LATEST)
+    if _defines(store, name):
+        return store
+    detail = f": {'; '.join(problems)}" if problems else ""
+    raise MessageDecodeError(f"the definition of {type_name} cannot be built{detail}")
+
+
+def decode_cdr(type_name: str, type_data: str, data: Data) -> dict[str, Any]:
+    """A ROS 2 message (CDR, with its 4-byte encapsulation header) as plain Python values."""
+    store = _cdr_typestore_or_error(type_name, type_data)
+    if isinstance(store, str):
+        raise MessageDecodeError(store)
+    try:
+        message = store.deserialize_cdr(data, rosbags_type_name(type_name))
+    except Exception as error:  # a definition mismatch surfaces as struct/index/value errors
+        raise MessageDecodeError(f"the bytes do not decode as {type_name}: {error}") from error
+    plain = to_plain(message)
+    assert isinstance(plain, dict)
+    return plain
+
+
+def decode_json(type_name: str, type_data: str, data: Data) -> dict[str, Any]:
+    """A JSON message (UTF-8 text of one JSON object); the schema is not needed to decode it."""
+    try:
+        value = json.loads(bytes(data).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MessageDecodeError(f"the bytes are not JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise MessageDecodeError(f"the JSON message is a {type(value).__name__}, not an object")
+    return value
+
+
+#: The decoders, by the ``type_encoding`` of the contract's topics.
+DECODERS: MappingProxyType[str, Decoder] = MappingProxyType(
+    {"ros1": decode_ros1, "cdr": decode_cdr, "json": decode_json}
+)
+
+
+def is_decodable(type_encoding: str | None) -> bool:
+    """Whether messages of ``type_encoding`` have a decoder (others are served as bytes only)."""
+    return type_encoding is not None and type_encoding in DECODERS
 
 
 def decode_message(
-    type_encoding: str | None, type_name: str, type_data: str, data: bytes | memoryview
+    type_encoding: str | None, type_name: str | None, type_data: str | None, data: Data
 ) -> dict[str, Any]:
-    """The message decoded by its topic's ``type_encoding``; ``MessageDecodeError`` when there is no
-    decoder for it (its records keep their bytes only) or the bytes do not decode."""
-    decoder = DECODERS.get(str(type_encoding)) if type_encoding is not None else None
+    """The message as plain Python values, decoded by its topic's ``type_encoding``.
+
+    :class:`NoDecoder` when the encoding has none (callers then return raw bytes only);
+    :class:`MessageDecodeError` when the bytes or the definition are wrong.
+    """
+    decoder = DECODERS.get(type_encoding or "")
     if decoder is None:
-        raise MessageDecodeError(f"no decoder for type_encoding {type_encoding!r}")
-    return decoder(type_name, type_data, data)
+        raise NoDecoder(f"no decoder for type_encoding {type_encoding!r}: the message is kept as bytes")
+    return decoder(type_name or "", type_data or "", data)
 
 
 def _is_constant(field: dataclasses.Field[Any]) -> bool:

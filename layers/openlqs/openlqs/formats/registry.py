@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from openlqs.errors import BadLogFile
 from openlqs.formats.base import LogFormat
+from openlqs.formats.mcap import McapFormat
 from openlqs.formats.ros1 import Ros1Format
 
 #: How many leading bytes :func:`format_for` needs to recognise any format.
 SNIFF_BYTES = 16
 
-FORMATS: tuple[LogFormat, ...] = (Ros1Format(),)
+FORMATS: tuple[LogFormat, ...] = (Ros1Format(), McapFormat())
 
 
 def format_for(head: bytes) -> LogFormat:
