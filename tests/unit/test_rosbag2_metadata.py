@@ -313,6 +313,8 @@ def test_parse_metadata_refuses_a_compression_mode_without_a_format() -> None:
         ({"topics_with_message_count": [{"message_count": 1}]}, "no 'topic_metadata'"),
         ({"duration": 5}, "'duration' has no 'nanoseconds'"),
         ({"message_count": "many"}, "message_count"),
+        ({"message_count": -1}, "message_count"),
+        ({"relative_file_paths": []}, "lists no storage files"),
     ],
 )
 def test_parse_metadata_refuses_missing_or_mistyped_fields(change: dict[str, Any], message: str) -> None:

@@ -645,6 +645,11 @@ def test_convert_refuses_a_truncated_database(fixture_logs: Path, tmp_path: Path
         _convert(db3)
 
 
+def test_convert_refuses_an_unknown_compression_mode_as_a_callers_mistake(fixture_logs: Path) -> None:
+    with pytest.raises(ValueError, match="'zstd'"):
+        _convert(fixture_logs / "rosbag2-cdr-test-sqlite3" / "cdr_test_0.db3", compression_mode="zstd")
+
+
 def test_db3_reader_reports_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(BadLogFile, match="does not exist"), Db3Reader(tmp_path / "absent.db3"):
         pass

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from openlqs.errors import BadLogFile
 from openlqs.formats.rosbag2.definitions import definition_from_store
-from openlqs.formats.rosbag2.metadata import CompressionMode, Rosbag2Metadata
+from openlqs.formats.rosbag2.metadata import COMPRESSION_MODES, CompressionMode, Rosbag2Metadata
 from openlqs.formats.rosbag2.sqlite import Db3MessageDefinition, Db3Reader, Db3Topic
 from openlqs.formats.rosbag2.zstd import ZstdMessageDecompressor
 
@@ -148,8 +148,11 @@ def convert_db3_to_mcap(
 
     ``BadLogFile``: not a sqlite database, not rosbag2's tables, a message on a topic id the
     ``topics`` table lacks, a message that is not a blob or has a negative timestamp, a message that
-    does not decompress (each naming its topic and timestamp).
+    does not decompress (each naming its topic and timestamp). ``ValueError`` for a
+    ``compression_mode`` that is none of the three (a caller's mistake, not a bad file).
     """
+    if compression_mode not in COMPRESSION_MODES.values():
+        raise ValueError(f"compression_mode must be none, file or message, not {compression_mode!r}")
     with Db3Reader(db3_path) as reader:
         ros_distro = reader.ros_distro or (metadata.ros_distro if metadata else "")
         sink = _CountingSink(out)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, ValidationError
 
 from openlqs.errors import BadLogFile
 
@@ -85,7 +85,7 @@ class TopicInformation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     topic_metadata: TopicMetadata
-    message_count: int
+    message_count: NonNegativeInt
 
 
 class FileInformation(BaseModel):
@@ -95,8 +95,8 @@ class FileInformation(BaseModel):
 
     path: str
     starting_time: int
-    duration: int
-    message_count: int
+    duration: NonNegativeInt
+    message_count: NonNegativeInt
 
 
 class Rosbag2Metadata(BaseModel):
@@ -113,9 +113,9 @@ class Rosbag2Metadata(BaseModel):
     storage_identifier: StorageIdentifier
     relative_file_paths: list[str]
     files: list[FileInformation] = []
-    duration: int
+    duration: NonNegativeInt
     starting_time: int
-    message_count: int
+    message_count: NonNegativeInt
     topics_with_message_count: list[TopicInformation]
     compression_format: CompressionFormat = ""
     compression_mode: CompressionMode = "none"
@@ -171,6 +171,8 @@ def parse_metadata(text: str | bytes) -> Rosbag2Metadata:
         raise BadLogFile(
             f"metadata.yaml (version {version}) is invalid: {_validation_detail(error)}."
         ) from error
+    if not metadata.relative_file_paths:
+        raise BadLogFile("metadata.yaml lists no storage files (relative_file_paths is empty).")
     storage_files(metadata)  # refuses paths outside the folder, and duplicates
     for index, entry in enumerate(metadata.files):
         _normalised_path(entry.path, version, f"files[{index}].path")

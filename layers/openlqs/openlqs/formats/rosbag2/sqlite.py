@@ -106,11 +106,6 @@ class Db3Reader:
             self._connection.close()
             self._connection = None
 
-    def message_count(self) -> int:
-        """How many rows ``messages`` has."""
-        row = self._query("SELECT count(*) FROM messages").fetchone()
-        return int(row[0])
-
     def messages(self) -> Iterator[Db3Message]:
         """Every message, in timestamp order then insertion (``id``) order, streamed from the cursor."""
         cursor = self._query("SELECT topic_id, timestamp, data FROM messages ORDER BY timestamp, id")
