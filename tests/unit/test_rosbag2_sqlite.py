@@ -16,7 +16,7 @@ import pytest
 import yaml
 import zstandard
 from mcap.reader import make_reader
-from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from openlqs.errors import BadLogFile
 from openlqs.formats.rosbag2 import convert_db3_to_mcap, decompress_zstd_stream, parse_metadata, storage_files
@@ -199,6 +199,33 @@ def test_convert_rosbags_recording_writes_one_schema_per_type_from_the_file(tmp_
     )
     assert len(mcap_summary.channels) == 4
     assert {t.definition_source for t in summary.topics} == {"file"}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("source", ["file", "rosbags store"])
+def test_convert_writes_schemas_that_alone_decode_every_message(tmp_path: Path, source: str) -> None:
+    written = mixed_messages(START, 12)
+    if source == "file":
+        db3 = write_rosbags_recording(tmp_path / "run", written, storage="sqlite3").path / "run.db3"
+    else:
+        written = [m for m in written if m.type != CUSTOM_TYPE]
+        db3 = tmp_path / "old.db3"
+        types = list(dict.fromkeys((m.topic, m.type) for m in written))
+        ids = {topic: index + 1 for index, (topic, _) in enumerate(types)}
+        write_db3(
+            db3,
+            3,
+            [Db3Topic(t, ty) for t, ty in types],
+            [(ids[m.topic], m.timestamp, m.data) for m in written],
+        )
+
+    mcap, _ = _convert(db3)
+
+    for message in read_mcap(mcap):
+        typestore = get_typestore(Stores.EMPTY)
+        typestore.register(get_types_from_msg(message.schema_data.decode(), message.schema_name))
+        decoded = typestore.deserialize_cdr(message.data, message.schema_name)
+        expected = TYPESTORE.deserialize_cdr(message.data, message.schema_name)
+        assert repr(decoded) == repr(expected)
 
 
 def test_convert_rosbags_recording_puts_the_topics_qos_text_and_hash_in_channel_metadata(
