@@ -204,22 +204,28 @@ def convert_db3_to_mcap(
             if compression_mode == "message"
             else None
         )
+        add_message = writer.add_message
         total = 0
-        for message in reader.messages():
-            target = channels.get(message.topic_id)
+        for topic_id, timestamp, data in reader.messages():
+            target = channels.get(topic_id)
             if target is None:
                 raise BadLogFile(
-                    f"{db3_path.name}: the message at {message.timestamp} ns names topic id "
-                    f"{message.topic_id}, which its topics table does not have."
+                    f"{db3_path.name}: the message at {timestamp} ns names topic id {topic_id}, "
+                    f"which its topics table does not have."
                 )
-            data = _message_bytes(message.data, message.timestamp, target.topic.name, decompress)
-            writer.add_message(
-                target.channel_id, log_time=message.timestamp, data=data, publish_time=message.timestamp
-            )
+            # Runs once per message: a well-formed, uncompressed row skips the checking call.
+            if (
+                type(timestamp) is not int
+                or timestamp < 0
+                or type(data) is not bytes
+                or decompress is not None
+            ):
+                data = _message_bytes(data, timestamp, target.topic.name, decompress)
+            add_message(target.channel_id, log_time=timestamp, data=data, publish_time=timestamp)
             target.count += 1
             if target.first is None:
-                target.first = message.timestamp
-            target.last = message.timestamp
+                target.first = timestamp
+            target.last = timestamp
             total += 1
         writer.finish()
         return ConversionSummary(
@@ -234,6 +240,7 @@ def convert_db3_to_mcap(
 def _message_bytes(
     data: object, timestamp: object, topic: str, decompress: ZstdMessageDecompressor | None
 ) -> bytes:
+    """A message's bytes once its row is checked, decompressed when the recording compresses messages."""
     if isinstance(timestamp, bool) or not isinstance(timestamp, int):
         raise BadLogFile(f"A message on {topic} has a timestamp that is not an integer ({timestamp!r}).")
     if not isinstance(data, bytes):

@@ -50,15 +50,6 @@ class Db3MessageDefinition:
     type_description_hash: str
 
 
-@dataclass(frozen=True)
-class Db3Message:
-    """One message as stored: its topic's id, its timestamp (ns) and its bytes."""
-
-    topic_id: int
-    timestamp: int
-    data: bytes
-
-
 class Db3Reader:
     """A rosbag2 sqlite3 storage file, opened read-only; use as a context manager.
 
@@ -106,12 +97,13 @@ class Db3Reader:
             self._connection.close()
             self._connection = None
 
-    def messages(self) -> Iterator[Db3Message]:
-        """Every message, in timestamp order then insertion (``id``) order, streamed from the cursor."""
+    def messages(self) -> Iterator[tuple[Any, Any, Any]]:
+        """Every message as its row ``(topic_id, timestamp, data)``, in timestamp order then insertion
+        (``id``) order, streamed from the cursor. Values are as stored, unchecked (sqlite columns are not
+        typed): a timestamp should be an int (ns), data bytes. Plain rows, as millions are read."""
         cursor = self._query("SELECT topic_id, timestamp, data FROM messages ORDER BY timestamp, id")
         try:
-            for topic_id, timestamp, data in cursor:
-                yield Db3Message(topic_id, timestamp, data)
+            yield from cursor
         except sqlite3.Error as error:
             raise BadLogFile(f"{self.path.name} is corrupt: reading its messages failed: {error}.") from error
         finally:
