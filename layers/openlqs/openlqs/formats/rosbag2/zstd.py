@@ -218,11 +218,10 @@ class ZstdMessageDecompressor:
             out = io.BytesIO()
             decompress_zstd_stream(io.BytesIO(data), out, max_output_bytes=self.max_output_bytes)
             return out.getvalue()
-        walker = _FrameWalker()
-        walker.feed(data)
-        if not walker.at_frame_boundary or walker.frames != 1:
-            raise BadLogFile("The message is not one complete zstd frame (truncated or with trailing bytes).")
         try:
-            return bytes(self._context.decompress(data))
+            # One whole frame: zstandard refuses a cut-off frame and bytes after it.
+            return bytes(self._context.decompress(data, allow_extra_data=False))
         except zstandard.ZstdError as error:
-            raise BadLogFile(f"The message's zstd data is corrupt: {error}.") from error
+            raise BadLogFile(
+                f"The message's zstd data is corrupt, truncated or followed by other bytes: {error}."
+            ) from error
