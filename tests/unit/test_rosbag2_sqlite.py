@@ -111,6 +111,23 @@ def test_convert_real_db3_takes_test_msgs_definitions_from_its_own_table(fixture
     assert summary.schema_version == 4 and summary.ros_distro == "rolling"  # type: ignore[attr-defined]
 
 
+def test_convert_real_db3_schemas_alone_decode_its_test_msgs(fixture_logs: Path) -> None:
+    mcap, _ = _convert(fixture_logs / "rosbag2-cdr-test-sqlite3" / "cdr_test_0.db3")
+
+    decoded = []
+    for message in read_mcap(mcap):
+        typestore = get_typestore(Stores.EMPTY)
+        typestore.register(get_types_from_msg(message.schema_data.decode(), message.schema_name))
+        value = typestore.deserialize_cdr(message.data, message.schema_name)
+        # Decoding with the wrong layout could not serialize back to the very same bytes.
+        assert bytes(typestore.serialize_cdr(value, message.schema_name)) == message.data
+        decoded.append(value)
+
+    assert len(decoded) == 7
+    arrays = [d for d in decoded if d.__msgtype__ == "test_msgs/msg/Arrays"]
+    assert len(arrays) == 4 and all(len(a.basic_types_values) == 3 for a in arrays)
+
+
 def test_convert_real_db3_without_its_table_has_no_test_msgs_definitions_as_rosbags_knows_none(
     fixture_logs: Path, tmp_path: Path
 ) -> None:
