@@ -3,9 +3,10 @@
 
 zstandard's streaming decompressor hands its output on in pieces of a fixed size, whatever the ratio,
 but it does not say whether its input ended inside a frame: a cut-off upload would pass as a shorter
-file. So the compressed bytes are also walked frame by frame (RFC 8878: frame header, block headers,
-optional checksum, skippable frames) and a stream is complete only when it ends on a frame boundary.
-The same walk recognises input that is not zstd at all from its first four bytes.
+file. So a stream's compressed bytes are also walked frame by frame (RFC 8878: frame header, block
+headers, optional checksum, skippable frames) and it is complete only when it ends on a frame
+boundary; the same walk recognises input that is not zstd at all from its first four bytes. A single
+message whose frame states its size is decompressed in one call, which checks all of that itself.
 """
 
 from __future__ import annotations
