@@ -1,0 +1,177 @@
+"""Reading rosbag2's sqlite3 storage (``.db3``) with Python's ``sqlite3``, every schema version.
+
+rosbag2's sqlite3 plugin changed its tables over time (``rosbag2_storage_sqlite3``):
+
+- 1 (before Foxy): ``topics(id, name, type, serialization_format)``, ``messages(id, topic_id, timestamp,
+  data)`` and the ``timestamp_idx`` index;
+- 2: ``topics.offered_qos_profiles`` (QoS as YAML text);
+- 3: a ``schema(schema_version, ros_distro)`` table and a ``metadata`` table (the recording's
+  metadata.yaml text);
+- 4 (Iron on): ``topics.type_description_hash`` and a ``message_definitions(topic_type, encoding,
+  encoded_message_definition, type_description_hash)`` table.
+
+The version is told the way rosbag2 tells it (the ``schema`` table, else the QoS column), but columns
+and tables are looked up by name, so a file in between reads too. The database is opened read-only and
+immutable (no lock, no journal: it is a local copy nobody writes). Messages are streamed from the
+cursor in timestamp order, then insertion order, as rosbag2 replays them: never all in memory.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from openlqs.errors import BadLogFile
+
+
+@dataclass(frozen=True)
+class Db3Topic:
+    """A row of ``topics``; ``offered_qos_profiles``/``type_description_hash`` are None without the column."""
+
+    id: int
+    name: str
+    type: str
+    serialization_format: str
+    offered_qos_profiles: str | None
+    type_description_hash: str | None
+
+
+@dataclass(frozen=True)
+class Db3MessageDefinition:
+    """A row of ``message_definitions`` (schema version 4 on)."""
+
+    topic_type: str
+    encoding: str
+    text: str
+    type_description_hash: str
+
+
+class Db3Reader:
+    """A rosbag2 sqlite3 storage file, opened read-only; use as a context manager.
+
+    ``BadLogFile`` when the file is not a sqlite database, lacks rosbag2's ``topics`` and ``messages``
+    tables or their columns, or is corrupt (also while messages are read).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self.schema_version = 0
+        self.ros_distro = ""
+        self.topics: list[Db3Topic] = []
+        self.message_definitions: list[Db3MessageDefinition] = []
+
+    def __enter__(self) -> Db3Reader:
+        self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open the database and read its schema version, topics and message definitions."""
+        if not self.path.is_file():
+            raise BadLogFile(f"{self.path.name} does not exist or is not a file.")
+        try:
+            self._connection = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True
+            )
+            # Sorting without rosbag2's timestamp index spills to temporary files, not memory.
+            self._connection.execute("PRAGMA temp_store = FILE")
+            self._read_schema()
+        except sqlite3.Error as error:
+            self.close()
+            raise BadLogFile(f"{self.path.name} is not a readable sqlite3 database: {error}.") from error
+        except BadLogFile:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def messages(self) -> Iterator[tuple[Any, Any, Any]]:
+        """Every message as its row ``(topic_id, timestamp, data)``, in timestamp order then insertion
+        (``id``) order, streamed from the cursor. Values are as stored, unchecked (sqlite columns are not
+        typed): a timestamp should be an int (ns), data bytes. Plain rows, as millions are read."""
+        cursor = self._query("SELECT topic_id, timestamp, data FROM messages ORDER BY timestamp, id")
+        try:
+            yield from cursor
+        except sqlite3.Error as error:
+            raise BadLogFile(f"{self.path.name} is corrupt: reading its messages failed: {error}.") from error
+        finally:
+            cursor.close()
+
+    def _read_schema(self) -> None:
+        tables = {row[0] for row in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = sorted({"topics", "messages"} - tables)
+        if missing:
+            raise BadLogFile(
+                f"{self.path.name} is a sqlite database but not rosbag2's: it has no "
+                f"{' and no '.join(missing)} table."
+            )
+        topic_columns = self._columns("topics")
+        self._require_columns("topics", topic_columns, ("id", "name", "type", "serialization_format"))
+        self._require_columns("messages", self._columns("messages"), ("id", "topic_id", "timestamp", "data"))
+        if "schema" in tables:
+            row = self._query("SELECT schema_version, ros_distro FROM schema").fetchone()
+            self.schema_version = int(row[0]) if row else 3
+            self.ros_distro = str(row[1] or "") if row else ""
+        else:
+            self.schema_version = 2 if "offered_qos_profiles" in topic_columns else 1
+        has_qos = "offered_qos_profiles" in topic_columns
+        has_hash = "type_description_hash" in topic_columns
+        selected = ", ".join(
+            [
+                "id, name, type, serialization_format",
+                "offered_qos_profiles" if has_qos else "NULL",
+                "type_description_hash" if has_hash else "NULL",
+            ]
+        )
+        self.topics = [
+            Db3Topic(int(row[0]), str(row[1]), str(row[2]), str(row[3]), _text(row[4]), _text(row[5]))
+            for row in self._query(f"SELECT {selected} FROM topics ORDER BY id")
+        ]
+        if "message_definitions" in tables:
+            self._require_columns(
+                "message_definitions",
+                self._columns("message_definitions"),
+                ("id", "topic_type", "encoding", "encoded_message_definition", "type_description_hash"),
+            )
+            self.message_definitions = [
+                Db3MessageDefinition(str(row[0]), str(row[1]), str(row[2]), str(row[3] or ""))
+                for row in self._query(
+                    "SELECT topic_type, encoding, encoded_message_definition, type_description_hash "
+                    "FROM message_definitions ORDER BY id"
+                )
+            ]
+
+    def _columns(self, table: str) -> set[str]:
+        return {str(row[1]) for row in self._query(f"PRAGMA table_info({table})")}
+
+    def _require_columns(self, table: str, columns: set[str], required: tuple[str, ...]) -> None:
+        missing = [column for column in required if column not in columns]
+        if missing:
+            raise BadLogFile(
+                f"{self.path.name} is not a rosbag2 sqlite3 file: its {table} table has no column "
+                f"{', '.join(missing)}."
+            )
+
+    def _query(self, sql: str) -> sqlite3.Cursor:
+        if self._connection is None:
+            raise RuntimeError("the database is not open")
+        try:
+            return self._connection.execute(sql)
+        except sqlite3.Error as error:
+            raise BadLogFile(f"{self.path.name} cannot be read as a sqlite3 database: {error}.") from error
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
