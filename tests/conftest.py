@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from openlqs.local.cloudformation import load_template
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 #: Real bags written by ROS's own tools (shared/fixtures/bags), beside the project checkout.
@@ -25,3 +28,9 @@ def fixture_logs() -> Path:
     if not FIXTURE_LOGS.is_dir():
         pytest.skip(f"real log fixtures not found at {FIXTURE_LOGS}")
     return FIXTURE_LOGS
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    """The project's ``template.yaml``, parsed (intrinsics in their long form)."""
+    return load_template(PROJECT_DIR / "template.yaml")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,27 +11,29 @@ from moto import mock_aws
 
 from openlqs.api.app import get_app
 from openlqs.api.authorizer import get_keys
-from openlqs.local.cloudformation import load_template
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import create_buckets, create_tables, local_resource_names, settings_environment
 from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.support.api import ApiClient
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-DATASTORE_ID = "0f6c2a53-6d7e-4f1f-9e5a-2b8c7f0d9a11"
+from tests.support.moto import empty_moto
+from tests.support.paths import DATASTORE_ID, PROJECT_DIR
 
 
 def _clear_caches() -> None:
-    # The resolver holds no settings; services and settings are rebuilt for each test's environment.
+    # The resolver holds no settings; services and settings are rebuilt for each module's environment.
     get_settings.cache_clear()
     get_services.cache_clear()
     get_keys.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def template() -> dict[str, Any]:
-    return load_template(PROJECT_DIR / "template.yaml")
+def _forget_changed_settings() -> None:
+    """Keep the services (their boto3 clients are the costly part) while the settings are the same."""
+    built_with = get_settings()
+    get_settings.cache_clear()
+    get_keys.cache_clear()
+    if get_settings() != built_with:
+        get_services.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -42,35 +43,52 @@ def api_function() -> InProcessFunction:
     return InProcessFunction.from_file(PROJECT_DIR / "functions" / "api" / "app.py", logical_id="ApiFunction")
 
 
+#: The environment every test of the tier runs in (AWS credentials for moto, quiet Powertools).
+BASE_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "openlqs",
+    "DATASTORE_ID": DATASTORE_ID,
+}
+
+
+@pytest.fixture(scope="module")
+def aws_module(template: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """moto with the template's tables and bucket, built once for a test module."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in BASE_ENVIRONMENT.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        with mock_aws():
+            names = local_resource_names(template, prefix="itest")
+            create_tables(boto3.client("dynamodb"), template, names)
+            create_buckets(boto3.client("s3"), template, names)
+            environment = settings_environment(names)
+            key = boto3.client("kms").create_key(Description="object store secrets")["KeyMetadata"]
+            environment["SECRETS_KEY_ID"] = key["KeyId"]
+            _clear_caches()
+            yield environment
+    _clear_caches()
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> Iterator[dict[str, str]]:
-    """moto with the template's tables and bucket; yields the settings environment."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "openlqs",
-        "DATASTORE_ID": DATASTORE_ID,
-    }.items():
+def aws(aws_module: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The module's moto, emptied for this test (what a fresh moto with the template's tables and bucket
+    would hold); yields the settings environment. A test may change the environment (``limits``): the
+    services are rebuilt when the settings they were built from are not the test's."""
+    empty_moto(aws_module)
+    for name, value in {**BASE_ENVIRONMENT, **aws_module}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        names = local_resource_names(template, prefix="itest")
-        create_tables(boto3.client("dynamodb"), template, names)
-        create_buckets(boto3.client("s3"), template, names)
-        environment = settings_environment(names)
-        environment["SECRETS_KEY_ID"] = boto3.client("kms").create_key(Description="object store secrets")[
-            "KeyMetadata"
-        ]["KeyId"]
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        _clear_caches()
-        yield environment
-    _clear_caches()
+    _forget_changed_settings()
+    yield aws_module
+    _forget_changed_settings()
 
 
 @pytest.fixture

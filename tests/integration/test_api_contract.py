@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from openlqs.settings import DEFAULT_DATASTORE_ID
-from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ADMIN_KEY_ID, ApiClient
+from tests.support.paths import DATASTORE_ID
 from tests.support.resources import (
     BASE_NS,
     create_group,

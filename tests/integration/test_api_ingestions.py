@@ -12,8 +12,8 @@ from openlqs.domain.ingestions import attempt_of
 from openlqs.errors import InvalidTransition
 from openlqs.models.common import ProcessState
 from openlqs.services import get_services
-from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
+from tests.support.paths import DATASTORE_ID
 from tests.support.resources import (
     PROCESS_KEYS,
     create_group,

@@ -13,10 +13,11 @@ import pytest
 from openlqs.api.authorizer import handle as authorize_request
 from openlqs.auth import format_authorization
 from tests.support.api import ADMIN_KEY_ID, ApiClient
+from tests.support.events import load_event
 from tests.support.resources import create_group, stored_items
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-REQUEST_EVENT = json.loads((PROJECT_DIR / "events" / "authorizer" / "api_key_request.json").read_text())
+REQUEST_EVENT = load_event("authorizer/api_key_request.json")
 
 
 def authorizer_event(authorization: str | None) -> dict[str, Any]:

@@ -29,7 +29,6 @@ from openlqs.formats.messages import to_json_value, to_plain
 from openlqs.records.blocks import RecordBlock
 from openlqs.records.rows import RecordRow, bucket_of
 from openlqs.services import get_services
-from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
 from tests.support.bags import (
     IMAGE_BAG_START_NS,
@@ -39,6 +38,7 @@ from tests.support.bags import (
     write_string_bag,
 )
 from tests.support.ingestion import ingest, log_object_key, put_log_object
+from tests.support.paths import DATASTORE_ID
 from tests.support.resources import create_group, create_log
 
 SECOND = 1_000_000_000

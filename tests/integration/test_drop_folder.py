@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,9 @@ import pytest
 
 from openlqs.local.functions import InProcessFunction
 from openlqs.services import get_services
-from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR
 from tests.support.api import ApiClient
+from tests.support.events import load_event
+from tests.support.paths import DATASTORE_ID, PROJECT_DIR
 
 BAG = b"#ROSBAG V2.0\n" + b"\0" * 64
 
@@ -97,7 +97,7 @@ def test_ingestion_trigger_function_handles_a_real_shaped_s3_event(
     api: ApiClient, aws: dict[str, str]
 ) -> None:
     dropped = _drop(aws, "drop/My Group/log 1/a+b.bag")
-    event = json.loads((PROJECT_DIR / "events" / "ingestion_trigger" / "s3_object_created.json").read_text())
+    event = load_event("ingestion_trigger/s3_object_created.json")
     record = event["Records"][0]
     record["s3"]["bucket"]["name"] = dropped["bucket"]
     record["s3"]["object"].update(

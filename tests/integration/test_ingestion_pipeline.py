@@ -16,10 +16,10 @@ from openlqs.ingestion.payloads import IngestionPlan
 from openlqs.models.common import ProcessState
 from openlqs.services import get_services
 from openlqs.settings import get_settings
-from tests.integration.conftest import DATASTORE_ID
 from tests.support import tasks
 from tests.support.api import ApiClient
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, write_string_bag
+from tests.support.paths import DATASTORE_ID
 from tests.support.resources import create_group, create_log
 
 EXPECTED_COUNTS = EXAMPLE_BAG_TOPIC_COUNTS

@@ -7,7 +7,6 @@ in-process (botocore ``before-call`` hook, as in local mode).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +25,9 @@ from openlqs.local.resources import function_specs
 from openlqs.local.statemachines import state_machine_specs
 from openlqs.services import get_services
 from openlqs.settings import get_settings
-from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR
 from tests.support.api import ApiClient
+from tests.support.events import load_event
+from tests.support.paths import DATASTORE_ID, PROJECT_DIR
 from tests.support.resources import create_group, create_log
 
 TASKS = ("PlanIngestionFunction", "ProcessPartFunction", "FinalizeIngestionFunction", "FailIngestionFunction")
@@ -59,9 +59,7 @@ def workflow(
 
 
 def _stream_record(item_id: str, attempt: int) -> dict[str, Any]:
-    event = json.loads(
-        (PROJECT_DIR / "events" / "ingestion_trigger" / "dynamodb_ingestion_queued.json").read_text()
-    )
+    event = load_event("ingestion_trigger/dynamodb_ingestion_queued.json")
     record = event["Records"][0]
     record["dynamodb"]["NewImage"]["id"] = {"S": item_id}
     record["dynamodb"]["NewImage"]["x_attempt"] = {"N": str(attempt)}

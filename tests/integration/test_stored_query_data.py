@@ -21,10 +21,10 @@ from openlqs.ingestion.part_blocks import (
 )
 from openlqs.records.codec import BlockColumns, decode_rows
 from openlqs.records.rows import RecordRow
-from tests.integration.conftest import DATASTORE_ID
 from tests.support.api import ApiClient
 from tests.support.bags import write_string_bag
 from tests.support.ingestion import ingest, put_log_object
+from tests.support.paths import DATASTORE_ID
 from tests.support.resources import create_group, create_log
 
 

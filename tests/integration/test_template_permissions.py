@@ -4,7 +4,7 @@ moto checks no permissions, so a policy too tight for the code would only fail i
 each function's real code runs in moto, as in the other integration tests, while a botocore hook records
 every call it makes and every URL it presigns (S3 checks a presigned request against the permissions of
 whoever signed it). Each call becomes the IAM checks AWS makes for it, evaluated against the function's
-statements from the template (tests/integration/policies.py); S3 calls are also checked against
+statements from the template (tests.support.policies.py); S3 calls are also checked against
 ObjectsBucket's bucket policy.
 """
 
@@ -32,8 +32,11 @@ from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.services import get_services
 from openlqs.settings import get_settings
-from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR
-from tests.integration.policies import (
+from tests.support.api import ApiClient, ApiResponse
+from tests.support.bags import write_string_bag
+from tests.support.events import load_event
+from tests.support.paths import DATASTORE_ID, PROJECT_DIR
+from tests.support.policies import (
     DEPLOYED_BUCKET,
     Request,
     allows,
@@ -44,8 +47,6 @@ from tests.integration.policies import (
     stack_references,
     table_arn,
 )
-from tests.support.api import ApiClient, ApiResponse
-from tests.support.bags import write_string_bag
 from tests.support.resources import create_group, create_log, create_records, create_topic
 
 STATE_MACHINE_NAME = "IngestionStateMachine-Ab12Cd34"
@@ -343,7 +344,7 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
         assert api.delete(f"/topics/{topic['id']}").status in (200, 204)
     # and API Gateway asks the authorizer about the new key, a wrong secret and an unknown key
     authorizer = _function(template, "AuthorizerFunction")
-    event = json.loads((PROJECT_DIR / "events" / "authorizer" / "api_key_request.json").read_text())
+    event = load_event("authorizer/api_key_request.json")
 
     def authorize(key_id: str, secret: str) -> Any:
         header = format_authorization(UUID(key_id), secret)
@@ -389,7 +390,7 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
 def _object_created(bucket: str, key: str) -> dict[str, Any]:
     """The S3 event of events/ingestion_trigger for an object now in moto."""
     head = boto3.client("s3").head_object(Bucket=bucket, Key=key)
-    event = json.loads((PROJECT_DIR / "events" / "ingestion_trigger" / "s3_object_created.json").read_text())
+    event = load_event("ingestion_trigger/s3_object_created.json")
     record = event["Records"][0]
     record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
     record["s3"]["object"].update(
@@ -400,9 +401,7 @@ def _object_created(bucket: str, key: str) -> dict[str, Any]:
 
 def _queued(ingestion: dict[str, Any], attempt: int) -> dict[str, Any]:
     """The stream event of events/ingestion_trigger for an ingestion that entered queued."""
-    event = json.loads(
-        (PROJECT_DIR / "events" / "ingestion_trigger" / "dynamodb_ingestion_queued.json").read_text()
-    )
+    event = load_event("ingestion_trigger/dynamodb_ingestion_queued.json")
     record = event["Records"][0]["dynamodb"]
     record["Keys"]["pk"]["S"] = record["NewImage"]["pk"]["S"] = f"ingestion#{ingestion['id']}"
     record["NewImage"]["id"]["S"] = ingestion["id"]
@@ -450,9 +449,7 @@ def _run_tasks(
         plan = _function(template, "PlanIngestionFunction").invoke(payload)
     assert len(plan["parts"]) > 1
     if fail:
-        error = json.loads((PROJECT_DIR / "events" / "ingestion" / "fail_ingestion.json").read_text())[
-            "error"
-        ]
+        error = load_event("ingestion/fail_ingestion.json")["error"]
         with recorder.running("FailIngestionFunction"):
             return dict(_function(template, "FailIngestionFunction").invoke({**payload, "error": error}))
     with recorder.running("ProcessPartFunction"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel
 
 from openlqs.ingestion.pipeline import IngestionPipeline
 from openlqs.local.functions import InProcessFunction
+from tests.support.events import load_event
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 EVENTS_DIR = PROJECT_DIR / "events" / "ingestion"
@@ -62,7 +62,7 @@ def test_ingestion_task_function_passes_its_payload_to_its_handler(
     fake_handlers: FakeHandlers, folder: str
 ) -> None:
     handler_name, event_file = TASKS[folder]
-    event = json.loads((EVENTS_DIR / event_file).read_text())
+    event = load_event(f"ingestion/{event_file}")
     function = InProcessFunction.from_file(PROJECT_DIR / "functions" / folder / "app.py", logical_id=folder)
 
     result = function.invoke(event)

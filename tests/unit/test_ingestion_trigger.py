@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.trigger import IngestionTrigger
 from openlqs.local.functions import InProcessFunction
+from tests.support.events import load_event
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 HANDLER_FILE = PROJECT_DIR / "functions" / "ingestion_trigger" / "app.py"
@@ -25,9 +25,7 @@ STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Ingestio
 
 
 def _event(name: str) -> dict[str, Any]:
-    """A fixture event from events/, the file `sam local invoke --event` takes."""
-    loaded: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
-    return loaded
+    return load_event(name)
 
 
 class FakeDropFolder:

@@ -25,7 +25,7 @@ from openlqs.auth import format_authorization
 from openlqs.local import LocalStack
 from openlqs.local.runner import RUNNING_MESSAGE
 from openlqs.settings import get_settings
-from tests.integration.test_local_apigateway import ECHO_HANDLER
+from tests.support.local import ECHO_HANDLER
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DATASTORE_ID = "7d1f4a52-3b9e-4c61-8f0a-5e2d9c1b7a30"

@@ -16,6 +16,7 @@ from cfnlint.decode import cfn_yaml
 from moto.events.models import EventPattern
 
 from openlqs.settings import Settings
+from tests.support.events import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -446,7 +447,7 @@ def test_template_every_function_has_its_log_group_and_its_code() -> None:
 
 def _stream_event(**changes: Any) -> dict[str, Any]:
     """The stream record of events/ingestion_trigger/dynamodb_ingestion_queued.json, changed."""
-    event = json.loads((ROOT / "events" / "ingestion_trigger" / "dynamodb_ingestion_queued.json").read_text())
+    event = load_event("ingestion_trigger/dynamodb_ingestion_queued.json")
     (record,) = event["Records"]
     for image in ("NewImage", "OldImage"):
         for attribute, value in (changes.pop(image, None) or {}).items():

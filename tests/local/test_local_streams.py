@@ -17,7 +17,7 @@ from openlqs.local.filters import FilterCriteria
 from openlqs.local.functions import InProcessFunction, LambdaContext
 from openlqs.local.resources import DynamoDBEventSubscription, FunctionSpec, dynamodb_event_subscriptions
 from openlqs.local.streams import DynamoDBStreamSource
-from tests.integration.test_local_statemachines import (
+from tests.local.test_local_statemachines import (
     EXECUTION_LIMIT_S,
     local_stack,
     wait_for_execution,

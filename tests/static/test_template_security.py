@@ -21,9 +21,11 @@ from openlqs.adapters import keys
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.settings import Settings
-from tests.integration.conftest import DATASTORE_ID, PROJECT_DIR
-from tests.integration.policies import (
+from tests.support.events import load_event
+from tests.support.paths import DATASTORE_ID, PROJECT_DIR
+from tests.support.policies import (
     DEPLOYED_BUCKET,
+    PUBLIC_PATHS,
     SAM_POLICY_TEMPLATES,
     Request,
     as_list,
@@ -34,7 +36,6 @@ from tests.integration.policies import (
     stack_references,
     table_arn,
 )
-from tests.support.api import ApiClient
 
 SAM_POLICY_TEMPLATES_JSON = (
     (PROJECT_DIR / ".venv-sam" / "lib" / "python3.11" / "site-packages" / "samtranslator")
@@ -136,14 +137,6 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
     },
 }
 
-#: The public GETs: the OpenAPI document and the Swagger UI, under both API prefixes with /apps.
-PUBLIC_PATHS = {
-    "/apps/lqs/api/openapi.json",
-    "/apps/lqs/api/docs",
-    "/apps/lqs/{datastore_id}/api/openapi.json",
-    "/apps/lqs/{datastore_id}/api/docs",
-}
-
 
 def _resources(template: dict[str, Any]) -> dict[str, Any]:
     resources: dict[str, Any] = template["Resources"]
@@ -213,19 +206,6 @@ def test_template_only_the_documentation_gets_are_public(template: dict[str, Any
     }
 
 
-@pytest.mark.parametrize("path", sorted(PUBLIC_PATHS))
-def test_template_public_paths_are_served_by_api_function_without_a_key(
-    aws: dict[str, str], api: ApiClient, path: str
-) -> None:
-    # Given a request API Gateway let through with no authorizer (no principal in its context)
-    anonymous = api.acting_as(None)
-
-    response = anonymous.get(path.replace("{datastore_id}", DATASTORE_ID), absolute=True)
-
-    assert response.status == 200, response.body
-    assert response.headers["content-type"].startswith("application/json" if "json" in path else "text/html")
-
-
 def test_template_gateway_responses_answer_in_logqs_error_shape(template: dict[str, Any]) -> None:
     responses = _resources(template)["OpenlqsApi"]["Properties"]["GatewayResponses"]
     expected = {
@@ -268,11 +248,13 @@ def test_template_api_throttling_comes_from_parameters(template: dict[str, Any])
 
 
 def test_template_authorizer_function_calls_openlqs_authorizer(
-    aws: dict[str, str], template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the authorizer's entry point as the template declares it, openlqs's handler stubbed
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     spec = function_specs(template, PROJECT_DIR)["AuthorizerFunction"]
-    event = json.loads((PROJECT_DIR / "events" / "authorizer" / "api_key_request.json").read_text())
+    event = load_event("authorizer/api_key_request.json")
     function = InProcessFunction(spec)
     seen: list[dict[str, Any]] = []
     answer = {"principalId": "8d5c3e1a-2f47-4b6e-9c1d-0a7e5f3b2c94"}

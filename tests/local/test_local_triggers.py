@@ -24,7 +24,7 @@ from openlqs.local.triggers import (
     lambda_s3_event,
     subscribe_queues,
 )
-from tests.integration.test_local_apigateway import ECHO_HANDLER
+from tests.support.local import ECHO_HANDLER
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TRIGGER = "IngestionTriggerFunction"

@@ -277,3 +277,12 @@ def _test(operator: str, values: tuple[str, ...] | None, expected: list[str]) ->
     if base == "StringNotEquals":
         return values is None or all(compare(value, pattern) for value in values for pattern in expected)
     return values is not None and any(compare(value, pattern) for value in values for pattern in expected)
+
+
+#: The public GETs: the OpenAPI document and the Swagger UI, under both API prefixes with /apps.
+PUBLIC_PATHS = {
+    "/apps/lqs/api/openapi.json",
+    "/apps/lqs/api/docs",
+    "/apps/lqs/{datastore_id}/api/openapi.json",
+    "/apps/lqs/{datastore_id}/api/docs",
+}

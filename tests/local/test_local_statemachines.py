@@ -16,7 +16,7 @@ from openlqs.local import LocalStack
 from openlqs.local.cloudformation import load_template, resource_references, template_lookup
 from openlqs.local.resources import function_specs, local_resource_names
 from openlqs.local.statemachines import StateMachineSpec, state_machine_specs
-from tests.integration.test_local_apigateway import ECHO_HANDLER
+from tests.support.local import ECHO_HANDLER
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # Generous upper bound so a slow machine does not hang the suite; nothing is timed.
