@@ -451,6 +451,42 @@ def test_engine_reads_only_the_partitions_a_filter_on_their_constants_keeps() ->
     assert (bound.rows, calls) == ([[3]], ["/nul\x00name"])
 
 
+def test_engine_reads_only_the_partitions_whose_bounds_meet_a_range_filter() -> None:
+    calls: list[int] = []
+    schema = pa.schema([("t", pa.int64())])
+
+    def part(low: int, high: int) -> ViewPartition:
+        def build() -> pa.Table:
+            calls.append(low)
+            return pa.table({"t": pa.array(range(low, high + 1), pa.int64())})
+
+        return ViewPartition(build, bounds={"t": (low, high)})
+
+    edges = [(-(2**63), -1), (0, 99), (100, 199), (200, 2**63 - 1)]
+    views = {
+        "records": ViewSource("records", schema, [part(low, min(high, low + 1_000)) for low, high in edges])
+    }
+
+    window = run_query(
+        "SELECT count(*) FROM records WHERE t BETWEEN $a AND $b", {"a": 150, "b": 250}, views, LIMITS
+    )
+    assert (window.rows, sorted(calls)) == ([[101]], [100, 200])
+    calls.clear()
+    assert run_query("SELECT count(*) FROM records WHERE t < 0", None, views, LIMITS).rows == [[1_001]]
+    assert calls == [-(2**63)]
+
+
+def test_engine_partition_rows_outside_its_bounds_are_not_seen() -> None:
+    schema = pa.schema([("t", pa.int64())])
+    part = ViewPartition(lambda: pa.table({"t": pa.array([5, 10, 15], pa.int64())}), bounds={"t": (None, 10)})
+
+    result = run_query(
+        "SELECT t FROM records ORDER BY t", None, {"records": ViewSource("records", schema, [part])}, LIMITS
+    )
+
+    assert result.rows == [[5], [10]]
+
+
 def test_engine_view_with_no_partitions_is_empty_with_its_columns() -> None:
     views = {"tags": ViewSource("tags", pa.schema([("label", pa.string())]), [])}
 
@@ -487,6 +523,14 @@ def test_view_source_refuses_constants_it_cannot_fold() -> None:
         ViewSource("records", schema, [ViewPartition(lambda: schema.empty_table(), {"nope": "x"})])
     with pytest.raises(ValueError, match="text or int64"):
         ViewSource("records", schema, [ViewPartition(lambda: schema.empty_table(), {"at": None})])
+    with pytest.raises(ValueError, match="int64 column"):
+        ViewSource("records", schema, [ViewPartition(lambda: schema.empty_table(), bounds={"at": (1, 2)})])
+    with pytest.raises(ValueError, match="are empty"):
+        ViewSource(
+            "records",
+            pa.schema([("t", pa.int64())]),
+            [ViewPartition(schema.empty_table, bounds={"t": (2, 1)})],
+        )
     with pytest.raises(ValueError, match="lower-case identifier"):
         ViewSource.of("Records; DROP", schema, lambda: schema.empty_table())
 

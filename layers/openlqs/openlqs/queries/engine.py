@@ -35,11 +35,13 @@ Safety, in the order a statement meets it:
 
 Views are lazy: each view (or each partition of one, see ``ViewPartition``) is registered as an Arrow
 stream that DuckDB opens only when its plan scans it, so a view the statement does not read is never
-built. This holds even when the tables a statement reads cannot be known from its text
-(``query_table`` with a computed name). A partition's constant columns are literals in the view's SQL,
-so DuckDB's optimizer folds a filter such as ``topic = '/imu'`` or ``topic_id IN (...)`` (literals or
-parameters) to false for the other partitions and never opens them: that is the records view's topic
-push-down.
+built. Only the views DuckDB's ``get_table_names`` finds in the statement are registered (registering
+costs ~1 ms a part); when the names cannot be known (``query_table`` of a computed name), all are
+registered, and still only the scanned ones are built. A partition's constant columns and column
+bounds are literals in the view's SQL, so DuckDB's optimizer folds a filter such as ``topic =
+'/imu'``, ``topic_id IN (...)`` or ``timestamp BETWEEN $low AND $high`` (literals or parameters) to
+false for the partitions it excludes and never opens them: that is the records view's push-down of
+topics and time windows. Parts are temporary views named ``__<view>_<n>``; the catalog lists them.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ QUERY_TIMEOUT = "QueryTimeout"
 QUERY_TOO_LARGE = "QueryTooLarge"
 QUERY_FAILED = "QueryFailed"
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: Longest statement accepted (characters).
 MAX_STATEMENT_LENGTH = 64 * 1024
 #: Longest error message kept (characters): DuckDB's messages quote the statement.
@@ -142,13 +145,17 @@ class QueryResult:
 @dataclass(frozen=True)
 class ViewPartition:
     """One lazily built part of a view: ``build`` gives the view's columns except the ``constants``,
-    in schema order; the constants (text or int64 columns) are the same for every row of the part.
+    in schema order; the constants (text or int64 columns) are the same for every row of the part,
+    and ``bounds`` give an int64 column's inclusive range over the part (None: unbounded).
 
-    Constants are literals in the view's SQL, so a filter on them decides, before any data is read,
-    which parts a statement needs."""
+    Constants and bounds are literals in the view's SQL (a bound is a filter of the part, so a row
+    ``build`` gives outside it is not seen), so a filter on them decides, before any data is read,
+    which parts a statement needs: ``topic = '/imu'`` keeps only the parts of that constant,
+    ``timestamp BETWEEN $low AND $high`` only the parts whose bounds meet that range."""
 
     build: Build
     constants: Mapping[str, Constant] = field(default_factory=dict)
+    bounds: Mapping[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,16 @@ class ViewSource:
                     raise ValueError(f"constant column {column!r} must be text or int64, not {kind}")
                 if value is not None and not isinstance(value, str if kind != pa.int64() else int):
                     raise ValueError(f"constant {column!r} = {value!r} does not have the column's type")
+            for column, (low, high) in partition.bounds.items():
+                if column not in self.schema.names or self.schema.field(column).type != pa.int64():
+                    raise ValueError(f"bounds of {column!r} need an int64 column of view {self.name!r}")
+                if column in partition.constants:
+                    raise ValueError(f"{column!r} is both a constant and bounded")
+                for bound in (low, high):
+                    if bound is not None and not INT64_MIN <= bound <= INT64_MAX:
+                        raise ValueError(f"bound {bound} of {column!r} is not an int64")
+                if low is not None and high is not None and low > high:
+                    raise ValueError(f"bounds of {column!r} are empty: {low} > {high}")
 
     def partition_schema(self, partition: ViewPartition) -> pa.Schema:
         """The columns ``partition.build`` gives: the schema less the partition's constants."""
@@ -207,7 +224,7 @@ def run_query(
         with _connection(limits) as connection:
             parsed = _single_select(connection, statement)
             bound = _bound(parsed, parameters)
-            for view in views.values():
+            for view in _named(connection, statement, views):
                 _register(connection, view, failures)
             connection.execute("SET lock_configuration = true")
             return _execute(connection, parsed, bound, limits, failures)
@@ -266,6 +283,21 @@ def _single_select(connection: duckdb.DuckDBPyConnection, statement: Any) -> duc
     return statements[0]
 
 
+def _named(
+    connection: duckdb.DuckDBPyConnection, statement: str, views: Mapping[str, ViewSource]
+) -> list[ViewSource]:
+    """The views ``statement`` names (DuckDB's ``get_table_names``, which also sees inside ``query()``
+    and ``query_table()`` with literal text), or all of them when it names none of them or that
+    cannot be known (a computed name: binding the names fails). Registering costs ~1 ms a view part;
+    building happens only on a scan either way."""
+    try:
+        named = {name.lower() for name in connection.get_table_names(statement)}
+    except duckdb.Error:
+        return list(views.values())
+    # Naming none (SHOW TABLES, information_schema...): all, so that the catalog lists them.
+    return [view for name, view in views.items() if name in named] or list(views.values())
+
+
 def _bound(statement: duckdb.Statement, parameters: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """``parameters``, once they are exactly the statement's (without case) and of supported types."""
     given: dict[str, str] = {}
@@ -313,7 +345,14 @@ def _register(connection: duckdb.DuckDBPyConnection, view: ViewSource, failures:
             else _identifier(f.name)
             for f in view.schema
         ]
-        branches.append(f"SELECT {', '.join(columns)} FROM {_identifier(hidden)}")
+        bounds = [
+            f"{_identifier(column)} {operator} {_literal(bound, pa.int64())}"
+            for column, (low, high) in partition.bounds.items()
+            for operator, bound in ((">=", low), ("<=", high))
+            if bound is not None
+        ]
+        where = f" WHERE {' AND '.join(bounds)}" if bounds else ""
+        branches.append(f"SELECT {', '.join(columns)} FROM {_identifier(hidden)}{where}")
     if not branches:
         hidden = f"__{view.name}_empty"
         connection.register(hidden, view.schema.empty_table())
