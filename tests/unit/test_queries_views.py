@@ -19,11 +19,14 @@ from openlqs.queries.views import (
     BLOCK_SCHEMA,
     RECORDS_SCHEMA,
     TOPICS_SCHEMA,
+    RecordSpan,
     block_arrays,
+    bucket_spans,
     log_views,
     records_reader,
     records_view,
     topics_view,
+    whole_topics,
 )
 from openlqs.records.rows import RecordRow
 from tests.support.queries import (
@@ -46,7 +49,7 @@ GROUP_BY_TOPIC = (
 
 
 def _run(log: QueryLog, statement: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-    views = log_views(topics=log.topics, blocks_of=log.blocks_of)
+    views = log_views(topics=log.topics, spans=whole_topics(log.topics, log.blocks_of))
     return run_query(statement, parameters, views, LIMITS)
 
 
@@ -201,6 +204,63 @@ def test_records_view_reads_only_the_topics_a_literal_filter_keeps(
     assert result.rows == [[sum(len(log.rows_of(name)) for name in read)]]
 
 
+def _bucketed(width: int) -> tuple[dict[int, list[Any]], list[int]]:
+    """Blocks by bucket: buckets 0..19 of ``width`` ns, two blocks (writers) in bucket 7, and blocks
+    at the int64 extremes."""
+    by_bucket: dict[int, list[Any]] = defaultdict(list)
+    for bucket in range(20):
+        by_bucket[bucket].append(
+            stored_block([RecordRow(bucket * width + i * 7) for i in range(width // 7 + 1)])
+        )
+    by_bucket[7].append(stored_block([RecordRow(7 * width), RecordRow(8 * width - 1)]))
+    for timestamp in (INT64_MIN, INT64_MAX):
+        by_bucket[timestamp // width].append(stored_block([RecordRow(timestamp)]))
+    return by_bucket, list(range(20))
+
+
+def test_bucket_spans_read_only_the_buckets_around_a_time_window() -> None:
+    width = 1_000
+    by_bucket, listed = _bucketed(width)
+    reads: list[tuple[int | None, int | None]] = []
+
+    def read(first: int | None, last: int | None) -> list[Any]:
+        reads.append((first, last))
+        return [
+            block
+            for bucket, blocks in sorted(by_bucket.items())
+            if (first is None or bucket >= first) and (last is None or bucket <= last)
+            for block in blocks
+        ]
+
+    spans = bucket_spans("t1", "/imu", bucket_width_ns=width, buckets=listed, read=read, max_spans=5)
+    all_timestamps = [
+        row.timestamp for blocks in by_bucket.values() for block in blocks for row in block.rows()
+    ]
+    views = {"records": records_view(spans)}
+
+    window = run_query(
+        "SELECT count(*) FROM records WHERE timestamp BETWEEN $low AND $high",
+        {"low": 4_500, "high": 7_000},
+        views,
+        LIMITS,
+    )
+
+    assert window.rows == [[sum(1 for t in all_timestamps if 4_500 <= t <= 7_000)]]
+    assert reads == [(4, 7)]  # spans of four buckets: [None..3], [4..7], [8..11], [12..15], [16..None]
+    reads.clear()
+    everything = run_query(
+        "SELECT count(*), min(timestamp), max(timestamp) FROM records", None, views, LIMITS
+    )
+    assert everything.rows == [[len(all_timestamps), INT64_MIN, INT64_MAX]]  # buckets never listed too
+    assert sorted(reads, key=str) == sorted([(None, 3), (4, 7), (8, 11), (12, 15), (16, None)], key=str)
+
+
+def test_bucket_spans_of_a_topic_without_buckets_is_one_unbounded_span() -> None:
+    spans = bucket_spans("t1", "/imu", bucket_width_ns=10, buckets=[], read=lambda first, last: [])
+
+    assert [(s.start_time, s.end_time) for s in spans] == [(None, None)]
+
+
 def test_records_view_is_not_read_by_a_statement_on_topics_alone() -> None:
     log = query_log()
 
@@ -218,7 +278,7 @@ def test_records_view_columns_of_an_ingested_and_an_api_record() -> None:
             RecordRow(6, None, None, None, None, None, "other.bag", None, {"query_data": {"a": 1}}),
         ]
     )
-    views = {"records": records_view([(topic_id, "/t")], lambda _: [block])}
+    views = {"records": records_view([RecordSpan(topic_id, "/t", lambda: [block])])}
 
     result = run_query("SELECT * FROM records ORDER BY timestamp", None, views, LIMITS)
 
@@ -352,7 +412,7 @@ def test_tags_view_joins_records_in_a_tag_time_range() -> None:
         },
         {"id": uuid4(), "label": "whole log", "start_time": None, "end_time": None},
     ]
-    views = log_views(topics=log.topics, blocks_of=log.blocks_of, tags=tags)
+    views = log_views(topics=log.topics, spans=whole_topics(log.topics, log.blocks_of), tags=tags)
 
     result = run_query(
         "SELECT g.label, g.context->>'$.by', count(*) FROM tags g JOIN records r ON r.topic_id = g.topic_id "
@@ -378,7 +438,9 @@ def test_ingestions_view_holds_the_ingestion_models() -> None:
         transitioned_at=datetime(2024, 5, 1, 12, 5, tzinfo=UTC),
     )
     log = query_log()
-    views = log_views(topics=log.topics, blocks_of=log.blocks_of, ingestions=[ingestion])
+    views = log_views(
+        topics=log.topics, spans=whole_topics(log.topics, log.blocks_of), ingestions=[ingestion]
+    )
 
     result = run_query(
         "SELECT i.name, i.state, i.progress, i.context, i.transitioned_at, count(r.timestamp) "
@@ -396,8 +458,20 @@ def test_ingestions_view_holds_the_ingestion_models() -> None:
 def test_log_views_are_the_four_views_by_name() -> None:
     log = query_log()
 
-    views = log_views(topics=log.topics, blocks_of=log.blocks_of)
+    views = log_views(topics=log.topics, spans=whole_topics(log.topics, log.blocks_of))
 
     assert sorted(views) == ["ingestions", "records", "tags", "topics"]
     result = run_query("SELECT count(*) FROM tags, ingestions", None, views, LIMITS)
     assert (result.error, result.rows, log.reads) == (None, [[0]], {})
+
+
+def test_log_views_are_listed_by_the_catalog() -> None:
+    log = query_log()
+    views = log_views(topics=log.topics, spans=whole_topics(log.topics, log.blocks_of))
+
+    result = run_query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'", None, views, LIMITS
+    )
+
+    assert {"topics", "records", "tags", "ingestions"} <= {row[0] for row in result.rows}
+    assert log.reads == {}

@@ -25,16 +25,23 @@ become dictionary arrays whose indices are the block's own ``int32`` index colum
 repeated or looked up per record (DuckDB reads them as VARCHAR). ``query_data`` is gathered from the
 block's rare per-record extras with one ``take``.
 
-``records_view`` makes one view partition per topic, with topic_id and topic as the partition's
-constants: a statement that filters ``topic``/``topic_id`` with literals or parameters never reads
-the other topics' blocks (``engine.ViewPartition``). A filter that only reaches the records through a
-join (``JOIN topics t ... WHERE t.name = '/imu'``) is not pushed down: every topic is read.
+``records_view`` makes one view partition per ``RecordSpan`` (a topic's records within a time range,
+read lazily), with topic_id and topic as the partition's constants and the range as bounds of
+``timestamp``: a statement that filters ``topic``/``topic_id`` or ``timestamp`` with literals or
+parameters never reads the spans it excludes (``engine.ViewPartition``). ``whole_topics`` gives one
+span per topic; ``bucket_spans`` cuts a topic along its record buckets, whose time ranges are fixed by
+the bucket width, so a time window reads only the buckets around it. A filter that reaches the records
+only through a join (``JOIN topics t ... WHERE t.name = '/imu'``) or an expression
+(``timestamp / 1e9 > ...``) is not pushed down: every span is read.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -43,7 +50,7 @@ import pyarrow as pa
 
 from openlqs.models.ingestions import Ingestion
 from openlqs.models.resources import Topic
-from openlqs.queries.engine import ViewPartition, ViewSource
+from openlqs.queries.engine import INT64_MAX, INT64_MIN, ViewPartition, ViewSource
 from openlqs.records.codec import BlockColumns
 
 #: DuckDB reads Arrow's JSON extension type as its JSON type.
@@ -185,27 +192,83 @@ def records_reader(blocks: Iterable[tuple[UUID | str, str, BlockColumns]]) -> pa
     return pa.RecordBatchReader.from_batches(RECORDS_SCHEMA, batches)
 
 
-def records_view(
-    topics: Iterable[tuple[UUID | str, str]],
-    blocks_of: Callable[[UUID | str], Iterable[BlockColumns]],
-) -> ViewSource:
-    """The ``records`` view over ``topics`` (id, name): one partition per topic, whose blocks
-    ``blocks_of(topic_id)`` gives only when a statement scans that topic (see the module)."""
+@dataclass(frozen=True)
+class RecordSpan:
+    """Records of one topic whose timestamps all lie in [start_time, end_time] (None: unbounded),
+    which ``blocks`` reads only when a statement scans them."""
+
+    topic_id: UUID | str
+    topic: str
+    blocks: Callable[[], Iterable[BlockColumns]]
+    start_time: int | None = None
+    end_time: int | None = None
+
+
+def records_view(spans: Iterable[RecordSpan]) -> ViewSource:
+    """The ``records`` view: one partition per span, with the topic as constants and the time range as
+    bounds, so a statement's literal or parameter filters on topic_id, topic and timestamp decide which
+    spans are read at all (see ``engine.ViewPartition``)."""
     partitions = [
         ViewPartition(
-            build=_blocks_reader(topic_id, blocks_of),
-            constants={"topic_id": str(topic_id), "topic": name},
+            build=_blocks_reader(span.blocks),
+            constants={"topic_id": str(span.topic_id), "topic": span.topic},
+            bounds={"timestamp": (span.start_time, span.end_time)}
+            if span.start_time is not None or span.end_time is not None
+            else {},
         )
-        for topic_id, name in topics
+        for span in spans
     ]
     return ViewSource("records", RECORDS_SCHEMA, partitions)
 
 
-def _blocks_reader(
-    topic_id: UUID | str, blocks_of: Callable[[UUID | str], Iterable[BlockColumns]]
-) -> Callable[[], pa.RecordBatchReader]:
+def whole_topics(
+    topics: Iterable[Topic], blocks_of: Callable[[UUID], Iterable[BlockColumns]]
+) -> list[RecordSpan]:
+    """One unbounded span per topic, read by ``blocks_of(topic.id)``: push-down by topic only."""
+    return [RecordSpan(topic.id, topic.name, partial(blocks_of, topic.id)) for topic in topics]
+
+
+def bucket_spans(
+    topic_id: UUID | str,
+    topic: str,
+    *,
+    bucket_width_ns: int,
+    buckets: Iterable[int],
+    read: Callable[[int | None, int | None], Iterable[BlockColumns]],
+    max_spans: int = 32,
+) -> list[RecordSpan]:
+    """A topic's records as at most ``max_spans`` spans of consecutive buckets, cut so that each holds
+    about as many of ``buckets`` (the buckets that hold blocks, e.g. from ``block_stats``) as the next;
+    ``read(first_bucket, last_bucket)`` (None: unbounded, as ``RecordRepository.blocks`` takes them)
+    reads a span's blocks. The spans cover every bucket, the first and last unbounded, so a block the
+    listing missed (the BlockStats index may lag) is still read; a block of bucket b holds only
+    timestamps in [b * width, (b + 1) * width - 1], which are the span's bounds."""
+    if bucket_width_ns <= 0 or max_spans < 1:
+        raise ValueError("bucket_width_ns and max_spans must be positive")
+    ordered = sorted(set(buckets))
+    per_span = max(1, math.ceil(len(ordered) / max_spans))
+    cuts = ordered[per_span::per_span]
+    firsts: list[int | None] = [None, *cuts]
+    lasts: list[int | None] = [cut - 1 for cut in cuts] + [None]
+    return [
+        RecordSpan(
+            topic_id,
+            topic,
+            partial(read, first, last),
+            start_time=None if first is None else _int64(first * bucket_width_ns),
+            end_time=None if last is None else _int64((last + 1) * bucket_width_ns - 1),
+        )
+        for first, last in zip(firsts, lasts, strict=True)
+    ]
+
+
+def _int64(value: int) -> int:
+    return max(INT64_MIN, min(INT64_MAX, value))
+
+
+def _blocks_reader(blocks: Callable[[], Iterable[BlockColumns]]) -> Callable[[], pa.RecordBatchReader]:
     def build() -> pa.RecordBatchReader:
-        batches = (block_batch(columns) for columns in blocks_of(topic_id) if len(columns))
+        batches = (block_batch(columns) for columns in blocks() if len(columns))
         return pa.RecordBatchReader.from_batches(BLOCK_SCHEMA, batches)
 
     return build
@@ -304,15 +367,16 @@ def tags_view(tags: Sequence[Mapping[str, Any]]) -> ViewSource:
 def log_views(
     *,
     topics: Sequence[Topic],
-    blocks_of: Callable[[UUID | str], Iterable[BlockColumns]],
+    spans: Iterable[RecordSpan],
     ingestions: Sequence[Ingestion] = (),
     tags: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, ViewSource]:
-    """Every view of one log, keyed by name, for ``engine.run_query``. Only ``blocks_of`` reads
-    storage, and only for the topics a statement scans."""
+    """Every view of one log, keyed by name, for ``engine.run_query``. Only the spans' ``blocks`` read
+    storage, and only for the spans a statement scans (``whole_topics`` or ``bucket_spans`` make
+    them)."""
     views = [
         topics_view(topics),
-        records_view([(topic.id, topic.name) for topic in topics], blocks_of),
+        records_view(spans),
         tags_view(tags),
         ingestions_view(ingestions),
     ]
