@@ -155,6 +155,7 @@ def test_engine_refuses_a_statement_that_is_not_text_or_too_long() -> None:
         "SELECT * FROM read_csv_auto('/etc/hostname')",
         "SELECT * FROM read_text('/etc/hostname')",
         "SELECT * FROM read_blob('/etc/hostname')",
+        "SELECT content FROM read_text('/proc/self/environ')",  # a function's credentials
         "SELECT * FROM read_json('/etc/hostname')",
         "SELECT * FROM read_ndjson_objects('/etc/hostname')",
         "SELECT * FROM read_parquet('/etc/hostname')",
