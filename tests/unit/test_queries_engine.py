@@ -148,6 +148,21 @@ def test_engine_refuses_a_statement_that_is_not_text_or_too_long() -> None:
     assert long.error["name"] == BAD_QUERY
 
 
+def test_engine_refuses_a_statement_with_a_lone_surrogate() -> None:
+    assert _run("SELECT '\ud800'").error == {
+        "name": BAD_QUERY,
+        "message": "the statement must be Unicode text (it holds a lone surrogate)",
+    }
+
+
+def test_engine_error_messages_are_storable_text() -> None:
+    result = _run("SELECT 1", {"\udc80": 1})
+
+    assert result.error is not None
+    result.error["message"].encode("utf-8")  # a lone surrogate would raise here
+    assert result.error["message"] == "the statement has no parameter $?"
+
+
 @pytest.mark.parametrize(
     "statement",
     [

@@ -72,6 +72,7 @@ QUERY_TIMEOUT = "QueryTimeout"
 QUERY_TOO_LARGE = "QueryTooLarge"
 QUERY_FAILED = "QueryFailed"
 
+#: Range of an int64 (BIGINT) column, and so of a view part's bounds.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: Longest statement accepted (characters).
 MAX_STATEMENT_LENGTH = 64 * 1024
@@ -205,7 +206,22 @@ class _Refused(Exception):
 
     def __init__(self, name: str, message: str) -> None:
         super().__init__(message)
-        self.error = {"name": name, "message": message[:MAX_MESSAGE_LENGTH]}
+        self.error = {"name": name, "message": _text(message)}
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(message: str) -> str:
+    """A message as storable text: at most ``MAX_MESSAGE_LENGTH`` characters, lone surrogates (from a
+    parameter's name, say) replaced."""
+    message = message[:MAX_MESSAGE_LENGTH]
+    return message if _is_unicode(message) else message.encode("utf-8", "replace").decode("utf-8")
 
 
 def run_query(
@@ -260,6 +276,8 @@ def _single_select(connection: duckdb.DuckDBPyConnection, statement: Any) -> duc
     """The one SELECT statement of ``statement``, found by DuckDB's parser, or ``_Refused``."""
     if not isinstance(statement, str):
         raise _Refused(BAD_QUERY, "the statement must be SQL text")
+    if not _is_unicode(statement):
+        raise _Refused(BAD_QUERY, "the statement must be Unicode text (it holds a lone surrogate)")
     if len(statement) > MAX_STATEMENT_LENGTH:
         raise _Refused(
             BAD_QUERY, f"the statement is {len(statement)} characters; at most {MAX_STATEMENT_LENGTH}"
@@ -370,9 +388,6 @@ def _literal(value: Constant, kind: pa.DataType) -> str:
         return f"CAST(NULL AS {sql_type})"
     if isinstance(value, int):
         return f"CAST({int(value)} AS {sql_type})"
-    if "\x00" in value:
-        # A NUL cannot stand in SQL text; chr(0) is folded to a constant like the rest.
-        return "(" + " || chr(0) || ".join(_literal(part, kind) for part in value.split("\x00")) + ")"
     return "CAST('" + value.replace("'", "''") + f"' AS {sql_type})"
 
 
@@ -480,11 +495,11 @@ def _error_of(error: BaseException, watchdog: _Watchdog, limits: QueryLimits) ->
             "\n(->> gives text: cast it to compare with a number, "
             "e.g. TRY_CAST(query_data->>'$.x' AS DOUBLE) > 5)"
         )
-    return {"name": BAD_QUERY, "message": message[:MAX_MESSAGE_LENGTH]}
+    return {"name": BAD_QUERY, "message": _text(message)}
 
 
 def _message(error: BaseException) -> str:
-    return (str(error) or type(error).__name__)[:MAX_MESSAGE_LENGTH]
+    return _text(str(error) or type(error).__name__)
 
 
 class _Watchdog:
