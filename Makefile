@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: local test lint sam-validate format unit integration e2e test-compat bench clean
+.PHONY: local test test-fast lint sam-validate format unit static integration local-tier e2e fuzz official-client test-compat bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,15 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 local: $(VENV)/.installed-local
 	$(BIN)/openlqs local
 
-test: $(VENV)/.installed-dev lint sam-validate
-	$(BIN)/python -m pytest
+# Each tier is a step, on both cores (pytest-xdist; --dist loadfile keeps a module's tests, and the moto
+# tables it builds once, on one worker). The slow end-to-end pieces are steps of their own.
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+PARALLEL := -n 2 --dist loadfile
+
+test: $(VENV)/.installed-dev lint sam-validate unit static integration local-tier e2e fuzz official-client
+
+# What to run while working (~2 minutes): everything without a local stack.
+test-fast: $(VENV)/.installed-dev lint unit static integration
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -34,19 +41,31 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 unit: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest tests/unit
+	$(PYTEST) $(PARALLEL) tests/unit
+
+static: $(VENV)/.installed-dev
+	$(PYTEST) $(PARALLEL) tests/static
 
 integration: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest tests/integration
+	$(PYTEST) $(PARALLEL) tests/integration
+
+local-tier: $(VENV)/.installed-dev
+	$(PYTEST) $(PARALLEL) tests/local
 
 e2e: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest tests/e2e
+	$(PYTEST) $(PARALLEL) tests/e2e --deselect tests/e2e/test_fuzz_api.py --deselect tests/e2e/test_official_client.py
+
+fuzz: $(VENV)/.installed-dev
+	$(PYTEST) tests/e2e/test_fuzz_api.py
 
 # The official LogQS client runs the documentation walkthrough against the local stack. It pins
-# rosbags < 0.11, so it lives in its own venv (.venv-compat, scripts/compat-venv.sh); here a failed
-# install fails the run instead of skipping the test.
+# rosbags < 0.11, so it lives in its own venv (.venv-compat, scripts/compat-venv.sh). make test reports
+# a skip when that install fails (no network); test-compat fails instead.
+official-client: $(VENV)/.installed-dev
+	PYTHON=$(PYTHON) $(PYTEST) tests/e2e/test_official_client.py
+
 test-compat: $(VENV)/.installed-dev
-	OPENLQS_REQUIRE_COMPAT=1 PYTHON=$(PYTHON) $(BIN)/python -m pytest tests/e2e/test_official_client.py
+	OPENLQS_REQUIRE_COMPAT=1 PYTHON=$(PYTHON) $(PYTEST) tests/e2e/test_official_client.py
 
 # Benchmarks (docs/performance.md), at the sizes the figures were taken (~20 minutes on 2 cores, most
 # of it generating the bags once, cached in the temp folder). Smaller, quicker:

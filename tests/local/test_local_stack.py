@@ -25,7 +25,7 @@ from openlqs.auth import format_authorization
 from openlqs.local import LocalStack
 from openlqs.local.runner import RUNNING_MESSAGE
 from openlqs.settings import get_settings
-from tests.support.local import ECHO_HANDLER
+from tests.support.local import ECHO_HANDLER, local_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DATASTORE_ID = "7d1f4a52-3b9e-4c61-8f0a-5e2d9c1b7a30"
@@ -51,16 +51,9 @@ def admin_headers(stack: LocalStack) -> dict[str, str]:
     return {"Authorization": format_authorization(stack.admin_key.key_id, stack.admin_key.secret)}
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
 def _stack(project: Path, data_dir: Path, **kwargs: Any) -> LocalStack:
-    # A long interval: these tests save explicitly (stop or snapshot()), never on the timer.
-    return LocalStack(
-        port=0, moto_port=0, data_dir=data_dir, project_dir=project, snapshot_interval=3600, **kwargs
-    )
+    # These tests save explicitly (stop or snapshot()), never on the timer.
+    return local_stack(project, data_dir, **kwargs)
 
 
 def _resource_item(key: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from openlqs.local import LocalStack
 from openlqs.local.cloudformation import load_template, resource_references, template_lookup
 from openlqs.local.resources import function_specs, local_resource_names
 from openlqs.local.statemachines import StateMachineSpec, state_machine_specs
-from tests.support.local import ECHO_HANDLER
+from tests.support.local import ECHO_HANDLER, local_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # Generous upper bound so a slow machine does not hang the suite; nothing is timed.
@@ -202,18 +202,6 @@ def write_project(root: Path) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return write_project(tmp_path / "project")
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-def local_stack(project: Path, data_dir: Path, **kwargs: Any) -> LocalStack:
-    """A stack on free ports that saves only when stopped."""
-    return LocalStack(
-        port=0, moto_port=0, data_dir=data_dir, project_dir=project, snapshot_interval=3600, **kwargs
-    )
 
 
 def wait_for_execution(stack: LocalStack, execution_arn: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
 import time
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 from openlqs.local import LocalStack
 from openlqs.local.cloudformation import load_template
 from openlqs.local.filters import FilterCriteria
-from openlqs.local.functions import InProcessFunction, LambdaContext
-from openlqs.local.resources import DynamoDBEventSubscription, FunctionSpec, dynamodb_event_subscriptions
+from openlqs.local.functions import InProcessFunction
+from openlqs.local.resources import DynamoDBEventSubscription, dynamodb_event_subscriptions
 from openlqs.local.streams import DynamoDBStreamSource
 from tests.local.test_local_statemachines import (
     EXECUTION_LIMIT_S,
@@ -23,39 +22,21 @@ from tests.local.test_local_statemachines import (
     wait_for_execution,
     write_project,
 )
+from tests.support.local import RecordingFunction
 
 TRIGGER = "TriggerFunction"
 TABLE = "openlqs-resources"
 QUEUED_PATTERN = {"dynamodb": {"NewImage": {"state": {"S": ["queued"]}}}}
 
 
-class RecordingFunction(InProcessFunction):
-    """A stand-in TriggerFunction: keeps every event; fails the first ``failures`` calls."""
-
-    def __init__(self, failures: int = 0) -> None:
-        super().__init__(FunctionSpec(logical_id=TRIGGER, code_path=Path("unused.py"), handler_name="unused"))
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.failures = failures
-
-    def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
-        self.events.put(event)
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("trigger failed on purpose")
-        return None
-
-    def next_event(self) -> dict[str, Any]:
-        return self.events.get(timeout=EXECUTION_LIMIT_S)
+def recording_function(failures: int = 0) -> RecordingFunction:
+    """A stand-in {TRIGGER}: keeps every event; fails the first ``failures`` calls."""
+    return RecordingFunction(TRIGGER, failures=failures, answer=None)
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return write_project(tmp_path / "project")
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
 
 
 def _stack(project: Path, data_dir: Path, trigger: InProcessFunction, **kwargs: Any) -> LocalStack:
@@ -85,7 +66,7 @@ def _keys(event: dict[str, Any]) -> list[tuple[str, str]]:
 def test_local_stream_delivers_records_passing_the_filter_and_drops_the_others(
     project: Path, data_dir: Path
 ) -> None:
-    trigger = RecordingFunction()
+    trigger = recording_function()
     with _stack(project, data_dir, trigger) as stack:
         _put(stack, "a", "ready")  # INSERT, not queued: dropped
         _set_state(stack, "a", "queued")  # ready → queued: delivered
@@ -102,7 +83,7 @@ def test_local_stream_delivers_records_passing_the_filter_and_drops_the_others(
 
 
 def test_local_stream_event_has_the_shape_lambda_gives_a_function(project: Path, data_dir: Path) -> None:
-    trigger = RecordingFunction()
+    trigger = recording_function()
     with _stack(project, data_dir, trigger) as stack:
         _put(stack, "a", "ready", value=7)
         _set_state(stack, "a", "queued")
@@ -137,12 +118,12 @@ def test_local_stream_event_has_the_shape_lambda_gives_a_function(project: Path,
 
 
 def test_local_stream_does_not_replay_restored_items_after_a_restart(project: Path, data_dir: Path) -> None:
-    first = RecordingFunction()
+    first = recording_function()
     with _stack(project, data_dir, first) as stack:
         _put(stack, "before-restart", "queued")
         before = _keys(first.next_event())
 
-    second = RecordingFunction()
+    second = recording_function()
     with _stack(project, data_dir, second) as stack:
         restored = stack.client("dynamodb").get_item(TableName=TABLE, Key={"pk": {"S": "before-restart"}})
         _put(stack, "after-restart", "queued")
@@ -154,7 +135,7 @@ def test_local_stream_does_not_replay_restored_items_after_a_restart(project: Pa
 
 
 def test_local_stream_retries_a_failed_batch_then_goes_on(project: Path, data_dir: Path) -> None:
-    trigger = RecordingFunction(failures=1)
+    trigger = recording_function(failures=1)
     with _stack(project, data_dir, trigger, trigger_retry_delay_s=0) as stack:
         _put(stack, "a", "queued")
         first, second = trigger.next_event(), trigger.next_event()
@@ -169,7 +150,7 @@ def test_local_stream_gives_a_batch_up_after_maximum_retry_attempts(
     project: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The template says MaximumRetryAttempts: 1, so two attempts in all.
-    trigger = RecordingFunction(failures=100)
+    trigger = recording_function(failures=100)
     with _stack(project, data_dir, trigger, trigger_retry_delay_s=0) as stack:
         _put(stack, "bad", "queued")
         attempts = [_keys(trigger.next_event()), _keys(trigger.next_event())]
@@ -233,7 +214,7 @@ def _receive_batch(source: DynamoDBStreamSource) -> list[str]:
 
 
 def test_dynamodb_stream_source_batches_records_in_order(project: Path, data_dir: Path) -> None:
-    with _stack(project, data_dir, RecordingFunction()) as stack:
+    with _stack(project, data_dir, recording_function()) as stack:
         _stopped_pollers(stack)
         source = _source(stack, batch_size=2)
         for key in ("r1", "r2", "r3"):
@@ -247,7 +228,7 @@ def test_dynamodb_stream_source_batches_records_in_order(project: Path, data_dir
 def test_dynamodb_stream_source_holds_later_records_back_while_a_batch_is_retried(
     project: Path, data_dir: Path
 ) -> None:
-    with _stack(project, data_dir, RecordingFunction()) as stack:
+    with _stack(project, data_dir, recording_function()) as stack:
         _stopped_pollers(stack)
         source = _source(stack, batch_size=1, retry_delay_s=0)
         _put(stack, "r1", "ready")
@@ -272,7 +253,7 @@ def _wait_for(source: DynamoDBStreamSource) -> list[Any]:
 
 
 def test_dynamodb_stream_source_applies_its_filters(project: Path, data_dir: Path) -> None:
-    with _stack(project, data_dir, RecordingFunction()) as stack:
+    with _stack(project, data_dir, recording_function()) as stack:
         _stopped_pollers(stack)
         source = _source(stack, filters=FilterCriteria.parse([json.dumps(QUEUED_PATTERN)]))
         _put(stack, "ready", "ready")

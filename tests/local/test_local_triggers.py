@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.parser.models import S3Model
 
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.local import LocalStack
-from openlqs.local.functions import InProcessFunction, LambdaContext
-from openlqs.local.resources import FunctionSpec, S3EventSubscription
+from openlqs.local.functions import InProcessFunction
+from openlqs.local.resources import S3EventSubscription
 from openlqs.local.triggers import (
     Delivery,
     S3NotificationQueue,
@@ -24,7 +24,7 @@ from openlqs.local.triggers import (
     lambda_s3_event,
     subscribe_queues,
 )
-from tests.support.local import ECHO_HANDLER
+from tests.support.local import ECHO_HANDLER, RecordingFunction
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TRIGGER = "IngestionTriggerFunction"
@@ -32,23 +32,9 @@ TRIGGER = "IngestionTriggerFunction"
 EVENT_LIMIT_S = 30
 
 
-class RecordingFunction(InProcessFunction):
-    """A stand-in IngestionTriggerFunction: keeps every event; fails the first ``failures`` calls."""
-
-    def __init__(self, failures: int = 0) -> None:
-        super().__init__(FunctionSpec(logical_id=TRIGGER, code_path=Path("unused.py"), handler_name="unused"))
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.failures = failures
-
-    def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
-        self.events.put(event)
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("trigger failed on purpose")
-        return {"ingestion_ids": []}
-
-    def next_event(self, timeout: float = EVENT_LIMIT_S) -> dict[str, Any]:
-        return self.events.get(timeout=timeout)
+def recording_function(failures: int = 0) -> RecordingFunction:
+    """A stand-in {TRIGGER}: keeps every event; fails the first ``failures`` calls."""
+    return RecordingFunction(TRIGGER, failures=failures, answer={"ingestion_ids": []})
 
 
 @pytest.fixture
@@ -67,11 +53,6 @@ def project(tmp_path: Path) -> Path:
     # The local API Gateway loads the template's authorizer when the stack starts.
     shutil.copytree(PROJECT_DIR / "functions" / "authorizer", root / "functions" / "authorizer")
     return root
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
 
 
 def _stack(
@@ -98,7 +79,7 @@ def _object_of(event: dict[str, Any]) -> dict[str, Any]:
 def test_local_drop_folder_invokes_the_trigger_with_a_real_shaped_s3_event(
     project: Path, data_dir: Path
 ) -> None:
-    trigger = RecordingFunction()
+    trigger = recording_function()
     with _stack(project, data_dir, trigger) as stack:
         put = stack.client("s3").put_object(
             Bucket=stack.bucket_name, Key="drop/My Group/log 1/a+b.bag", Body=b"0123456789"
@@ -116,7 +97,7 @@ def test_local_drop_folder_invokes_the_trigger_with_a_real_shaped_s3_event(
 
 
 def test_local_drop_folder_ignores_keys_outside_the_drop_prefix(project: Path, data_dir: Path) -> None:
-    trigger = RecordingFunction()
+    trigger = recording_function()
     with _stack(project, data_dir, trigger) as stack:
         s3 = stack.client("s3")
         s3.put_object(Bucket=stack.bucket_name, Key="lqs/logs/l1/a.bag", Body=b"1")
@@ -131,7 +112,7 @@ def test_local_drop_folder_ignores_keys_outside_the_drop_prefix(project: Path, d
 
 def test_local_drop_folder_delivers_both_events_of_a_multipart_upload(project: Path, data_dir: Path) -> None:
     # moto sends ObjectCreated:Put and ObjectCreated:CompleteMultipartUpload; the trigger deduplicates.
-    trigger = RecordingFunction()
+    trigger = recording_function()
     with _stack(project, data_dir, trigger) as stack:
         s3, key = stack.client("s3"), "drop/g/l/multi.bag"
         upload = s3.create_multipart_upload(Bucket=stack.bucket_name, Key=key)
@@ -176,7 +157,7 @@ def test_local_drop_folder_runs_the_real_handler_with_the_decoded_key(
 
 
 def test_local_drop_folder_retries_a_failed_event(project: Path, data_dir: Path) -> None:
-    trigger = RecordingFunction(failures=1)
+    trigger = recording_function(failures=1)
     with _stack(project, data_dir, trigger, trigger_retry_delay_s=0) as stack:
         stack.client("s3").put_object(Bucket=stack.bucket_name, Key="drop/g/l/retry.bag", Body=b"1")
 
@@ -189,7 +170,7 @@ def test_local_drop_folder_retries_a_failed_event(project: Path, data_dir: Path)
 def test_local_drop_folder_gives_up_after_three_attempts_with_an_error(
     project: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    trigger = RecordingFunction(failures=100)
+    trigger = recording_function(failures=100)
     with _stack(project, data_dir, trigger, trigger_retry_delay_s=0) as stack:
         stack.client("s3").put_object(Bucket=stack.bucket_name, Key="drop/g/l/bad.bag", Body=b"1")
         attempts = [trigger.next_event() for _ in range(3)]
@@ -206,10 +187,10 @@ def test_local_drop_folder_gives_up_after_three_attempts_with_an_error(
 
 def test_local_drop_folder_redelivers_a_file_left_there_at_restart(project: Path, data_dir: Path) -> None:
     # A file still in the drop folder was not handled (the trigger moves it out): restored, it is delivered.
-    with _stack(project, data_dir, RecordingFunction()) as stack:
+    with _stack(project, data_dir, recording_function()) as stack:
         stack.client("s3").put_object(Bucket=stack.bucket_name, Key="drop/g/l/left.bag", Body=b"1")
 
-    trigger = RecordingFunction()
+    trigger = recording_function()
     with _stack(project, data_dir, trigger):
         event = trigger.next_event()
 
@@ -217,7 +198,7 @@ def test_local_drop_folder_redelivers_a_file_left_there_at_restart(project: Path
 
 
 def test_local_stack_stop_stops_the_trigger_pollers(project: Path, data_dir: Path) -> None:
-    stack = _stack(project, data_dir, RecordingFunction()).start()
+    stack = _stack(project, data_dir, recording_function()).start()
     pollers = list(stack.pollers)
     running = [poller.is_alive() for poller in pollers]
 
@@ -305,7 +286,7 @@ def test_lambda_s3_event_encodes_keys_as_s3_does() -> None:
 
 
 def test_s3_notification_queue_deletes_s3_test_events_unseen(project: Path, data_dir: Path) -> None:
-    with _stack(project, data_dir, RecordingFunction()) as stack:
+    with _stack(project, data_dir, recording_function()) as stack:
         for poller in stack.pollers:
             poller.stop()
         s3, sqs = stack.client("s3"), stack.client("sqs")

@@ -16,25 +16,17 @@ from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_typestore
 
 from openlqs.formats.base import MessagePosition
+from tests.support.sources import BytesSource
 
 TYPESTORE = get_typestore(Stores.ROS1_NOETIC)
 
 
-class FileSource:
-    """``ByteSource`` over a file, counting the reads so tests can see how much was read."""
+class FileSource(BytesSource):
+    """``ByteSource`` over a file, counting the reads; it also reads messages by their offsets."""
 
     def __init__(self, path: Path | str) -> None:
-        self.data = Path(path).read_bytes()
-        self.reads: list[tuple[int, int]] = []
+        super().__init__(Path(path).read_bytes())
         self._chunks: dict[int, bytes] = {}
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    def read(self, start: int, end: int) -> bytes:
-        self.reads.append((start, end))
-        return self.data[start:end]
 
     def message_bytes(self, position: MessagePosition) -> bytes:
         """A message's bytes, found through its record offsets as a client would find them."""

@@ -1,5 +1,18 @@
 """What the tests of the local stack share."""
 
+from __future__ import annotations
+
+import queue
+from pathlib import Path
+from typing import Any
+
+from openlqs.local import LocalStack
+from openlqs.local.functions import InProcessFunction, LambdaContext
+from openlqs.local.resources import FunctionSpec
+
+#: Generous upper bound for an event to arrive, so a slow machine does not hang the suite; nothing is timed.
+EVENT_LIMIT_S = 30
+
 #: An ApiFunction handler that answers with what it received (and fails on request), for stacks of a
 #: test project.
 ECHO_HANDLER = """
@@ -42,3 +55,33 @@ def lambda_handler(event, context):
         "body": json.dumps({"event": event, "context": context_fields}),
     }
 """
+
+
+def local_stack(project: Path, data_dir: Path, **kwargs: Any) -> LocalStack:
+    """A stack of ``project`` on free ports that saves only when stopped or asked (``snapshot()``)."""
+    return LocalStack(
+        port=0, moto_port=0, data_dir=data_dir, project_dir=project, snapshot_interval=3600, **kwargs
+    )
+
+
+class RecordingFunction(InProcessFunction):
+    """A stand-in function: keeps every event, fails the first ``failures`` calls, else answers
+    ``answer``."""
+
+    def __init__(self, logical_id: str, failures: int = 0, answer: Any = None) -> None:
+        super().__init__(
+            FunctionSpec(logical_id=logical_id, code_path=Path("unused.py"), handler_name="unused")
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.failures = failures
+        self.answer = answer
+
+    def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
+        self.events.put(event)
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("trigger failed on purpose")
+        return self.answer
+
+    def next_event(self, timeout: float = EVENT_LIMIT_S) -> dict[str, Any]:
+        return self.events.get(timeout=timeout)

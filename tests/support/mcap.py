@@ -9,7 +9,6 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import lz4.frame
@@ -22,6 +21,7 @@ from rosbags.typesys import Stores, get_typestore
 from openlqs.formats.base import ChunkColumns, LogIndex, MessagePosition
 from openlqs.formats.compression import decompress
 from openlqs.formats.mcap import McapFormat
+from tests.support.sources import BytesSource
 
 ROS2 = get_typestore(Stores.LATEST)
 STRING_DEFINITION = "string data\n"
@@ -32,30 +32,6 @@ def ros2_string(text: str) -> bytes:
     """A ``std_msgs/msg/String`` as CDR bytes (with the 4-byte encapsulation header)."""
     message = ROS2.types["std_msgs/msg/String"](data=text)
     return bytes(ROS2.serialize_cdr(message, "std_msgs/msg/String"))
-
-
-class BytesSource:
-    """``ByteSource`` over bytes in memory, counting the reads so tests can see how much was read."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.reads: list[tuple[int, int]] = []
-
-    @classmethod
-    def of(cls, path: Path) -> BytesSource:
-        return cls(path.read_bytes())
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    def read(self, start: int, end: int) -> bytes:
-        self.reads.append((start, end))
-        return self.data[start:end]
-
-    @property
-    def bytes_read(self) -> int:
-        return sum(end - start for start, end in self.reads)
 
 
 def record_bytes(data: bytes, position: MessagePosition, cache: dict[int, bytes] | None = None) -> bytes:

@@ -89,14 +89,7 @@ def _row_view(row: RecordRow) -> dict[str, Any]:
     """A row as the filter engine sees it (the record's wire fields)."""
     extra = row.extra or {}
     return {
-        "timestamp": row.timestamp,
-        "data_offset": row.data_offset,
-        "data_length": row.data_length,
-        "chunk_compression": row.chunk_compression,
-        "chunk_offset": row.chunk_offset,
-        "chunk_length": row.chunk_length,
-        "source": row.source,
-        "ingestion_id": row.ingestion_id,
+        **row.located(),
         "updated_at": extra.get("updated_at"),
         "workflow_id": None,
         **{name: extra.get(name) for name in EXTRA_FIELDS},

@@ -38,20 +38,13 @@ def to_record(topic: Topic | TopicRef, block: RecordBlock, row: RecordRow, *, au
     extra = row.extra or {}
     return Record.model_validate(
         {
-            "timestamp": row.timestamp,
+            **row.located(),
             "log_id": topic.log_id,
             "topic_id": topic.id,
             "created_at": extra.get("created_at") or block.created_at,
             "updated_at": extra.get("updated_at"),
             "created_by": extra.get("created_by"),
             "updated_by": extra.get("updated_by"),
-            "ingestion_id": row.ingestion_id,
-            "data_offset": row.data_offset,
-            "data_length": row.data_length,
-            "chunk_compression": row.chunk_compression,
-            "chunk_offset": row.chunk_offset,
-            "chunk_length": row.chunk_length,
-            "source": row.source,
             "locked": extra.get("locked", False),
             "locked_by": extra.get("locked_by"),
             "locked_at": extra.get("locked_at"),

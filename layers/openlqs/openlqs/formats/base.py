@@ -35,6 +35,33 @@ class ByteSource(Protocol):
         ...
 
 
+#: How much a salvage scan reads at a time.
+SCAN_WINDOW_BYTES = 16 * 1024 * 1024
+
+
+class ScanWindow:
+    """Serves the small reads of a sequential scan from large range reads of a :class:`ByteSource`."""
+
+    def __init__(self, source: ByteSource, size: int = SCAN_WINDOW_BYTES) -> None:
+        self.source = source
+        self.size = size
+        self.start = 0
+        self.buffer = b""
+
+    def at(self, start: int, end: int) -> tuple[bytes, int]:
+        """A buffer holding file bytes ``start`` to ``end`` (when the file has them) and where ``start``
+        is in it: a scan unpacks small fields in place, without a copy."""
+        if not (self.start <= start and end <= self.start + len(self.buffer)):
+            self.start = start
+            self.buffer = self.source.read(start, min(self.source.size, max(end, start + self.size)))
+        return self.buffer, start - self.start
+
+    def read(self, start: int, end: int) -> bytes:
+        """File bytes ``start`` to ``end`` (fewer at the end of the file)."""
+        buffer, at = self.at(start, end)
+        return buffer[at : at + end - start]
+
+
 @dataclass(frozen=True)
 class Channel:
     """One stream of messages of a log (a ROS 1 connection, an MCAP channel): a topic name and its type.

@@ -67,8 +67,13 @@ def _typestore(type_name: str, type_data: str) -> Any:
 def decode_ros1(type_name: str, type_data: str, data: bytes | memoryview) -> dict[str, Any]:
     """The message as plain Python values (dicts, lists, numbers, str, bytes for uint8 arrays)."""
     store = _typestore(type_name, type_data)
+    return _deserialized(store.deserialize_ros1, type_name, data)
+
+
+def _deserialized(deserialize: Callable[[Data, str], Any], type_name: str, data: Data) -> dict[str, Any]:
+    """The message ``deserialize`` (a typestore's ROS 1 or CDR deserializer) makes, as plain values."""
     try:
-        message = store.deserialize_ros1(data, rosbags_type_name(type_name))
+        message = deserialize(data, rosbags_type_name(type_name))
     except Exception as error:  # a definition mismatch surfaces as struct/index/value errors
         raise MessageDecodeError(f"the bytes do not decode as {type_name}: {error}") from error
     plain = to_plain(message)
@@ -168,13 +173,7 @@ def decode_cdr(type_name: str, type_data: str, data: Data) -> dict[str, Any]:
     store = _cdr_typestore_or_error(type_name, type_data)
     if isinstance(store, str):
         raise MessageDecodeError(store)
-    try:
-        message = store.deserialize_cdr(data, rosbags_type_name(type_name))
-    except Exception as error:  # a definition mismatch surfaces as struct/index/value errors
-        raise MessageDecodeError(f"the bytes do not decode as {type_name}: {error}") from error
-    plain = to_plain(message)
-    assert isinstance(plain, dict)
-    return plain
+    return _deserialized(store.deserialize_cdr, type_name, data)
 
 
 def decode_json(type_name: str, type_data: str, data: Data) -> dict[str, Any]:

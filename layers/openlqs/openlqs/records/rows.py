@@ -36,6 +36,19 @@ class RecordRow:
             return self.chunk_length or 0
         return self.data_length or 0
 
+    def located(self) -> dict[str, Any]:
+        """The record's wire fields a row always has: its time, ingestion and where its bytes are."""
+        return {
+            "timestamp": self.timestamp,
+            "ingestion_id": self.ingestion_id,
+            "data_offset": self.data_offset,
+            "data_length": self.data_length,
+            "chunk_compression": self.chunk_compression,
+            "chunk_offset": self.chunk_offset,
+            "chunk_length": self.chunk_length,
+            "source": self.source,
+        }
+
     def order_key(self) -> tuple[int, int, int]:
         """Time order; records with equal timestamps keep their position in the file."""
         return (

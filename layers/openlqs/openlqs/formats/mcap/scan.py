@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openlqs.errors import BadLogFile
-from openlqs.formats.base import ByteSource, LogIndex, Span
+from openlqs.formats.base import ByteSource, LogIndex, ScanWindow, Span
 from openlqs.formats.mcap.attachments import Listing
 from openlqs.formats.mcap.channels import Declarations
 from openlqs.formats.mcap.chunks import chunk_records, walk_messages
@@ -34,8 +34,6 @@ from openlqs.formats.mcap.records import (
     parse_schema,
 )
 
-#: How much the scan reads at a time.
-SCAN_WINDOW = 16 * 1024 * 1024
 #: The largest run of top-level messages one span holds (a single larger message is a span alone).
 UNCHUNKED_SPAN_BYTES = 4 * 1024 * 1024
 #: An attachment's name and media type are read from this many bytes at its start (more when longer).
@@ -44,28 +42,6 @@ ATTACHMENT_HEAD = 64 * 1024
 #: not define (extensions, padding).
 _IN_RUNS = frozenset({Op.MESSAGE, Op.SCHEMA, Op.CHANNEL})
 _DEFINED = frozenset(op.value for op in Op)
-
-
-class _Window:
-    """Serves the small reads of a sequential scan from large range reads."""
-
-    def __init__(self, source: ByteSource, size: int = SCAN_WINDOW) -> None:
-        self.source = source
-        self.size = size
-        self.start = 0
-        self.buffer = b""
-
-    def at(self, start: int, end: int) -> tuple[bytes, int]:
-        """A buffer holding file bytes ``start`` to ``end`` (when the file has them) and where ``start``
-        is in it: the scan unpacks small fields in place, without a copy."""
-        if not (self.start <= start and end <= self.start + len(self.buffer)):
-            self.start = start
-            self.buffer = self.source.read(start, min(self.source.size, max(end, start + self.size)))
-        return self.buffer, start - self.start
-
-    def read(self, start: int, end: int) -> bytes:
-        buffer, at = self.at(start, end)
-        return buffer[at : at + end - start]
 
 
 @dataclass
@@ -97,7 +73,7 @@ class _Scan:
 
     def __init__(self, source: ByteSource) -> None:
         self.source = source
-        self.window = _Window(source)
+        self.window = ScanWindow(source)
         self.declarations = Declarations()
         self.listing = Listing()
         self.spans: list[Span] = []

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from openlqs.errors import BadLogFile
-from openlqs.formats.base import ByteSource, ChunkColumns, MessagePosition, Span
+from openlqs.formats.base import ByteSource, ChunkColumns, MessagePosition, ScanWindow, Span
 from openlqs.formats.compression import decompress
 
 MAGIC = b"#ROSBAG V2.0\n"
@@ -212,32 +212,12 @@ def _chunk_info(record: _Record, data: bytes | memoryview, base: int) -> tuple[i
     )
 
 
-#: How much a salvage scan reads at a time.
-SCAN_WINDOW = 16 * 1024 * 1024
-
-
-class _Window:
-    """Serves small reads of a sequential scan from large range reads."""
-
-    def __init__(self, source: ByteSource, size: int = SCAN_WINDOW) -> None:
-        self.source = source
-        self.size = size
-        self.start = 0
-        self.buffer = b""
-
-    def read(self, start: int, end: int) -> bytes:
-        if not (self.start <= start and end <= self.start + len(self.buffer)):
-            self.start = start
-            self.buffer = self.source.read(start, min(self.source.size, max(end, start + self.size)))
-        return self.buffer[start - self.start : end - self.start]
-
-
 def salvage_index(source: ByteSource, start: int) -> BagIndex:
     """Rebuild the index of a bag whose recording was cut off: every complete chunk, found by a scan.
 
     Whatever follows the last complete chunk (and its index-data records) is ignored and counted.
     """
-    window = _Window(source)
+    window = ScanWindow(source)
     connections: dict[int, Connection] = {}
     found: list[Span] = []
     position = last_complete = start
