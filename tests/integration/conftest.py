@@ -9,9 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from openlqs.api.app import get_app
 from openlqs.api.authorizer import get_keys
 from openlqs.local.functions import InProcessFunction
+from openlqs.local.moto_fence import install_transactions
 from openlqs.local.resources import create_buckets, create_tables, local_resource_names, settings_environment
 from openlqs.services import get_services
 from openlqs.settings import get_settings
@@ -39,7 +39,6 @@ def _forget_changed_settings() -> None:
 @pytest.fixture(scope="session")
 def api_function() -> InProcessFunction:
     """ApiFunction's real handler file, imported once as the Lambda runtime would."""
-    get_app.cache_clear()
     return InProcessFunction.from_file(PROJECT_DIR / "functions" / "api" / "app.py", logical_id="ApiFunction")
 
 
@@ -64,6 +63,7 @@ def aws_module(template: dict[str, Any]) -> Iterator[dict[str, str]]:
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
+        install_transactions()
         with mock_aws():
             names = local_resource_names(template, prefix="itest")
             create_tables(boto3.client("dynamodb"), template, names)

@@ -295,7 +295,7 @@ def test_function_specs_resolve_parameter_refs_and_set_local_concurrency(tmp_pat
     specs = function_specs(template, tmp_path)
 
     assert specs["PartFunction"].memory_mb == 1769
-    assert specs["ApiFunction"].max_concurrency == 1
+    assert specs["ApiFunction"].max_concurrency == DEFAULT_LOCAL_CONCURRENCY
     assert specs["PartFunction"].max_concurrency == DEFAULT_LOCAL_CONCURRENCY
     assert specs["LimitedFunction"].max_concurrency == 3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+import threading
 from typing import Any
 from urllib.parse import quote, unquote
 from uuid import UUID
@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from openlqs.api.access import authorize, principal_of
+from openlqs.api.common import current_event
 from openlqs.api.errors import JSON, register_error_handlers
 from openlqs.api.limits import refuse_request
 from openlqs.api.routers import api_keys, groups, ingestions, logs, object_stores, objects, records, topics
@@ -62,9 +63,24 @@ def _version_header(app: APIGatewayRestResolver, next_middleware: NextMiddleware
     return response
 
 
-@lru_cache(maxsize=1)
+_apps = threading.local()
+
+
 def get_app() -> APIGatewayRestResolver:
-    """Build the resolver once per process."""
+    """This thread's resolver, built once per thread.
+
+    Powertools keeps the request being resolved on the resolver, so requests answered at the same time
+    in one process (the local stack serves several at once; a Lambda environment never does) each need
+    their own. Route code reads the request from ``api.common.current_event``, not from its router.
+    """
+    app: APIGatewayRestResolver | None = getattr(_apps, "app", None)
+    if app is None:
+        app = _apps.app = build_app()
+    return app
+
+
+def build_app() -> APIGatewayRestResolver:
+    """A resolver with every router, the error handlers and the OpenAPI routes."""
     app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[API_PREFIX])
     app.use(middlewares=[_version_header])
     for router in (
@@ -124,4 +140,8 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     path = event.get("path")
     if isinstance(path, str) and "/objects/" in path:
         event = {**event, "path": encode_object_key(path)}
-    return refuse_request(event) or get_app().resolve(event, context)
+    token = current_event.set(event)
+    try:
+        return refuse_request(event) or get_app().resolve(event, context)
+    finally:
+        current_event.reset(token)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic_core import to_json
 
@@ -19,9 +19,14 @@ T = TypeVar("T")
 LockToken = Annotated[str | None, Query(description="Token of a locked resource", max_length=1024)]
 
 
-def request_context(router: BaseRouter, lock_token: str | None = None) -> Context:
+#: The proxy event being answered, set by ``openlqs.api.app.handle`` (one per thread or task): the
+#: resolver's own record of it is not safe when the local stack answers requests concurrently.
+current_event: ContextVar[dict[str, Any]] = ContextVar("openlqs_api_event")
+
+
+def request_context(lock_token: str | None = None) -> Context:
     """Who is calling (the key the authorizer accepted) and with which lock token."""
-    principal = principal_of(router.current_event.raw_event)
+    principal = principal_of(current_event.get({}))
     return Context(actor=principal.key_id if principal else None, lock_token=lock_token or None)
 
 

@@ -3,13 +3,11 @@
 A handler is imported by file path (``functions/api/app.py``), the way the Lambda runtime imports it
 from its ``CodeUri``, and called with a fake Lambda context.
 
-How many invocations of one function run at once is the spec's ``max_concurrency``. A function that
-serves the API runs one at a time, as in one Lambda execution environment: Powertools resolvers keep the
-current event on a module-level object, so two concurrent calls of one handler would see each other's
-request. Other functions (the state machine's tasks, the trigger) keep nothing per request at module
-level and may run concurrently, as Lambda runs a Map state's iterations in separate environments; what
-they do share in this process (Powertools Logger keys, the metrics buffer, cached services) is shared by
-every function here anyway, and at worst puts another invocation's request id on a log line.
+How many invocations of one function run at once is the spec's ``max_concurrency``, as Lambda runs
+concurrent invocations in separate environments. Handlers keep nothing per request at module level (the
+API's Powertools resolver, which does, is one per thread); what they share in this process (Powertools
+Logger keys, the metrics buffer, cached services) at worst puts another invocation's request id on a log
+line.
 """
 
 from __future__ import annotations

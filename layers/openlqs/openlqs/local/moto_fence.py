@@ -12,7 +12,10 @@ to check each use below, and the tests of the local stack, before the pin moves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import copy
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
@@ -38,6 +41,16 @@ def check_moto_version(installed: str | None = None) -> None:
 check_moto_version()
 
 from moto.core.config import default_user_config  # noqa: E402
+from moto.dynamodb.comparisons import get_filter_expression  # noqa: E402
+from moto.dynamodb.exceptions import (  # noqa: E402
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
 from moto.dynamodbstreams.models import dynamodbstreams_backends  # noqa: E402
 from moto.kms.models import kms_backends  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
@@ -56,6 +69,7 @@ __all__ = [
     "UnsupportedMotoVersion",
     "check_moto_version",
     "forget_shard_iterator",
+    "install_transactions",
     "kms_keys",
     "moto_wsgi_app",
     "step_functions_config",
@@ -83,3 +97,154 @@ def forget_shard_iterator(account_id: str, region: str, iterator: str) -> None:
     """Drop a used DynamoDB Streams shard iterator from moto's backend (moto keeps every one it hands
     out; AWS expires them after 15 minutes)."""
     dynamodbstreams_backends[account_id][region].shard_iterators.pop(iterator, None)
+
+
+# -- TransactWriteItems -------------------------------------------------------------------------------
+#
+# moto 5.2 deep-copies every table a transaction names before it starts, and puts the copies back when
+# the transaction is cancelled. That made every transactional write O(table size); it lost the writes
+# other threads made meanwhile (the copy replaces them); the copy could fail while another thread wrote
+# ("dictionary changed size during iteration"); and a restored copy has a new stream shard, so a reader
+# of the table's stream (the local stack's trigger poller) never saw another change. DynamoDB itself
+# checks every condition, then writes everything or nothing. This does the same: conditions first, with
+# no write at all when one fails; then the writes, and only if one of them fails (a malformed update
+# expression) are the items it touched put back as they were.
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    seen: set[tuple[str, str]] = set()
+    planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    errors: list[tuple[str, str, dict[str, Any]] | tuple[None, None, None]] = []
+    for item in transact_items:
+        if len(item) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(item.items()))
+        original_item: dict[str, Any] | None = None
+        try:
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            if op_type == "Put":
+                table = self.get_table(table_name)
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            unique = (str(table_name), str(dict(sorted(key.items()))))
+            if unique in seen:
+                raise MultipleTransactionsException()
+            seen.add(unique)
+            current = self.get_item(table_name, key)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if not check.expr(current):
+                    wants_old = op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                    if wants_old and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            planned.append((op_type, op, key))
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            raise
+        except ConditionalCheckFailed as error:
+            errors.append(("ConditionalCheckFailed", str(error.message), original_item))  # type: ignore[arg-type]
+        except Exception as error:  # what moto reports per item (a missing table, a bad key...)
+            errors.append((type(error).__name__, str(error), original_item))  # type: ignore[arg-type]
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+    touched: list[tuple[Any, Any, Any, Any]] = []
+    try:
+        for op_type, op, key in planned:
+            if op_type == "ConditionCheck":
+                continue
+            table = self.get_table(op["TableName"])
+            hash_value, range_value = self.get_keys_value(table, key)
+            touched.append(
+                (table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value)))
+            )
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                self.put_item(
+                    op["TableName"],
+                    op["Item"],
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            elif op_type == "Delete":
+                self.delete_item(
+                    op["TableName"], key, expression_attribute_names=names, expression_attribute_values=values
+                )
+            else:
+                self.update_item(
+                    op["TableName"],
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    expression_attribute_names=names or {},
+                    expression_attribute_values=values or {},
+                )
+    except Exception:
+        for table, hash_value, range_value, original in reversed(touched):
+            _put_back(table, hash_value, range_value, original)
+        raise
+
+
+def _put_back(table: Any, hash_value: Any, range_value: Any, original: Any) -> None:
+    """Put an item back as it was before a failed transaction (no stream record: nothing happened)."""
+    if range_value is not None:
+        if original is None:
+            table.items.get(hash_value, {}).pop(range_value, None)
+        else:
+            table.items[hash_value][range_value] = original
+    elif original is None:
+        table.items.pop(hash_value, None)
+    else:
+        table.items[hash_value] = original
+
+
+def install_transactions() -> None:
+    """Make moto's TransactWriteItems check every condition before writing anything (idempotent)."""
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+
+
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds new readers back (no writer starves)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._condition:
+            self._condition.wait_for(lambda: not self._writer and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._readers -= 1
+                if not self._readers:
+                    self._condition.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._condition:
+            self._writers_waiting += 1
+            self._condition.wait_for(lambda: not self._writer and not self._readers)
+            self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._writer = False
+                self._condition.notify_all()

@@ -10,18 +10,22 @@ from __future__ import annotations
 import io
 import json
 import logging
+import tempfile
 import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.serving import make_server
 
 from openlqs.local.moto_fence import (
     MotoRequestHandler,
+    ReadWriteLock,
     ThreadedMotoServer,
     WsgiApp,
+    install_transactions,
     moto_wsgi_app,
     step_functions_config,
 )
@@ -32,6 +36,7 @@ STEP_FUNCTIONS_INTERPRETER_CONFIG = {"stepfunctions": {"execute_state_machine": 
 STEP_FUNCTIONS_INTERPRETER_LOGGER = "moto.stepfunctions.parser"
 
 _DYNAMODB_TARGET_PREFIX = "DynamoDB_"
+_DYNAMODB_STREAMS_TARGET_PREFIX = "DynamoDBStreams_"
 _DYNAMODB_READ_PREFIXES = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
 _WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
 #: How often the server's loop looks for a shutdown request (a stop waits this long at most).
@@ -59,32 +64,98 @@ class ChangeTracker:
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
         """A WSGI middleware around ``app`` that records the writes passing through it."""
+        return RequestGate(self).wrap(app)
 
-        def tracking_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            written = self._written_resources(environ)
-            if written:
-                self.mark(written)
-            return app(environ, start_response)
 
-        return tracking_app
+class RequestGate:
+    """Orders the requests moto serves as DynamoDB orders its operations, and records their writes.
 
-    def _written_resources(self, environ: dict[str, Any]) -> list[str]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        if method not in _WRITE_METHODS or environ.get("PATH_INFO", "").startswith("/moto-api"):
-            return []
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target:
-            service, _, operation = target.partition(".")
-            if not service.startswith(_DYNAMODB_TARGET_PREFIX) or operation.startswith(
-                _DYNAMODB_READ_PREFIXES
-            ):
-                return []  # other JSON services (Step Functions, SQS, streams) hold nothing we save
-            return _dynamodb_tables(environ)
-        # Otherwise S3 (path-style: /bucket/key) or a REST service whose writes we do not save.
-        bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
-        host = environ.get("HTTP_HOST", "")
-        host_bucket = host.split(".", 1)[0] if host.count(".") >= 1 and not host[:1].isdigit() else ""
-        return [name for name in (bucket, host_bucket) if name]
+    moto's server answers each request on its own thread, and moto's DynamoDB backend is not safe for
+    concurrent use: a Query iterating a table while another thread adds an item fails, and a write can
+    interleave with a transaction. DynamoDB requests therefore run under one readers-writer lock (reads
+    together, each write alone, the response built inside the lock); the tables' stream reads are reads.
+    """
+
+    def __init__(self, tracker: ChangeTracker) -> None:
+        self.tracker = tracker
+        self.locks = {"dynamodb": ReadWriteLock(), "s3": ReadWriteLock()}
+
+    def wrap(self, app: WsgiApp) -> WsgiApp:
+        def gated_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            request = classify(environ)
+            if request.written:
+                self.tracker.mark(request.written)
+            lock = self.locks.get(request.service)
+            if lock is None:
+                return app(environ, start_response)
+            if request.write:
+                # The body is read first: a slow (or killed) uploader must not hold every other request.
+                _buffer_body(environ)
+            with lock.writing() if request.write else lock.reading():
+                return list(app(environ, start_response))
+
+        return gated_app
+
+
+#: A request body larger than this is buffered in a temporary file rather than in memory.
+_BODY_MEMORY_BYTES = 64 * 1024 * 1024
+
+
+def _buffer_body(environ: dict[str, Any]) -> None:
+    """Read the request body off the socket now, so that the app reads it from a buffer."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    if length <= 0 or isinstance(environ.get("wsgi.input"), io.BytesIO):
+        return
+    source = environ["wsgi.input"]
+    # Not a context manager: the buffer is the request body until the request is done.
+    buffer = tempfile.SpooledTemporaryFile(max_size=_BODY_MEMORY_BYTES)  # noqa: SIM115
+    remaining = length
+    while remaining:
+        piece = source.read(min(remaining, 1024 * 1024))
+        if not piece:
+            break
+        buffer.write(piece)
+        remaining -= len(piece)
+    buffer.seek(0)
+    environ["wsgi.input"] = buffer
+
+
+@dataclass(frozen=True)
+class MotoRequest:
+    """What the gate needs to know of one request to moto."""
+
+    #: ``dynamodb`` (tables and their streams), ``s3``, or ``other``.
+    service: str
+    write: bool
+    #: The tables or buckets a write names (``ANY_RESOURCE`` when it cannot be told).
+    written: list[str]
+
+
+def classify(environ: dict[str, Any]) -> MotoRequest:
+    """Which service a request is for, whether it writes, and what it writes to."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    if environ.get("PATH_INFO", "").startswith("/moto-api"):
+        return MotoRequest("other", False, [])
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        service, _, operation = target.partition(".")
+        if service.startswith(_DYNAMODB_STREAMS_TARGET_PREFIX):
+            return MotoRequest("dynamodb", False, [])
+        if not service.startswith(_DYNAMODB_TARGET_PREFIX):
+            return MotoRequest("other", False, [])  # other JSON services hold nothing we save
+        if operation.startswith(_DYNAMODB_READ_PREFIXES):
+            return MotoRequest("dynamodb", False, [])
+        return MotoRequest("dynamodb", True, _dynamodb_tables(environ))
+    if method not in _WRITE_METHODS:
+        return MotoRequest("s3", False, [])
+    # Otherwise S3 (path-style: /bucket/key) or a REST service whose writes we do not save.
+    bucket = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+    host = environ.get("HTTP_HOST", "")
+    host_bucket = host.split(".", 1)[0] if host.count(".") >= 1 and not host[:1].isdigit() else ""
+    return MotoRequest("s3", True, [name for name in (bucket, host_bucket) if name])
 
 
 def _dynamodb_tables(environ: dict[str, Any]) -> list[str]:
@@ -123,6 +194,7 @@ class TrackedMotoServer(ThreadedMotoServer):
 
     def __init__(self, tracker: ChangeTracker, ip_address: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
+        install_transactions()
         self.tracker = tracker
         self._start_error: BaseException | None = None
         self._previous_sfn_config: dict[str, Any] | None = None

@@ -44,9 +44,7 @@ DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3
 
 
-#: Event types that make a function serve HTTP requests: such a function runs one invocation at a time
 #: locally (see :mod:`openlqs.local.functions`).
-API_EVENT_TYPES = ("Api", "HttpApi")
 
 
 #: How many invocations of any other function may run at once locally, unless the function sets
@@ -193,8 +191,8 @@ def function_specs(template: Template, project_root: Path) -> dict[str, Function
     ``lambda_handler``; ``Globals.Function`` fills in what a function leaves out. ``ApiFunction`` falls
     back to ``functions/api/app.py`` while the template does not declare it.
 
-    A function with an ``Api``/``HttpApi`` event (and ``ApiFunction``) runs one invocation at a time;
-    any other may run ``ReservedConcurrentExecutions`` (default :data:`DEFAULT_LOCAL_CONCURRENCY`) at once.
+    A function may run ``ReservedConcurrentExecutions`` (default :data:`DEFAULT_LOCAL_CONCURRENCY`)
+    invocations at once, the API's too (its resolver is per thread: ``openlqs.api.app.get_app``).
     ``MemorySize``, ``Timeout`` and ``ReservedConcurrentExecutions`` may ``!Ref`` a parameter (its
     default is used).
     """
@@ -250,12 +248,6 @@ def _function_spec(
 
 
 def _local_concurrency(logical_id: str, properties: Mapping[str, Any], parameters: Mapping[str, str]) -> int:
-    events = properties.get("Events") or {}
-    serves_api = logical_id == API_FUNCTION_ID or any(
-        isinstance(event, dict) and event.get("Type") in API_EVENT_TYPES for event in events.values()
-    )
-    if serves_api:
-        return 1
     reserved = integer_value(properties.get("ReservedConcurrentExecutions"), parameters, 0)
     return reserved if reserved > 0 else DEFAULT_LOCAL_CONCURRENCY
 

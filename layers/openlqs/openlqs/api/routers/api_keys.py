@@ -28,7 +28,7 @@ ADMIN_READ = (*READ, 403)
     responses=declare(PaginatedResponse[APIKey], ADMIN_READ),
 )
 def list_api_keys(params: Annotated[APIKeyListParams, Query()]) -> PaginatedResponse[APIKey]:
-    request_context(router)
+    request_context()
     count, keys = get_services().api_keys.list(params)
     return paginated(params, count, keys)
 
@@ -40,7 +40,7 @@ def list_api_keys(params: Annotated[APIKeyListParams, Query()]) -> PaginatedResp
     responses=declare(DataResponse[APIKey], WRITE),
 )
 def create_api_key(body: APIKeyCreateRequest) -> DataResponse[APIKey]:
-    return DataResponse(data=get_services().api_keys.create(body, request_context(router)))
+    return DataResponse(data=get_services().api_keys.create(body, request_context()))
 
 
 @router.get(
@@ -50,7 +50,7 @@ def create_api_key(body: APIKeyCreateRequest) -> DataResponse[APIKey]:
     responses=declare(DataResponse[APIKey], ADMIN_READ),
 )
 def fetch_api_key(api_key_id: UUID) -> DataResponse[APIKey]:
-    request_context(router)
+    request_context()
     return DataResponse(data=get_services().api_keys.get(api_key_id))
 
 
@@ -61,7 +61,7 @@ def fetch_api_key(api_key_id: UUID) -> DataResponse[APIKey]:
     responses=declare(DataResponse[APIKey], WRITE),
 )
 def update_api_key(api_key_id: UUID, body: APIKeyUpdateRequest) -> DataResponse[APIKey]:
-    return DataResponse(data=get_services().api_keys.update(api_key_id, body, request_context(router)))
+    return DataResponse(data=get_services().api_keys.update(api_key_id, body, request_context()))
 
 
 @router.delete(
@@ -71,5 +71,5 @@ def update_api_key(api_key_id: UUID, body: APIKeyUpdateRequest) -> DataResponse[
     responses=declare(None, DELETE, status=204),
 )
 def delete_api_key(api_key_id: UUID) -> Response[None]:
-    get_services().api_keys.delete(api_key_id, request_context(router))
+    get_services().api_keys.delete(api_key_id, request_context())
     return no_content()

@@ -21,21 +21,21 @@ TAGS = ["Groups"]
 
 @router.get("/groups", summary="List groups", tags=TAGS, responses=declare(PaginatedResponse[Group], READ))
 def list_groups(params: Annotated[GroupListParams, Query()]) -> PaginatedResponse[Group]:
-    request_context(router)
+    request_context()
     count, groups = get_services().groups.list(params)
     return paginated(params, count, groups)
 
 
 @router.post("/groups", summary="Create a group", tags=TAGS, responses=declare(DataResponse[Group], WRITE))
 def create_group(body: GroupCreateRequest, lock_token: LockToken = None) -> DataResponse[Group]:
-    return DataResponse(data=get_services().groups.create(body, request_context(router, lock_token)))
+    return DataResponse(data=get_services().groups.create(body, request_context(lock_token)))
 
 
 @router.get(
     "/groups/<group_id>", summary="Fetch a group", tags=TAGS, responses=declare(DataResponse[Group], READ)
 )
 def fetch_group(group_id: UUID) -> DataResponse[Group]:
-    request_context(router)
+    request_context()
     return DataResponse(data=get_services().groups.get(group_id))
 
 
@@ -48,7 +48,7 @@ def fetch_group(group_id: UUID) -> DataResponse[Group]:
 def update_group(
     group_id: UUID, body: GroupUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[Group]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     return DataResponse(data=get_services().groups.update(group_id, body, context))
 
 
@@ -59,5 +59,5 @@ def update_group(
     responses=declare(None, DELETE, LOCKED, status=204),
 )
 def delete_group(group_id: UUID, lock_token: LockToken = None) -> Response[None]:
-    get_services().groups.delete(group_id, request_context(router, lock_token))
+    get_services().groups.delete(group_id, request_context(lock_token))
     return no_content()

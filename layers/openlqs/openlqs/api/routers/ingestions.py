@@ -43,7 +43,7 @@ PART = DataResponse[IngestionPart]
     "/ingestions", summary="List ingestions", tags=TAGS, responses=declare(PaginatedResponse[Ingestion], READ)
 )
 def list_ingestions(params: Annotated[IngestionListParams, Query()]) -> PaginatedResponse[Ingestion]:
-    request_context(router)
+    request_context()
     count, ingestions = get_services().ingestions.list(params)
     return paginated(params, count, ingestions)
 
@@ -55,14 +55,14 @@ def list_ingestions(params: Annotated[IngestionListParams, Query()]) -> Paginate
     responses=declare(INGESTION, WRITE, LOCKED),
 )
 def create_ingestion(body: IngestionCreateRequest, lock_token: LockToken = None) -> DataResponse[Ingestion]:
-    return DataResponse(data=get_services().ingestions.create(body, request_context(router, lock_token)))
+    return DataResponse(data=get_services().ingestions.create(body, request_context(lock_token)))
 
 
 @router.get(
     "/ingestions/<ingestion_id>", summary="Fetch an ingestion", tags=TAGS, responses=declare(INGESTION, READ)
 )
 def fetch_ingestion(ingestion_id: UUID) -> DataResponse[Ingestion]:
-    request_context(router)
+    request_context()
     return DataResponse(data=get_services().ingestions.get(ingestion_id))
 
 
@@ -75,7 +75,7 @@ def fetch_ingestion(ingestion_id: UUID) -> DataResponse[Ingestion]:
 def update_ingestion(
     ingestion_id: UUID, body: IngestionUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[Ingestion]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     return DataResponse(data=get_services().ingestions.update(ingestion_id, body, context))
 
 
@@ -86,7 +86,7 @@ def update_ingestion(
     responses=declare(None, DELETE, LOCKED, status=204),
 )
 def delete_ingestion(ingestion_id: UUID, lock_token: LockToken = None) -> Response[None]:
-    get_services().ingestions.delete(ingestion_id, request_context(router, lock_token))
+    get_services().ingestions.delete(ingestion_id, request_context(lock_token))
     return no_content()
 
 
@@ -102,7 +102,7 @@ def delete_ingestion(ingestion_id: UUID, lock_token: LockToken = None) -> Respon
 def list_parts_of_ingestion(
     ingestion_id: UUID, params: Annotated[IngestionPartListParams, Query()]
 ) -> PaginatedResponse[IngestionPart]:
-    request_context(router)
+    request_context()
     count, parts = get_services().ingestion_parts.list(params, ingestion_id)
     return paginated(params, count, parts)
 
@@ -116,7 +116,7 @@ def list_parts_of_ingestion(
 def create_ingestion_part(
     ingestion_id: UUID, body: IngestionPartCreateRequest, lock_token: LockToken = None
 ) -> DataResponse[IngestionPart]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     return DataResponse(data=get_services().ingestion_parts.create(ingestion_id, body, context))
 
 
@@ -127,7 +127,7 @@ def create_ingestion_part(
     responses=declare(PART, READ),
 )
 def fetch_nested_ingestion_part(ingestion_id: UUID, part_id: UUID) -> DataResponse[IngestionPart]:
-    request_context(router)
+    request_context()
     return DataResponse(data=get_services().ingestion_parts.get(part_id, ingestion_id))
 
 
@@ -140,7 +140,7 @@ def fetch_nested_ingestion_part(ingestion_id: UUID, part_id: UUID) -> DataRespon
 def update_nested_ingestion_part(
     ingestion_id: UUID, part_id: UUID, body: IngestionPartUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[IngestionPart]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     part = get_services().ingestion_parts.update(part_id, body, context, ingestion_id=ingestion_id)
     return DataResponse(data=part)
 
@@ -154,7 +154,7 @@ def update_nested_ingestion_part(
 def delete_nested_ingestion_part(
     ingestion_id: UUID, part_id: UUID, lock_token: LockToken = None
 ) -> Response[None]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     get_services().ingestion_parts.delete(part_id, context, ingestion_id=ingestion_id)
     return no_content()
 
@@ -171,7 +171,7 @@ def delete_nested_ingestion_part(
 def list_ingestion_parts(
     params: Annotated[IngestionPartListParams, Query()],
 ) -> PaginatedResponse[IngestionPart]:
-    request_context(router)
+    request_context()
     count, parts = get_services().ingestion_parts.list(params)
     return paginated(params, count, parts)
 
@@ -183,7 +183,7 @@ def list_ingestion_parts(
     responses=declare(PART, READ),
 )
 def fetch_ingestion_part(part_id: UUID) -> DataResponse[IngestionPart]:
-    request_context(router)
+    request_context()
     return DataResponse(data=get_services().ingestion_parts.get(part_id))
 
 
@@ -196,7 +196,7 @@ def fetch_ingestion_part(part_id: UUID) -> DataResponse[IngestionPart]:
 def update_ingestion_part(
     part_id: UUID, body: IngestionPartUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[IngestionPart]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     return DataResponse(data=get_services().ingestion_parts.update(part_id, body, context))
 
 
@@ -207,5 +207,5 @@ def update_ingestion_part(
     responses=declare(None, DELETE, LOCKED, status=204),
 )
 def delete_ingestion_part(part_id: UUID, lock_token: LockToken = None) -> Response[None]:
-    get_services().ingestion_parts.delete(part_id, request_context(router, lock_token))
+    get_services().ingestion_parts.delete(part_id, request_context(lock_token))
     return no_content()

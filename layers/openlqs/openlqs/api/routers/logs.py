@@ -21,19 +21,19 @@ TAGS = ["Logs"]
 
 @router.get("/logs", summary="List logs", tags=TAGS, responses=declare(PaginatedResponse[Log], READ))
 def list_logs(params: Annotated[LogListParams, Query()]) -> PaginatedResponse[Log]:
-    request_context(router)
+    request_context()
     count, logs = get_services().logs.list(params)
     return paginated(params, count, logs)
 
 
 @router.post("/logs", summary="Create a log", tags=TAGS, responses=declare(DataResponse[Log], WRITE))
 def create_log(body: LogCreateRequest, lock_token: LockToken = None) -> DataResponse[Log]:
-    return DataResponse(data=get_services().logs.create(body, request_context(router, lock_token)))
+    return DataResponse(data=get_services().logs.create(body, request_context(lock_token)))
 
 
 @router.get("/logs/<log_id>", summary="Fetch a log", tags=TAGS, responses=declare(DataResponse[Log], READ))
 def fetch_log(log_id: UUID) -> DataResponse[Log]:
-    request_context(router)
+    request_context()
     return DataResponse(data=get_services().logs.get(log_id))
 
 
@@ -41,7 +41,7 @@ def fetch_log(log_id: UUID) -> DataResponse[Log]:
     "/logs/<log_id>", summary="Update a log", tags=TAGS, responses=declare(DataResponse[Log], WRITE, LOCKED)
 )
 def update_log(log_id: UUID, body: LogUpdateRequest, lock_token: LockToken = None) -> DataResponse[Log]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     return DataResponse(data=get_services().logs.update(log_id, body, context))
 
 
@@ -52,5 +52,5 @@ def update_log(log_id: UUID, body: LogUpdateRequest, lock_token: LockToken = Non
     responses=declare(None, DELETE, LOCKED, status=204),
 )
 def delete_log(log_id: UUID, lock_token: LockToken = None) -> Response[None]:
-    get_services().logs.delete(log_id, request_context(router, lock_token))
+    get_services().logs.delete(log_id, request_context(lock_token))
     return no_content()

@@ -31,7 +31,7 @@ TAGS = ["Object stores"]
     responses=declare(PaginatedResponse[ObjectStore], READ),
 )
 def list_object_stores(params: Annotated[ObjectStoreListParams, Query()]) -> PaginatedResponse[ObjectStore]:
-    request_context(router)
+    request_context()
     count, stores = get_services().object_stores.list(params)
     return paginated(params, count, stores)
 
@@ -43,7 +43,7 @@ def list_object_stores(params: Annotated[ObjectStoreListParams, Query()]) -> Pag
     responses=declare(DataResponse[ObjectStore], WRITE),
 )
 def create_object_store(body: ObjectStoreCreateRequest) -> DataResponse[ObjectStore]:
-    return DataResponse(data=get_services().object_stores.create(body, request_context(router)))
+    return DataResponse(data=get_services().object_stores.create(body, request_context()))
 
 
 @router.get(
@@ -53,7 +53,7 @@ def create_object_store(body: ObjectStoreCreateRequest) -> DataResponse[ObjectSt
     responses=declare(DataResponse[ObjectStore], READ),
 )
 def fetch_object_store(object_store_id: UUID) -> DataResponse[ObjectStore]:
-    request_context(router)
+    request_context()
     return DataResponse(data=get_services().object_stores.get(object_store_id))
 
 
@@ -64,9 +64,7 @@ def fetch_object_store(object_store_id: UUID) -> DataResponse[ObjectStore]:
     responses=declare(DataResponse[ObjectStore], WRITE),
 )
 def update_object_store(object_store_id: UUID, body: ObjectStoreUpdateRequest) -> DataResponse[ObjectStore]:
-    return DataResponse(
-        data=get_services().object_stores.update(object_store_id, body, request_context(router))
-    )
+    return DataResponse(data=get_services().object_stores.update(object_store_id, body, request_context()))
 
 
 @router.delete(
@@ -76,5 +74,5 @@ def update_object_store(object_store_id: UUID, body: ObjectStoreUpdateRequest) -
     responses=declare(None, DELETE, status=204),
 )
 def delete_object_store(object_store_id: UUID) -> Response[None]:
-    get_services().object_stores.delete(object_store_id, request_context(router))
+    get_services().object_stores.delete(object_store_id, request_context())
     return no_content()

@@ -46,12 +46,12 @@ ObjectKey = Annotated[str, Path(description="The object key; may contain '/'", m
 
 
 def _log_space(log_id: UUID) -> ObjectSpace:
-    request_context(router)
+    request_context()
     return get_services().object_spaces.for_log(log_id)
 
 
 def _store_space(object_store_id: UUID) -> ObjectSpace:
-    request_context(router)
+    request_context()
     return get_services().object_spaces.for_store(object_store_id)
 
 

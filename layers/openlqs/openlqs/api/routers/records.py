@@ -35,7 +35,7 @@ Timestamp = Annotated[int, Path(ge=0, le=INT64_MAX, description="Nanoseconds sin
     responses=declare(PaginatedResponse[Record], READ, TOO_LARGE),
 )
 def list_records(topic_id: UUID, params: Annotated[RecordListParams, Query()]) -> Response[Any]:
-    request_context(router)
+    request_context()
     services = get_services()
     if not (params.include_raw_data or params.include_auxiliary_data):
         # The hot path: records straight to JSON, without a model per record (decision 32).
@@ -60,7 +60,7 @@ def list_records(topic_id: UUID, params: Annotated[RecordListParams, Query()]) -
 def create_record(
     topic_id: UUID, body: RecordCreateRequest, lock_token: LockToken = None
 ) -> DataResponse[Record]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     return DataResponse(data=get_services().records.create(topic_id, body, context))
 
 
@@ -73,7 +73,7 @@ def create_record(
 def fetch_record(
     topic_id: UUID, timestamp: Timestamp, params: Annotated[RecordFetchParams, Query()]
 ) -> DataResponse[Record]:
-    request_context(router)
+    request_context()
     services = get_services()
     record = services.records.get(topic_id, timestamp, auxiliary=params.include_auxiliary_data)
     if params.include_raw_data or params.include_auxiliary_data:
@@ -95,7 +95,7 @@ def fetch_record(
 def update_record(
     topic_id: UUID, timestamp: Timestamp, body: RecordUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[Record]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     return DataResponse(data=get_services().records.update(topic_id, timestamp, body, context))
 
 
@@ -106,5 +106,5 @@ def update_record(
     responses=declare(None, DELETE, LOCKED, status=204),
 )
 def delete_record(topic_id: UUID, timestamp: Timestamp, lock_token: LockToken = None) -> Response[None]:
-    get_services().records.delete(topic_id, timestamp, request_context(router, lock_token))
+    get_services().records.delete(topic_id, timestamp, request_context(lock_token))
     return no_content()

@@ -21,21 +21,21 @@ TAGS = ["Topics"]
 
 @router.get("/topics", summary="List topics", tags=TAGS, responses=declare(PaginatedResponse[Topic], READ))
 def list_topics(params: Annotated[TopicListParams, Query()]) -> PaginatedResponse[Topic]:
-    request_context(router)
+    request_context()
     count, topics = get_services().topics.list(params)
     return paginated(params, count, topics)
 
 
 @router.post("/topics", summary="Create a topic", tags=TAGS, responses=declare(DataResponse[Topic], WRITE))
 def create_topic(body: TopicCreateRequest, lock_token: LockToken = None) -> DataResponse[Topic]:
-    return DataResponse(data=get_services().topics.create(body, request_context(router, lock_token)))
+    return DataResponse(data=get_services().topics.create(body, request_context(lock_token)))
 
 
 @router.get(
     "/topics/<topic_id>", summary="Fetch a topic", tags=TAGS, responses=declare(DataResponse[Topic], READ)
 )
 def fetch_topic(topic_id: UUID) -> DataResponse[Topic]:
-    request_context(router)
+    request_context()
     return DataResponse(data=get_services().topics.get(topic_id))
 
 
@@ -48,7 +48,7 @@ def fetch_topic(topic_id: UUID) -> DataResponse[Topic]:
 def update_topic(
     topic_id: UUID, body: TopicUpdateRequest, lock_token: LockToken = None
 ) -> DataResponse[Topic]:
-    context = request_context(router, lock_token)
+    context = request_context(lock_token)
     return DataResponse(data=get_services().topics.update(topic_id, body, context))
 
 
@@ -59,5 +59,5 @@ def update_topic(
     responses=declare(None, DELETE, LOCKED, status=204),
 )
 def delete_topic(topic_id: UUID, lock_token: LockToken = None) -> Response[None]:
-    get_services().topics.delete(topic_id, request_context(router, lock_token))
+    get_services().topics.delete(topic_id, request_context(lock_token))
     return no_content()
