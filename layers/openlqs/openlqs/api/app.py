@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from openlqs.api.access import authorize, principal_of
 from openlqs.api.common import current_event
@@ -63,6 +65,31 @@ def _version_header(app: APIGatewayRestResolver, next_middleware: NextMiddleware
     return response
 
 
+class ConcurrentRestResolver(APIGatewayRestResolver):
+    """Powertools' REST resolver, safe when one process answers several requests at once.
+
+    Powertools keeps the event being resolved on its ``BaseRouter`` class, which every resolver and
+    router of the process reads: two requests answered at the same time (the local stack answers many;
+    a Lambda environment never more than one) would each see the other's. Here the event is the
+    resolving thread's own.
+    """
+
+    _resolving = threading.local()
+
+    @property  # type: ignore[override]
+    def current_event(self) -> BaseProxyEvent:
+        event: BaseProxyEvent = self._resolving.event
+        return event
+
+    @current_event.setter
+    def current_event(self, value: BaseProxyEvent) -> None:
+        self._resolving.event = value
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        self._resolving.event = self._to_proxy_event(dict(event))
+        return super().resolve(event, context)
+
+
 _apps = threading.local()
 
 
@@ -81,7 +108,7 @@ def get_app() -> APIGatewayRestResolver:
 
 def build_app() -> APIGatewayRestResolver:
     """A resolver with every router, the error handlers and the OpenAPI routes."""
-    app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[API_PREFIX])
+    app = ConcurrentRestResolver(enable_validation=True, strip_prefixes=[API_PREFIX])
     app.use(middlewares=[_version_header])
     for router in (
         groups.router,

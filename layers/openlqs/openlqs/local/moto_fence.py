@@ -13,11 +13,13 @@ to check each use below, and the tests of the local stack, before the pin moves.
 from __future__ import annotations
 
 import copy
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import IO, Any
 
 #: The moto release every use below was written and checked against (``moto[server]`` in pyproject.toml).
 PINNED_MOTO_VERSION = "5.2.5"
@@ -50,7 +52,7 @@ from moto.dynamodb.exceptions import (  # noqa: E402
     TransactionCanceledException,
     TransactWriteSingleOpException,
 )
-from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends  # noqa: E402
 from moto.dynamodbstreams.models import dynamodbstreams_backends  # noqa: E402
 from moto.kms.models import kms_backends  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
@@ -59,6 +61,8 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.s3.models import s3_backends  # noqa: E402
+from moto.utilities.utils import CaseInsensitiveDict  # noqa: E402
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -72,8 +76,15 @@ __all__ = [
     "install_transactions",
     "kms_keys",
     "moto_wsgi_app",
+    "restore_upload",
+    "s3_uploads",
+    "set_object_state",
     "step_functions_config",
 ]
+
+#: The account and region every local resource is in (moto's defaults).
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
 
 
 def moto_wsgi_app() -> WsgiApp:
@@ -248,3 +259,113 @@ class ReadWriteLock:
             with self._condition:
                 self._writer = False
                 self._condition.notify_all()
+
+
+# -- What a write left: for the journal (local/durability.py) and the restore -------------------------
+
+
+def dynamodb_item(table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The item stored under ``key`` (DynamoDB JSON), or None."""
+    backend = dynamodb_backends[ACCOUNT_ID][REGION]
+    table = backend.get_table(table_name)
+    hash_value, range_value = backend.get_keys_value(table, key)
+    item = table.get_item(hash_value, range_value)
+    return None if item is None else dict(item.to_json()["Attributes"])
+
+
+def dynamodb_key(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The key attributes of an item (DynamoDB JSON) of a table."""
+    table = dynamodb_backends[ACCOUNT_ID][REGION].get_table(table_name)
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return {name: item[name] for name in names if name in item}
+
+
+def _bucket(bucket: str) -> Any:
+    return s3_backends[ACCOUNT_ID]["global"].get_bucket(bucket)
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """An S3 object (or an upload's part) as moto holds it."""
+
+    etag: str
+    size: int
+    metadata: dict[str, str]
+    _key: Any
+
+    def copy_to(self, stream: IO[bytes]) -> None:
+        """Write the bytes to ``stream`` in pieces (an object may be larger than memory allows)."""
+        with self._key.lock:
+            buffer = self._key._value_buffer
+            buffer.seek(0)
+            shutil.copyfileobj(buffer, stream, 1024 * 1024)
+
+
+def _state(key: Any) -> ObjectState:
+    return ObjectState(key.etag.strip('"'), int(key.size), {k: str(v) for k, v in key.metadata.items()}, key)
+
+
+def s3_object(bucket: str, key: str) -> ObjectState | None:
+    """The current object at ``key``, or None."""
+    found = _bucket(bucket).keys.get(key)
+    return None if found is None else _state(found)
+
+
+@dataclass(frozen=True)
+class UploadState:
+    """A multipart upload in progress: its key, metadata and parts."""
+
+    upload_id: str
+    key: str
+    metadata: dict[str, str]
+    parts: dict[int, ObjectState]
+
+
+def s3_upload(bucket: str, upload_id: str) -> UploadState | None:
+    """The multipart upload ``upload_id`` while it is in progress, or None."""
+    multipart = _bucket(bucket).multiparts.get(upload_id)
+    if multipart is None:
+        return None
+    parts = {int(number): _state(part) for number, part in multipart.parts.items()}
+    metadata = {k: str(v) for k, v in (multipart.metadata or {}).items()}
+    return UploadState(multipart.id, multipart.key_name, metadata, parts)
+
+
+def s3_uploads(bucket: str) -> list[UploadState]:
+    """Every multipart upload in progress in ``bucket``."""
+    ids = list(_bucket(bucket).multiparts)
+    return [state for upload_id in ids if (state := s3_upload(bucket, upload_id)) is not None]
+
+
+def restore_upload(bucket: str, upload: UploadState, part_bytes: dict[int, bytes]) -> None:
+    """Make a multipart upload in progress again, with its id (clients resume it by that id)."""
+    backend = s3_backends[ACCOUNT_ID]["global"]
+    # No ACL, server-side encryption or KMS key: the local bucket's defaults, as for the original.
+    no_encryption: Any = None
+    multipart = backend.create_multipart_upload(
+        bucket,
+        upload.key,
+        CaseInsensitiveDict(upload.metadata),
+        "STANDARD",
+        {},
+        None,
+        no_encryption,
+        no_encryption,
+    )
+    multiparts = _bucket(bucket).multiparts
+    multiparts.pop(multipart.id, None)
+    multipart.id = upload.upload_id
+    multiparts[upload.upload_id] = multipart
+    for number, data in sorted(part_bytes.items()):
+        multipart.set_part(number, data)
+
+
+def set_object_state(bucket: str, key: str, etag: str, metadata: dict[str, str] | None) -> None:
+    """Give a restored object the ETag it had (a multipart upload's ``…-N`` is not its bytes' MD5) and,
+    when given, its metadata (content type and user metadata, as moto keeps them)."""
+    found = _bucket(bucket).keys.get(key)
+    if found is None:
+        return
+    found._etag = f'"{etag}"'
+    if metadata is not None:
+        found.set_metadata(dict(metadata), replace=True)

@@ -7,11 +7,13 @@ what it has to save, without scanning anything.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import tempfile
 import threading
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,6 +22,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
+from openlqs.local.durability import DurableWrites
 from openlqs.local.moto_fence import (
     MotoRequestHandler,
     ReadWriteLock,
@@ -62,23 +65,25 @@ class ChangeTracker:
         with self._lock:
             self._counts.update(names)
 
-    def wrap(self, app: WsgiApp) -> WsgiApp:
-        """A WSGI middleware around ``app`` that records the writes passing through it."""
-        return RequestGate(self).wrap(app)
-
 
 class RequestGate:
-    """Orders the requests moto serves as DynamoDB orders its operations, and records their writes.
+    """Orders the requests moto serves as DynamoDB and S3 order them, and journals their writes.
 
-    moto's server answers each request on its own thread, and moto's DynamoDB backend is not safe for
+    moto's server answers each request on its own thread, and moto's backends are not safe for
     concurrent use: a Query iterating a table while another thread adds an item fails, and a write can
-    interleave with a transaction. DynamoDB requests therefore run under one readers-writer lock (reads
-    together, each write alone, the response built inside the lock); the tables' stream reads are reads.
+    interleave with a transaction. Requests to each service therefore run under a readers-writer lock
+    (reads together, each write alone, the answer built inside the lock; a table's stream reads are
+    reads). A write's journal entries (``durable``, once set) are written inside its lock, before the
+    answer leaves: what the API said was stored is on disk.
     """
 
     def __init__(self, tracker: ChangeTracker) -> None:
         self.tracker = tracker
         self.locks = {"dynamodb": ReadWriteLock(), "s3": ReadWriteLock()}
+        #: Set once the stack has restored its state (a restore is not journaled again).
+        self.durable: DurableWrites | None = None
+        #: ClientRequestTokens of transactions that succeeded: (request fingerprint, answer, when).
+        self._tokens: dict[str, tuple[str, list[bytes], float]] = {}
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
         def gated_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -88,39 +93,62 @@ class RequestGate:
             lock = self.locks.get(request.service)
             if lock is None:
                 return app(environ, start_response)
-            if request.write:
-                # The body is read first: a slow (or killed) uploader must not hold every other request.
-                _buffer_body(environ)
-            with lock.writing() if request.write else lock.reading():
-                return list(app(environ, start_response))
+            if not request.write:
+                with lock.reading():
+                    return list(app(environ, start_response))
+            # The body is read first: a slow (or killed) uploader must not hold every other request.
+            body = _buffer_body(environ)
+            statuses: list[int] = []
+
+            def recording_start_response(status: str, *args: Any) -> Any:
+                statuses.append(int(status.split(" ", 1)[0]))
+                return start_response(status, *args)
+
+            token = _client_request_token(request)
+            with lock.writing():
+                if token is not None:
+                    repeated = self._repeated(token, request)
+                    if repeated is not None:
+                        status_line, headers, answer = repeated
+                        start_response(status_line, headers)
+                        return answer
+                answer = list(app(environ, recording_start_response))
+                durable = self.durable
+                if durable is not None:
+                    if request.service == "dynamodb":
+                        durable.dynamodb(request.operation, request.body or {})
+                    else:
+                        durable.s3(environ, statuses[-1] if statuses else 500, b"".join(answer), body)
+                if token is not None and statuses and statuses[-1] < 300:
+                    self._remember(token, request, answer)
+            return answer
 
         return gated_app
 
+    def _repeated(
+        self, token: str, request: MotoRequest
+    ) -> tuple[str, list[tuple[str, str]], list[bytes]] | None:
+        """The answer to a TransactWriteItems whose ClientRequestToken succeeded before (DynamoDB does
+        not run it twice: botocore sends the same token again when it retries after a lost answer)."""
+        now = time.monotonic()
+        for old in [t for t, (_, _, at) in self._tokens.items() if now - at > _TOKEN_LIFETIME_S]:
+            self._tokens.pop(old, None)
+        seen = self._tokens.get(token)
+        if seen is None:
+            return None
+        fingerprint, answer, _ = seen
+        if fingerprint != _fingerprint(request):
+            body = json.dumps(
+                {
+                    "__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                    "message": "The request uses the same client token as a previous, non-identical one.",
+                }
+            ).encode()
+            return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")], [body]
+        return "200 OK", [("Content-Type", "application/x-amz-json-1.0")], answer
 
-#: A request body larger than this is buffered in a temporary file rather than in memory.
-_BODY_MEMORY_BYTES = 64 * 1024 * 1024
-
-
-def _buffer_body(environ: dict[str, Any]) -> None:
-    """Read the request body off the socket now, so that the app reads it from a buffer."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return
-    if length <= 0 or isinstance(environ.get("wsgi.input"), io.BytesIO):
-        return
-    source = environ["wsgi.input"]
-    # Not a context manager: the buffer is the request body until the request is done.
-    buffer = tempfile.SpooledTemporaryFile(max_size=_BODY_MEMORY_BYTES)  # noqa: SIM115
-    remaining = length
-    while remaining:
-        piece = source.read(min(remaining, 1024 * 1024))
-        if not piece:
-            break
-        buffer.write(piece)
-        remaining -= len(piece)
-    buffer.seek(0)
-    environ["wsgi.input"] = buffer
+    def _remember(self, token: str, request: MotoRequest, answer: list[bytes]) -> None:
+        self._tokens[token] = (_fingerprint(request), answer, time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -132,6 +160,9 @@ class MotoRequest:
     write: bool
     #: The tables or buckets a write names (``ANY_RESOURCE`` when it cannot be told).
     written: list[str]
+    #: A DynamoDB request's operation and JSON body.
+    operation: str = ""
+    body: dict[str, Any] | None = None
 
 
 def classify(environ: dict[str, Any]) -> MotoRequest:
@@ -148,7 +179,8 @@ def classify(environ: dict[str, Any]) -> MotoRequest:
             return MotoRequest("other", False, [])  # other JSON services hold nothing we save
         if operation.startswith(_DYNAMODB_READ_PREFIXES):
             return MotoRequest("dynamodb", False, [])
-        return MotoRequest("dynamodb", True, _dynamodb_tables(environ))
+        body = _json_body(environ)
+        return MotoRequest("dynamodb", True, _dynamodb_tables(body), operation, body)
     if method not in _WRITE_METHODS:
         return MotoRequest("s3", False, [])
     # Otherwise S3 (path-style: /bucket/key) or a REST service whose writes we do not save.
@@ -158,21 +190,26 @@ def classify(environ: dict[str, Any]) -> MotoRequest:
     return MotoRequest("s3", True, [name for name in (bucket, host_bucket) if name])
 
 
-def _dynamodb_tables(environ: dict[str, Any]) -> list[str]:
-    """The tables a DynamoDB write request names; the body is read and put back for moto."""
+def _json_body(environ: dict[str, Any]) -> dict[str, Any] | None:
+    """A DynamoDB request's JSON body (read, then put back for moto); None when it is not an object."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return [ANY_RESOURCE]
+        return None
     if length <= 0:
-        return [ANY_RESOURCE]
-    body = environ["wsgi.input"].read(length)
-    environ["wsgi.input"] = io.BytesIO(body)
+        return None
+    raw = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(raw)
     try:
-        request = json.loads(body)
+        request = json.loads(raw)
     except ValueError:
-        return [ANY_RESOURCE]
-    if not isinstance(request, dict):
+        return None
+    return request if isinstance(request, dict) else None
+
+
+def _dynamodb_tables(request: dict[str, Any] | None) -> list[str]:
+    """The tables a DynamoDB write request names."""
+    if request is None:
         return [ANY_RESOURCE]
     tables: set[str] = set()
     if isinstance(request.get("TableName"), str):
@@ -186,6 +223,58 @@ def _dynamodb_tables(environ: dict[str, Any]) -> list[str]:
     return sorted(tables) or [ANY_RESOURCE]
 
 
+#: How long DynamoDB remembers a transaction's ClientRequestToken.
+_TOKEN_LIFETIME_S = 600.0
+
+
+def _client_request_token(request: MotoRequest) -> str | None:
+    if request.operation != "TransactWriteItems" or not request.body:
+        return None
+    token = request.body.get("ClientRequestToken")
+    return token if isinstance(token, str) and token else None
+
+
+def _fingerprint(request: MotoRequest) -> str:
+    body = {k: v for k, v in (request.body or {}).items() if k != "ClientRequestToken"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+#: A request body larger than this is buffered in a temporary file rather than in memory.
+_BODY_MEMORY_BYTES = 64 * 1024 * 1024
+#: A small body (a DeleteObjects list) is also handed to the journal.
+_KEPT_BODY_BYTES = 1024 * 1024
+
+
+def _buffer_body(environ: dict[str, Any]) -> bytes | None:
+    """Read the request body off the socket now, so that the app reads it from a buffer; returns it when
+    it is small."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length <= 0:
+        return None
+    source = environ["wsgi.input"]
+    if isinstance(source, io.BytesIO):
+        return source.getvalue() if length <= _KEPT_BODY_BYTES else None
+    # Not a context manager: the buffer is the request body until the request is done.
+    buffer = tempfile.SpooledTemporaryFile(max_size=_BODY_MEMORY_BYTES)  # noqa: SIM115
+    remaining = length
+    while remaining:
+        piece = source.read(min(remaining, 1024 * 1024))
+        if not piece:
+            break
+        buffer.write(piece)
+        remaining -= len(piece)
+    buffer.seek(0)
+    environ["wsgi.input"] = buffer
+    if length > _KEPT_BODY_BYTES:
+        return None
+    kept = buffer.read()
+    buffer.seek(0)
+    return bytes(kept)
+
+
 class TrackedMotoServer(ThreadedMotoServer):
     """moto's ``ThreadedMotoServer`` with a :class:`ChangeTracker` in front of its WSGI app.
 
@@ -196,13 +285,14 @@ class TrackedMotoServer(ThreadedMotoServer):
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         install_transactions()
         self.tracker = tracker
+        self.gate = RequestGate(tracker)
         self._start_error: BaseException | None = None
         self._previous_sfn_config: dict[str, Any] | None = None
         self._previous_interpreter_log_level: int | None = None
 
     def _server_entry(self) -> None:
         # Mirrors ThreadedMotoServer._server_entry (moto 5.2), with the tracker around the app.
-        app = self.tracker.wrap(moto_wsgi_app())
+        app = self.gate.wrap(moto_wsgi_app())
         try:
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler

@@ -38,10 +38,12 @@ from openlqs.local.cloudformation import (
     resources_of_type,
     template_lookup,
 )
+from openlqs.local.durability import DurableWrites
 from openlqs.local.environment import ProcessEnvironment
 from openlqs.local.event_sources import s3_event_pollers, stream_event_pollers
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.invoke import LambdaInvokeHook
+from openlqs.local.journal import Journal
 from openlqs.local.keys import ensure_admin_key, remove_stack_file, write_stack_file
 from openlqs.local.kms import create_keys
 from openlqs.local.moto_server import ChangeTracker, TrackedMotoServer
@@ -73,7 +75,8 @@ DATA_DIR_ENV = "OPENLQS_DATA_DIR"
 DATASTORE_ID_ENV = "OPENLQS_DATASTORE_ID"
 DEFAULT_PORT = 8000
 DEFAULT_DATA_DIR = "~/.openlqs"
-DEFAULT_SNAPSHOT_INTERVAL_S = 3.0
+#: How often a snapshot compacts the journal (every answered write is journaled at once anyway).
+DEFAULT_SNAPSHOT_INTERVAL_S = 10.0
 #: How long a stop waits for Lambda invocations in progress (a stopped execution's last task) to end.
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
 OBJECTS_BUCKET_ID = "ObjectsBucket"
@@ -164,6 +167,8 @@ class LocalStack:
         #: The administrator key of this data directory (``LQS_API_KEY_*``).
         self.admin_key: Credentials | None = None
         self.snapshotter: Snapshotter | None = None
+        #: What every write left since the last snapshot (``local/journal.py``).
+        self.journal: Journal | None = None
         self._saved_generations: dict[str, int] = {}
         self._snapshot_lock = threading.Lock()
         self._stop_snapshots = threading.Event()
@@ -270,8 +275,24 @@ class LocalStack:
         # Subscribed before the restore: a file restored into the drop folder was never handled (the
         # trigger moves it out), so its notification delivers it now.
         self._subscribe_triggers()
-        self.snapshotter = Snapshotter(self.data_dir, dynamodb, self.client("s3"), tables, buckets)
+        self.journal = Journal(self.data_dir)
+        self.snapshotter = Snapshotter(
+            self.data_dir,
+            dynamodb,
+            self.client("s3"),
+            tables,
+            buckets,
+            journal=self.journal,
+            s3_reading=moto.gate.locks["s3"].reading,
+        )
         self.snapshotter.restore()
+        # From now on every write is journaled before it is answered (the restore itself was not).
+        moto.gate.durable = DurableWrites(
+            self.journal,
+            {name: logical_id for logical_id, name in tables.items()},
+            {name: logical_id for logical_id, name in buckets.items()},
+            self.snapshotter.blob_dir,
+        )
         enable_streams(dynamodb, self.template, self.names)
         self.stream_arns = {}
         for logical_id, table_name in tables.items():
@@ -365,6 +386,9 @@ class LocalStack:
                     self.moto.stop()
                     self.moto = None
             self.snapshotter = None
+            if self.journal is not None:
+                self.journal.close()
+                self.journal = None
             self.environment.restore()
 
     # Triggers
@@ -448,13 +472,23 @@ class LocalStack:
         if self.snapshotter is None:
             return []
         with self._snapshot_lock:
+            if not force and not self._changed_since_saved():
+                return []
+            # The journal first: a write whose entry went to an older segment is counted below.
+            checkpoint = self.snapshotter.begin_checkpoint()
             generations = {name: self.tracker.generation(name) for name in self.names.values()}
             changed = {
                 name for name, gen in generations.items() if force or gen != self._saved_generations.get(name)
             }
             saved = self.snapshotter.save(lambda name: name in changed)
             self._saved_generations.update({name: generations[name] for name in saved})
+            self.snapshotter.finish_checkpoint(checkpoint)
             return saved
+
+    def _changed_since_saved(self) -> bool:
+        return any(
+            self.tracker.generation(name) != self._saved_generations.get(name) for name in self.names.values()
+        )
 
     def _snapshot_periodically(self) -> None:
         wait = self.snapshot_interval
