@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -28,6 +29,8 @@ import requests
 
 from openlqs.api import authorizer
 from openlqs.auth import format_authorization
+from openlqs.domain.common import Environment
+from openlqs.ingestion.reconciler import IngestionReconciler
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.services import get_services
@@ -208,6 +211,8 @@ def _requests(call: Call, deployed: dict[str, str]) -> list[Request]:
         ]
     if call.service == "states" and operation == "StartExecution":
         return [Request("states:StartExecution", params["stateMachineArn"], {}, str(call))]
+    if call.service == "states" and operation in ("StopExecution", "DescribeExecution"):
+        return [Request(f"states:{operation}", params["executionArn"], {}, str(call))]
     raise AssertionError(f"{call}: no IAM mapping in this test; add one")
 
 
@@ -433,6 +438,69 @@ def test_template_permissions_allow_every_call_of_the_ingestion_trigger(
     assert "Contents" not in s3.list_objects_v2(Bucket=DEPLOYED_BUCKET, Prefix="drop/")
     assert {"s3:CopyObject", "s3:UploadPartCopy", "s3:DeleteObject", "states:StartExecution"} <= _operations(
         recorder, "IngestionTriggerFunction"
+    )
+    assert _refused(recorder, template, deployed) == {}
+
+
+# -- Cancelling (ApiFunction) and reconciling (ReconcileIngestionsFunction) ---------------------------
+
+
+def test_template_permissions_allow_every_call_of_cancelling_and_reconciling(
+    api: ApiClient, recorder: CallRecorder, deployed: dict[str, str], template: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given three ingestions of a bag, planned and a part done, each with its execution running
+    data = _bag(tmp_path)
+    log = create_log(api, create_group(api, "Reconciled")["id"], "run")
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=DEPLOYED_BUCKET, Key=f"lqs/{DATASTORE_ID}/logs/{log['id']}/run.bag", Body=data)
+    sfn = boto3.client("stepfunctions")
+    ingestions, executions = [], []
+    for _ in range(3):
+        request = {"log_id": log["id"], "object_key": "run.bag", "state": "queued"}
+        ingestion = _ok(api.post("/ingestions", request))
+        name = f"{ingestion['id']}-1"
+        executions.append(
+            sfn.start_execution(stateMachineArn=deployed["INGESTION_STATE_MACHINE_ARN"], name=name)[
+                "executionArn"
+            ]
+        )
+        task = {"ingestion_id": ingestion["id"], "attempt": 1}
+        plan = _function(template, "PlanIngestionFunction").invoke(task)
+        _function(template, "ProcessPartFunction").invoke(plan["parts"][0])
+        ingestions.append(ingestion)
+    cancelled, aborted, swept = ingestions
+    for arn in executions[1:]:
+        sfn.stop_execution(executionArn=arn)  # as Step Functions' own limits would end them
+    event = load_event("reconcile_ingestions/execution_aborted.json")
+    event["detail"].update(name=f"{aborted['id']}-1", executionArn=executions[1])
+
+    # When a user cancels the first, EventBridge reports the second's end and the schedule sweeps
+    with recorder.running("ApiFunction"):
+        _ok(api.patch(f"/ingestions/{cancelled['id']}", {"state": "cancelled"}))
+    reconcile = _function(template, "ReconcileIngestionsFunction")
+    with recorder.running("ReconcileIngestionsFunction"):
+        answers = [
+            reconcile.invoke(event),
+            reconcile.invoke(load_event("reconcile_ingestions/scheduled_sweep.json")),
+        ]
+    # and, an hour later, the sweep finds an ingestion queued again without an execution
+    requeued = _ok(api.patch(f"/ingestions/{swept['id']}", {"state": "queued"}))
+    with recorder.running("ReconcileIngestionsFunction"):
+        services = get_services()
+        IngestionReconciler(
+            services.ingestions,
+            services.pipeline.attempts,
+            services.trigger.starter,
+            Environment(now=lambda: datetime.now(UTC) + timedelta(hours=1)),
+        ).sweep()
+
+    # Then each made the calls expected of it, and the template allows every one
+    assert sfn.describe_execution(executionArn=executions[0])["status"] == "ABORTED"
+    assert [answer["failed"] for answer in answers] == [[aborted["id"]], [swept["id"]]]
+    assert requeued["state"] == "queued"
+    assert "states:StopExecution" in _operations(recorder, "ApiFunction")
+    assert {"states:DescribeExecution", "states:StartExecution", "dynamodb:BatchWriteItem"} <= _operations(
+        recorder, "ReconcileIngestionsFunction"
     )
     assert _refused(recorder, template, deployed) == {}
 

@@ -232,8 +232,9 @@ class ListSource:
     def succeeded(self, delivery: Delivery) -> None:
         self.succeeded_events.append(delivery)
 
-    def failed(self, delivery: Delivery, *, retry: bool) -> None:
+    def failed(self, delivery: Delivery, *, retry: bool) -> bool:
         self.failed_events.append((delivery, retry))
+        return not retry
 
 
 def _failing(event: dict[str, Any]) -> Any:

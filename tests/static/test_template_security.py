@@ -49,6 +49,7 @@ RECORDS = table_arn("openlqs-RecordsTable-4D5E6F")
 BUCKET = f"arn:aws:s3:::{DEPLOYED_BUCKET}"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:IngestionStateMachine-Ab12Cd34"
+EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:IngestionStateMachine-Ab12Cd34:*"
 
 #: SAM's S3ReadPolicy grants these on the bucket and on every object alike.
 S3_READ_POLICY = {
@@ -82,6 +83,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         },
         BUCKET: {"s3:ListBucket"},
         KEY: {"kms:Encrypt", "kms:Decrypt"},
+        EXECUTIONS: {"states:StopExecution"},
     },
     "AuthorizerFunction": {RESOURCES: {"dynamodb:GetItem"}},
     "IngestionTriggerFunction": {
@@ -134,6 +136,18 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         },
         RESOURCES_INDEXES: {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+    },
+    "ReconcileIngestionsFunction": {
+        RESOURCES: {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+        STATE_MACHINE: {"states:StartExecution"},
+        EXECUTIONS: {"states:DescribeExecution", "states:StopExecution"},
     },
 }
 
@@ -416,28 +430,25 @@ def test_template_every_function_has_exactly_its_reviewed_permissions(template: 
         assert _permissions(template, name) == expected, name
 
 
-def test_template_api_function_starts_no_executions(template: dict[str, Any]) -> None:
-    actions = {action for actions in _permissions(template, "ApiFunction").values() for action in actions}
+def test_template_api_function_only_stops_executions(template: dict[str, Any]) -> None:
+    states = {
+        resource: {action for action in actions if action.startswith("states:")}
+        for resource, actions in _permissions(template, "ApiFunction").items()
+    }
 
-    assert not any(action.startswith("states:") for action in actions)
-    assert (
-        "INGESTION_STATE_MACHINE_ARN"
-        not in (_resources(template)["ApiFunction"]["Properties"]["Environment"]["Variables"])
-    )
+    assert {resource: actions for resource, actions in states.items() if actions} == {
+        EXECUTIONS: {"states:StopExecution"}
+    }
 
 
-def test_template_only_the_ingestion_trigger_starts_executions(template: dict[str, Any]) -> None:
+def test_template_only_the_trigger_and_the_reconciler_start_executions(template: dict[str, Any]) -> None:
     starters = {
         name
         for name in _functions(template)
-        if any(
-            action.startswith("states:")
-            for actions in _permissions(template, name).values()
-            for action in actions
-        )
+        if any("states:StartExecution" in actions for actions in _permissions(template, name).values())
     }
 
-    assert starters == {"IngestionTriggerFunction"}
+    assert starters == {"IngestionTriggerFunction", "ReconcileIngestionsFunction"}
 
 
 def test_template_process_part_function_writes_only_ingestions_and_parts_in_resources_table(

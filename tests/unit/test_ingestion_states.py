@@ -38,6 +38,12 @@ EXPECTED_USER_MOVES = {
     (S.ready, S.cancelled),
     (S.queued, S.cancelled),
     (S.failed, S.cancelled),
+    # Cancelling work that is queued or running (issue 14: a user always has a way out)
+    (S.queued, S.failed),
+    (S.processing, S.cancelled),
+    (S.processing, S.failed),
+    (S.finalizing, S.cancelled),
+    (S.finalizing, S.failed),
     (S.completed, S.archived),
     (S.failed, S.archived),
     (S.cancelled, S.archived),

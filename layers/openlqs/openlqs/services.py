@@ -19,7 +19,7 @@ from openlqs.adapters.objects import (
 )
 from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
-from openlqs.adapters.stepfunctions import StepFunctionsStarter
+from openlqs.adapters.stepfunctions import StepFunctionsExecutions
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
@@ -29,8 +29,10 @@ from openlqs.domain.record_data import RecordDataService
 from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.domain.statistics import RecordStatistics
+from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.pipeline import IngestionPipeline
+from openlqs.ingestion.reconciler import IngestionReconciler
 from openlqs.ingestion.trigger import IngestionTrigger
 from openlqs.records.reading import ChunkCache
 from openlqs.settings import Settings, get_settings
@@ -51,6 +53,7 @@ class Services:
     object_spaces: ObjectSpaces
     pipeline: IngestionPipeline
     trigger: IngestionTrigger
+    reconciler: IngestionReconciler
     record_data: RecordDataService
 
 
@@ -88,10 +91,17 @@ def build_services(settings: Settings) -> Services:
     groups = GroupService(resources, environment)
     logs = LogService(resources, environment)
     topics = TopicService(resources, environment, records=record_service, default_bucket_width_ns=width)
-    ingestions = IngestionService(
-        resources, environment, datastore_id=settings.datastore_id, objects=object_spaces, records=statistics
-    )
+    executions = StepFunctionsExecutions(settings.ingestion_state_machine_arn)
     ingestion_parts = IngestionPartService(resources, environment)
+    attempts = AttemptCleaner(resources, records, statistics, topics, ingestion_parts, executions)
+    ingestions = IngestionService(
+        resources,
+        environment,
+        datastore_id=settings.datastore_id,
+        objects=object_spaces,
+        records=statistics,
+        cancellation=attempts,
+    )
     pipeline = IngestionPipeline(
         resources,
         records,
@@ -100,6 +110,7 @@ def build_services(settings: Settings) -> Services:
         topics,
         object_spaces,
         statistics,
+        attempts,
         environment,
         part_target_bytes=settings.part_target_bytes,
         stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
@@ -118,7 +129,8 @@ def build_services(settings: Settings) -> Services:
         object_stores=object_stores,
         object_spaces=object_spaces,
         pipeline=pipeline,
-        trigger=IngestionTrigger(StepFunctionsStarter(settings.ingestion_state_machine_arn), drop_folder),
+        trigger=IngestionTrigger(executions, drop_folder),
+        reconciler=IngestionReconciler(ingestions, attempts, executions, environment),
         record_data=RecordDataService(
             resources,
             object_spaces,

@@ -1,4 +1,4 @@
-"""Step Functions executions, started with boto3 (``ExecutionStarter``)."""
+"""Step Functions executions of one state machine, with boto3 (``Executions``)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ class StateMachineNotConfigured(OpenLQSError):
     """The deployment names no state machine to start (a setting is missing)."""
 
 
-class StepFunctionsStarter:
-    """Starts executions of one state machine; an execution name already used starts nothing."""
+class StepFunctionsExecutions:
+    """Executions of one state machine by name; a name already used starts nothing."""
 
     def __init__(
         self,
@@ -39,3 +39,27 @@ class StepFunctionsStarter:
                 return None
             raise
         return str(response["executionArn"])
+
+    def _execution_arn(self, name: str) -> str:
+        if not self.state_machine_arn:
+            raise StateMachineNotConfigured("INGESTION_STATE_MACHINE_ARN is not set.")
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+    def stop(self, name: str, cause: str) -> None:
+        if not self.state_machine_arn:
+            return  # no state machine configured: nothing of it can be running
+        client = self._client_factory()
+        try:
+            client.stop_execution(executionArn=self._execution_arn(name), cause=cause[:32768])
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "ExecutionNotFound"):
+                raise
+
+    def status(self, name: str) -> str | None:
+        client = self._client_factory()
+        try:
+            return str(client.describe_execution(executionArn=self._execution_arn(name))["status"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("ExecutionDoesNotExist", "ExecutionNotFound"):
+                return None
+            raise

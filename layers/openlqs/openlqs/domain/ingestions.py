@@ -20,6 +20,7 @@ from openlqs.domain.common import Context, Environment, check_unlocked, updated
 from openlqs.domain.object_keys import log_prefix, relative_key, validate_object_key
 from openlqs.domain.object_stores import OBJECT_STORE
 from openlqs.domain.ports import (
+    AttemptCancellation,
     Counter,
     LogObjectStore,
     RecordCleanup,
@@ -55,24 +56,26 @@ ACTIVE_STATES = frozenset({S.queued, S.processing, S.finalizing})
 #: States in which an ingestion's object may change.
 EDITABLE_STATES = frozenset({S.ready, S.failed, S.cancelled})
 
-#: Transitions a caller of the REST API may make.
+#: Transitions a caller of the REST API may make. Moving a queued or running process to ``cancelled`` or
+#: ``failed`` stops its work and removes what its attempt wrote (``AttemptCancellation``).
 USER_TRANSITIONS: Mapping[ProcessState, frozenset[ProcessState]] = {
     S.ready: frozenset({S.queued, S.cancelled}),
-    S.queued: frozenset({S.cancelled}),
-    S.processing: frozenset(),
-    S.finalizing: frozenset(),
+    S.queued: frozenset({S.cancelled, S.failed}),
+    S.processing: frozenset({S.cancelled, S.failed}),
+    S.finalizing: frozenset({S.cancelled, S.failed}),
     S.completed: frozenset({S.archived}),
     S.failed: frozenset({S.queued, S.cancelled, S.archived}),
     S.cancelled: frozenset({S.queued, S.archived}),
     S.archived: frozenset(),
 }
 
-#: Every transition, the pipeline's included (a superset of ``USER_TRANSITIONS``).
+#: Every transition, the pipeline's included (a superset of ``USER_TRANSITIONS``). A running process goes
+#: back to ``queued`` only when its work was lost (the local stack restarted under it): a new attempt.
 LIFE_CYCLE: Mapping[ProcessState, frozenset[ProcessState]] = {
     S.ready: frozenset({S.queued, S.cancelled, S.failed}),
     S.queued: frozenset({S.processing, S.cancelled, S.failed}),
-    S.processing: frozenset({S.finalizing, S.failed}),
-    S.finalizing: frozenset({S.completed, S.failed}),
+    S.processing: frozenset({S.finalizing, S.failed, S.cancelled, S.queued}),
+    S.finalizing: frozenset({S.completed, S.failed, S.cancelled, S.queued}),
     S.completed: frozenset({S.archived}),
     S.failed: frozenset({S.queued, S.cancelled, S.archived}),
     S.cancelled: frozenset({S.queued, S.archived}),
@@ -82,7 +85,7 @@ LIFE_CYCLE: Mapping[ProcessState, frozenset[ProcessState]] = {
 #: A part has no finalizing step of its own: the worker that processed it completes it.
 PART_LIFE_CYCLE: Mapping[ProcessState, frozenset[ProcessState]] = {
     **LIFE_CYCLE,
-    S.processing: frozenset({S.finalizing, S.completed, S.failed}),
+    S.processing: frozenset({S.finalizing, S.completed, S.failed, S.cancelled, S.queued}),
 }
 
 
@@ -153,6 +156,9 @@ class ProcessService(ResourceService[P]):
     def _check_edit(self, old: Any, new: Any, request: ProcessUpdateFields) -> None:
         """Refuse or complete field changes of an API update (nothing by default)."""
 
+    def _entered(self, previous: ProcessState, new: Any) -> None:
+        """Complete a process an API update moved from ``previous`` into its state (nothing by default)."""
+
     def _edit(
         self,
         process_id: UUID,
@@ -170,6 +176,7 @@ class ProcessService(ResourceService[P]):
             if wanted != current:
                 self._check_entering(new, wanted)
                 enter_state(new, current, wanted, new.updated_at or self.env.now())
+                self._entered(current, new)
             return new
 
         return self.repository.update(self.kind, process_id, change)
@@ -239,11 +246,13 @@ class IngestionService(ProcessService[Ingestion]):
         datastore_id: UUID,
         objects: LogObjectStore | None = None,
         records: RecordCleanup | None = None,
+        cancellation: AttemptCancellation | None = None,
     ) -> None:
         super().__init__(repository, environment)
         self.datastore_id = datastore_id
         self.objects = objects
         self.records = records
+        self.cancellation = cancellation
 
     def get(self, resource_id: UUID) -> Ingestion:
         return self.repository.get(INGESTION, resource_id)
@@ -319,8 +328,27 @@ class IngestionService(ProcessService[Ingestion]):
         return ingestion
 
     def update(self, ingestion_id: UUID, request: IngestionUpdateRequest, context: Context) -> Ingestion:
-        """Edit an ingestion and move it along ``USER_TRANSITIONS``."""
-        return self._edit(ingestion_id, request, context, non_nullable=("state",))
+        """Edit an ingestion and move it along ``USER_TRANSITIONS``.
+
+        Cancelling (``cancelled``, or ``failed``) an ingestion that is queued or running stops its
+        execution and removes what its attempt wrote; it can then be queued again or deleted.
+        """
+        before = self.get(ingestion_id).state
+        saved = self._edit(ingestion_id, request, context, non_nullable=("state",))
+        stopped = ProcessState(before) in ACTIVE_STATES and saved.state in (S.cancelled, S.failed)
+        if stopped and self.cancellation is not None:
+            self.cancellation.cancel(saved, f"{saved.state} by a request while {before}")
+        return saved
+
+    def _entered(self, previous: ProcessState, new: Any) -> None:
+        if new.state == S.failed and previous in ACTIVE_STATES:
+            new.error_name = "IngestionCancelled"
+            new.error_message = f"Stopped by a request while {previous}; queue it again or delete it."
+
+    def requeue_interrupted(self, ingestion_id: UUID) -> Ingestion:
+        """Queue a running ingestion again as a new attempt, its work having been lost with the process
+        that ran it (the local stack's restart); a queued one is left as it is."""
+        return self.transition(ingestion_id, S.queued, expected_from={S.processing, S.finalizing})
 
     def delete(self, ingestion_id: UUID, context: Context) -> None:
         """Delete an ingestion with its records and parts; refused while its work is queued or running."""

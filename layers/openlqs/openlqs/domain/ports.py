@@ -292,10 +292,25 @@ class RecordCleanup(Protocol):
         ...
 
 
-class ExecutionStarter(Protocol):
-    """Starts runs of one state machine (Step Functions in AWS and locally)."""
+class Executions(Protocol):
+    """Runs of one state machine (Step Functions in AWS and locally), by execution name."""
 
     def start(self, name: str, payload: dict[str, Any]) -> str | None:
         """Start the execution ``name`` with input ``payload``; its ARN, or None when an execution of that
         name was already started (a name is used once, so a duplicate request starts nothing)."""
         ...
+
+    def stop(self, name: str, cause: str) -> None:
+        """Stop the execution ``name`` if it is running (nothing when it ended or never started)."""
+        ...
+
+    def status(self, name: str) -> str | None:
+        """``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT`` or ``ABORTED``; None when never started."""
+        ...
+
+
+class AttemptCancellation(Protocol):
+    """Stops what an ingestion's current attempt is doing and removes what it wrote (filled in by the
+    ingestion pipeline's side, which knows what an attempt leaves)."""
+
+    def cancel(self, ingestion: Ingestion, reason: str) -> None: ...

@@ -97,6 +97,8 @@ class IngestionPlan(BaseModel):
     """
 
     format: str
+    #: The attempt that made the plan (a retried "Plan ingestion" of the same attempt plans again).
+    attempt: int = 0
     topics: dict[str, UUID]
     widths: dict[UUID, int]
     #: Topics this attempt created (a failed attempt deletes those it left empty).

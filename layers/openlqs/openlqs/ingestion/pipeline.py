@@ -32,6 +32,7 @@ from openlqs.errors import (
 )
 from openlqs.formats.base import Channel, LogIndex, Span
 from openlqs.formats.registry import SNIFF_BYTES, format_for, format_named
+from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.part_blocks import BlockBuilder, PartBlocks, bucket_width_for, part_columns
 from openlqs.ingestion.payloads import (
     FailTask,
@@ -96,6 +97,7 @@ class IngestionPipeline:
         topics: TopicService,
         spaces: ObjectSpaces,
         statistics: RecordStatistics,
+        attempts: AttemptCleaner,
         environment: Environment | None = None,
         *,
         part_target_bytes: int = 64 * 1024 * 1024,
@@ -108,6 +110,7 @@ class IngestionPipeline:
         self.topics = topics
         self.spaces = spaces
         self.statistics = statistics
+        self.attempts = attempts
         self.env = environment or Environment()
         self.part_target_bytes = part_target_bytes
         #: Messages of an opted-in topic up to this size get their ``query_data`` stored at ingestion.
@@ -181,8 +184,13 @@ class IngestionPipeline:
         if touched:
             self.statistics.refresh(ingestion.log_id, touched)
         topics, widths, created = self._topics(ingestion, index)
+        previous = ingestion._internal.get("plan")
+        if previous and IngestionPlan.model_validate(previous).attempt == attempt:
+            # "Plan ingestion" retried within its attempt: the topics the first run made are this attempt's.
+            created = [*IngestionPlan.model_validate(previous).created_topics, *created]
         plan = IngestionPlan(
             format=log_format.name,
+            attempt=attempt,
             topics=topics,
             widths=widths,
             created_topics=created,
@@ -329,8 +337,9 @@ class IngestionPipeline:
         self.records.put_blocks(built.blocks)
         try:
             self._check_running(ingestion_id, attempt)
-        except StaleAttempt:
-            # The ingestion failed (another part) while this one wrote: take back what it wrote.
+        except (StaleAttempt, NotFound):
+            # The ingestion failed (another part), was cancelled or deleted while this one wrote: take
+            # back what it wrote.
             for topic_id in {block.topic_id for block in built.blocks}:
                 self.records.delete_segments(topic_id, f"{segment_prefix(ingestion_id)}{part.sequence:05d}-")
             raise
@@ -415,14 +424,7 @@ class IngestionPipeline:
             for p in self._all_parts(ingestion_id)
             if p.state == ProcessState.failed
         ]
-        touched = self.statistics.clear_ingestion(ingestion)
-        stored = ingestion._internal.get("plan")
-        created = IngestionPlan.model_validate(stored).created_topics if stored else []
-        for topic_id in created:
-            topic = self.resources.find(TOPIC, topic_id)
-            if topic is not None and not self.records.topic_summary(topic.id).count:
-                self.topics.delete(topic.id, Context())
-        self.statistics.refresh(ingestion.log_id, touched)
+        self.attempts.discard(ingestion)
         payload = {"attempt": attempt, "failed_parts": failed_parts} if failed_parts else {"attempt": attempt}
         self.ingestions.transition(
             ingestion_id,

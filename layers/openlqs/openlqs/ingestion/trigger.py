@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from pydantic import BaseModel
 
-from openlqs.domain.ports import ExecutionStarter
+from openlqs.domain.ports import Executions
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.payloads import IngestionTask
 
@@ -95,7 +95,7 @@ def event_source(event: Mapping[str, Any]) -> str:
 class IngestionTrigger:
     """Starts ingestion executions (``starter``) and registers dropped files (``drop_folder``)."""
 
-    def __init__(self, starter: ExecutionStarter, drop_folder: DropFolder) -> None:
+    def __init__(self, starter: Executions, drop_folder: DropFolder) -> None:
         self.starter = starter
         self.drop_folder = drop_folder
 

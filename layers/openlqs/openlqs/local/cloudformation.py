@@ -24,6 +24,7 @@ BUCKET_TYPE = "AWS::S3::Bucket"
 FUNCTION_TYPE = "AWS::Serverless::Function"
 STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
 KMS_KEY_TYPE = "AWS::KMS::Key"
+QUEUE_TYPE = "AWS::SQS::Queue"
 #: Pseudo parameters as moto answers them.
 LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -142,6 +143,11 @@ def bucket_arn(name: str) -> str:
 def kms_key_arn(key_id: str) -> str:
     """The ARN of a local KMS key."""
     return f"arn:aws:kms:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:key/{key_id}"
+
+
+def queue_arn(name: str) -> str:
+    """The ARN of a local SQS queue."""
+    return f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{name}"
 
 
 def state_machine_arn(name: str) -> str:

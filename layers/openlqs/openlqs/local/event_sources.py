@@ -7,17 +7,24 @@ subscription receives them and invokes the in-process function, as Lambda would.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from openlqs.local.cloudformation import Template
 from openlqs.local.filters import FilterCriteria
 from openlqs.local.functions import InProcessFunction
-from openlqs.local.resources import dynamodb_event_subscriptions, s3_event_subscriptions
+from openlqs.local.resources import (
+    dynamodb_event_subscriptions,
+    s3_event_subscriptions,
+    schedule_subscriptions,
+)
 from openlqs.local.streams import DynamoDBStreamSource
 from openlqs.local.triggers import (
     DEFAULT_MAX_ATTEMPTS,
+    Delivery,
     S3NotificationQueue,
+    ScheduleSource,
     TriggerPoller,
     subscribe_queues,
 )
@@ -75,8 +82,14 @@ def stream_event_pollers(
     invoker: Invoker,
     *,
     retry_delay_s: float,
+    sqs_client: Any = None,
+    queue_urls: Mapping[str, str] | None = None,
 ) -> list[TriggerPoller]:
-    """One poller per DynamoDB stream subscription of a local function, reading from the stream's end."""
+    """One poller per DynamoDB stream subscription of a local function, reading from the stream's end.
+
+    A batch given up goes, as Lambda describes it, to the subscription's on-failure queue (its logical
+    id in ``queue_urls``) when it has one.
+    """
     pollers = []
     for subscription in dynamodb_event_subscriptions(template):
         if not subscription.enabled or subscription.function_id not in functions:
@@ -94,9 +107,12 @@ def stream_event_pollers(
             batch_size=subscription.batch_size,
             starting_position=subscription.starting_position,
             retry_delay_s=retry_delay_s,
+            bisect=subscription.bisect,
         )
         retries = subscription.maximum_retry_attempts
-        timeout = functions[subscription.function_id].spec.timeout_s
+        function = functions[subscription.function_id]
+        queue_url = (queue_urls or {}).get(subscription.on_failure_queue_id or "")
+        give_up = None if queue_url is None else _to_queue(sqs_client, queue_url, source, function.arn)
         pollers.append(
             TriggerPoller(
                 f"{subscription.function_id}.{subscription.event_id}",
@@ -104,7 +120,46 @@ def stream_event_pollers(
                 invoker(subscription.function_id),
                 # Lambda's default retries a stream batch until its records expire; locally, bounded.
                 max_attempts=retries + 1 if retries is not None and retries >= 0 else DEFAULT_MAX_ATTEMPTS,
-                stop_timeout_s=5.0 + timeout,
+                stop_timeout_s=5.0 + function.spec.timeout_s,
+                on_give_up=give_up,
+            )
+        )
+    return pollers
+
+
+def _to_queue(sqs_client: Any, queue_url: str, source: DynamoDBStreamSource, function_arn: str) -> Any:
+    def send(delivery: Delivery) -> None:
+        record = source.failure_record(delivery, function_arn)
+        sqs_client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+
+    return send
+
+
+#: The longest a schedule waits locally between ticks: EventBridge's execution-status rules do not fire
+#: here (moto's interpreter emits no events), so the sweeps that catch what they would catch run often.
+LOCAL_SCHEDULE_MAX_PERIOD_S = 15.0
+
+
+def schedule_pollers(
+    template: Template,
+    functions: Mapping[str, InProcessFunction],
+    invoker: Invoker,
+    *,
+    max_period_s: float = LOCAL_SCHEDULE_MAX_PERIOD_S,
+) -> list[TriggerPoller]:
+    """One poller per ``rate(...)`` schedule of a local function (at most ``max_period_s`` apart)."""
+    pollers = []
+    for subscription in schedule_subscriptions(template):
+        if subscription.function_id not in functions:
+            continue
+        source = ScheduleSource(subscription.rule_name, min(subscription.period_s, max_period_s))
+        pollers.append(
+            TriggerPoller(
+                f"{subscription.function_id}.{subscription.event_id}",
+                source,
+                invoker(subscription.function_id),
+                max_attempts=1,
+                stop_timeout_s=5.0 + functions[subscription.function_id].spec.timeout_s,
             )
         )
     return pollers

@@ -9,6 +9,7 @@ same way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from openlqs.local.cloudformation import (
     BUCKET_TYPE,
     FUNCTION_TYPE,
+    QUEUE_TYPE,
     TABLE_TYPE,
     Template,
     get_att_target,
@@ -319,6 +321,10 @@ class DynamoDBEventSubscription:
     maximum_retry_attempts: int | None = None
     filter_patterns: tuple[str, ...] = ()
     enabled: bool = True
+    #: ``BisectBatchOnFunctionError``: a failed batch is split in halves, each retried on its own.
+    bisect: bool = False
+    #: The queue (logical id) of ``DestinationConfig.OnFailure``: where given-up batches are described.
+    on_failure_queue_id: str | None = None
 
 
 def dynamodb_event_subscriptions(template: Template) -> list[DynamoDBEventSubscription]:
@@ -339,6 +345,9 @@ def dynamodb_event_subscriptions(template: Template) -> list[DynamoDBEventSubscr
                 continue
             filters = (properties.get("FilterCriteria") or {}).get("Filters") or []
             retries = properties.get("MaximumRetryAttempts")
+            on_failure = ((properties.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+                "Destination"
+            )
             subscriptions.append(
                 DynamoDBEventSubscription(
                     function_id=function_id,
@@ -349,9 +358,53 @@ def dynamodb_event_subscriptions(template: Template) -> list[DynamoDBEventSubscr
                     maximum_retry_attempts=None if retries is None else int(retries),
                     filter_patterns=tuple(_pattern_text(entry.get("Pattern")) for entry in filters),
                     enabled=properties.get("Enabled", True) is not False,
+                    bisect=properties.get("BisectBatchOnFunctionError") is True,
+                    on_failure_queue_id=get_att_target(on_failure, "Arn"),
                 )
             )
     return subscriptions
+
+
+@dataclass(frozen=True)
+class ScheduleSubscription:
+    """A function's SAM ``Type: Schedule`` event with a ``rate(...)`` expression."""
+
+    function_id: str
+    event_id: str
+    period_s: float
+    rule_name: str
+
+
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedule_subscriptions(template: Template) -> list[ScheduleSubscription]:
+    """Every ``rate(...)`` schedule of every function (a ``cron(...)`` one is not run locally)."""
+    found = []
+    for function_id, resource in resources_of_type(template, FUNCTION_TYPE).items():
+        events = (resource.get("Properties") or {}).get("Events") or {}
+        for event_id, event in events.items():
+            if not isinstance(event, dict) or event.get("Type") != "Schedule":
+                continue
+            properties = event.get("Properties") or {}
+            match = _RATE.match(str(properties.get("Schedule", "")).strip())
+            if match is None or properties.get("Enabled", True) is False:
+                continue
+            period = int(match.group(1)) * _UNIT_S[match.group(2).rstrip("s")]
+            found.append(
+                ScheduleSubscription(function_id, event_id, float(period), f"{function_id}{event_id}")
+            )
+    return found
+
+
+def queue_names(template: Template, prefix: str = "openlqs") -> dict[str, str]:
+    """Physical names of the template's SQS queues, by logical id (``IngestionTriggerDeadLetterQueue`` →
+    ``openlqs-ingestion-trigger-dead-letter-queue``)."""
+    return {
+        logical_id: f"{prefix}-{snake_case(logical_id).replace('_', '-')}"
+        for logical_id in resources_of_type(template, QUEUE_TYPE)
+    }
 
 
 def _pattern_text(pattern: Any) -> str:
@@ -384,3 +437,11 @@ def function_environment(template: Template, refs: Mapping[str, str]) -> dict[st
             if resolved is not None:
                 environment[variable] = resolved
     return environment
+
+
+def create_queues(sqs_client: Any, template: Template, prefix: str = "openlqs") -> dict[str, str]:
+    """Create every ``AWS::SQS::Queue`` of the template; returns their URLs by logical id."""
+    return {
+        logical_id: str(sqs_client.create_queue(QueueName=name)["QueueUrl"])
+        for logical_id, name in queue_names(template, prefix).items()
+    }

@@ -34,22 +34,25 @@ from openlqs.local.cloudformation import (
     TABLE_TYPE,
     find_project_root,
     load_template,
+    queue_arn,
     resource_references,
     resources_of_type,
     template_lookup,
 )
 from openlqs.local.durability import DurableWrites
 from openlqs.local.environment import ProcessEnvironment
-from openlqs.local.event_sources import s3_event_pollers, stream_event_pollers
+from openlqs.local.event_sources import s3_event_pollers, schedule_pollers, stream_event_pollers
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.invoke import LambdaInvokeHook
 from openlqs.local.journal import Journal
 from openlqs.local.keys import ensure_admin_key, remove_stack_file, write_stack_file
 from openlqs.local.kms import create_keys
 from openlqs.local.moto_server import ChangeTracker, TrackedMotoServer
+from openlqs.local.recovery import resume_interrupted
 from openlqs.local.resources import (
     API_FUNCTION_ID,
     create_buckets,
+    create_queues,
     create_tables,
     enable_streams,
     function_environment,
@@ -68,6 +71,7 @@ from openlqs.local.triggers import (
     DEFAULT_RETRY_DELAY_S,
     TriggerPoller,
 )
+from openlqs.services import get_services
 
 PORT_ENV = "OPENLQS_PORT"
 MOTO_PORT_ENV = "OPENLQS_MOTO_PORT"
@@ -81,6 +85,7 @@ DEFAULT_SNAPSHOT_INTERVAL_S = 10.0
 DEFAULT_DRAIN_TIMEOUT_S = 30.0
 OBJECTS_BUCKET_ID = "ObjectsBucket"
 RESOURCES_TABLE_ID = "ResourcesTable"
+INGESTION_STATE_MACHINE_ID = "IngestionStateMachine"
 HOST = "127.0.0.1"
 FAKE_CREDENTIALS = "testing"
 _LOCAL_DEFAULTS_TRUE = ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED")
@@ -157,6 +162,8 @@ class LocalStack:
         self.state_machines: dict[str, StateMachineSpec] = {}
         #: ARNs of the state machines created in moto, by logical id.
         self.state_machine_arns: dict[str, str] = {}
+        #: URLs of the template's SQS queues, by logical id.
+        self.queue_urls: dict[str, str] = {}
         #: ``LatestStreamArn`` of each table with a stream, by logical id.
         self.stream_arns: dict[str, str] = {}
         self.invoke_hook: LambdaInvokeHook | None = None
@@ -272,6 +279,7 @@ class LocalStack:
         # Streams are turned on after the restore so that restored items are not replayed as changes.
         create_tables(dynamodb, self.template, self.names, streams=False)
         create_buckets(self.client("s3"), self.template, self.names)
+        self.queue_urls = create_queues(self.client("sqs"), self.template)
         # Subscribed before the restore: a file restored into the drop folder was never handled (the
         # trigger moves it out), so its notification delivers it now.
         self._subscribe_triggers()
@@ -340,11 +348,33 @@ class LocalStack:
             )
         for poller in self.pollers:
             poller.start()
+        self._resume_interrupted()
+        # Schedules (the reconciler's sweep) start once interrupted ingestions are queued again.
+        scheduled = schedule_pollers(self.template, self.functions, self._invoker)
+        for poller in scheduled:
+            poller.start()
+        self.pollers += scheduled
         self._stop_snapshots.clear()
         self._snapshot_thread = threading.Thread(
             target=self._snapshot_periodically, name="openlqs-snapshots", daemon=True
         )
         self._snapshot_thread.start()
+
+    def _resume_interrupted(self) -> None:
+        """Run again what the previous run left queued or running (``local/recovery.py``)."""
+        if RESOURCES_TABLE_ID not in self.names or INGESTION_STATE_MACHINE_ID not in self.state_machines:
+            return
+        try:
+            resumed = resume_interrupted(get_services())
+        except Exception:
+            print("openlqs local: cannot resume the ingestions the last run left", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            return
+        if resumed:
+            print(
+                f"openlqs local: resuming {len(resumed)} ingestion(s) the last run left unfinished",
+                file=sys.stderr,
+            )
 
     def _authorizer(self) -> RequestAuthorizer | None:
         """The template's default authorizer, run in-process as API Gateway would run it."""
@@ -414,6 +444,8 @@ class LocalStack:
             self.client("dynamodbstreams"),
             self._invoker,
             retry_delay_s=self.trigger_retry_delay_s,
+            sqs_client=self.client("sqs"),
+            queue_urls=self.queue_urls,
         )
 
     def _function_by_name(self, function_name: str) -> InProcessFunction | None:
@@ -547,5 +579,10 @@ class LocalStack:
             state_machine_names={logical_id: spec.name for logical_id, spec in self.state_machines.items()},
         )
         references.update({f"{logical_id}.StreamArn": arn for logical_id, arn in self.stream_arns.items()})
+        for logical_id, url in self.queue_urls.items():
+            name = url.rsplit("/", 1)[-1]
+            references.update(
+                {logical_id: url, f"{logical_id}.QueueName": name, f"{logical_id}.Arn": queue_arn(name)}
+            )
         references["DatastoreId"] = self.datastore_id
         return references

@@ -23,7 +23,7 @@ import dataclasses
 import time
 from collections import deque
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
@@ -56,6 +56,7 @@ class DynamoDBStreamSource:
         batch_size: int = DEFAULT_STREAM_BATCH_SIZE,
         starting_position: str = "LATEST",
         retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
+        bisect: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"BatchSize must be at least 1, not {batch_size}")
@@ -70,10 +71,14 @@ class DynamoDBStreamSource:
         shards = stream.get("Shards") or []
         if not shards:
             raise ValueError(f"{stream_arn} has no shard to read")
+        self.shard_id = str(shards[0]["ShardId"])
         self._iterator: str | None = streams_client.get_shard_iterator(
-            StreamArn=stream_arn, ShardId=shards[0]["ShardId"], ShardIteratorType=starting_position
+            StreamArn=stream_arn, ShardId=self.shard_id, ShardIteratorType=starting_position
         )["ShardIterator"]
+        self.bisect = bisect
         self._buffer: deque[dict[str, Any]] = deque()
+        #: Halves of a failed batch, delivered before anything after it.
+        self._halves: deque[Delivery] = deque()
         self._unsettled: Delivery | None = None
         self._retry_at = 0.0
         self._idle_wait_s = MIN_IDLE_WAIT_S
@@ -86,6 +91,9 @@ class DynamoDBStreamSource:
         """
         if self._unsettled is not None:
             return self._due_retry()
+        if self._halves:
+            self._unsettled = self._halves.popleft()
+            return [self._unsettled]
         if not self._buffer:
             had_records = self._read()
             if not self._buffer:
@@ -106,13 +114,60 @@ class DynamoDBStreamSource:
         """The function handled the batch: go on with the next records."""
         self._unsettled = None
 
-    def failed(self, delivery: Delivery, *, retry: bool) -> None:
-        """Deliver the batch again after a delay (``retry``), or drop it and go on."""
+    def failed(self, delivery: Delivery, *, retry: bool) -> bool:
+        """Deliver the batch again after a delay (``retry``), or give it up and go on.
+
+        With ``bisect`` (``BisectBatchOnFunctionError``) a failed batch of several records is split in
+        two halves, each delivered (and retried) on its own, so that one bad record is isolated.
+        """
+        records = delivery.event["Records"]
+        if self.bisect and len(records) > 1:
+            middle = len(records) // 2
+            self._halves.extendleft(
+                reversed([self._part(delivery, records[:middle]), self._part(delivery, records[middle:])])
+            )
+            self._unsettled = None
+            return False
         if not retry:
             self._unsettled = None
-            return
+            return True
         self._unsettled = dataclasses.replace(delivery, attempt=delivery.attempt + 1)
         self._retry_at = time.monotonic() + self.retry_delay_s * delivery.attempt
+        return False
+
+    def _part(self, delivery: Delivery, records: list[dict[str, Any]]) -> Delivery:
+        return Delivery(
+            event={"Records": records},
+            attempt=delivery.attempt + 1,
+            description=self._describe(records),
+            receipt=records[-1]["dynamodb"].get("SequenceNumber"),
+        )
+
+    def failure_record(self, delivery: Delivery, function_arn: str) -> dict[str, Any]:
+        """What Lambda sends an on-failure destination for a stream batch it gave up on."""
+        records = delivery.event["Records"]
+        return {
+            "requestContext": {
+                "requestId": records[0].get("eventID"),
+                "functionArn": function_arn,
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": delivery.attempt,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "DDBStreamBatchInfo": {
+                "shardId": self.shard_id,
+                "startSequenceNumber": records[0]["dynamodb"].get("SequenceNumber"),
+                "endSequenceNumber": records[-1]["dynamodb"].get("SequenceNumber"),
+                "batchSize": len(records),
+                "streamArn": self.stream_arn,
+            },
+        }
 
     def _due_retry(self) -> list[Delivery]:
         assert self._unsettled is not None

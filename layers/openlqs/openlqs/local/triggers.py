@@ -20,13 +20,14 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 from urllib.parse import quote_plus, unquote_plus
 
-from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID
+from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from openlqs.local.resources import S3EventSubscription
 
 #: Lambda retries a failed asynchronous invocation twice: three attempts in all.
@@ -67,8 +68,11 @@ class EventSource(Protocol):
         """The function handled ``delivery``: never deliver it again."""
         ...
 
-    def failed(self, delivery: Delivery, *, retry: bool) -> None:
-        """The function failed on ``delivery``: deliver it again later if ``retry``, else drop it."""
+    def failed(self, delivery: Delivery, *, retry: bool) -> bool:
+        """The function failed on ``delivery``: deliver it again later if ``retry``, else give it up.
+
+        Returns whether it was given up (a source may keep a delivery it was told not to retry: a stream
+        that bisects a failed batch)."""
         ...
 
 
@@ -77,7 +81,8 @@ class TriggerPoller:
 
     ``invoke`` calls the function with an event (exceptions mean failure). A delivery whose
     ``attempt`` reaches ``max_attempts`` and fails is given up, with an error and traceback on ``err``
-    (standard error by default). :meth:`stop` waits ``stop_timeout_s`` by default: long enough for a
+    (standard error by default), and handed to ``on_give_up`` (the subscription's on-failure
+    destination) when there is one. :meth:`stop` waits ``stop_timeout_s`` by default: long enough for a
     receive and an invocation in progress (the function's timeout) to end.
     """
 
@@ -90,10 +95,12 @@ class TriggerPoller:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         stop_timeout_s: float | None = None,
         err: TextIO | None = None,
+        on_give_up: Callable[[Delivery], None] | None = None,
     ) -> None:
         self.name = name
         self.source = source
         self.invoke = invoke
+        self.on_give_up = on_give_up
         self.max_attempts = max_attempts
         self.stop_timeout_s = stop_timeout_s
         self._err = err
@@ -150,14 +157,20 @@ class TriggerPoller:
         try:
             self.invoke(delivery.event)
         except Exception:
-            retry = delivery.attempt < self.max_attempts
-            outcome = "will retry" if retry else "giving up, the event is dropped"
+            given_up = self.source.failed(delivery, retry=delivery.attempt < self.max_attempts)
+            if not given_up:
+                outcome = "will retry"
+            elif self.on_give_up is not None:
+                outcome = "giving up, the event goes to the on-failure destination"
+            else:
+                outcome = "giving up, the event is dropped"
             self._log(
                 f"{self.name} failed on {delivery.description} "
                 f"(attempt {delivery.attempt} of {self.max_attempts}); {outcome}",
                 with_traceback=True,
             )
-            self.source.failed(delivery, retry=retry)
+            if given_up and self.on_give_up is not None:
+                self.on_give_up(delivery)
             return False
         self.source.succeeded(delivery)
         return True
@@ -245,15 +258,16 @@ class S3NotificationQueue:
     def succeeded(self, delivery: Delivery) -> None:
         self._delete(delivery.receipt)
 
-    def failed(self, delivery: Delivery, *, retry: bool) -> None:
+    def failed(self, delivery: Delivery, *, retry: bool) -> bool:
         if not retry:
             self._delete(delivery.receipt)
-            return
+            return True
         self.sqs.change_message_visibility(
             QueueUrl=self.queue_url,
             ReceiptHandle=delivery.receipt,
             VisibilityTimeout=round(self.retry_delay_s * delivery.attempt),
         )
+        return False
 
     def _delete(self, receipt: str) -> None:
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
@@ -357,3 +371,52 @@ def subscribe_queues(
             Bucket=bucket, NotificationConfiguration={"QueueConfigurations": entries}
         )
     return queue_urls
+
+
+class ScheduleSource:
+    """An EventBridge schedule (``rate(...)``) as an :class:`EventSource`: a "Scheduled Event" per tick.
+
+    The first tick comes at once, then every ``period_s``. A failed invocation is not retried: the next
+    tick comes anyway (EventBridge retries an asynchronous target, which comes to the same for a sweep).
+    """
+
+    def __init__(
+        self, rule_name: str, period_s: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rule_name = rule_name
+        self.period_s = period_s
+        self.description = f"the schedule {rule_name} (every {period_s:g} s)"
+        self._clock = clock
+        self._next = clock()
+
+    def receive(self) -> list[Delivery]:
+        wait = self._next - self._clock()
+        if wait > 0:
+            time.sleep(min(wait, MAX_IDLE_WAIT_S))
+            return []
+        self._next = self._clock() + self.period_s
+        event = scheduled_event(self.rule_name)
+        return [
+            Delivery(event=event, attempt=1, description=f"a tick of {self.rule_name}", receipt=event["id"])
+        ]
+
+    def succeeded(self, delivery: Delivery) -> None:
+        return None
+
+    def failed(self, delivery: Delivery, *, retry: bool) -> bool:
+        return True
+
+
+def scheduled_event(rule_name: str) -> dict[str, Any]:
+    """The event EventBridge gives a target of a schedule rule."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": LOCAL_ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION,
+        "resources": [f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/{rule_name}"],
+        "detail": {},
+    }

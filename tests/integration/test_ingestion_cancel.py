@@ -1,0 +1,111 @@
+"""Cancelling an ingestion that is queued or running: a user always has a way out.
+
+``PATCH state=cancelled`` (or ``failed``) stops the attempt's execution, settles its parts, removes the
+records it wrote and the topics it created; the ingestion can then be queued again (one copy of every
+record at the end) or deleted, and with it its log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import boto3
+import pytest
+
+from openlqs.services import get_services
+from tests.support import tasks
+from tests.support.api import ApiClient
+from tests.support.bags import write_string_bag
+from tests.support.executions import execution_status, ingestion_state_machine, start_execution
+from tests.support.ingestion import put_log_object
+from tests.support.paths import DATASTORE_ID
+from tests.support.resources import create_group, create_log
+
+#: Two topics, in many chunks (several parts).
+COUNTS = {"/a": 3000, "/b": 1500}
+
+
+@pytest.fixture
+def running(
+    api: ApiClient, aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """An ingestion of a bag in the middle of its attempt: planned, one part done, its execution
+    running."""
+    state_machine = ingestion_state_machine(monkeypatch)
+    monkeypatch.setenv("PART_TARGET_BYTES", "20000")
+    get_services.cache_clear()
+    messages = [("/a", i * 10**6, f"a{i}") for i in range(COUNTS["/a"])]
+    messages += [("/b", i * 2 * 10**6, f"b{i}") for i in range(COUNTS["/b"])]
+    bag = write_string_bag(tmp_path / "run.bag", sorted(messages, key=lambda m: m[1]), chunk_threshold=8000)
+    log = create_log(api, create_group(api, "Fleet")["id"], "run")
+    put_log_object(aws, DATASTORE_ID, log["id"], "run.bag", bag.read_bytes())
+    request = {"log_id": log["id"], "object_key": "run.bag", "state": "queued"}
+    ingestion = api.post("/ingestions", request).data
+    execution = start_execution(state_machine, f"{ingestion['id']}-1")
+    plan = tasks.plan({"ingestion_id": ingestion["id"], "attempt": 1})
+    assert len(plan["parts"]) > 1
+    tasks.process_part(plan["parts"][0])
+    return {"log": log, "ingestion": ingestion, "execution": execution, "parts": plan["parts"]}
+
+
+def _records(aws: dict[str, str]) -> int:
+    return int(boto3.client("dynamodb").scan(TableName=aws["RECORDS_TABLE_NAME"], Select="COUNT")["Count"])
+
+
+@pytest.mark.parametrize("state", ["cancelled", "failed"])
+def test_cancel_of_a_running_ingestion_stops_it_and_takes_its_attempt_back(
+    api: ApiClient, aws: dict[str, str], running: dict[str, Any], state: str
+) -> None:
+    ingestion_id = running["ingestion"]["id"]
+    assert _records(aws) > 0
+
+    response = api.patch(f"/ingestions/{ingestion_id}", {"state": state})
+
+    assert response.status == 200, response.body
+    assert response.data["state"] == state
+    if state == "failed":
+        assert response.data["error_name"] == "IngestionCancelled"
+    assert execution_status(running["execution"]) == "ABORTED"
+    assert _records(aws) == 0
+    assert api.get("/topics", params={"log_id": running["log"]["id"]}).json()["count"] == 0
+    parts = api.get(f"/ingestions/{ingestion_id}/parts", params={"limit": 100}).json()["data"]
+    assert {part["state"] for part in parts} <= {"completed", "cancelled"}
+
+
+def test_cancelled_ingestion_queued_again_ends_with_one_copy_of_every_record(
+    api: ApiClient, aws: dict[str, str], running: dict[str, Any]
+) -> None:
+    ingestion_id = running["ingestion"]["id"]
+    assert api.patch(f"/ingestions/{ingestion_id}", {"state": "cancelled"}).status == 200
+
+    assert api.patch(f"/ingestions/{ingestion_id}", {"state": "queued"}).status == 200
+    payload = {"ingestion_id": ingestion_id, "attempt": 2}
+    for part in tasks.plan(payload)["parts"]:
+        tasks.process_part(part)
+    tasks.finalize(payload)
+
+    topics = api.get("/topics", params={"log_id": running["log"]["id"], "limit": 100}).json()["data"]
+    assert {t["name"]: t["record_count"] for t in topics} == COUNTS
+
+
+def test_cancelled_ingestion_and_its_log_can_be_deleted_with_nothing_left(
+    api: ApiClient, aws: dict[str, str], running: dict[str, Any]
+) -> None:
+    ingestion_id, log_id = running["ingestion"]["id"], running["log"]["id"]
+    assert api.patch(f"/ingestions/{ingestion_id}", {"state": "cancelled"}).status == 200
+
+    # A part of the cancelled attempt that was still running writes nothing that stays
+    with pytest.raises(Exception, match="cancelled"):
+        tasks.process_part(running["parts"][1])
+    assert api.delete(f"/ingestions/{ingestion_id}").status == 204
+    assert api.delete(f"/logs/{log_id}").status == 204
+
+    assert _records(aws) == 0
+    assert (
+        get_services().ingestions.repository.find(  # the ingestion is gone
+            get_services().ingestions.kind, UUID(ingestion_id)
+        )
+        is None
+    )
