@@ -292,6 +292,26 @@ class RecordCleanup(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class GatewayStage:
+    """The API Gateway stage a request came through: its REST API's id and the stage's name."""
+
+    api_id: str
+    name: str
+
+
+class AuthorizerCache(Protocol):
+    """API Gateway's cache of the authorizer's answers (one per ``Authorization`` value) on a stage.
+
+    A key that is disabled, deleted or given another role must not keep its cached answer: the cache is
+    flushed after such a change is stored.
+    """
+
+    def flush(self, stage: GatewayStage) -> None:
+        """Forget every cached answer of ``stage``; ``ServiceUnavailable`` when API Gateway did not."""
+        ...
+
+
 class ExecutionStarter(Protocol):
     """Starts runs of one state machine (Step Functions in AWS and locally)."""
 
