@@ -220,6 +220,52 @@ def test_records_list_time_windows_select_their_bounds(api: ApiClient, topic: di
         assert response.json()["count"] == len(expected), window
 
 
+def test_records_list_windows_at_the_ends_of_int64_select_exactly(
+    api: ApiClient, topic: dict[str, Any]
+) -> None:
+    # Given records at the largest timestamps an Int64 holds, and one at 0
+    top = 2**63 - 1
+    create_records(api, topic["id"], [0, top - 1, top])
+    windows: list[tuple[dict[str, int], list[int]]] = [
+        ({"timestamp_gt": top}, []),
+        ({"timestamp_gte": top}, [top]),
+        ({"timestamp_gt": top - 1}, [top]),
+        ({"timestamp_lte": top}, [0, top - 1, top]),
+        ({"timestamp_lt": -(2**63)}, []),
+        ({"timestamp_lte": -(2**63)}, []),
+        ({"timestamp_gte": -(2**63)}, [0, top - 1, top]),
+        ({"timestamp": top}, [top]),
+    ]
+
+    for window, expected in windows:
+        for include_count in (True, False):
+            # When listed through each window, counted or not, and with a per-row filter (another path)
+            params = {**window, "include_count": include_count}
+            pages = [
+                api.get(_records_path(topic), params=params),
+                api.get(_records_path(topic), params={**params, "note_like": "%"}),
+            ]
+
+            # Then exactly the records inside it come back
+            assert _timestamps(pages[0]) == expected, window
+            assert _timestamps(pages[1]) == [], window  # no record has a note
+            assert pages[0].json()["count"] == (len(expected) if include_count else None), window
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["timestamp", "timestamp_gt", "timestamp_gte", "timestamp_lt", "timestamp_lte", "data_offset_gte"],
+)
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**40])
+def test_records_list_bounds_outside_int64_are_400_naming_the_field(
+    api: ApiClient, topic: dict[str, Any], name: str, value: int
+) -> None:
+    response = api.get(_records_path(topic), params={name: value})
+
+    assert response.status == 400
+    assert response.message.startswith(f"[BadRequest] {name}: Input should be"), response.message
+
+
 def test_records_list_sort_desc_is_newest_first(api: ApiClient, topic: dict[str, Any]) -> None:
     timestamps = [BASE_NS + i * 7 * SECOND for i in range(4)]
     create_records(api, topic["id"], timestamps)
