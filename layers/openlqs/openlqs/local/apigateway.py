@@ -376,6 +376,11 @@ class ApiGatewayServer:
         self._thread: threading.Thread | None = None
 
     @property
+    def host(self) -> str:
+        """The address the server listens on (127.0.0.1 unless told otherwise)."""
+        return str(self._httpd.server_address[0])
+
+    @property
     def port(self) -> int:
         """The port the server listens on (the real one when it was created with port 0)."""
         return int(self._httpd.server_address[1])
