@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
@@ -115,6 +116,35 @@ def test_auth_disabled_then_deleted_key_is_401(stack: LocalStackProcess, admin: 
 
     assert (disabled.status_code, disabled.json()) == (401, UNAUTHORIZED_BODY)
     assert (deleted.status_code, deleted.json()) == (401, UNAUTHORIZED_BODY)
+
+
+def test_auth_revocation_of_a_key_in_the_gateway_cache_is_immediate(
+    stack: LocalStackProcess, admin: LogQS
+) -> None:
+    # Given three write keys, each used just now: their answers are in the authorizer cache (300 s)
+    made = [admin.create.api_key(name=f"cached {n}", role="write").data for n in range(3)]
+    disabled, deleted, lowered = (format_authorization(key.id, str(key.secret)) for key in made)
+    for header in (disabled, deleted, lowered):
+        assert call(stack, "POST", "/groups", header, json={"name": f"cached-{uuid4()}"}).status_code == 200
+
+    # When an administrator disables one, deletes one and makes one a read key, each used at once after
+    started = time.monotonic()
+    admin.update.api_key(made[0].id, data={"disabled": True})
+    after_disable = call(stack, "GET", "/groups", disabled)
+    admin.delete.api_key(made[1].id)
+    after_delete = call(stack, "GET", "/groups", deleted)
+    admin.update.api_key(made[2].id, data={"role": "read"})
+    after_lowering = call(stack, "POST", "/groups", lowered, json={"name": f"lowered-{uuid4()}"})
+    elapsed = time.monotonic() - started
+
+    # Then the very next request with each key gets the new answer, the same header as before
+    assert (after_disable.status_code, after_disable.json()) == (401, UNAUTHORIZED_BODY)
+    assert (after_delete.status_code, after_delete.json()) == (401, UNAUTHORIZED_BODY)
+    assert after_lowering.status_code == 403
+    assert after_lowering.json()["message"].startswith("[Forbidden] A read key")
+    assert call(stack, "GET", "/groups", lowered).status_code == 200
+    # ...within the time of six requests, not the cache's 300 s.
+    assert elapsed < 30
 
 
 def test_auth_api_description_is_public(stack: LocalStackProcess) -> None:

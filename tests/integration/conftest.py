@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from openlqs.api.authorizer import get_keys
+from openlqs.local.apigateway import DEFAULT_STAGE, LOCAL_API_ID, AuthorizerCacheFlushHook
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.moto_fence import install_transactions
 from openlqs.local.resources import create_buckets, create_tables, local_resource_names, settings_environment
@@ -92,7 +93,17 @@ def aws(aws_module: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 @pytest.fixture
-def api(aws: dict[str, str]) -> ApiClient:
+def authorizer_flushes() -> Iterator[list[tuple[str, str]]]:
+    """The stages whose authorizer cache the code flushed (``FlushStageAuthorizersCache``), answered
+    in-process for the stage of the test's events (moto does not implement the operation)."""
+    flushed: list[tuple[str, str]] = []
+    stage = (LOCAL_API_ID, DEFAULT_STAGE)
+    with AuthorizerCacheFlushHook({stage: lambda: flushed.append(stage)}):
+        yield flushed
+
+
+@pytest.fixture
+def api(aws: dict[str, str], authorizer_flushes: list[tuple[str, str]]) -> ApiClient:
     """ApiFunction's real handler file, called with API Gateway proxy events."""
     function = InProcessFunction.from_file(
         PROJECT_DIR / "functions" / "api" / "app.py", logical_id="ApiFunction"

@@ -12,6 +12,9 @@ import pytest
 
 from openlqs.api.authorizer import handle as authorize_request
 from openlqs.auth import format_authorization
+from openlqs.domain.common import Context
+from openlqs.models.api_keys import APIKeyCreateRequest, APIKeyUpdateRequest
+from openlqs.services import get_services
 from tests.support.api import ADMIN_KEY_ID, ApiClient
 from tests.support.events import load_event
 from tests.support.resources import create_group, stored_items
@@ -129,6 +132,60 @@ def test_authorizer_accepts_a_re_enabled_key(api: ApiClient) -> None:
     answer = authorize_request(authorizer_event(format_authorization(UUID(key["id"]), key["secret"])))
 
     assert answer["context"]["keyId"] == key["id"]
+
+
+# -- revocation flushes API Gateway's cached answers -------------------------------------------------
+
+
+def test_api_keys_disabling_deleting_or_re_roling_flushes_the_stage_authorizer_cache(
+    api: ApiClient, authorizer_flushes: list[tuple[str, str]]
+) -> None:
+    key = create_key(api, "write")
+    path = f"/apiKeys/{key['id']}"
+
+    renamed = api.patch(path, {"name": "renamed"})
+    after_rename = list(authorizer_flushes)
+    changes = [api.patch(path, {"role": "read"}), api.patch(path, {"disabled": True}), api.delete(path)]
+
+    # Only the changes that decide what a key may do flush, each the stage the request came through.
+    assert renamed.status == 200 and after_rename == []
+    assert [response.status for response in changes] == [200, 200, 204]
+    assert authorizer_flushes == [("local", "local")] * 3
+    assert api.get(path).status == 404
+
+
+def test_api_keys_a_failed_flush_is_503_and_the_delete_can_be_sent_again(
+    api: ApiClient, authorizer_flushes: list[tuple[str, str]]
+) -> None:
+    # Given a stage whose cache cannot be flushed (moto answers FlushStageAuthorizersCache with a 404)
+    key = create_key(api, "write")
+    path = f"/apiKeys/{key['id']}"
+    elsewhere = api.through("a1b2c3d4e5", "v1")
+
+    # When the key is deleted through it, then through a stage that flushes
+    failed = elsewhere.delete(path)
+    left = api.get(path).data
+    retried = api.delete(path)
+
+    # Then the first answer says what happened; the key stayed, disabled, until the flush worked
+    assert failed.status == 503
+    assert failed.message.startswith(f"[ServiceUnavailable] API key {key['id']} was disabled to be deleted")
+    assert "Send the same request again." in failed.message
+    assert left["disabled"] is True
+    assert retried.status == 204 and authorizer_flushes == [("local", "local")]
+    assert api.get(path).status == 404
+
+
+def test_api_keys_a_change_outside_api_gateway_flushes_nothing(aws: dict[str, str]) -> None:
+    # openlqs keys create (and any call without a stage) has no cache in front of it: a flush would fail
+    # here, since nothing answers FlushStageAuthorizersCache.
+    keys = get_services().api_keys
+    key = keys.create(APIKeyCreateRequest(name="cli"), Context())
+
+    keys.update(key.id, APIKeyUpdateRequest(disabled=True), Context())
+    keys.delete(key.id, Context())
+
+    assert keys.repository.find(keys.kind, key.id) is None
 
 
 # -- roles per route -------------------------------------------------------------------------------------

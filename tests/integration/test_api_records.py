@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from uuid import UUID
 
 import pytest
 
+from openlqs.domain.common import Context
+from openlqs.errors import Conflict, LimitExceeded
+from openlqs.models.records import RecordCreateRequest
+from openlqs.services import get_services
 from tests.support.api import ApiClient
+from tests.support.moto import atomic_dynamodb_requests
 from tests.support.resources import (
     BASE_NS,
     create_group,
@@ -180,6 +188,49 @@ def test_records_create_beyond_max_records_per_log_is_limit_exceeded_and_writes_
     assert stored_items(aws) == before
 
 
+def test_records_concurrent_creates_never_pass_max_records_per_log(
+    api: ApiClient, aws: dict[str, str], limits: Any
+) -> None:
+    # Given a log allowed 5 records, and 16 writers on two of its topics, all starting at once
+    limits(max_records_per_log=5)
+    log = create_log(api, create_group(api, "G")["id"], "L")
+    topics = [UUID(create_topic(api, log["id"], name)["id"]) for name in ("/a", "/b")]
+    records = get_services().records
+    start = threading.Barrier(16)
+
+    def create(i: int) -> str:
+        start.wait()
+        try:
+            records.create(topics[i % 2], RecordCreateRequest(timestamp=BASE_NS + i), Context())
+        except LimitExceeded:
+            return "limit"
+        except Conflict:
+            return "conflict"  # a concurrent writer won 8 times in a row: nothing was written
+        return "created"
+
+    # When they create one record each (each DynamoDB request atomic, as on AWS)
+    with atomic_dynamodb_requests(), ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(create, range(16)))
+    stored = sum(api.get(_records_path({"id": str(topic)})).json()["count"] for topic in topics)
+    # and then records are created one by one until the limit refuses one
+    refused = None
+    for i in range(16, 32):
+        response = api.post(_records_path({"id": str(topics[0])}), {"timestamp": BASE_NS + i})
+        if response.status != 200:
+            refused = response
+            break
+
+    # Then the writers together stayed within the limit, every one answered was stored and counted, and
+    # no reservation was left behind: exactly 5 records in all
+    assert 1 <= outcomes.count("created") <= 5, outcomes
+    assert stored == outcomes.count("created")
+    assert refused is not None and refused.message.startswith("[LimitExceeded]")
+    total = sum(api.get(_records_path({"id": str(topic)})).json()["count"] for topic in topics)
+    assert total == 5
+    assert api.get(f"/logs/{log['id']}").data["record_count"] == 5
+    assert not get_services().logs.get(UUID(log["id"]))._internal.get("records_reserved")
+
+
 # -- list -------------------------------------------------------------------------------------------
 
 
@@ -218,6 +269,52 @@ def test_records_list_time_windows_select_their_bounds(api: ApiClient, topic: di
         # Then exactly the records inside it come back, and are counted
         assert _timestamps(response) == [BASE_NS + i * SECOND for i in expected], window
         assert response.json()["count"] == len(expected), window
+
+
+def test_records_list_windows_at_the_ends_of_int64_select_exactly(
+    api: ApiClient, topic: dict[str, Any]
+) -> None:
+    # Given records at the largest timestamps an Int64 holds, and one at 0
+    top = 2**63 - 1
+    create_records(api, topic["id"], [0, top - 1, top])
+    windows: list[tuple[dict[str, int], list[int]]] = [
+        ({"timestamp_gt": top}, []),
+        ({"timestamp_gte": top}, [top]),
+        ({"timestamp_gt": top - 1}, [top]),
+        ({"timestamp_lte": top}, [0, top - 1, top]),
+        ({"timestamp_lt": -(2**63)}, []),
+        ({"timestamp_lte": -(2**63)}, []),
+        ({"timestamp_gte": -(2**63)}, [0, top - 1, top]),
+        ({"timestamp": top}, [top]),
+    ]
+
+    for window, expected in windows:
+        for include_count in (True, False):
+            # When listed through each window, counted or not, and with a per-row filter (another path)
+            params = {**window, "include_count": include_count}
+            pages = [
+                api.get(_records_path(topic), params=params),
+                api.get(_records_path(topic), params={**params, "note_like": "%"}),
+            ]
+
+            # Then exactly the records inside it come back
+            assert _timestamps(pages[0]) == expected, window
+            assert _timestamps(pages[1]) == [], window  # no record has a note
+            assert pages[0].json()["count"] == (len(expected) if include_count else None), window
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["timestamp", "timestamp_gt", "timestamp_gte", "timestamp_lt", "timestamp_lte", "data_offset_gte"],
+)
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**40])
+def test_records_list_bounds_outside_int64_are_400_naming_the_field(
+    api: ApiClient, topic: dict[str, Any], name: str, value: int
+) -> None:
+    response = api.get(_records_path(topic), params={name: value})
+
+    assert response.status == 400
+    assert response.message.startswith(f"[BadRequest] {name}: Input should be"), response.message
 
 
 def test_records_list_sort_desc_is_newest_first(api: ApiClient, topic: dict[str, Any]) -> None:

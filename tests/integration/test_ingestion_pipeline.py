@@ -18,7 +18,7 @@ from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.support import tasks
 from tests.support.api import ApiClient
-from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, write_string_bag
+from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, inflate_chunk_counts, write_string_bag
 from tests.support.paths import DATASTORE_ID
 from tests.support.resources import create_group, create_log
 
@@ -292,6 +292,58 @@ def test_pipeline_salvages_a_cut_off_recording(
     assert done["context"]["salvage"]["ignored_bytes"] == 50
     expected = sum(c.message_count for c in chunks[:5])
     assert api.get(f"/logs/{log['id']}").data["record_count"] == expected
+
+
+def test_pipeline_a_header_only_bag_fails_as_truncated(
+    api: ApiClient, aws: dict[str, str], log: dict[str, Any], fixture_bags: Path
+) -> None:
+    # The header of example.bag announces 12 connections and a chunk; the file ends after it.
+    _put(aws, log, "head.bag", (fixture_bags / "example.bag").read_bytes()[:4117])
+    ingestion = _queue(api, log, "head.bag")
+
+    _run(ingestion)
+
+    failed = api.get(f"/ingestions/{ingestion['id']}").data
+    assert (failed["state"], failed["error_name"]) == ("failed", "BadLogFile")
+    assert "truncated" in failed["error_message"]
+    assert api.get("/topics", params={"log_id": log["id"]}).json()["count"] == 0
+
+
+def _record_blocks(aws: dict[str, str], topic_ids: list[str]) -> int:
+    """How many RecordsTable items the topics have."""
+    table = boto3.resource("dynamodb").Table(aws["RECORDS_TABLE_NAME"])
+    return sum(
+        table.query(
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": topic_id}, Select="COUNT"
+        )["Count"]
+        for topic_id in topic_ids
+    )
+
+
+@pytest.mark.parametrize("factor", [10**4, 10**7])
+def test_pipeline_chunk_counts_that_lie_do_not_multiply_the_blocks(
+    api: ApiClient, aws: dict[str, str], tmp_path: Path, factor: int
+) -> None:
+    # Given one bag (5 topics, 2,000 messages each over 20 s), honest and with its chunk-info counts
+    # multiplied (x10^4 claims 10^8 messages: ~10,000 blocks if widths trusted it; x10^7 claims more than
+    # max_records_per_log and would be refused)
+    messages = [(f"/t{i % 5}", 1_000_000_000 + i * 2_000_000, f"m{i}") for i in range(10_000)]
+    honest = write_string_bag(tmp_path / "honest.bag", messages, chunk_threshold=4096).read_bytes()
+    group = create_group(api, "Counts")
+    blocks = {}
+    for name, data in (("honest", honest), ("lying", inflate_chunk_counts(honest, factor))):
+        log = create_log(api, group["id"], name)
+        _put(aws, log, f"{name}.bag", data)
+
+        # When each is ingested
+        assert _run(_queue(api, log, f"{name}.bag"))["state"] == "completed"
+
+        # Then both index every message exactly, and the lie costs at most a few more blocks
+        topics = api.get("/topics", params={"log_id": log["id"]}).json()["data"]
+        assert sorted(topic["record_count"] for topic in topics) == [2_000] * 5
+        blocks[name] = _record_blocks(aws, [topic["id"] for topic in topics])
+    assert blocks["honest"] == 5
+    assert blocks["lying"] <= 4 * blocks["honest"], blocks
 
 
 def test_pipeline_deleting_an_ingestion_deletes_its_records(

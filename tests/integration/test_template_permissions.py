@@ -31,6 +31,7 @@ from openlqs.api import authorizer
 from openlqs.auth import format_authorization
 from openlqs.domain.common import Environment
 from openlqs.ingestion.reconciler import IngestionReconciler
+from openlqs.local.apigateway import AuthorizerCacheFlushHook
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.services import get_services
@@ -41,6 +42,8 @@ from tests.support.events import load_event
 from tests.support.paths import DATASTORE_ID, PROJECT_DIR
 from tests.support.policies import (
     DEPLOYED_BUCKET,
+    REGION,
+    REST_API_ID,
     Request,
     allows,
     denies,
@@ -53,6 +56,8 @@ from tests.support.policies import (
 from tests.support.resources import create_group, create_log, create_records, create_topic
 
 STATE_MACHINE_NAME = "IngestionStateMachine-Ab12Cd34"
+#: The stage of the deployed API (the StageName parameter's default), as requests name it.
+STAGE = "v1"
 EXTERNAL_BUCKET = "robot-fleet-logs"
 _RECORDER_ID = "openlqs-tests-permission-recorder"
 #: S3 operations → the actions S3 authorizes them as (on the object, unless "bucket").
@@ -213,6 +218,10 @@ def _requests(call: Call, deployed: dict[str, str]) -> list[Request]:
         return [Request("states:StartExecution", params["stateMachineArn"], {}, str(call))]
     if call.service == "states" and operation in ("StopExecution", "DescribeExecution"):
         return [Request(f"states:{operation}", params["executionArn"], {}, str(call))]
+    if call.service == "apigateway" and operation == "FlushStageAuthorizersCache":
+        # API Gateway's management API authorizes the HTTP method on the request's path.
+        path = f"/restapis/{params['restApiId']}/stages/{params['stageName']}/cache/authorizers"
+        return [Request("apigateway:DELETE", f"arn:aws:apigateway:{REGION}::{path}", {}, str(call))]
     raise AssertionError(f"{call}: no IAM mapping in this test; add one")
 
 
@@ -306,6 +315,9 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
 ) -> None:
     data = _bag(tmp_path)
     boto3.client("s3").put_object(Bucket=EXTERNAL_BUCKET, Key="fleet/run.bag", Body=data)
+    # Requests come through the deployed API's stage, whose authorizer cache the API flushes
+    api = api.through(REST_API_ID, STAGE)
+    flushed: list[str] = []
     # When a session uses every family of routes
     with recorder.running("ApiFunction"):
         log = create_log(api, create_group(api, "Permissions")["id"], "Session")
@@ -346,6 +358,10 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
         )
         _ok(api.get(f"/objectStores/{store['id']}/objects"))
         key = _ok(api.post("/apiKeys", {"name": "robot", "role": "read"}))
+        revoked = _ok(api.post("/apiKeys", {"name": "revoked", "role": "write"}))
+        with AuthorizerCacheFlushHook({(REST_API_ID, STAGE): lambda: flushed.append(STAGE)}):
+            _ok(api.patch(f"/apiKeys/{revoked['id']}", {"role": "read"}))
+            assert api.delete(f"/apiKeys/{revoked['id']}").status == 204
         assert api.delete(f"/topics/{topic['id']}").status in (200, 204)
     # and API Gateway asks the authorizer about the new key, a wrong secret and an unknown key
     authorizer = _function(template, "AuthorizerFunction")
@@ -365,6 +381,7 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
 
     # Then each made the calls expected of it, and the template allows every one
     assert completed["size"] == len(data) and queued["state"] == "queued"
+    assert flushed == [STAGE, STAGE]
     assert answer["context"] == {"keyId": key["id"], "role": "read"}
     # The answer is cached per header for every route (AuthorizerCacheTtlSeconds): it allows the stage.
     (allowed,) = answer["policyDocument"]["Statement"]
@@ -384,6 +401,7 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
         "kms:Decrypt",
         "dynamodb:TransactWriteItems",
         "dynamodb:BatchWriteItem",
+        "apigateway:FlushStageAuthorizersCache",
     } <= _operations(recorder, "ApiFunction")
     assert _operations(recorder, "AuthorizerFunction") == {"dynamodb:GetItem"}
     assert _refused(recorder, template, deployed) == {}
@@ -596,10 +614,18 @@ def test_refused_reports_a_call_the_policy_does_not_allow(
         )
     )
 
+    # and ApiFunction flushing the authorizer cache of a stage of another API (it may flush its own only)
+    recorder.calls["ApiFunction"].append(
+        Call("apigateway", "FlushStageAuthorizersCache", {"restApiId": "0therap1d0", "stageName": STAGE})
+    )
+
     refused = _refused(recorder, template, deployed)
 
     assert [line.split(":")[0] for line in refused["ProcessPartFunction"]] == ["not allowed"]
-    assert [line.split(":")[0] for line in refused["ApiFunction"]] == ["denied by the bucket policy"]
+    assert [line.split(":")[0] for line in refused["ApiFunction"]] == [
+        "denied by the bucket policy",
+        "not allowed",
+    ]
 
 
 def test_call_recorder_records_presigned_urls_as_the_signers_calls(

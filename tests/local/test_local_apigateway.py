@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
-from openlqs.local.apigateway import ApiGatewayServer
+from openlqs.local.api_auth import ApiAuthSpec
+from openlqs.local.apigateway import ApiGatewayServer, AuthorizerCacheFlushHook, RequestAuthorizer
 from openlqs.local.functions import InProcessFunction
 from tests.support.local import ECHO_HANDLER
 
@@ -154,7 +160,9 @@ def test_api_gateway_answers_502_when_the_handler_raises(api: httpx.Client) -> N
     response = api.get("/boom")
 
     assert response.status_code == 502
-    assert response.json() == {"message": "Internal server error"}
+    assert response.json() == {
+        "message": "[InternalServerError] The integration failed; see the function's log."
+    }
 
 
 def test_api_gateway_answers_502_for_a_malformed_proxy_response(api: httpx.Client) -> None:
@@ -171,3 +179,135 @@ def test_api_gateway_gives_the_handler_a_lambda_context(api: httpx.Client) -> No
     assert context["memory_limit_in_mb"] == 128
     assert context["aws_request_id"]
     assert context["remaining_ms"] > 0
+
+
+# -- What the server answers by itself: the LogQS error shape, never HTML ------------------------------
+
+
+def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` as is and read the whole answer (the server closes the connection)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {
+        name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)
+    }
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.fixture
+def server(echo_function: InProcessFunction) -> Iterator[ApiGatewayServer]:
+    server = ApiGatewayServer(echo_function, port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "name"),
+    [
+        # A header line longer than http.server reads (65,536 bytes)
+        (
+            b"GET /groups HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+            431,
+            "RequestHeaderFieldsTooLarge",
+        ),
+        # More than 100 header fields
+        (
+            b"GET /groups HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n",
+            431,
+            "RequestHeaderFieldsTooLarge",
+        ),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "URITooLong"),
+        (b"GARBAGE\r\n\r\n", 400, "BadRequest"),
+        (b"GET /groups HTTP/3.0\r\n\r\n", 505, "HTTPVersionNotSupported"),
+        (b"POST /groups HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n", 400, "BadRequest"),
+    ],
+    ids=[
+        "header-line-too-long",
+        "too-many-headers",
+        "uri-too-long",
+        "bad-request-line",
+        "http-3",
+        "bad-length",
+    ],
+)
+def test_api_gateway_answers_what_it_cannot_read_in_the_logqs_error_shape(
+    server: ApiGatewayServer, request_bytes: bytes, status: int, name: str
+) -> None:
+    answered, headers, body = _raw(server.url, request_bytes)
+
+    assert answered == status
+    assert headers["content-type"] == "application/json"
+    assert headers["connection"] == "close"
+    assert int(headers["content-length"]) == len(body)
+    assert re.fullmatch(rf"\[{name}\] \S.*\.", json.loads(body)["message"])
+
+
+# -- FlushStageAuthorizersCache, answered in-process ----------------------------------------------------
+
+
+class CountingAuthorizer:
+    """The authorizer function: allows every key, and counts how often API Gateway asks it."""
+
+    calls = 0
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        CountingAuthorizer.calls += 1
+        statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:aws:execute-api:*"}
+        return {"principalId": "k", "policyDocument": {"Statement": [statement]}, "context": {"role": "read"}}
+
+
+def _apigateway() -> Any:
+    # Nothing listens there: a call the hook does not answer fails to connect.
+    return boto3.client(
+        "apigateway",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_api_gateway_flushes_its_authorizer_cache_when_asked_through_boto3(
+    echo_function: InProcessFunction,
+) -> None:
+    # Given the server of stage "local" with a caching authorizer, asked once for a key
+    authorizer = RequestAuthorizer(CountingAuthorizer(), ApiAuthSpec("AuthorizerFunction", cache_ttl_s=300))  # type: ignore[arg-type]
+    server = ApiGatewayServer(echo_function, port=0, authorizer=authorizer)
+    server.start()
+    CountingAuthorizer.calls = 0
+    try:
+        with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k"}, timeout=30) as client:
+            client.get("/groups")
+            client.get("/groups")
+            # When the stage's cache is flushed with the call ApiFunction makes on AWS
+            answer = _apigateway().flush_stage_authorizers_cache(restApiId="local", stageName="local")
+            client.get("/groups")
+            # Then the next request asks the authorizer again; another stage is not answered here
+            with pytest.raises((ClientError, EndpointConnectionError)):
+                _apigateway().flush_stage_authorizers_cache(restApiId="local", stageName="v1")
+    finally:
+        server.stop()
+
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert CountingAuthorizer.calls == 2
+    with pytest.raises((ClientError, EndpointConnectionError)):
+        _apigateway().flush_stage_authorizers_cache(restApiId="local", stageName="local")
+
+
+def test_authorizer_cache_flush_hook_unregisters() -> None:
+    flushed: list[str] = []
+    with AuthorizerCacheFlushHook({("api", "v1"): lambda: flushed.append("v1")}):
+        _apigateway().flush_stage_authorizers_cache(restApiId="api", stageName="v1")
+
+    with pytest.raises(EndpointConnectionError):
+        _apigateway().flush_stage_authorizers_cache(restApiId="api", stageName="v1")
+    assert flushed == ["v1"]

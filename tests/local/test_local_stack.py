@@ -317,6 +317,15 @@ def test_local_stack_makes_a_new_admin_key_when_the_saved_one_is_gone(project: P
     assert second.key_id != first.key_id
 
 
+def test_local_stack_listens_on_loopback_only(project: Path, data_dir: Path) -> None:
+    # Its S3 checks no signature (docs/security.md): loopback is what keeps other machines out.
+    with _stack(project, data_dir) as stack:
+        assert stack.api is not None and stack.moto is not None
+        addresses = {stack.api.host, stack.moto.get_host_and_port()[0]}
+
+    assert addresses == {"127.0.0.1"}
+
+
 def test_local_stack_serves_the_api_function(project: Path, data_dir: Path) -> None:
     with _stack(project, data_dir) as stack:
         response = httpx.get(

@@ -26,9 +26,11 @@ from tests.support.paths import DATASTORE_ID, PROJECT_DIR
 from tests.support.policies import (
     DEPLOYED_BUCKET,
     PUBLIC_PATHS,
+    REST_API_ID,
     SAM_POLICY_TEMPLATES,
     Request,
     as_list,
+    attached_policies,
     denies,
     function_statements,
     grants,
@@ -50,6 +52,8 @@ BUCKET = f"arn:aws:s3:::{DEPLOYED_BUCKET}"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:IngestionStateMachine-Ab12Cd34"
 EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:IngestionStateMachine-Ab12Cd34:*"
+#: FlushStageAuthorizersCache of the API's own stage (the StageName parameter's default, v1).
+AUTHORIZER_CACHE = f"arn:aws:apigateway:us-east-1::/restapis/{REST_API_ID}/stages/v1/cache/authorizers"
 
 #: SAM's S3ReadPolicy grants these on the bucket and on every object alike.
 S3_READ_POLICY = {
@@ -84,6 +88,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         BUCKET: {"s3:ListBucket"},
         KEY: {"kms:Encrypt", "kms:Decrypt"},
         EXECUTIONS: {"states:StopExecution"},
+        AUTHORIZER_CACHE: {"apigateway:DELETE"},
     },
     "AuthorizerFunction": {RESOURCES: {"dynamodb:GetItem"}},
     "IngestionTriggerFunction": {
@@ -428,6 +433,28 @@ def test_template_every_function_has_exactly_its_reviewed_permissions(template: 
     assert set(_functions(template)) == set(EXPECTED_PERMISSIONS)
     for name, expected in EXPECTED_PERMISSIONS.items():
         assert _permissions(template, name) == expected, name
+
+
+def test_template_only_the_api_function_may_flush_and_only_its_own_stage_cache(
+    template: dict[str, Any],
+) -> None:
+    # The one attached policy: on ApiFunction's generated role, apart from its Policies, because naming
+    # the API from the function's own role would make the template circular (the API depends on it).
+    flushers = {
+        name: {
+            resource for (action, resource) in grants(_statements(template, name)) if "apigateway" in action
+        }
+        for name in _functions(template)
+    }
+    (statement,) = _resources(template)["ApiFunctionAuthorizerCachePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+
+    assert attached_policies(template) == {"ApiFunctionAuthorizerCachePolicy": ["ApiFunctionRole"]}
+    assert {name: found for name, found in flushers.items() if found} == {"ApiFunction": {AUTHORIZER_CACHE}}
+    assert statement["Action"] == "apigateway:DELETE"
+    assert resolve(statement["Resource"], _references(template)) == AUTHORIZER_CACHE
+    assert "OpenlqsApi" not in json.dumps(_resources(template)["ApiFunction"]["Properties"]["Policies"])
 
 
 def test_template_api_function_only_stops_executions(template: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from openlqs.local.apigateway import build_proxy_event, proxy_response_parts
+from openlqs.local.apigateway import DEFAULT_STAGE, LOCAL_API_ID, build_proxy_event, proxy_response_parts
 from openlqs.local.functions import InProcessFunction
 
 #: The key the in-process API Gateway "authorizer" vouches for unless a test says otherwise.
@@ -39,7 +39,8 @@ class ApiResponse:
 
 
 class ApiClient:
-    """Calls the handler as API Gateway would, under ``base`` (``/apps/lqs/{datastore}/api``)."""
+    """Calls the handler as API Gateway would, under ``base`` (``/apps/lqs/{datastore}/api``), through
+    the stage ``stage`` of the REST API ``api_id`` (``requestContext``)."""
 
     def __init__(
         self,
@@ -48,17 +49,29 @@ class ApiClient:
         *,
         key_id: UUID | None = ADMIN_KEY_ID,
         role: str = "admin",
+        api_id: str = LOCAL_API_ID,
+        stage: str = DEFAULT_STAGE,
     ) -> None:
         self.function = function
         self.base = base
         self.key_id = key_id
         self.role = role
+        self.api_id = api_id
+        self.stage = stage
 
     def acting_as(self, role: str | None, key_id: UUID | None = None) -> ApiClient:
         """The same API called with another role (None: as if no authorizer had run)."""
+        stage = {"api_id": self.api_id, "stage": self.stage}
         if role is None:
-            return ApiClient(self.function, self.base, key_id=None)
-        return ApiClient(self.function, self.base, key_id=key_id or UUID(int=hash(role) % 2**64), role=role)
+            return ApiClient(self.function, self.base, key_id=None, **stage)
+        key_id = key_id or UUID(int=hash(role) % 2**64)
+        return ApiClient(self.function, self.base, key_id=key_id, role=role, **stage)
+
+    def through(self, api_id: str, stage: str) -> ApiClient:
+        """The same API and key, called through another REST API id and stage."""
+        return ApiClient(
+            self.function, self.base, key_id=self.key_id, role=self.role, api_id=api_id, stage=stage
+        )
 
     def request(
         self,
@@ -80,7 +93,9 @@ class ApiClient:
             else (None if json_body is None else json.dumps(json_body).encode())
         )
         all_headers = {"Content-Type": "application/json", **(headers or {})}
-        event = build_proxy_event(method, target, list(all_headers.items()), body)
+        event = build_proxy_event(
+            method, target, list(all_headers.items()), body, api_id=self.api_id, stage=self.stage
+        )
         if self.key_id is not None:
             event["requestContext"]["authorizer"] = authorizer_context(self.key_id, self.role)
         status, response_headers, response_body = proxy_response_parts(self.function.invoke(event))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import io
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from rosbags.rosbag1 import Writer
 from rosbags.typesys import Stores, get_typestore
 
 from openlqs.formats.base import MessagePosition
+from openlqs.formats.ros1.bag import OP_CHUNK_INFO, read_record
 from tests.support.sources import BytesSource
 
 TYPESTORE = get_typestore(Stores.ROS1_NOETIC)
@@ -65,6 +67,28 @@ def write_string_bag(
                 connections[topic] = writer.add_connection(topic, "std_msgs/msg/String", typestore=TYPESTORE)
             writer.write(connections[topic], timestamp, string_message(text))
     return path
+
+
+def with_index_pos(data: bytes, index_pos: int) -> bytes:
+    """The bag with its header's ``index_pos`` set to ``index_pos``."""
+    at = data.index(b"index_pos=") + len(b"index_pos=")
+    return data[:at] + struct.pack("<Q", index_pos) + data[at + 8 :]
+
+
+def inflate_chunk_counts(data: bytes, factor: int) -> bytes:
+    """The bag with every count of its chunk-info records multiplied by ``factor``."""
+    (index_pos,) = struct.unpack_from("<Q", data, data.index(b"index_pos=") + len(b"index_pos="))
+    out = bytearray(data)
+    position = index_pos
+    while position < len(data):
+        record = read_record(data, position)
+        assert record is not None
+        if record.header["op"][0] == OP_CHUNK_INFO:
+            for at in range(record.data_start + 4, record.data_end, 8):
+                (count,) = struct.unpack_from("<I", data, at)
+                struct.pack_into("<I", out, at, count * factor)
+        position = record.end
+    return bytes(out)
 
 
 #: Topics and message counts of the real example*.bag fixtures (shared/fixtures/bags/README.md).

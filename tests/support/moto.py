@@ -7,10 +7,14 @@ in-process backends, in microseconds for the few items a test writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.responses import DynamoHandler
 from moto.s3.models import s3_backends
 
 REGION = "us-east-1"
@@ -36,3 +40,23 @@ def empty_moto(environment: Mapping[str, str]) -> None:
         bucket.multiparts.clear()
         if name not in ours:
             s3.delete_bucket(name)
+
+
+@contextmanager
+def atomic_dynamodb_requests() -> Iterator[None]:
+    """DynamoDB applies each request (a conditional write, a transaction) atomically; moto's in-process
+    backend does not (a transaction checks its conditions, copies the table and writes, while other
+    threads write too). Tests of concurrent writers run moto's DynamoDB requests one at a time meanwhile,
+    so that they test openlqs's conditions, not moto's lack of isolation."""
+    lock = threading.Lock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = original  # type: ignore[method-assign]

@@ -20,6 +20,8 @@ ACCOUNT_ID = "123456789012"
 #: A stack id whose last group ends the ObjectsBucket name, as in a deployed stack.
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/openlqs/0f1e2d3c-4b5a-4697-8877-665544332211"
 DEPLOYED_BUCKET = f"openlqs-objects-{ACCOUNT_ID}-{REGION}-665544332211"
+#: OpenlqsApi's id in the fake stack (the authorizer's event names it in its methodArn too).
+REST_API_ID = "a1b2c3d4e5"
 
 # ${Name} in an Fn::Sub string (${!Literal} is not a reference).
 _SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
@@ -133,6 +135,7 @@ def stack_references(
         "SecretsKey.Arn": key_arn(key_id),
         "IngestionStateMachine": f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{state_machine_name}",
         "IngestionStateMachine.Name": state_machine_name,
+        "OpenlqsApi": REST_API_ID,
     }
     for logical_id, name in tables.items():
         references.update({logical_id: name, f"{logical_id}.Arn": table_arn(name)})
@@ -179,8 +182,31 @@ def _substitute_parameters(node: Any, parameters: Mapping[str, Any]) -> Any:
     return node
 
 
+def attached_policies(template: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every ``AWS::IAM::Policy`` of the template and the roles it is attached to (by ``Ref``)."""
+    attached: dict[str, list[str]] = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        roles = resource["Properties"].get("Roles") or []
+        if not all(isinstance(role, dict) and set(role) == {"Ref"} for role in roles):
+            raise AssertionError(f"{name}: roles other than a Ref are not reviewed by these tests")
+        attached[name] = [role["Ref"] for role in roles]
+    return attached
+
+
 def function_statements(template: Mapping[str, Any], function_id: str) -> list[dict[str, Any]]:
-    """The statements of a function's ``Policies``, SAM policy templates expanded (not yet resolved)."""
+    """The statements of a function's ``Policies``, SAM policy templates expanded, and of every
+    ``AWS::IAM::Policy`` attached to the role SAM generates for it (``{function_id}Role``); not yet
+    resolved."""
+    statements = _own_statements(template, function_id)
+    for name, roles in attached_policies(template).items():
+        if f"{function_id}Role" in roles:
+            statements.extend(template["Resources"][name]["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _own_statements(template: Mapping[str, Any], function_id: str) -> list[dict[str, Any]]:
     policies = template["Resources"][function_id]["Properties"].get("Policies") or []
     statements: list[dict[str, Any]] = []
     for policy in [policies] if isinstance(policies, str | dict) else policies:

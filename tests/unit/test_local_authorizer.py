@@ -131,3 +131,16 @@ def test_local_authorizer_without_cache_asks_every_time() -> None:
     authorizer.authorize(event())
 
     assert len(function.events) == 2
+
+
+def test_local_authorizer_flush_forgets_every_cached_answer() -> None:
+    function = FakeFunction(ALLOW_ALL)
+    authorizer = RequestAuthorizer(function, SPEC)  # type: ignore[arg-type]
+    authorizer.authorize(event())
+    authorizer.authorize(event(authorization="Bearer other"))
+
+    authorizer.flush()
+    authorizer.authorize(event())
+    authorizer.authorize(event(authorization="Bearer other"))
+
+    assert len(function.events) == 4

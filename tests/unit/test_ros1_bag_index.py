@@ -18,10 +18,17 @@ from openlqs.formats.ros1.bag import (
     chunk_columns,
     index_chunk_columns,
     index_chunks,
+    possible_counts,
     read_index,
     read_record,
 )
-from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, FileSource, write_string_bag
+from tests.support.bags import (
+    EXAMPLE_BAG_TOPIC_COUNTS,
+    FileSource,
+    inflate_chunk_counts,
+    with_index_pos,
+    write_string_bag,
+)
 
 EXPECTED_COUNTS = EXAMPLE_BAG_TOPIC_COUNTS
 
@@ -101,6 +108,71 @@ def test_index_refuses_a_truncated_header(fixture_bags: Path, tmp_path: Path) ->
 
     with pytest.raises(BadLogFile, match="header"):
         read_index(FileSource(cut))
+
+
+def test_index_refuses_a_header_only_file_of_a_closed_bag(fixture_bags: Path, tmp_path: Path) -> None:
+    # The first 4,117 bytes of example.bag: its header announces 12 connections and 1 chunk.
+    (tmp_path / "head.bag").write_bytes((fixture_bags / "example.bag").read_bytes()[:4117])
+
+    with pytest.raises(BadLogFile, match=r"truncated: .* 12 connections and 1 chunks .* byte 4117"):
+        read_index(FileSource(tmp_path / "head.bag"))
+
+
+def test_index_refuses_an_index_position_at_the_end_of_a_file_without_its_chunks(
+    fixture_bags: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "head.bag").write_bytes(
+        with_index_pos((fixture_bags / "example.bag").read_bytes()[:4117], 4117)
+    )
+
+    with pytest.raises(BadLogFile, match="truncated"):
+        read_index(FileSource(tmp_path / "head.bag"))
+
+
+def test_index_position_at_the_end_of_a_file_with_its_chunks_is_salvaged(
+    fixture_bags: Path, tmp_path: Path
+) -> None:
+    # Given example.bag without its index, the header pointing at the end of what is left
+    full = FileSource(fixture_bags / "example.bag")
+    index_pos = 856_695
+    (tmp_path / "noindex.bag").write_bytes(with_index_pos(full.data[:index_pos], index_pos))
+    source = FileSource(tmp_path / "noindex.bag")
+
+    index = read_index(source)
+
+    # Then the scan finds every message of the complete file
+    assert index.salvaged is True
+    assert len(_positions(source, index)) == sum(EXPECTED_COUNTS.values())
+
+
+def test_index_counts_cannot_claim_more_messages_than_the_chunk_bytes_hold(tmp_path: Path) -> None:
+    messages = [(f"/t{i % 5}", 1_000_000_000 + i * 2_000_000, f"m{i}") for i in range(10_000)]
+    bag = write_string_bag(tmp_path / "honest.bag", messages, chunk_threshold=4096)
+    (tmp_path / "lying.bag").write_bytes(inflate_chunk_counts(bag.read_bytes(), 10**7))
+
+    honest, lying = read_index(FileSource(bag)), read_index(FileSource(tmp_path / "lying.bag"))
+
+    for truth, claim in zip(honest.chunks, lying.chunks, strict=True):
+        assert claim.message_count <= (claim.end - claim.start) // 12
+        assert truth.message_count <= claim.message_count < 10 * truth.message_count
+    assert sum(c.message_count for c in honest.chunks) == 10_000
+
+
+def test_possible_counts_keeps_true_counts_and_scales_down_impossible_ones() -> None:
+    assert possible_counts({1: 10, 2: 20}, 360) == {1: 10, 2: 20}
+    assert possible_counts({1: 10**8, 2: 3 * 10**8}, 1_200) == {1: 25, 2: 75}
+
+
+@pytest.mark.parametrize("name", ["example.bag", "example-lz4.bag", "example-bz2.bag"])
+def test_index_counts_of_real_bags_are_their_true_counts(fixture_bags: Path, name: str) -> None:
+    source = FileSource(fixture_bags / name)
+    index = read_index(source)
+
+    for chunk in index.chunks:
+        found = Counter(
+            p.connection_id for p in index_chunks(source.read(chunk.start, chunk.end), chunk.start)
+        )
+        assert chunk.counts == dict(found)
 
 
 def test_index_keeps_equal_timestamps_in_file_order(tmp_path: Path) -> None:

@@ -108,6 +108,12 @@ class TooManyRequests(OpenLQSError):
     status_code = 429
 
 
+class ServiceUnavailable(OpenLQSError):
+    """A service openlqs depends on did not do its part; the request can be sent again."""
+
+    status_code = 503
+
+
 class InternalServerError(OpenLQSError):
     """Something unexpected failed; details are in the logs, never in the response."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from openlqs.adapters.apigateway import ApiGatewayAuthorizerCache
 from openlqs.adapters.objects import (
     DynamoUploadRepository,
     KmsSecretBox,
@@ -117,7 +118,7 @@ def build_services(settings: Settings) -> Services:
     )
     drop_folder = DropFolder(groups, logs, ingestions, object_spaces, settings.objects_bucket_name)
     return Services(
-        api_keys=ApiKeyService(resources, environment),
+        api_keys=ApiKeyService(resources, environment, ApiGatewayAuthorizerCache()),
         groups=groups,
         logs=logs,
         topics=topics,

@@ -19,6 +19,8 @@ from openlqs.errors import BadRequest, Conflict, Forbidden, NotFound
 from openlqs.models.objects import ObjectStore
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+#: The upload item's map of declared part sizes.
+_PART_SIZES = "part_sizes"
 #: S3 answers meaning the bucket refuses the credentials (a registered store's own keys).
 _NO_ACCESS = {
     "AccessDenied",
@@ -255,12 +257,14 @@ class DynamoUploadRepository(DynamoTable):
 
     @staticmethod
     def _to_upload(item: dict[str, Any]) -> Upload:
+        sizes = item.get(_PART_SIZES)
         return Upload(
             scope=item["scope"],
             key=item["key"],
             upload_id=item["upload_id"],
             content_type=item.get("content_type"),
             created_at=datetime.fromisoformat(item["created_at"]),
+            part_sizes=None if sizes is None else {int(number): int(size) for number, size in sizes.items()},
         )
 
     def find(self, scope: str, key: str) -> Upload | None:
@@ -279,6 +283,8 @@ class DynamoUploadRepository(DynamoTable):
             "key": upload.key,
             "upload_id": upload.upload_id,
             "created_at": upload.created_at.isoformat(),
+            # Part number (as text: a map's keys are strings) -> declared size; filled by declare_part.
+            _PART_SIZES: {str(number): size for number, size in (upload.part_sizes or {}).items()},
         }
         if upload.content_type:
             item["content_type"] = upload.content_type
@@ -288,6 +294,22 @@ class DynamoUploadRepository(DynamoTable):
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise Conflict(f"{upload.key!r} is already being uploaded.") from None
             raise
+
+    def declare_part(self, scope: str, key: str, part_number: int, size: int) -> None:
+        # One map entry per part, set in place: parallel part requests do not overwrite each other. The
+        # condition keeps UpdateItem from creating an item for an upload that is gone (completed or
+        # aborted meanwhile), and leaves alone an item made before sizes were kept.
+        try:
+            self.table.update_item(
+                Key={"pk": keys.upload_pk(scope, key), "sk": keys.SINGLE},
+                UpdateExpression="SET #sizes.#part = :size",
+                ConditionExpression="attribute_exists(#sizes)",
+                ExpressionAttributeNames={"#sizes": _PART_SIZES, "#part": str(part_number)},
+                ExpressionAttributeValues={":size": size},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def delete(self, scope: str, key: str) -> None:
         self.table.delete_item(Key={"pk": keys.upload_pk(scope, key), "sk": keys.SINGLE})

@@ -11,6 +11,7 @@ from pydantic_core import to_json
 
 from openlqs.api.access import principal_of
 from openlqs.domain.common import Context
+from openlqs.domain.ports import GatewayStage
 from openlqs.models.common import CommonListParams, PaginatedResponse
 
 T = TypeVar("T")
@@ -25,9 +26,25 @@ current_event: ContextVar[dict[str, Any]] = ContextVar("openlqs_api_event")
 
 
 def request_context(lock_token: str | None = None) -> Context:
-    """Who is calling (the key the authorizer accepted) and with which lock token."""
-    principal = principal_of(current_event.get({}))
-    return Context(actor=principal.key_id if principal else None, lock_token=lock_token or None)
+    """Who is calling (the key the authorizer accepted), with which lock token, through which stage."""
+    event = current_event.get({})
+    principal = principal_of(event)
+    return Context(
+        actor=principal.key_id if principal else None,
+        lock_token=lock_token or None,
+        stage=gateway_stage(event),
+    )
+
+
+def gateway_stage(event: dict[str, Any]) -> GatewayStage | None:
+    """The REST API and stage a proxy event came through (``requestContext.apiId`` and ``stage``): the
+    API's id is known only at run time, since naming it in the function's settings would make the
+    template circular (the API depends on the function)."""
+    context = event.get("requestContext") or {}
+    api_id, stage = context.get("apiId"), context.get("stage")
+    if not isinstance(api_id, str) or not isinstance(stage, str) or not api_id or not stage:
+        return None
+    return GatewayStage(api_id, stage)
 
 
 def paginated(params: CommonListParams, count: int | None, data: list[Any]) -> PaginatedResponse[Any]:

@@ -34,6 +34,7 @@ ERRORS: dict[int, str] = {
     423: "The resource is locked and the request does not carry its lock token ([Locked])",
     429: "Too many requests; retry later ([TooManyRequests])",
     500: "Unexpected failure; details are in the logs ([InternalServerError])",
+    503: "A service openlqs relies on did not do its part; send the request again ([ServiceUnavailable])",
 }
 
 #: Every route: validation, credentials, unknown ids, throttling, and the unexpected.
@@ -46,6 +47,8 @@ TOO_LARGE = 413
 WRITE = (*DELETE, TOO_LARGE, 415)
 #: Changes to a lockable resource (group, log, topic, record, ingestion, ingestion part).
 LOCKED = 423
+#: Changes that also flush API Gateway's cached authorizations (a key disabled, deleted or re-roled).
+UNAVAILABLE = 503
 
 
 def declare(

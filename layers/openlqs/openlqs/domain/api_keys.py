@@ -3,6 +3,10 @@
 Secrets are 256 bits from ``secrets``: no one can guess or brute-force them, so a slow password hash
 adds nothing. What is stored is HMAC-SHA256 keyed with the key's id, compared in constant time; the
 hash is useless for another key and reveals nothing about the secret.
+
+API Gateway caches the authorizer's answer per ``Authorization`` value. A change that decides what a key
+may do (disabled, deleted, another role) is stored first and then the stage's cache is flushed, so the
+very next request with that key is asked about again.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from openlqs.auth import Credentials
-from openlqs.domain.common import Context
-from openlqs.domain.ports import ResourceKind
+from openlqs.domain.common import Context, Environment
+from openlqs.domain.ports import AuthorizerCache, ResourceKind, ResourceRepository
 from openlqs.domain.resources import ResourceService, list_page
-from openlqs.errors import NotFound, Unauthorized
+from openlqs.errors import NotFound, ServiceUnavailable, Unauthorized
 from openlqs.models.api_keys import APIKey, APIKeyCreateRequest, APIKeyListParams, APIKeyUpdateRequest, Role
 
 API_KEY = ResourceKind("api_key", APIKey)
@@ -27,6 +31,8 @@ INVALID_CREDENTIALS = "Missing or invalid credentials."
 _HASH = "secret_hash"
 #: Bytes of randomness in a secret (256 bits).
 SECRET_BYTES = 32
+#: Fields whose change decides what a key may do: the cached answers must go.
+_AUTHORIZING_FIELDS = frozenset({"disabled", "role"})
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,20 @@ def hash_secret(key_id: UUID, secret: str) -> str:
     return hmac.new(key_id.bytes, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-class ApiKeyService(ResourceService):
+class ApiKeyService(ResourceService[APIKey]):
+    """Keys and authentication. ``authorizer_cache`` (None where no API Gateway is in front, as for
+    ``openlqs keys create``) is flushed after a key is disabled, deleted or given another role."""
+
     kind = API_KEY
+
+    def __init__(
+        self,
+        repository: ResourceRepository,
+        environment: Environment | None = None,
+        authorizer_cache: AuthorizerCache | None = None,
+    ) -> None:
+        super().__init__(repository, environment)
+        self.authorizer_cache = authorizer_cache
 
     def list(self, params: APIKeyListParams) -> tuple[int, list[APIKey]]:
         return list_page(self.repository, API_KEY, params)
@@ -57,12 +75,39 @@ class ApiKeyService(ResourceService):
         return shown
 
     def update(self, key_id: UUID, request: APIKeyUpdateRequest, context: Context) -> APIKey:
+        """Change a key; a request naming ``disabled`` or ``role`` also flushes the cached answers (even
+        when the value is the same, so that sending a request again repeats a flush that failed)."""
         key = self.get(key_id)
         new = self._changed(key, request, context, non_nullable=("name", "role", "disabled"))
-        return self.repository.replace(API_KEY, key, new)
+        stored = self.repository.replace(API_KEY, key, new)
+        if request.model_fields_set & _AUTHORIZING_FIELDS:
+            self._flush(context, f"API key {key_id} was updated")
+        return stored
 
     def delete(self, key_id: UUID, context: Context) -> None:
-        self.repository.delete(API_KEY, self.get(key_id))
+        """Delete a key. It is disabled first and the cache flushed before the item goes: if the flush
+        fails, the key stays (disabled) and sending the DELETE again finishes it; a retried DELETE of a
+        deleted key would only meet a 404 and never flush."""
+        key = self.get(key_id)
+        if self.authorizer_cache is not None and context.stage is not None and not key.disabled:
+            key = self.repository.replace(
+                API_KEY, key, self._changed(key, APIKeyUpdateRequest(disabled=True), context)
+            )
+        self._flush(context, f"API key {key_id} was disabled to be deleted")
+        self.repository.delete(API_KEY, key)
+
+    def _flush(self, context: Context, done: str) -> None:
+        """Flush the cached answers of the stage the request came through (none: nothing is cached)."""
+        if self.authorizer_cache is None or context.stage is None:
+            return
+        try:
+            self.authorizer_cache.flush(context.stage)
+        except ServiceUnavailable as error:
+            raise ServiceUnavailable(
+                f"{done}, but API Gateway's cached answers for it could not be flushed ({error.detail}); "
+                "until they expire (AuthorizerCacheTtlSeconds) the key may still be accepted as it was. "
+                "Send the same request again."
+            ) from error
 
     def authenticate(self, credentials: Credentials | None) -> Principal:
         """The key's principal, or ``Unauthorized`` (the same for every reason)."""

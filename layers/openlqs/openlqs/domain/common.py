@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 
-from openlqs.domain.ports import ResourceKind, WriteConditions
+from openlqs.domain.ports import GatewayStage, ResourceKind, WriteConditions
 from openlqs.errors import BadRequest, Conflict, InvalidTransition, Locked
 from openlqs.models.common import CommonModel
 
@@ -49,10 +49,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class Context:
-    """Who is asking and how: the caller's key id (None until keys exist) and the request's lock token."""
+    """Who is asking and how: the caller's key id (None until keys exist), the request's lock token, and
+    the API Gateway stage the request came through (None when it came some other way)."""
 
     actor: UUID | None = None
     lock_token: str | None = None
+    stage: GatewayStage | None = None
 
 
 @dataclass

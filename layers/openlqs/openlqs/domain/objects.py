@@ -131,6 +131,9 @@ class ObjectService:
         parts = self._all_parts(space, upload)
         if not parts:
             raise BadRequest(f"Object {key!r} has no uploaded parts; upload at least one part first.")
+        problems = part_problems(upload.part_sizes, parts)
+        if problems:
+            raise BadRequest(f"Object {key!r} cannot be completed: {problems}.")
         non_empty = [part for part in parts if part.size > 0]
         if non_empty:
             space.blobs.complete_upload(full, upload.upload_id, non_empty)
@@ -235,9 +238,12 @@ class ObjectService:
         number = request.part_number
         if number is None:
             existing = self._all_parts(space, upload)
-            number = max((part.part_number for part in existing), default=0) + 1
+            taken = [*(part.part_number for part in existing), *(upload.part_sizes or {})]
+            number = max(taken, default=0) + 1
             if number > MAX_PART_NUMBER:
                 raise BadRequest(f"An upload has at most {MAX_PART_NUMBER} parts.")
+        # Kept before the URL is given: completing checks each part against the size declared here.
+        self.uploads.declare_part(space.scope, upload.key, number, request.size)
         url = space.blobs.presign_upload_part(upload.key, upload.upload_id, number)
         return ObjectPart(
             part_number=number, etag="", size=request.size, last_modified=None, presigned_url=url
@@ -277,6 +283,49 @@ class ObjectService:
             if part.part_number == part_number:
                 return _part(part)
         raise NotFound(f"Part {part_number} of object {key!r} has not been uploaded.")
+
+
+#: Parts a refusal names one by one at most; the others are counted.
+_NAMED_PARTS = 10
+
+
+def part_problems(declared: dict[int, int] | None, parts: list[BlobPart]) -> str | None:
+    """Why the uploaded ``parts`` are not the object the client declared, or None when they are.
+
+    S3 completes an upload from any ascending part numbers (parts 1 and 3 of 3 make an object with a
+    hole), so completing checks that every part from 1 to the highest number asked for (or uploaded) is
+    there with the size declared when its URL was asked for. A part declared empty may be left out (the
+    official client declares a final empty part when the size is a multiple of the part size). Without
+    declared sizes (an upload started before they were kept) the part numbers must still run 1..N.
+    """
+    uploaded = {part.part_number: part.size for part in parts}
+    sizes = declared or {}
+    last = max([*uploaded, *sizes], default=0)
+    missing = [n for n in range(1, last + 1) if n not in uploaded and sizes.get(n) != 0]
+    wrong = [
+        f"part {n} has {uploaded[n]} bytes, {sizes[n]} were declared"
+        for n in sorted(uploaded)
+        if n in sizes and uploaded[n] != sizes[n]
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{_numbers(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+    if wrong:
+        more = len(wrong) - _NAMED_PARTS
+        problems.append("; ".join(wrong[:_NAMED_PARTS]) + (f"; and {more} more" if more > 0 else ""))
+    return "; ".join(problems) or None
+
+
+def _numbers(numbers: list[int]) -> str:
+    """``part 2`` or ``parts 2-5, 9`` (ascending numbers, as runs)."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    text = ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
+    return f"part {text}" if len(numbers) == 1 else f"parts {text}"
 
 
 def _part(part: BlobPart) -> ObjectPart:

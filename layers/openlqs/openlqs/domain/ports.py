@@ -243,13 +243,18 @@ class BlobStore(Protocol):
 
 @dataclass(frozen=True)
 class Upload:
-    """A multipart upload in progress, keyed by its scope (a log or an object store) and full key."""
+    """A multipart upload in progress, keyed by its scope (a log or an object store) and full key.
+
+    ``part_sizes`` is the size the client declared for each part number when it asked for the part's
+    URL (None for an upload started before sizes were kept).
+    """
 
     scope: str
     key: str
     upload_id: str
     content_type: str | None
     created_at: datetime
+    part_sizes: dict[int, int] | None = field(default_factory=dict)
 
 
 class UploadRepository(Protocol):
@@ -257,6 +262,12 @@ class UploadRepository(Protocol):
 
     def create(self, upload: Upload) -> None:
         """``Conflict`` when an upload of that key is already in progress."""
+        ...
+
+    def declare_part(self, scope: str, key: str, part_number: int, size: int) -> None:
+        """Keep the size declared for a part (the last declaration of a number counts). Concurrent
+        declarations of other parts are all kept; nothing is kept for an upload that is gone, or that
+        keeps no sizes."""
         ...
 
     def delete(self, scope: str, key: str) -> None: ...
@@ -289,6 +300,26 @@ class RecordCleanup(Protocol):
 
     def delete_ingestion_records(self, ingestion: Ingestion) -> None:
         """Delete every record the ingestion created, adjusting topic and log statistics."""
+        ...
+
+
+@dataclass(frozen=True)
+class GatewayStage:
+    """The API Gateway stage a request came through: its REST API's id and the stage's name."""
+
+    api_id: str
+    name: str
+
+
+class AuthorizerCache(Protocol):
+    """API Gateway's cache of the authorizer's answers (one per ``Authorization`` value) on a stage.
+
+    A key that is disabled, deleted or given another role must not keep its cached answer: the cache is
+    flushed after such a change is stored.
+    """
+
+    def flush(self, stage: GatewayStage) -> None:
+        """Forget every cached answer of ``stage``; ``ServiceUnavailable`` when API Gateway did not."""
         ...
 
 

@@ -21,6 +21,7 @@ from openlqs.domain.filtering import Predicate, compile_filters
 from openlqs.domain.ports import RecordRepository, ResourceRepository
 from openlqs.domain.resources import TOPIC
 from openlqs.errors import NotFound
+from openlqs.models.common import INT64_MAX, INT64_MIN
 from openlqs.models.records import RecordListParams
 from openlqs.models.resources import Topic
 from openlqs.records.blocks import RecordBlock
@@ -32,6 +33,8 @@ EXTRA_FIELDS = ("note", "context", "query_data", "auxiliary_data", "error")
 #: Filters answered from the time window rather than per row.
 _WINDOW_FILTERS = frozenset({"timestamp", "timestamp_gt", "timestamp_gte", "timestamp_lt", "timestamp_lte"})
 _NOT_FILTERS = frozenset({"include_auxiliary_data", "include_raw_data", "frequency", "log_id"})
+#: A window that holds no timestamp (low above high).
+_EMPTY = (0, -1)
 
 #: A page's rows from one block: the block and the rows' indexes in it, in page order.
 Run = tuple[RecordBlock, npt.NDArray[np.intp]]
@@ -75,14 +78,22 @@ def bucket_width(topic: Topic, default: int) -> int:
 
 
 def _window(params: RecordListParams) -> tuple[int | None, int | None]:
-    """The inclusive [low, high] timestamp window the parameters select (None: unbounded)."""
+    """The inclusive [low, high] timestamp window the parameters select (None: unbounded).
+
+    Both ends are Int64s, as stored timestamps are: ``timestamp_gt`` at the largest Int64 (or
+    ``timestamp_lt`` at the smallest) selects nothing, and gives the empty window ``_EMPTY`` rather than a
+    bound past the Int64 range, which the blocks' columns cannot be searched with.
+    """
     lows = [v for v in (params.timestamp, params.timestamp_gte) if v is not None]
     highs = [v for v in (params.timestamp, params.timestamp_lte) if v is not None]
     if params.timestamp_gt is not None:
         lows.append(params.timestamp_gt + 1)
     if params.timestamp_lt is not None:
         highs.append(params.timestamp_lt - 1)
-    return (max(lows) if lows else None), (min(highs) if highs else None)
+    low, high = (max(lows) if lows else None), (min(highs) if highs else None)
+    if (low is not None and low > INT64_MAX) or (high is not None and high < INT64_MIN):
+        return _EMPTY
+    return low, high
 
 
 def _row_view(row: RecordRow) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from openlqs.domain.record_windows import EXTRA_FIELDS, RecordWindows, TopicRef
 from openlqs.domain.resources import LOG, TOPIC
 from openlqs.errors import Conflict, LimitExceeded, NotFound
 from openlqs.models.records import Record, RecordCreateRequest, RecordListParams, RecordUpdateRequest
-from openlqs.models.resources import RecordStats, Topic
+from openlqs.models.resources import Log, RecordStats, Topic
 from openlqs.records.blocks import RecordBlock
 from openlqs.records.rows import RecordRow, bucket_of
 
@@ -31,6 +31,8 @@ API_SEGMENT = "api"
 #: An API block takes new records until it holds this many or its encoding reaches ``API_BLOCK_BYTES``.
 API_BLOCK_RECORDS = 1_000
 API_BLOCK_BYTES = 200_000
+#: The log's count of records being created through the API right now (reserved, not yet written).
+_RESERVED = "records_reserved"
 
 
 def to_record(topic: Topic | TopicRef, block: RecordBlock, row: RecordRow, *, auxiliary: bool) -> Record:
@@ -109,10 +111,14 @@ class RecordService:
         size: int,
         timestamp: int,
         recompute: Callable[[], tuple[int | None, int | None]] | None = None,
+        reserved: bool = False,
     ) -> None:
-        """Add ``count``/``size`` to a topic or log and widen (or recompute) its time bounds."""
+        """Add ``count``/``size`` to a topic or log and widen (or recompute) its time bounds; with
+        ``reserved``, take back one reservation of the log (``_reserve``)."""
 
         def apply(stats: RecordStats) -> None:
+            if reserved:
+                _released(stats)
             start, end = stats.start_time, stats.end_time
             if recompute is not None:
                 start, end = recompute()
@@ -137,10 +143,41 @@ class RecordService:
         ends = [t.end_time for t in topics if t.end_time is not None]
         return (min(starts) if starts else None), (max(ends) if ends else None)
 
-    def _after_change(self, topic: Topic, *, count: int, size: int, timestamp: int) -> None:
+    def _reserve(self, log_id: UUID) -> None:
+        """Count one more record on the log before it is written, refusing it past
+        ``max_records_per_log``: a version-guarded write of the log, so concurrent creates are counted
+        one after the other and together never pass the limit. The reservation is taken back when the
+        record is counted in the log's statistics, or was not written."""
+        limit = self.env.limits.max_records_per_log
+
+        def reserve(log: Log) -> None:
+            reserved = int(log._internal.get(_RESERVED) or 0)
+            if log.record_count + reserved >= limit:
+                raise LimitExceeded(f"max_records_per_log ({limit}) reached for log {log.id}.")
+            log._internal[_RESERVED] = reserved + 1
+
+        self.resources.update(LOG, log_id, reserve)
+
+    def _release(self, log_id: UUID) -> None:
+        """Take back a reservation whose record was not written."""
+
+        retry_on_conflict(lambda: self.resources.update(LOG, log_id, _released))
+
+    def _after_change(
+        self, topic: Topic, *, count: int, size: int, timestamp: int, reserved: bool = False
+    ) -> None:
+        """Statistics after a change of ``count`` records; ``reserved``: the log's reservation for the
+        record just written is taken back in the same write that counts it."""
         if count > 0:
-            self._adjust_stats(TOPIC, topic.id, count=count, size=size, timestamp=timestamp)
-            self._adjust_stats(LOG, topic.log_id, count=count, size=size, timestamp=timestamp)
+            # A record is written by now: its statistics must follow, however busy the log is.
+            retry_on_conflict(
+                lambda: self._adjust_stats(
+                    LOG, topic.log_id, count=count, size=size, timestamp=timestamp, reserved=reserved
+                )
+            )
+            retry_on_conflict(
+                lambda: self._adjust_stats(TOPIC, topic.id, count=count, size=size, timestamp=timestamp)
+            )
             return
         self._adjust_stats(
             TOPIC,
@@ -161,12 +198,9 @@ class RecordService:
 
     # -- commands --------------------------------------------------------------------------------
     def create(self, topic_id: UUID, request: RecordCreateRequest, context: Context) -> Record:
+        """Write one record into its bucket's API block; the log's ``max_records_per_log`` is reserved
+        first (``_reserve``), so concurrent creates cannot pass it together."""
         topic = self.topic(topic_id)
-        log = self.resources.get(LOG, topic.log_id)
-        if log.record_count >= self.env.limits.max_records_per_log:
-            raise LimitExceeded(
-                f"max_records_per_log ({self.env.limits.max_records_per_log}) reached for log {log.id}."
-            )
         now = self.env.now()
         extra: dict[str, Any] = {
             name: value for name in EXTRA_FIELDS if (value := getattr(request, name, None)) is not None
@@ -191,10 +225,16 @@ class RecordService:
         )
         bucket = bucket_of(request.timestamp, self._width(topic))
 
+        reserved = False
+
         def insert() -> RecordBlock:
+            nonlocal reserved
             blocks = self.records.bucket_blocks(topic.id, bucket)
             if any(r.timestamp == row.timestamp for b in blocks for r in b.rows):
                 raise _Duplicate(f"A record at timestamp {row.timestamp} already exists on topic {topic.id}.")
+            if not reserved:  # once the record is known to be new: a refused one leaves the log as it was
+                self._reserve(topic.log_id)
+                reserved = True
             api_blocks = sorted(
                 (b for b in blocks if b.segment.startswith(API_SEGMENT)), key=lambda b: b.segment
             )
@@ -211,9 +251,13 @@ class RecordService:
 
         try:
             block = retry_on_conflict(insert)
-        except _Duplicate as duplicate:
-            raise Conflict(duplicate.detail) from None
-        self._after_change(topic, count=1, size=row.message_size, timestamp=row.timestamp)
+        except BaseException as error:
+            if reserved:
+                self._release(topic.log_id)
+            if isinstance(error, _Duplicate):
+                raise Conflict(error.detail) from None
+            raise
+        self._after_change(topic, count=1, size=row.message_size, timestamp=row.timestamp, reserved=True)
         return self.to_record(topic, block, row, auxiliary=True)
 
     def get(self, topic_id: UUID, timestamp: int, *, auxiliary: bool = False) -> Record:
@@ -295,6 +339,12 @@ class RecordService:
         return page.count, [
             to_record(page.topic, block, row, auxiliary=auxiliary) for block, row in page.rows()
         ]
+
+
+def _released(stats: RecordStats) -> None:
+    """Take back one reservation of a log (``RecordService._reserve``); none left: no attribute."""
+    left = int(stats._internal.get(_RESERVED) or 0) - 1
+    stats._internal[_RESERVED] = left if left > 0 else None
 
 
 class _Duplicate(Exception):

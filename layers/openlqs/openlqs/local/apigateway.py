@@ -3,33 +3,66 @@
 Each HTTP request becomes the proxy event API Gateway would send for a ``/{proxy+}`` resource, the
 function's handler runs in-process, and its proxy response is written back as is: status, headers
 (no header is added or rewritten, ``Content-Type`` included) and body, base64-decoded when the handler
-says so.
+says so. What the server answers itself (a request it cannot read, a failed integration) has the LogQS
+error body too, ``{"message": "[Name] detail"}``.
+
+API Gateway's control plane is here as far as the handlers use it: ``FlushStageAuthorizersCache`` on
+boto3's default session is answered in-process by the server of that stage, which empties its
+authorizer cache, so ApiFunction flushes the cache with the same call as on AWS.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import re
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.utils import formatdate
 from fnmatch import fnmatchcase
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import boto3
+from botocore.awsrequest import AWSResponse
 
 from openlqs.local.api_auth import ApiAuthSpec
 from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from openlqs.local.functions import InProcessFunction
 
 DEFAULT_STAGE = "local"
+#: ``requestContext.apiId`` of the local REST API (API Gateway's ids are ten characters; any string works).
+LOCAL_API_ID = "local"
 PROXY_RESOURCE = "/{proxy+}"
 # Hop-by-hop framing is the server's business, not the handler's.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
-_INTERNAL_ERROR_BODY = b'{"message": "Internal server error"}'
+#: The bracketed names of the statuses the HTTP server answers by itself (others: the status's phrase).
+_STATUS_NAMES = {
+    400: "BadRequest",
+    413: "ContentTooLarge",
+    414: "URITooLong",
+    431: "RequestHeaderFieldsTooLarge",
+    500: "InternalServerError",
+    501: "NotImplemented",
+    502: "InternalServerError",
+    505: "HTTPVersionNotSupported",
+}
+FLUSH_EVENT = "before-call.apigateway.FlushStageAuthorizersCache"
+_FLUSH_PATH = re.compile(r"^/restapis/(?P<api>[^/?]+)/stages/(?P<stage>[^/?]+)/cache/authorizers(?:\?|$)")
+
+
+def error_answer(status: int, detail: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An answer of the server itself, in the LogQS error shape: ``{"message": "[Name] detail"}``."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    name = _STATUS_NAMES.get(status) or re.sub(r"[^A-Za-z]", "", phrase.title())
+    body = json.dumps({"message": f"[{name}] {detail}"}).encode("utf-8")
+    return status, [("Content-Type", "application/json")], body
 
 
 class MalformedProxyResponse(ValueError):
@@ -44,6 +77,7 @@ def build_proxy_event(
     *,
     source_ip: str = "127.0.0.1",
     stage: str = DEFAULT_STAGE,
+    api_id: str = LOCAL_API_ID,
     request_id: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
@@ -83,7 +117,7 @@ def build_proxy_event(
         "stageVariables": None,
         "requestContext": {
             "accountId": LOCAL_ACCOUNT_ID,
-            "apiId": "local",
+            "apiId": api_id,
             "domainName": header_lookup.get("host", "127.0.0.1"),
             "extendedRequestId": request_id,
             "httpMethod": method,
@@ -198,6 +232,11 @@ class RequestAuthorizer:
             return "ACCESS_DENIED", None
         return "ALLOW", {**(answer.get("context") or {}), "principalId": answer.get("principalId")}
 
+    def flush(self) -> None:
+        """Forget every cached answer (API Gateway's ``FlushStageAuthorizersCache``)."""
+        with self._lock:
+            self._cache.clear()
+
     def _cached(self, identity: str) -> dict[str, Any] | None:
         with self._lock:
             entry = self._cache.get(identity)
@@ -245,8 +284,80 @@ class _HttpServer(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
+class AuthorizerCacheFlushHook:
+    """Answers ``apigateway.FlushStageAuthorizersCache`` made through boto3's default session, in-process.
+
+    ``stages`` maps (REST API id, stage name) to what empties that stage's authorizer cache. A botocore
+    ``before-call`` handler answers the call before any HTTP request is made, with API Gateway's 202, as
+    ``openlqs.local.invoke`` answers ``lambda.Invoke``. A call for another stage goes on to the endpoint
+    (moto, which does not implement the operation, answers 404). Use :meth:`install`/:meth:`uninstall`
+    (or ``with``); only clients created while it is installed are answered.
+    """
+
+    def __init__(self, stages: Mapping[tuple[str, str], Callable[[], None]]) -> None:
+        self._stages = dict(stages)
+        self._session: boto3.session.Session | None = None
+        self._unique_id = f"openlqs-local-authorizer-flush-{id(self)}"
+
+    def install(self) -> AuthorizerCacheFlushHook:
+        """Register on boto3's default session (created from the environment if there is none)."""
+        if self._session is not None:
+            raise RuntimeError("the authorizer cache hook is already installed")
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        session.events.register(FLUSH_EVENT, self._on_flush, unique_id=self._unique_id)
+        self._session = session
+        return self
+
+    def uninstall(self) -> None:
+        """Unregister from the session it was installed on (idempotent)."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.events.unregister(FLUSH_EVENT, unique_id=self._unique_id)
+
+    def __enter__(self) -> AuthorizerCacheFlushHook:
+        return self.install()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.uninstall()
+
+    def _on_flush(
+        self, params: Mapping[str, Any], **_kwargs: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+        match = _FLUSH_PATH.match(str(params.get("url_path", "")))
+        if match is None:
+            return None
+        flush = self._stages.get((unquote(match["api"]), unquote(match["stage"])))
+        if flush is None:
+            return None
+        flush()
+        request_id = str(uuid.uuid4())
+        headers = {"x-amzn-requestid": request_id, "content-length": "0"}
+        http = AWSResponse(f"https://apigateway.{LOCAL_REGION}.amazonaws.com", 202, headers, _NoBody())
+        metadata = {
+            "RequestId": request_id,
+            "HTTPStatusCode": 202,
+            "HTTPHeaders": headers,
+            "RetryAttempts": 0,
+        }
+        return http, {"ResponseMetadata": metadata}
+
+
+class _NoBody:
+    """The ``raw`` of an :class:`AWSResponse` without a body that never went over the network."""
+
+    def stream(self, **_kwargs: Any) -> Any:
+        yield b""
+
+
 class ApiGatewayServer:
-    """An HTTP server on 127.0.0.1 that sends every request to one function as a proxy event."""
+    """An HTTP server on 127.0.0.1 that sends every request to one function as a proxy event.
+
+    While it runs with an ``authorizer``, a ``FlushStageAuthorizersCache`` of its stage (made through
+    boto3's default session) empties that authorizer's cache.
+    """
 
     def __init__(
         self,
@@ -260,13 +371,20 @@ class ApiGatewayServer:
     ) -> None:
         self.function = function
         self.stage = stage
+        self.api_id = LOCAL_API_ID
         self.access_log = access_log
         self.authorizer = authorizer
+        self._flush_hook: AuthorizerCacheFlushHook | None = None
         try:
             self._httpd = _HttpServer((host, port), _make_request_handler(self))
         except OSError as error:
             raise OSError(f"the API cannot listen on {host}:{port}: {error}") from error
         self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        """The address the server listens on (127.0.0.1 unless told otherwise)."""
+        return str(self._httpd.server_address[0])
 
     @property
     def port(self) -> int:
@@ -279,7 +397,10 @@ class ApiGatewayServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        """Serve requests on a background thread."""
+        """Serve requests on a background thread (and answer flushes of the stage's authorizer cache)."""
+        if self.authorizer is not None:
+            stages = {(self.api_id, self.stage): self.authorizer.flush}
+            self._flush_hook = AuthorizerCacheFlushHook(stages).install()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="openlqs-api", daemon=True
         )
@@ -291,13 +412,18 @@ class ApiGatewayServer:
             self._httpd.shutdown()
             self._thread.join()
             self._thread = None
+        if self._flush_hook is not None:
+            self._flush_hook.uninstall()
+            self._flush_hook = None
         self._httpd.server_close()
 
     def handle(
         self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes | None, client_ip: str
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """Run one request through the function; returns the response status, headers and body."""
-        event = build_proxy_event(method, target, headers, body, source_ip=client_ip, stage=self.stage)
+        event = build_proxy_event(
+            method, target, headers, body, source_ip=client_ip, stage=self.stage, api_id=self.api_id
+        )
         if self.authorizer is not None:
             outcome, context = self.authorizer.authorize(event)
             if outcome != "ALLOW":
@@ -308,9 +434,13 @@ class ApiGatewayServer:
         try:
             return proxy_response_parts(self.function.invoke(event))
         except Exception:
-            # API Gateway answers 502 when the integration fails; the traceback is the function's log.
+            # API Gateway answers 502 when the integration fails, with its DEFAULT_5XX response (the
+            # template's, when there is one); the traceback is the function's log.
             traceback.print_exc(file=sys.stderr)
-            return 502, [("Content-Type", "application/json")], _INTERNAL_ERROR_BODY
+            if self.authorizer is not None:
+                _, payload = self.authorizer.spec.response("DEFAULT_5XX")
+                return 502, [("Content-Type", "application/json")], payload.encode("utf-8")
+            return error_answer(502, "The integration failed; see the function's log.")
 
 
 def _make_request_handler(server: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
@@ -320,10 +450,17 @@ def _make_request_handler(server: ApiGatewayServer) -> type[BaseHTTPRequestHandl
         server_version = "openlqs-local"
 
         def _proxy(self) -> None:
-            body = self._read_body()
+            try:
+                body = self._read_body()
+            except ValueError:
+                self.send_error(400, "The request's Content-Length or chunked body is not valid.")
+                return
             status, headers, payload = server.handle(
                 self.command, self.path, list(self.headers.items()), body, self.client_address[0]
             )
+            self._answer(status, headers, payload)
+
+        def _answer(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
             self.send_response(status)
             for name, value in headers:
                 self.send_header(name, value)
@@ -331,6 +468,20 @@ def _make_request_handler(server: ApiGatewayServer) -> type[BaseHTTPRequestHandl
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """What ``http.server`` answers by itself (a request line or headers it cannot read: 400,
+            414, 431, 505...) in the LogQS error shape instead of its HTML page. The connection is
+            closed: nothing after an unreadable request can be trusted to be the next one."""
+            self.close_connection = True
+            if self.request_version == "HTTP/0.9":
+                # Its version was not read (a bad request line): answer with a status line and headers,
+                # which http.server leaves out for HTTP/0.9.
+                self.request_version = "HTTP/1.0"
+            detail = "; ".join(part for part in (message, explain) if part) or HTTPStatus(code).phrase
+            status, headers, payload = error_answer(code, detail if detail.endswith(".") else f"{detail}.")
+            self.log_error("code %d, message %s", code, detail)
+            self._answer(status, [*headers, ("Connection", "close")], payload)
 
         def _read_body(self) -> bytes | None:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

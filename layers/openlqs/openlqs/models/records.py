@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from openlqs.models.common import (
     INT64_MAX,
+    BoundedInt64,
     CommonListParams,
     Int64,
     JsonDocument,
@@ -80,8 +81,11 @@ class RecordUpdateRequest(RequestModel):
 
 
 class RecordListParams(CommonListParams):
+    """A record list's filters. Timestamps and positions are stored as Int64s: a bound outside the Int64
+    range is a 400 naming it, not a window that wraps around (``timestamp_gte=2**63``)."""
+
     order: str = "timestamp"
-    timestamp: Int64 | None = None
+    timestamp: BoundedInt64 | None = None
     log_id: UUID | None = None
     ingestion_id: UUID | None = None
     workflow_id: UUID | None = None
@@ -94,19 +98,19 @@ class RecordListParams(CommonListParams):
     altered: bool | None = None
     #: Records per second (Hz); bounded so that the sampling period in ns is a finite Int64.
     frequency: float | None = Field(None, ge=1e-9, le=1e9, allow_inf_nan=False)
-    timestamp_gt: Int64 | None = None
-    timestamp_lt: Int64 | None = None
-    timestamp_gte: Int64 | None = None
-    timestamp_lte: Int64 | None = None
-    data_length_gte: int | None = None
-    data_length_lte: int | None = None
-    data_offset_gte: int | None = None
-    data_offset_lte: int | None = None
+    timestamp_gt: BoundedInt64 | None = None
+    timestamp_lt: BoundedInt64 | None = None
+    timestamp_gte: BoundedInt64 | None = None
+    timestamp_lte: BoundedInt64 | None = None
+    data_length_gte: BoundedInt64 | None = None
+    data_length_lte: BoundedInt64 | None = None
+    data_offset_gte: BoundedInt64 | None = None
+    data_offset_lte: BoundedInt64 | None = None
     chunk_compression: str | None = None
-    chunk_offset_gte: int | None = None
-    chunk_offset_lte: int | None = None
-    chunk_length_gte: int | None = None
-    chunk_length_lte: int | None = None
+    chunk_offset_gte: BoundedInt64 | None = None
+    chunk_offset_lte: BoundedInt64 | None = None
+    chunk_length_gte: BoundedInt64 | None = None
+    chunk_length_lte: BoundedInt64 | None = None
     include_auxiliary_data: bool = False
     include_raw_data: bool = False
 

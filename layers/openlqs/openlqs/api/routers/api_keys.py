@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from openlqs.api.common import no_content, paginated, request_context
-from openlqs.api.responses import DELETE, READ, WRITE, declare
+from openlqs.api.responses import DELETE, READ, UNAVAILABLE, WRITE, declare
 from openlqs.models.api_keys import APIKey, APIKeyCreateRequest, APIKeyListParams, APIKeyUpdateRequest
 from openlqs.models.common import DataResponse, PaginatedResponse
 from openlqs.services import get_services
@@ -58,7 +58,7 @@ def fetch_api_key(api_key_id: UUID) -> DataResponse[APIKey]:
     "/apiKeys/<api_key_id>",
     summary="Rename, disable or change the role of an API key",
     tags=TAGS,
-    responses=declare(DataResponse[APIKey], WRITE),
+    responses=declare(DataResponse[APIKey], WRITE, UNAVAILABLE),
 )
 def update_api_key(api_key_id: UUID, body: APIKeyUpdateRequest) -> DataResponse[APIKey]:
     return DataResponse(data=get_services().api_keys.update(api_key_id, body, request_context()))
@@ -68,7 +68,7 @@ def update_api_key(api_key_id: UUID, body: APIKeyUpdateRequest) -> DataResponse[
     "/apiKeys/<api_key_id>",
     summary="Delete (revoke) an API key",
     tags=TAGS,
-    responses=declare(None, DELETE, status=204),
+    responses=declare(None, DELETE, UNAVAILABLE, status=204),
 )
 def delete_api_key(api_key_id: UUID) -> Response[None]:
     get_services().api_keys.delete(api_key_id, request_context())

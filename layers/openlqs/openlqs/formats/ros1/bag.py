@@ -167,7 +167,16 @@ def read_index(source: ByteSource) -> BagIndex:
     chunk_count = _U32.unpack(header.header["chunk_count"])[0]
     first_record = header.end
     if index_pos == 0 or index_pos >= source.size or index_pos < first_record:
-        return salvage_index(source, first_record)
+        salvaged = salvage_index(source, first_record)
+        if not salvaged.chunks and (chunk_count or connection_count):
+            # A closed bag (its header counts what it holds) cut before any complete chunk: reporting it
+            # as an empty log would lose every message it announced.
+            raise BadLogFile(
+                f"The bag is truncated: its header announces {connection_count} connections and "
+                f"{chunk_count} chunks (the index at byte {index_pos}), but the file ends at byte "
+                f"{source.size} before any complete chunk."
+            )
+        return salvaged
     data = source.read(index_pos, source.size)
     connections: dict[int, Connection] = {}
     infos: list[tuple[int, int, int, dict[int, int]]] = []
@@ -191,10 +200,31 @@ def read_index(source: ByteSource) -> BagIndex:
     positions = [*sorted(info[0] for info in infos), index_pos]
     following = {start: positions[i + 1] for i, start in enumerate(positions[:-1])}
     chunks = [
-        Span(start, following[start], start_time, end_time, counts)
+        Span(start, following[start], start_time, end_time, possible_counts(counts, following[start] - start))
         for start, start_time, end_time, counts in sorted(infos)
     ]
     return BagIndex(source.size, connections, chunks)
+
+
+#: Bytes an index-data record spends on each message of the chunk before it (time and offset).
+INDEX_ENTRY_BYTES = 12
+
+
+def possible_counts(counts: dict[int, int], span_bytes: int) -> dict[int, int]:
+    """A chunk-info record's message counts, cut down to what the chunk's bytes can hold.
+
+    The counts are the file's claim; indexing finds the real messages whatever they say, but planning
+    sizes each topic's time buckets from them, and a count inflated ten million times would make a
+    bucket (a block) per message.
+    Every message of a chunk has a 12-byte entry in the index-data records between the chunk and the
+    next one (and more bytes in the chunk itself), so a chunk holds fewer than ``span_bytes // 12``;
+    counts claiming more are scaled down in proportion. A true count is never changed.
+    """
+    claimed = sum(counts.values())
+    most = span_bytes // INDEX_ENTRY_BYTES
+    if claimed <= most:
+        return counts
+    return {connection_id: count * most // claimed for connection_id, count in counts.items()}
 
 
 def _chunk_info(record: _Record, data: bytes | memoryview, base: int) -> tuple[int, int, int, dict[int, int]]:
