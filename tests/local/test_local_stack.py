@@ -25,9 +25,9 @@ from openlqs.auth import format_authorization
 from openlqs.local import LocalStack
 from openlqs.local.runner import RUNNING_MESSAGE
 from openlqs.settings import get_settings
-from tests.support.local import ECHO_HANDLER, local_stack
+from tests.support.local import local_stack, stand_in_project
+from tests.support.paths import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 DATASTORE_ID = "7d1f4a52-3b9e-4c61-8f0a-5e2d9c1b7a30"
 # Generous upper bounds so a slow machine does not hang the suite; nothing is timed.
 STARTUP_LIMIT_S = 120
@@ -36,13 +36,7 @@ STARTUP_LIMIT_S = 120
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The real template.yaml and state machine definitions with a stand-in ApiFunction handler."""
-    root = tmp_path / "project"
-    (root / "functions" / "api").mkdir(parents=True)
-    shutil.copy(PROJECT_DIR / "template.yaml", root / "template.yaml")
-    shutil.copytree(PROJECT_DIR / "statemachines", root / "statemachines")
-    (root / "functions" / "api" / "app.py").write_text(ECHO_HANDLER)
-    shutil.copytree(PROJECT_DIR / "functions" / "authorizer", root / "functions" / "authorizer")
-    return root
+    return stand_in_project(tmp_path / "project")
 
 
 def admin_headers(stack: LocalStack) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import queue
-import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -24,9 +23,8 @@ from openlqs.local.triggers import (
     lambda_s3_event,
     subscribe_queues,
 )
-from tests.support.local import ECHO_HANDLER, RecordingFunction
+from tests.support.local import RecordingFunction, stand_in_project
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 TRIGGER = "IngestionTriggerFunction"
 # Generous upper bounds so a slow machine does not hang the suite; nothing is timed.
 EVENT_LIMIT_S = 30
@@ -40,19 +38,7 @@ def recording_function(failures: int = 0) -> RecordingFunction:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The real template.yaml, ASL files, trigger handler and authorizer, with a stand-in ApiFunction."""
-    root = tmp_path / "project"
-    (root / "functions" / "api").mkdir(parents=True)
-    (root / "functions" / "ingestion_trigger").mkdir(parents=True)
-    shutil.copy(PROJECT_DIR / "template.yaml", root / "template.yaml")
-    shutil.copytree(PROJECT_DIR / "statemachines", root / "statemachines")
-    (root / "functions" / "api" / "app.py").write_text(ECHO_HANDLER)
-    shutil.copy(
-        PROJECT_DIR / "functions" / "ingestion_trigger" / "app.py",
-        root / "functions" / "ingestion_trigger" / "app.py",
-    )
-    # The local API Gateway loads the template's authorizer when the stack starts.
-    shutil.copytree(PROJECT_DIR / "functions" / "authorizer", root / "functions" / "authorizer")
-    return root
+    return stand_in_project(tmp_path / "project", "ingestion_trigger")
 
 
 def _stack(
@@ -176,7 +162,7 @@ def test_local_drop_folder_gives_up_after_three_attempts_with_an_error(
         attempts = [trigger.next_event() for _ in range(3)]
         late = _poll_nothing(trigger)
         sqs = stack.client("sqs")
-        (queue_url,) = sqs.list_queues(QueueNamePrefix="openlqs-")["QueueUrls"]
+        (queue_url,) = sqs.list_queues(QueueNamePrefix=f"openlqs-{TRIGGER}-")["QueueUrls"]
         remaining = _messages_in(sqs, queue_url)
 
     assert len(attempts) == 3 and late is None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import queue
+import shutil
 from pathlib import Path
 from typing import Any
 
 from openlqs.local import LocalStack
 from openlqs.local.functions import InProcessFunction, LambdaContext
 from openlqs.local.resources import FunctionSpec
+from tests.support.paths import PROJECT_DIR
 
 #: Generous upper bound for an event to arrive, so a slow machine does not hang the suite; nothing is timed.
 EVENT_LIMIT_S = 30
@@ -55,6 +57,19 @@ def lambda_handler(event, context):
         "body": json.dumps({"event": event, "context": context_fields}),
     }
 """
+
+
+def stand_in_project(root: Path, *real_functions: str) -> Path:
+    """A project at ``root``: the real template.yaml and state machines, the authorizer (the local API
+    Gateway loads it at start), the reconciler (its schedule ticks at start), ``real_functions`` (folders
+    under ``functions/``) and a stand-in ApiFunction that echoes its event."""
+    (root / "functions" / "api").mkdir(parents=True)
+    shutil.copy(PROJECT_DIR / "template.yaml", root / "template.yaml")
+    shutil.copytree(PROJECT_DIR / "statemachines", root / "statemachines")
+    (root / "functions" / "api" / "app.py").write_text(ECHO_HANDLER)
+    for folder in ("authorizer", "reconcile_ingestions", *real_functions):
+        shutil.copytree(PROJECT_DIR / "functions" / folder, root / "functions" / folder)
+    return root
 
 
 def local_stack(project: Path, data_dir: Path, **kwargs: Any) -> LocalStack:
