@@ -252,6 +252,37 @@ def test_resource_repr_shows_the_class_id_and_name() -> None:
     assert repr(group) == f"<Group id={GROUP_ID}, name=Demo Group>"
 
 
+def test_ingestion_state_is_the_process_state_enum_as_in_the_logqs_documentation() -> None:
+    lqs = client_over(ScriptedApi())
+    ingestion = lqs.resource.Ingestion.model_validate(
+        {
+            "id": str(GROUP_ID),
+            "log_id": str(LOG_ID),
+            "group_id": str(OTHER_ID),
+            "state": "completed",
+            "created_at": "2024-01-01T00:00:00Z",
+        }
+    )
+
+    assert repr(ingestion.state) == "<ProcessState.completed: 'completed'>"
+    assert ingestion.state == "completed" and f"{ingestion.state}" == "completed"
+    assert ingestion.model_dump(mode="json")["state"] == "completed"
+
+
+def test_record_repr_names_its_timestamp_topic_and_log() -> None:
+    lqs = client_over(ScriptedApi())
+    record = lqs.resource.Record.model_validate(
+        {
+            "timestamp": 1396293888056045055,
+            "topic_id": str(TOPIC_ID),
+            "log_id": str(LOG_ID),
+            "created_at": "2024-01-01T00:00:00Z",
+        }
+    )
+
+    assert repr(record) == f"<Record timestamp=1396293888056045055, topic_id={TOPIC_ID}, log_id={LOG_ID}>"
+
+
 def test_fetched_resources_are_bound_to_their_own_client() -> None:
     first_api = ScriptedApi(data(group_json(GROUP_ID)), data(group_json(GROUP_ID, note="first")))
     second_api = ScriptedApi(data(group_json(OTHER_ID)), data(group_json(OTHER_ID, note="second")))
