@@ -182,4 +182,8 @@ def test_cli_reports_an_unreachable_api_in_one_line(stack: LocalStackProcess) ->
     )
 
     assert result.returncode == 1
-    assert result.stderr.startswith("openlqs: error: cannot reach the API")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(
+        "openlqs: error: [ApiUnreachable] Cannot reach the API at http://127.0.0.1:9 (Connection refused)."
+    )
+    assert "The URL is LQS_API_URL" in result.stderr and "`make local`" in result.stderr

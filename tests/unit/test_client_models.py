@@ -328,12 +328,3 @@ def test_wait_for_refreshes_until_a_final_state() -> None:
     assert finished is ingestion
     assert (finished.state, finished.error_message) == ("failed", "not a bag")
     assert api.calls == [("GET", f"/ingestions/{OTHER_ID}")] * 3
-
-
-def test_wait_for_times_out_with_the_last_state() -> None:
-    api = ScriptedApi(data(_ingestion_json("processing", 0.1)))
-    lqs = client_over(api)
-    ingestion = lqs.resource.Ingestion.model_validate(_ingestion_json("queued"))
-
-    with pytest.raises(TimeoutError, match="still processing"):
-        lqs.utils.wait_for(ingestion, timeout=0, poll_interval=0)

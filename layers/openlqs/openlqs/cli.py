@@ -100,7 +100,12 @@ def local(port: int | None, moto_port: int | None, data_dir: Path | None) -> Non
 @click.option("--log", "log_name", required=True, help="log name (created if missing)")
 @click.option("--object-key", default=None, help="object key in the log (default: the file name)")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="wait until the ingestion ends")
-@click.option("--timeout", type=float, default=None, help="seconds to wait at most")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=None,
+    help="seconds to wait at most (default: 3600; 0: no limit)",
+)
 @click.option(
     "--part-size", type=click.IntRange(5), default=100, show_default=True, help="upload part size, MiB"
 )
@@ -124,6 +129,7 @@ def ingest(
     Running it again is safe: a finished upload is not repeated, an interrupted one is resumed, and a
     completed ingestion is not queued again.
     """
+    from openlqs.client.waiting import DEFAULT_WAIT_TIMEOUT_S
     from openlqs.errors import Conflict
 
     lqs = _client(ctx)
@@ -149,7 +155,11 @@ def ingest(
     if not wait:
         _emit([ingestion], as_json, INGESTION_COLUMNS)
         return
-    ingestion = lqs.utils.wait_for(ingestion, timeout=timeout, show_progress=None if progress else False)
+    ingestion = lqs.utils.wait_for(
+        ingestion,
+        timeout=DEFAULT_WAIT_TIMEOUT_S if timeout is None else (timeout or None),
+        show_progress=None if progress else False,
+    )
     if ingestion.state != "completed":
         raise click.ClickException(
             f"ingestion {ingestion.id} {ingestion.state}: {ingestion.error_message or 'no error message'}"

@@ -6,6 +6,7 @@ import shlex
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,9 @@ from typing import TextIO
 from openlqs.local.stack import LocalStack
 
 RUNNING_MESSAGE = "openlqs local is running; Ctrl-C to stop"
+#: Powertools warns on every cold start of a function that publishes no metric; locally metrics are off
+#: (no CloudWatch), so the warning says nothing a user can act on.
+_EMPTY_METRICS_WARNING = "No application metrics to publish"
 
 
 def export_lines(exports: Mapping[str, str]) -> list[str]:
@@ -53,6 +57,7 @@ def run_foreground(
     the API is being served; everything else goes to standard error.
     """
     out = out or sys.stdout
+    warnings.filterwarnings("ignore", message=_EMPTY_METRICS_WARNING, category=UserWarning)
     stop = threading.Event()
     stack = LocalStack(port=port, moto_port=moto_port, data_dir=data_dir, access_log=True)
     with _stop_on_signals(stop):
