@@ -17,8 +17,8 @@ from uuid import uuid4
 import pytest
 
 from openlqs import errors
-from openlqs.domain.api_keys import INVALID_CREDENTIALS
 from openlqs.adapters import keys
+from openlqs.domain.api_keys import INVALID_CREDENTIALS
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.settings import Settings
