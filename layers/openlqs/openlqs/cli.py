@@ -127,10 +127,12 @@ def ingest(
     """Upload FILE into a log and ingest it, then print its topics.
 
     Running it again is safe: a finished upload is not repeated, an interrupted one is resumed, and a
-    completed ingestion is not queued again.
+    completed ingestion is not queued again. A file whose content the log already holds (uploaded under
+    another key, or dropped into the drop folder) is not ingested twice: the command says so and prints
+    the topics. Waits at most --timeout seconds, saying every 15 s what the ingestion is doing.
     """
     from openlqs.client.waiting import DEFAULT_WAIT_TIMEOUT_S
-    from openlqs.errors import Conflict
+    from openlqs.errors import Conflict, DuplicateIngestion
 
     lqs = _client(ctx)
     group = lqs.resource.Group.fetch_or_create(name=group_name)
@@ -149,9 +151,15 @@ def ingest(
         raise Conflict(
             f"Log {log_name} already holds a different {key} ({stored.size} bytes); use --object-key."
         )
-    ingestion = lqs.resource.Ingestion.fetch_or_create(log_id=log.id, object_key=key, name=key)
+    ingestion = _ingestion_of(lqs, log, key)
     if ingestion.state in REQUEUE_STATES:
-        ingestion.update(state="queued")
+        try:
+            ingestion.update(state="queued")
+        except DuplicateIngestion as duplicate:
+            # The log holds this file's records already (through another key or route): not twice.
+            click.echo(f"openlqs: {key} is not ingested again: {duplicate.detail}", err=True)
+            _emit(log.list_topics(), as_json, TOPIC_COLUMNS)
+            return
     if not wait:
         _emit([ingestion], as_json, INGESTION_COLUMNS)
         return
@@ -165,6 +173,20 @@ def ingest(
             f"ingestion {ingestion.id} {ingestion.state}: {ingestion.error_message or 'no error message'}"
         )
     _emit(log.list_topics(), as_json, TOPIC_COLUMNS)
+
+
+def _ingestion_of(lqs: Any, log: Any, key: str) -> Any:
+    """The ingestion of ``key`` to wait for: one that holds its records (completed) or is making them,
+    else the newest named after the key, else a new one (ready)."""
+    found = log.list_ingestions(object_key=key)
+    for states in (("completed",), ("queued", "processing", "finalizing")):
+        holding = [ingestion for ingestion in found if ingestion.state in states]
+        if holding:
+            return holding[-1]
+    named = [ingestion for ingestion in found if ingestion.name == key]
+    if named:
+        return named[-1]
+    return lqs.resource.Ingestion.create(log_id=log.id, object_key=key, name=key)
 
 
 # Listing -------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ SECURITY_SCHEME = "LogQSApiKey"
 API_DESCRIPTION = (
     "The LogQS REST API of one openlqs datastore. Every route needs an API key: send "
     "`Authorization: Bearer <token>`, the token being base64 of `{key_id}:{secret}` "
-    "(`printf '%s:%s' \"$LQS_API_KEY_ID\" \"$LQS_API_KEY_SECRET\" | base64 -w0`; `make local` prints it). "
+    '(`printf \'%s:%s\' "$LQS_API_KEY_ID" "$LQS_API_KEY_SECRET" | base64 -w0`; `make local` prints it). '
     "Timestamps are integer nanoseconds since the Unix epoch."
 )
 
@@ -80,7 +80,7 @@ def _security_schemes() -> dict[str, SecurityScheme]:
             bearerFormat="base64(key_id:secret)",
             description=(
                 "A LogQS API key: the token is base64 of `{key_id}:{secret}`, e.g. "
-                "`printf '%s:%s' \"$LQS_API_KEY_ID\" \"$LQS_API_KEY_SECRET\" | base64 -w0`. "
+                '`printf \'%s:%s\' "$LQS_API_KEY_ID" "$LQS_API_KEY_SECRET" | base64 -w0`. '
                 "`make local` prints the local admin key's token."
             ),
         )

@@ -1,7 +1,9 @@
 """The drop folder: a file put at ``drop/{group name}/{log name}/{file}`` in ObjectsBucket is ingested.
 
 Its group and log are fetched or created, the file is moved (server-side copy, then delete) to the log's
-objects, and an ingestion is created in ``queued``. The ingestion id is derived from the dropped
+objects, and an ingestion is created in ``queued``; or, when the log already holds the records of a
+file with the same content, ``cancelled`` with ``error_name`` ``DuplicateIngestion`` saying which
+ingestion holds them (``IngestionService._refuse_duplicate``). The ingestion id is derived from the dropped
 object's bucket, key and ETag, so the duplicate events S3 sends (a multipart completion emits two, and
 delivery is at-least-once) create one ingestion.
 """
@@ -17,9 +19,9 @@ from aws_lambda_powertools import Logger
 from openlqs.domain.common import Context
 from openlqs.domain.ingestions import IngestionService
 from openlqs.domain.object_keys import validate_object_key
-from openlqs.domain.object_stores import ObjectSpaces
+from openlqs.domain.object_stores import ObjectSpaces, content_fingerprint
 from openlqs.domain.resources import GroupService, LogService
-from openlqs.errors import BadRequest, Conflict, NotFound
+from openlqs.errors import BadRequest, Conflict, DuplicateIngestion, NotFound
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import Ingestion, IngestionCreateRequest
 from openlqs.models.resources import (
@@ -123,10 +125,18 @@ class DropFolder:
         name = dropped.file_name
         target = space.blobs.head(space.full_key(name))
         if source is not None:
-            # Sizes, not ETags: a server-side multipart copy changes the ETag of the same bytes.
-            if target is not None and target.size != source.size:
+            # Contents, not ETags: an ETag depends on the upload's part size, and a server-side copy
+            # changes it. A file of that name with other contents is kept, the new one beside it.
+            same = (
+                target is not None
+                and target.size == source.size
+                and content_fingerprint(space.blobs, key, source.size)
+                == content_fingerprint(space.blobs, space.full_key(name), target.size)
+            )
+            if target is not None and not same:
                 name = _target_name(name, source.etag)
-            space.blobs.copy(key, space.full_key(name))
+            if not same:
+                space.blobs.copy(key, space.full_key(name))
             space.blobs.delete(key)
         elif target is None:
             logger.warning("dropped file vanished before it was moved", extra={"key": key})
@@ -139,7 +149,18 @@ class DropFolder:
             context={"drop_folder": {"key": key, "etag": etag, "size": size}},
         )
         try:
-            self.ingestions.create(request, Context(), ingestion_id=ingestion_id)
+            try:
+                self.ingestions.create(request, Context(), ingestion_id=ingestion_id)
+            except DuplicateIngestion as duplicate:
+                # The log holds this file's records already: say so on a cancelled ingestion.
+                self.ingestions.create_skipped(
+                    request, Context(), ingestion_id=ingestion_id, reason=duplicate
+                )
+                logger.warning(
+                    "dropped file not ingested: its log holds it already",
+                    extra={"key": key, "ingestion_id": str(ingestion_id)},
+                )
+                return ingestion_id
         except Conflict:
             if self._existing(ingestion_id) is None:
                 raise
