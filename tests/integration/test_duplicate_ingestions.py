@@ -1,5 +1,5 @@
 """A log holds a file's records once: the same content queued again, by any route, is refused (API) or
-recorded as a cancelled duplicate (drop folder), unless the ingestion asks for it."""
+skipped (drop folder), unless the ingestion asks for it."""
 
 from __future__ import annotations
 
@@ -125,27 +125,25 @@ def test_a_duplicate_may_be_asked_for_and_a_failed_ingestion_holds_nothing(
     assert again["state"] == "queued"
 
 
-def test_drop_folder_records_a_dropped_duplicate_as_cancelled_saying_why(
+def test_drop_folder_skips_a_file_its_log_already_holds(
     api: ApiClient, aws: dict[str, str], log: dict[str, Any]
 ) -> None:
     # Given run.bag uploaded by a client and queued
     _multipart(aws, _log_key(log, "run.bag"), BAG)
-    first = create_ingestion(api, log["id"], object_key="run.bag", state="queued")
+    create_ingestion(api, log["id"], object_key="run.bag", state="queued")
     uploaded_etag = _etag(aws, _log_key(log, "run.bag"))
 
     # When the same file is dropped into the same log, under its own name and under another
     same_name = _drop(aws, "drop/Demo Group/Demo Log/run.bag", BAG)
     other_name = _drop(aws, "drop/Demo Group/Demo Log/renamed.bag", BAG)
 
-    # Then neither is ingested: each is a cancelled ingestion whose error names the first
-    for ingestion_id in (same_name, other_name):
-        ingestion = api.get(f"/ingestions/{ingestion_id}").data
-        assert ingestion["state"] == "cancelled"
-        assert ingestion["error_name"] == "DuplicateIngestion"
-        assert first["id"] in ingestion["error_message"]
-    # And the uploaded object was left as it was; nothing stays in drop/
+    # Then neither is ingested: no ingestion is made for them
+    assert (same_name, other_name) == (None, None)
+    assert api.get("/ingestions", params={"log_id": log["id"]}).json()["count"] == 1
+    # And the uploaded object was left as it was, the renamed copy kept; nothing stays in drop/
     assert _etag(aws, _log_key(log, "run.bag")) == uploaded_etag
     s3 = boto3.client("s3")
+    assert s3.head_object(Bucket=aws["OBJECTS_BUCKET_NAME"], Key=_log_key(log, "renamed.bag"))
     assert s3.list_objects_v2(Bucket=aws["OBJECTS_BUCKET_NAME"], Prefix="drop/").get("KeyCount") == 0
 
 

@@ -151,15 +151,17 @@ def ingest(
         raise Conflict(
             f"Log {log_name} already holds a different {key} ({stored.size} bytes); use --object-key."
         )
-    ingestion = _ingestion_of(lqs, log, key)
-    if ingestion.state in REQUEUE_STATES:
-        try:
+    ingestion = _ingestion_of(log, key)
+    try:
+        if ingestion is None:
+            ingestion = lqs.resource.Ingestion.create(log_id=log.id, object_key=key, name=key, state="queued")
+        elif ingestion.state in REQUEUE_STATES:
             ingestion.update(state="queued")
-        except DuplicateIngestion as duplicate:
-            # The log holds this file's records already (through another key or route): not twice.
-            click.echo(f"openlqs: {key} is not ingested again: {duplicate.detail}", err=True)
-            _emit(log.list_topics(), as_json, TOPIC_COLUMNS)
-            return
+    except DuplicateIngestion as duplicate:
+        # The log holds this file's records already (through another key or route): not twice.
+        click.echo(f"openlqs: {key} is not ingested again: {duplicate.detail}", err=True)
+        _emit(log.list_topics(), as_json, TOPIC_COLUMNS)
+        return
     if not wait:
         _emit([ingestion], as_json, INGESTION_COLUMNS)
         return
@@ -175,18 +177,16 @@ def ingest(
     _emit(log.list_topics(), as_json, TOPIC_COLUMNS)
 
 
-def _ingestion_of(lqs: Any, log: Any, key: str) -> Any:
+def _ingestion_of(log: Any, key: str) -> Any:
     """The ingestion of ``key`` to wait for: one that holds its records (completed) or is making them,
-    else the newest named after the key, else a new one (ready)."""
+    else the newest named after the key; None when there is none."""
     found = log.list_ingestions(object_key=key)
     for states in (("completed",), ("queued", "processing", "finalizing")):
         holding = [ingestion for ingestion in found if ingestion.state in states]
         if holding:
             return holding[-1]
     named = [ingestion for ingestion in found if ingestion.name == key]
-    if named:
-        return named[-1]
-    return lqs.resource.Ingestion.create(log_id=log.id, object_key=key, name=key)
+    return named[-1] if named else None
 
 
 # Listing -------------------------------------------------------------------------------------------

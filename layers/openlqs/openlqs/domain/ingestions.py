@@ -27,7 +27,7 @@ from openlqs.domain.ports import (
     WriteConditions,
 )
 from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, ResourceService, list_page
-from openlqs.errors import BadRequest, DuplicateIngestion, InvalidTransition, NotFound, OpenLQSError
+from openlqs.errors import BadRequest, DuplicateIngestion, InvalidTransition, NotFound
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import (
     Ingestion,
@@ -346,17 +346,6 @@ class IngestionService(ProcessService[Ingestion]):
         ingestion = self._build(request, context, ingestion_id)
         self._check_entering(ingestion, state)
         enter_state(ingestion, None, state, ingestion.created_at)
-        return self._store(ingestion)
-
-    def create_skipped(
-        self, request: IngestionCreateRequest, context: Context, *, ingestion_id: UUID, reason: OpenLQSError
-    ) -> Ingestion:
-        """Record an ingestion that will not run, ``cancelled`` with ``reason`` as its error: what the drop
-        folder does with a file whose content its log already holds (it has no caller to answer)."""
-        ingestion = self._build(request, context, ingestion_id)
-        enter_state(ingestion, None, S.cancelled, ingestion.created_at)
-        ingestion.error_name = reason.name()
-        ingestion.error_message = reason.detail
         return self._store(ingestion)
 
     def _build(

@@ -1,11 +1,11 @@
 """The drop folder: a file put at ``drop/{group name}/{log name}/{file}`` in ObjectsBucket is ingested.
 
 Its group and log are fetched or created, the file is moved (server-side copy, then delete) to the log's
-objects, and an ingestion is created in ``queued``; or, when the log already holds the records of a
-file with the same content, ``cancelled`` with ``error_name`` ``DuplicateIngestion`` saying which
-ingestion holds them (``IngestionService._refuse_duplicate``). The ingestion id is derived from the dropped
-object's bucket, key and ETag, so the duplicate events S3 sends (a multipart completion emits two, and
-delivery is at-least-once) create one ingestion.
+objects, and an ingestion is created in ``queued``. A file whose content the log already holds (or is
+ingesting) is skipped, as the LogQS client's own sync skips ingested objects: no ingestion is created
+and a warning names the ingestion that holds it (``IngestionService._refuse_duplicate``). The ingestion
+id is derived from the dropped object's bucket, key and ETag, so the duplicate events S3 sends (a
+multipart completion emits two, and delivery is at-least-once) create one ingestion.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ class DropFolder:
             return None
 
     def register(self, *, bucket: str, key: str, etag: str | None, size: int | None) -> UUID | None:
-        """Ingest a dropped file; returns its ingestion id (None when ``key`` is not a drop-folder file)."""
+        """Ingest a dropped file; returns its ingestion id (None when ``key`` is not a drop-folder file, or
+        when its log already holds the file's records)."""
         if bucket != self.bucket:
             logger.warning("event for another bucket ignored", extra={"bucket": bucket})
             return None
@@ -149,18 +150,14 @@ class DropFolder:
             context={"drop_folder": {"key": key, "etag": etag, "size": size}},
         )
         try:
-            try:
-                self.ingestions.create(request, Context(), ingestion_id=ingestion_id)
-            except DuplicateIngestion as duplicate:
-                # The log holds this file's records already: say so on a cancelled ingestion.
-                self.ingestions.create_skipped(
-                    request, Context(), ingestion_id=ingestion_id, reason=duplicate
-                )
-                logger.warning(
-                    "dropped file not ingested: its log holds it already",
-                    extra={"key": key, "ingestion_id": str(ingestion_id)},
-                )
-                return ingestion_id
+            self.ingestions.create(request, Context(), ingestion_id=ingestion_id)
+        except DuplicateIngestion as duplicate:
+            # The log holds this file's records already: skipped, as LogQS's sync skips ingested files.
+            logger.warning(
+                "dropped file not ingested: its log already holds its records",
+                extra={"key": key, "log_id": str(log.id), "reason": duplicate.detail},
+            )
+            return None
         except Conflict:
             if self._existing(ingestion_id) is None:
                 raise
