@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: local test test-fast lint sam-validate format unit static integration local-tier e2e fuzz official-client test-compat bench clean
+.PHONY: local test test-fast skip-summary-reset test-tools lint sam-validate format unit static integration local-tier e2e fuzz official-client test-compat bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,26 @@ local: $(VENV)/.installed-local
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 PARALLEL := -n 2 --dist loadfile
 
-test: $(VENV)/.installed-dev lint sam-validate unit static integration local-tier e2e fuzz official-client
+# Each pytest run adds how many tests it skipped for want of the real files (shared/fixtures, or
+# $$OPENLQS_FIXTURES_DIR) to this file; test and test-fast end with one line that says so.
+SKIP_SUMMARY := $(CURDIR)/.real-file-skips
+REPORT_SKIPS = @$(BIN)/python -m tests.support.real_files $(SKIP_SUMMARY)
+
+test: export OPENLQS_SKIP_SUMMARY_FILE := $(SKIP_SUMMARY)
+test: skip-summary-reset $(VENV)/.installed-dev test-tools lint sam-validate unit static integration local-tier e2e fuzz official-client
+	$(REPORT_SKIPS)
 
 # What to run while working (~2 minutes): everything without a local stack.
-test-fast: $(VENV)/.installed-dev lint unit static integration
+test-fast: export OPENLQS_SKIP_SUMMARY_FILE := $(SKIP_SUMMARY)
+test-fast: skip-summary-reset $(VENV)/.installed-dev lint unit static integration
+	$(REPORT_SKIPS)
+
+skip-summary-reset:
+	@rm -f $(SKIP_SUMMARY)
+
+# Debian's chromium (the API docs test), jq, curl and the AWS CLI (the README's examples), when missing.
+test-tools:
+	@bash scripts/test-tools.sh
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -52,7 +68,7 @@ integration: $(VENV)/.installed-dev
 local-tier: $(VENV)/.installed-dev
 	$(PYTEST) $(PARALLEL) tests/local
 
-e2e: $(VENV)/.installed-dev
+e2e: $(VENV)/.installed-dev test-tools
 	$(PYTEST) $(PARALLEL) tests/e2e --deselect tests/e2e/test_fuzz_api.py --deselect tests/e2e/test_official_client.py
 
 fuzz: $(VENV)/.installed-dev
@@ -81,4 +97,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.fanout --megabytes $(BENCH_FANOUT_MB)
 
 clean:
-	rm -rf $(VENV) .venv-sam .venv-compat .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) .venv-sam .venv-compat .pytest_cache .mypy_cache .ruff_cache .aws-sam $(SKIP_SUMMARY)

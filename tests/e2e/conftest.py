@@ -30,6 +30,9 @@ class LocalStackProcess:
     process: subprocess.Popen[str] | None = None
     exports: dict[str, str] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    #: The API docs URL and the bearer token the stack printed for them.
+    docs_url: str | None = None
+    docs_token: str | None = None
 
     def start(self) -> None:
         env = {**os.environ, "OPENLQS_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
@@ -55,6 +58,9 @@ class LocalStackProcess:
             match = re.match(r"^(?:export )?([A-Z0-9_]+)=(\S+)\s*$", line.strip())
             if match:
                 self.exports[match.group(1)] = match.group(2)
+            docs = re.match(r"^# API docs: (\S+)(?: \(Authorize with the bearer token (\S+)\))?", line)
+            if docs:
+                self.docs_url, self.docs_token = docs.group(1), docs.group(2)
             if "running" in line and "LQS_API_URL" in self.exports:
                 ready.set()
 

@@ -20,7 +20,10 @@ from tests.e2e.conftest import LocalStackProcess
 
 pytestmark = pytest.mark.e2e
 
-UNAUTHORIZED_BODY = {"message": "[Unauthorized] Missing or invalid credentials."}
+UNAUTHORIZED_BODY = {
+    "message": "[Unauthorized] Missing or invalid credentials. Expected the header Authorization: "
+    "Bearer base64(key_id:secret), with an API key of this datastore."
+}
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.e2e.conftest import LocalStackProcess
@@ -182,4 +184,90 @@ def test_cli_reports_an_unreachable_api_in_one_line(stack: LocalStackProcess) ->
     )
 
     assert result.returncode == 1
-    assert result.stderr.startswith("openlqs: error: cannot reach the API")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(
+        "openlqs: error: [ApiUnreachable] Cannot reach the API at http://127.0.0.1:9 (Connection refused)."
+    )
+    assert "The URL is LQS_API_URL" in result.stderr and "`make local`" in result.stderr
+
+
+# The same file through a second route -----------------------------------------------------------------
+
+
+def _topic_counts(topics: list[dict[str, Any]]) -> dict[str, int]:
+    return {topic["name"]: topic["record_count"] for topic in topics}
+
+
+def test_the_same_file_through_a_second_route_is_not_ingested_twice(
+    stack: LocalStackProcess, fixture_bags: Path
+) -> None:
+    # Given example.bag ingested with the command
+    bag = str(fixture_bags / "example.bag")
+    log = "Second Route Log"
+    first = run_json(stack, "ingest", bag, "--group", GROUP, "--log", log, "--no-progress")
+    log_id = first[0]["log_id"]
+
+    # When the same file is uploaded again under another key
+    again = run_cli(
+        stack,
+        "ingest",
+        bag,
+        "--group",
+        GROUP,
+        "--log",
+        log,
+        "--object-key",
+        "copy.bag",
+        "--no-progress",
+        "--json",
+    )
+    # And dropped into the drop folder (S3, as the README shows)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.exports["OPENLQS_S3_ENDPOINT"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.upload_file(bag, stack.exports["OPENLQS_BUCKET"], f"drop/{GROUP}/{log}/example.bag")
+    deadline = time.monotonic() + 60
+    while s3.list_objects_v2(Bucket=stack.exports["OPENLQS_BUCKET"], Prefix="drop/").get("KeyCount"):
+        assert time.monotonic() < deadline, "the drop folder did not take the file"
+        time.sleep(0.5)
+
+    # Then the command said why it did not ingest the copy, and the drop folder made no ingestion
+    assert again.returncode == 0, again.stderr
+    assert "copy.bag is not ingested again" in again.stderr
+    assert "already holds the records of this file" in again.stderr
+    assert _topic_counts(json.loads(again.stdout)) == EXAMPLE_BAG_TOPIC_COUNTS
+    ingestions = run_json(stack, "ls", "ingestions", "--log", log_id)
+    assert [(i["object_key"], i["state"]) for i in ingestions] == [("example.bag", "completed")]
+    # And the log holds each record once
+    topics = run_json(stack, "ls", "topics", "--log", log_id)
+    assert _topic_counts(topics) == EXAMPLE_BAG_TOPIC_COUNTS
+    # And running the command again still finds the completed ingestion
+    assert _topic_counts(run_json(stack, "ingest", bag, "--group", GROUP, "--log", log, "--no-progress")) == (
+        EXAMPLE_BAG_TOPIC_COUNTS
+    )
+
+
+def test_cli_ingest_wait_ends_at_its_timeout_saying_what_to_check(
+    stack: LocalStackProcess, fixture_bags: Path
+) -> None:
+    result = run_cli(
+        stack,
+        "ingest",
+        str(fixture_bags / "example-bz2.bag"),
+        "--group",
+        GROUP,
+        "--log",
+        "Timeout Log",
+        "--timeout",
+        "0.01",
+    )
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "openlqs: error: Ingestion example-bz2.bag (" in result.stderr
+    assert "after waiting 0.01 s" in result.stderr
+    assert "`make local`" in result.stderr

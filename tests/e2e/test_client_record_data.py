@@ -21,8 +21,8 @@ from rosbags.rosbag1 import Reader
 from openlqs.client import ClientConfig, LogQS
 from openlqs.client.models import Log, Record, Topic
 from openlqs.errors import ContentTooLarge
-from tests.conftest import FIXTURE_BAGS
 from tests.e2e.conftest import LocalStackProcess
+from tests.support import real_files
 from tests.support.bags import IMAGE_BAG_START_NS, WrittenBag, write_image_bag
 
 pytestmark = pytest.mark.e2e
@@ -96,10 +96,7 @@ def images(lqs: LogQS, image_bag: WrittenBag) -> IngestedBag:
 
 @pytest.fixture(scope="module")
 def lz4_bag() -> Path:
-    path = FIXTURE_BAGS / "example-lz4.bag"
-    if not path.is_file():
-        pytest.skip(f"real bag fixtures not found at {FIXTURE_BAGS}")
-    return path
+    return real_files.require("bags", "example-lz4.bag")
 
 
 @pytest.fixture(scope="module")

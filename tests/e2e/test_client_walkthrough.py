@@ -22,8 +22,8 @@ from openlqs.client import ClientConfig, LogQS
 from openlqs.client.models import Group, Ingestion, Log, Object, ObjectPart, Record
 from openlqs.errors import Conflict
 from openlqs.models.common import PaginatedResponse
-from tests.conftest import FIXTURE_BAGS
 from tests.e2e.conftest import LocalStackProcess
+from tests.support import real_files
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS
 
 pytestmark = pytest.mark.e2e
@@ -65,9 +65,7 @@ def lqs(stack: LocalStackProcess) -> Iterator[LogQS]:
 
 @pytest.fixture(scope="module")
 def bags_dir() -> Path:
-    if not FIXTURE_BAGS.is_dir():
-        pytest.skip(f"real bag fixtures not found at {FIXTURE_BAGS}")
-    return FIXTURE_BAGS
+    return real_files.require("bags")
 
 
 def _counting_client(lqs: LogQS) -> tuple[LogQS, list[httpx.Request]]:

@@ -411,6 +411,25 @@ def test_records_list_window_bound_that_is_not_an_integer_is_400(
     assert "timestamp_gte" in response.message
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "params", "body"),
+    [
+        ("GET", "", {"timestamp_gte": "1700000000.5"}, None),
+        ("GET", "", {"timestamp_lt": "2024-01-01T00:00:00Z"}, None),
+        ("POST", "", None, {"timestamp": 1700000000.5}),
+        ("GET", "/1700000000.5", None, None),
+    ],
+)
+def test_records_timestamp_that_is_not_integer_nanoseconds_says_what_a_timestamp_is(
+    api: ApiClient, topic: dict[str, Any], method: str, path: str, params: Any, body: Any
+) -> None:
+    response = api.request(method, _records_path(topic) + path, params=params, json_body=body)
+
+    assert response.status == 400
+    assert "timestamps are integer nanoseconds since the Unix epoch" in response.message
+    assert "the openlqs command also takes seconds" in response.message
+
+
 def test_records_list_frequency_returns_one_record_per_period(api: ApiClient, topic: dict[str, Any]) -> None:
     # Given 5 s of records 100 ms apart
     create_records(api, topic["id"], [BASE_NS + i * 100 * MS for i in range(50)])

@@ -70,7 +70,7 @@ def test_drop_folder_two_events_for_one_file_create_one_ingestion(
 def test_drop_folder_reuses_existing_group_and_log(api: ApiClient, aws: dict[str, str]) -> None:
     register_dropped_object(**_drop(aws, "drop/G/L/a.bag"))
 
-    register_dropped_object(**_drop(aws, "drop/G/L/b.bag"))
+    register_dropped_object(**_drop(aws, "drop/G/L/b.bag", BAG + b"another file"))
 
     assert api.get("/logs").json()["count"] == 1
     assert api.get("/ingestions").json()["count"] == 2

@@ -474,7 +474,12 @@ def test_template_permissions_allow_every_call_of_cancelling_and_reconciling(
     sfn = boto3.client("stepfunctions")
     ingestions, executions = [], []
     for _ in range(3):
-        request = {"log_id": log["id"], "object_key": "run.bag", "state": "queued"}
+        request = {
+            "log_id": log["id"],
+            "object_key": "run.bag",
+            "state": "queued",
+            "context": {"allow_duplicate": True},
+        }
         ingestion = _ok(api.post("/ingestions", request))
         name = f"{ingestion['id']}-1"
         executions.append(

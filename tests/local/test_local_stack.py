@@ -392,6 +392,8 @@ def _read_until_running(lines: queue.Queue[str]) -> dict[str, str]:
         line = lines.get(timeout=STARTUP_LIMIT_S)
         if line == RUNNING_MESSAGE:
             return exports
+        if line.startswith("#"):
+            continue  # a comment for people (the docs URL)
         name, _, value = line.removeprefix("export ").partition("=")
         exports[name] = value
 

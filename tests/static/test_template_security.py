@@ -18,6 +18,7 @@ import pytest
 
 from openlqs import errors
 from openlqs.adapters import keys
+from openlqs.domain.api_keys import INVALID_CREDENTIALS
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.settings import Settings
@@ -242,6 +243,17 @@ def test_template_gateway_responses_answer_in_logqs_error_shape(template: dict[s
         assert response["ResponseParameters"] == {"Headers": {"Content-Type": "'application/json'"}}
         assert set(body) == {"message"}
         assert re.fullmatch(rf"\[{error_name}\] \S.*", body["message"]), body
+
+
+def test_template_unauthorized_body_is_the_apis_and_says_what_a_request_must_carry(
+    template: dict[str, Any],
+) -> None:
+    # One 401 body, from API Gateway or ApiFunction: the expected header form, not which part was wrong.
+    response = _resources(template)["OpenlqsApi"]["Properties"]["GatewayResponses"]["UNAUTHORIZED"]
+    message = json.loads(response["ResponseTemplates"]["application/json"])["message"]
+
+    assert message == errors.Unauthorized(INVALID_CREDENTIALS).message
+    assert "Authorization: Bearer base64(key_id:secret)" in message
 
 
 def test_template_gateway_response_names_are_openlqs_errors(template: dict[str, Any]) -> None:

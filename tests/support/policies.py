@@ -305,8 +305,11 @@ def _test(operator: str, values: tuple[str, ...] | None, expected: list[str]) ->
     return values is not None and any(compare(value, pattern) for value in values for pattern in expected)
 
 
-#: The public GETs: the OpenAPI document and the Swagger UI, under both API prefixes with /apps.
+#: The public GETs: the OpenAPI document and the Swagger UI, at the root and under both API prefixes
+#: with /apps.
 PUBLIC_PATHS = {
+    "/openapi.json",
+    "/docs",
     "/apps/lqs/api/openapi.json",
     "/apps/lqs/api/docs",
     "/apps/lqs/{datastore_id}/api/openapi.json",

@@ -125,7 +125,8 @@ def test_client_config_config_path_names_another_file(clean_environment: Path) -
 def test_client_config_without_any_source_uses_the_defaults() -> None:
     config = LogQS().config
 
-    assert config == ClientConfig()
+    assert config.model_dump() == ClientConfig().model_dump()
+    assert config.api_url_source == "default"
 
 
 def test_client_config_additional_headers_from_the_file_are_sent(clean_environment: Path) -> None:

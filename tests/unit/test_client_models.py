@@ -252,6 +252,37 @@ def test_resource_repr_shows_the_class_id_and_name() -> None:
     assert repr(group) == f"<Group id={GROUP_ID}, name=Demo Group>"
 
 
+def test_ingestion_state_is_the_process_state_enum_as_in_the_logqs_documentation() -> None:
+    lqs = client_over(ScriptedApi())
+    ingestion = lqs.resource.Ingestion.model_validate(
+        {
+            "id": str(GROUP_ID),
+            "log_id": str(LOG_ID),
+            "group_id": str(OTHER_ID),
+            "state": "completed",
+            "created_at": "2024-01-01T00:00:00Z",
+        }
+    )
+
+    assert repr(ingestion.state) == "<ProcessState.completed: 'completed'>"
+    assert ingestion.state == "completed" and f"{ingestion.state}" == "completed"
+    assert ingestion.model_dump(mode="json")["state"] == "completed"
+
+
+def test_record_repr_names_its_timestamp_topic_and_log() -> None:
+    lqs = client_over(ScriptedApi())
+    record = lqs.resource.Record.model_validate(
+        {
+            "timestamp": 1396293888056045055,
+            "topic_id": str(TOPIC_ID),
+            "log_id": str(LOG_ID),
+            "created_at": "2024-01-01T00:00:00Z",
+        }
+    )
+
+    assert repr(record) == f"<Record timestamp=1396293888056045055, topic_id={TOPIC_ID}, log_id={LOG_ID}>"
+
+
 def test_fetched_resources_are_bound_to_their_own_client() -> None:
     first_api = ScriptedApi(data(group_json(GROUP_ID)), data(group_json(GROUP_ID, note="first")))
     second_api = ScriptedApi(data(group_json(OTHER_ID)), data(group_json(OTHER_ID, note="second")))
@@ -297,12 +328,3 @@ def test_wait_for_refreshes_until_a_final_state() -> None:
     assert finished is ingestion
     assert (finished.state, finished.error_message) == ("failed", "not a bag")
     assert api.calls == [("GET", f"/ingestions/{OTHER_ID}")] * 3
-
-
-def test_wait_for_times_out_with_the_last_state() -> None:
-    api = ScriptedApi(data(_ingestion_json("processing", 0.1)))
-    lqs = client_over(api)
-    ingestion = lqs.resource.Ingestion.model_validate(_ingestion_json("queued"))
-
-    with pytest.raises(TimeoutError, match="still processing"):
-        lqs.utils.wait_for(ingestion, timeout=0, poll_interval=0)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from openlqs import errors
+from openlqs.client import ApiUnreachable, ClientConfig, LogQS
 from openlqs.client.transport import error_from_response, query_params, quote_key
 from tests.support.client import API_URL, DATASTORE_ID, ScriptedApi, data, error, group_json, page
 from tests.support.client import offline_client as client_over
@@ -239,7 +240,7 @@ def test_transport_retries_a_connection_error_even_for_post() -> None:
 def test_transport_does_not_retry_a_read_timeout_for_post() -> None:
     api = ScriptedApi(httpx.ReadTimeout("slow"), data(group_json(GROUP_ID)))
 
-    with pytest.raises(httpx.ReadTimeout):
+    with pytest.raises(ApiUnreachable, match="no answer within 60 s"):
         client_over(api, retry_count=2).create.group(name="Demo Group")
 
     assert len(api.requests) == 1  # the server may have created it
@@ -253,13 +254,47 @@ def test_transport_retries_a_read_timeout_for_get() -> None:
     assert len(api.requests) == 2
 
 
-def test_transport_raises_the_connection_error_after_the_last_retry() -> None:
-    api = ScriptedApi(*[httpx.ConnectError("refused")] * 3)
+def test_transport_raises_its_own_error_naming_the_url_after_the_last_retry() -> None:
+    api = ScriptedApi(*[httpx.ConnectError("[Errno 111] Connection refused")] * 3)
 
-    with pytest.raises(httpx.ConnectError):
+    with pytest.raises(ApiUnreachable) as raised:
         client_over(api, retry_count=2).list.group()
 
     assert len(api.requests) == 3
+    assert isinstance(raised.value, ConnectionError) and isinstance(raised.value, errors.OpenLQSError)
+    assert str(raised.value).startswith(f"Cannot reach the API at {API_URL} (Connection refused).")
+    assert "`make local`" in str(raised.value)
+
+
+def test_connection_error_says_the_default_url_was_tried_when_nothing_configured_it() -> None:
+    # Given no argument, no logqs-config.json and no LQS_* variable
+    config = ClientConfig.load({"config_path": "/nonexistent/logqs-config.json"}, environ={})
+    lqs = LogQS(config, http_client=httpx.Client(transport=httpx.MockTransport(_refuse)))
+
+    # When the client calls the API
+    with pytest.raises(ApiUnreachable) as raised:
+        lqs.list.group()
+
+    # Then the error names the URL tried, and says where a working one comes from
+    message = str(raised.value)
+    assert "Cannot reach the API at http://localhost:8000 (Connection refused)" in message
+    assert "LQS_API_URL is not set, so the default URL was tried" in message
+    assert "paste the export lines that `make local` printed" in message
+
+
+def test_connection_error_names_lqs_api_url_when_it_came_from_there() -> None:
+    config = ClientConfig.load(
+        {"config_path": "/nonexistent/logqs-config.json", "retry_count": 0},
+        environ={"LQS_API_URL": "http://127.0.0.1:1"},
+    )
+    lqs = LogQS(config, http_client=httpx.Client(transport=httpx.MockTransport(_refuse)))
+
+    with pytest.raises(ApiUnreachable, match=r"at http://127\.0\.0\.1:1 .*The URL is LQS_API_URL"):
+        lqs.list.group()
+
+
+def _refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
 
 def test_transport_backs_off_exponentially_up_to_the_maximum() -> None:

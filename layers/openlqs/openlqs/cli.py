@@ -100,7 +100,12 @@ def local(port: int | None, moto_port: int | None, data_dir: Path | None) -> Non
 @click.option("--log", "log_name", required=True, help="log name (created if missing)")
 @click.option("--object-key", default=None, help="object key in the log (default: the file name)")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="wait until the ingestion ends")
-@click.option("--timeout", type=float, default=None, help="seconds to wait at most")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=None,
+    help="seconds to wait at most (default: 3600; 0: no limit)",
+)
 @click.option(
     "--part-size", type=click.IntRange(5), default=100, show_default=True, help="upload part size, MiB"
 )
@@ -122,9 +127,12 @@ def ingest(
     """Upload FILE into a log and ingest it, then print its topics.
 
     Running it again is safe: a finished upload is not repeated, an interrupted one is resumed, and a
-    completed ingestion is not queued again.
+    completed ingestion is not queued again. A file whose content the log already holds (uploaded under
+    another key, or dropped into the drop folder) is not ingested twice: the command says so and prints
+    the topics. Waits at most --timeout seconds, saying every 15 s what the ingestion is doing.
     """
-    from openlqs.errors import Conflict
+    from openlqs.client.waiting import DEFAULT_WAIT_TIMEOUT_S
+    from openlqs.errors import Conflict, DuplicateIngestion
 
     lqs = _client(ctx)
     group = lqs.resource.Group.fetch_or_create(name=group_name)
@@ -143,18 +151,42 @@ def ingest(
         raise Conflict(
             f"Log {log_name} already holds a different {key} ({stored.size} bytes); use --object-key."
         )
-    ingestion = lqs.resource.Ingestion.fetch_or_create(log_id=log.id, object_key=key, name=key)
-    if ingestion.state in REQUEUE_STATES:
-        ingestion.update(state="queued")
+    ingestion = _ingestion_of(log, key)
+    try:
+        if ingestion is None:
+            ingestion = lqs.resource.Ingestion.create(log_id=log.id, object_key=key, name=key, state="queued")
+        elif ingestion.state in REQUEUE_STATES:
+            ingestion.update(state="queued")
+    except DuplicateIngestion as duplicate:
+        # The log holds this file's records already (through another key or route): not twice.
+        click.echo(f"openlqs: {key} is not ingested again: {duplicate.detail}", err=True)
+        _emit(log.list_topics(), as_json, TOPIC_COLUMNS)
+        return
     if not wait:
         _emit([ingestion], as_json, INGESTION_COLUMNS)
         return
-    ingestion = lqs.utils.wait_for(ingestion, timeout=timeout, show_progress=None if progress else False)
+    ingestion = lqs.utils.wait_for(
+        ingestion,
+        timeout=DEFAULT_WAIT_TIMEOUT_S if timeout is None else (timeout or None),
+        show_progress=None if progress else False,
+    )
     if ingestion.state != "completed":
         raise click.ClickException(
             f"ingestion {ingestion.id} {ingestion.state}: {ingestion.error_message or 'no error message'}"
         )
     _emit(log.list_topics(), as_json, TOPIC_COLUMNS)
+
+
+def _ingestion_of(log: Any, key: str) -> Any:
+    """The ingestion of ``key`` to wait for: one that holds its records (completed) or is making them,
+    else the newest named after the key; None when there is none."""
+    found = log.list_ingestions(object_key=key)
+    for states in (("completed",), ("queued", "processing", "finalizing")):
+        holding = [ingestion for ingestion in found if ingestion.state in states]
+        if holding:
+            return holding[-1]
+    named = [ingestion for ingestion in found if ingestion.name == key]
+    return named[-1] if named else None
 
 
 # Listing -------------------------------------------------------------------------------------------

@@ -63,6 +63,10 @@ class InvalidTransition(Conflict):
     """A process (ingestion, part) cannot move from its current state to the requested one."""
 
 
+class DuplicateIngestion(Conflict):
+    """The log already holds (or is ingesting) the records of a file with the same content."""
+
+
 class ContentTooLarge(OpenLQSError):
     """The request body, or a resource as it would be stored, is larger than the API accepts."""
 

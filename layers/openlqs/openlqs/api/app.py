@@ -12,6 +12,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme, Server
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from openlqs.api.access import authorize, principal_of
@@ -65,8 +66,41 @@ def _version_header(app: APIGatewayRestResolver, next_middleware: NextMiddleware
     return response
 
 
+#: The OpenAPI document's security scheme: Swagger UI's Authorize button asks for the token.
+SECURITY_SCHEME = "LogQSApiKey"
+API_DESCRIPTION = (
+    "The LogQS REST API of one openlqs datastore. Every route needs an API key: send "
+    "`Authorization: Bearer <token>`, the token being base64 of `{key_id}:{secret}` "
+    '(`printf \'%s:%s\' "$LQS_API_KEY_ID" "$LQS_API_KEY_SECRET" | base64 -w0`; `make local` prints it). '
+    "Timestamps are integer nanoseconds since the Unix epoch."
+)
+
+
+def _security_schemes() -> dict[str, SecurityScheme]:
+    return {
+        SECURITY_SCHEME: HTTPBearer(
+            bearerFormat="base64(key_id:secret)",
+            description=(
+                "A LogQS API key: the token is base64 of `{key_id}:{secret}`, e.g. "
+                '`printf \'%s:%s\' "$LQS_API_KEY_ID" "$LQS_API_KEY_SECRET" | base64 -w0`. '
+                "`make local` prints the local admin key's token."
+            ),
+        )
+    }
+
+
+def api_base_path(event: BaseProxyEvent) -> str:
+    """Where this datastore's API is, as a path on the requested host: what came before the route in
+    the request (an API Gateway stage, a custom domain's base path), then ``/apps/lqs/{id}/api``."""
+    requested = str((event.raw_event.get("requestContext") or {}).get("path") or event.path)
+    path = event.path
+    prefix = requested[: -len(path)] if path and requested.endswith(path) else ""
+    return f"{prefix.rstrip('/')}/apps/lqs/{get_settings().datastore_id}/api"
+
+
 class ConcurrentRestResolver(APIGatewayRestResolver):
-    """Powertools' REST resolver, safe when one process answers several requests at once.
+    """Powertools' REST resolver, safe when one process answers several requests at once, whose OpenAPI
+    ``servers`` entry is this datastore's API wherever it is served.
 
     Powertools keeps the event being resolved on its ``BaseRouter`` class, which every resolver and
     router of the process reads: two requests answered at the same time (the local stack answers many;
@@ -88,6 +122,9 @@ class ConcurrentRestResolver(APIGatewayRestResolver):
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         self._resolving.event = self._to_proxy_event(dict(event))
         return super().resolve(event, context)
+
+    def _get_base_path(self) -> str:
+        return api_base_path(self.current_event)
 
 
 _apps = threading.local()
@@ -122,20 +159,24 @@ def build_app() -> APIGatewayRestResolver:
     ):
         app.include_router(router)
     register_error_handlers(app)
-    app.enable_swagger(
-        path="/docs",
-        title="openlqs",
-        version=__version__,
-        summary="LogQS-compatible log query service",
-        servers=None,
-    )
+    document: dict[str, Any] = {
+        "title": "openlqs",
+        "version": __version__,
+        "summary": "LogQS-compatible log query service",
+        "description": API_DESCRIPTION,
+        "security_schemes": _security_schemes(),
+        "security": [{SECURITY_SCHEME: []}],
+    }
+    # Swagger UI (its document inline, ``?format=json`` for the document alone), with Authorize.
+    app.enable_swagger(path="/docs", servers=None, persist_authorization=False, **document)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[str]:
+        servers = [Server(url=api_base_path(app.current_event))]
         return Response(
             status_code=200,
             content_type="application/json",
-            body=app.get_openapi_json_schema(title="openlqs", version=__version__),
+            body=app.get_openapi_json_schema(servers=servers, **document),
         )
 
     return app

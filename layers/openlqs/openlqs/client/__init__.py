@@ -6,5 +6,7 @@ bags, Pillow to open image previews — each used when installed).
 
 from openlqs.client.client import LogQS, ResourceNamespace, Utils
 from openlqs.client.config import ClientConfig
+from openlqs.client.errors import ApiUnreachable
+from openlqs.client.waiting import IngestionWaitTimeout
 
-__all__ = ["ClientConfig", "LogQS", "ResourceNamespace", "Utils"]
+__all__ = ["ApiUnreachable", "ClientConfig", "IngestionWaitTimeout", "LogQS", "ResourceNamespace", "Utils"]

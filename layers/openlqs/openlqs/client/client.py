@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
@@ -14,16 +13,17 @@ import httpx
 from openlqs.client import models
 from openlqs.client.config import ClientConfig
 from openlqs.client.interface import Create, Delete, Fetch, List, Update
-from openlqs.client.progress import progress_bar
 from openlqs.client.records import RecordReader
 from openlqs.client.transport import Transport
 from openlqs.client.uploads import DEFAULT_PART_SIZE, upload_log_object
+from openlqs.client.waiting import (
+    DEFAULT_REPORT_INTERVAL_S,
+    DEFAULT_WAIT_TIMEOUT_S,
+    IngestionWaiter,
+)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
-
-#: Ingestion states after which nothing changes without a new request.
-FINAL_STATES = frozenset({"completed", "failed", "cancelled", "archived"})
 
 
 class ResourceNamespace:
@@ -136,35 +136,26 @@ class Utils:
     def wait_for(
         self,
         ingestion: models.Ingestion,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
         poll_interval: float = 1.0,
         show_progress: bool | None = None,
+        report_interval: float | None = DEFAULT_REPORT_INTERVAL_S,
     ) -> models.Ingestion:
-        """Refresh ``ingestion`` until it is completed or failed (or ``timeout`` seconds pass).
+        """Refresh ``ingestion`` until it is completed or failed (or cancelled, archived).
 
         Returns the refreshed ingestion whatever its final state: check ``state`` and ``error_message``.
-        A timeout raises ``TimeoutError``.
+        Waits at most ``timeout`` seconds (default one hour; None: no limit), then raises
+        ``IngestionWaitTimeout`` (a ``TimeoutError``) naming the ingestion, its state and what to check.
+        Every ``report_interval`` seconds it says on standard error what the ingestion is doing
+        (``queued for 30 s: no execution has started``, ``processing 3/12 parts``); None: silent.
         """
-        enabled = self._client.config.progress if show_progress is None else show_progress
-        deadline = None if timeout is None else time.monotonic() + timeout
-        bar = progress_bar(
-            None if enabled else False, total=100, unit="%", desc=str(ingestion.name or ingestion.id)
+        return IngestionWaiter(self._client).wait(
+            ingestion,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            show_progress=show_progress,
+            report_interval=report_interval,
         )
-        with bar:
-            shown = 0.0
-            while True:
-                ingestion.refresh()
-                reached = 100.0 if ingestion.state == "completed" else 100.0 * (ingestion.progress or 0.0)
-                bar.update(max(0.0, reached - shown))
-                shown = max(shown, reached)
-                bar.set_postfix_str(str(ingestion.state))
-                if ingestion.state in FINAL_STATES:
-                    return ingestion
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(
-                        f"Ingestion {ingestion.id} is still {ingestion.state} after {timeout} s"
-                    )
-                time.sleep(poll_interval)
 
 
 class LogQS:

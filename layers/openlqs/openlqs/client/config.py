@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 #: Prefix of the environment variables (``LQS_API_URL``, ``LQS_API_KEY_ID``, ...).
 ENV_PREFIX = "LQS_"
 DEFAULT_CONFIG_PATH = "logqs-config.json"
+DEFAULT_API_URL = "http://localhost:8000"
 
 
 class ClientConfig(BaseModel):
@@ -27,7 +28,7 @@ class ClientConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     #: Base URL of the deployment (``sam deploy`` prints it; ``make local`` prints the local one).
-    api_url: str = "http://localhost:8000"
+    api_url: str = DEFAULT_API_URL
     api_endpoint_prefix: str = "/apps"
     datastore_id: UUID | None = None
     api_key_id: UUID | None = None
@@ -43,6 +44,8 @@ class ClientConfig(BaseModel):
     progress: bool = True
     config_path: str = DEFAULT_CONFIG_PATH
     config_key: str | None = None
+    #: Where ``api_url`` came from (``load`` sets it): named when the API cannot be reached.
+    api_url_source: str | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("api_url")
     @classmethod
@@ -69,7 +72,34 @@ class ClientConfig(BaseModel):
         config_path = given.get("config_path") or from_env.get("config_path") or DEFAULT_CONFIG_PATH
         config_key = given.get("config_key") or from_env.get("config_key")
         from_file = _read_config_file(Path(config_path), config_key)
-        return cls.model_validate({**from_env, **from_file, **given})
+        source = (
+            "argument"
+            if "api_url" in given
+            else config_path
+            if "api_url" in from_file
+            else ENV_PREFIX + "API_URL"
+            if "api_url" in from_env
+            else "default"
+        )
+        return cls.model_validate({**from_env, **from_file, **given, "api_url_source": source})
+
+    def describe_api_url(self) -> str:
+        """Where ``api_url`` came from and what to do when nothing answers there."""
+        local = "paste the export lines that `make local` printed (or start it with `make local`)"
+        if self.api_url_source == "default" or (
+            self.api_url_source is None and self.api_url == DEFAULT_API_URL
+        ):
+            return f"{ENV_PREFIX}API_URL is not set, so the default URL was tried: {local}."
+        if self.api_url_source == ENV_PREFIX + "API_URL":
+            where = f"{ENV_PREFIX}API_URL"
+        elif self.api_url_source in (None, "argument"):
+            where = "the api_url given to LogQS"
+        else:
+            where = f"api_url in {self.api_url_source}"
+        return (
+            f"The URL is {where}: is the server running there? For a local stack, {local}; its URL "
+            "may have changed since the lines were pasted."
+        )
 
 
 def _read_config_file(path: Path, config_key: str | None) -> dict[str, Any]:

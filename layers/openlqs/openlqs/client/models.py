@@ -45,6 +45,12 @@ def iterate_pages(
             remaining -= len(page.data)
 
 
+#: Enums stay enums, as in the official client: ``ingestion.state`` is ``<ProcessState.completed:
+#: 'completed'>`` (equal to ``"completed"`` and printed as it), ``topic.type_encoding`` a ``TypeEncoding``.
+#: Set on each resource class: pydantic takes a model's config from its last base (the wire model).
+ENUMS_KEPT = ConfigDict(use_enum_values=False)
+
+
 class Resource(BaseModel):
     """The LogQS resource methods, mixed into a wire model.
 
@@ -163,6 +169,7 @@ def _as_uuid(value: UUID | str | None) -> UUID | None:
 
 
 class Group(Resource, resources.Group):
+    model_config = ENUMS_KEPT
     _verb = "group"
     _list_params = resources.GroupListParams
 
@@ -172,6 +179,7 @@ class Group(Resource, resources.Group):
 
 
 class Log(Resource, resources.Log):
+    model_config = ENUMS_KEPT
     _verb = "log"
     _list_params = resources.LogListParams
 
@@ -188,6 +196,7 @@ class Log(Resource, resources.Log):
 
 
 class Topic(Resource, resources.Topic):
+    model_config = ENUMS_KEPT
     _verb = "topic"
     _list_params = resources.TopicListParams
 
@@ -199,9 +208,10 @@ class Topic(Resource, resources.Topic):
 class Record(Resource, records.Record):
     """A record has no id: it is named by its topic and timestamp."""
 
+    model_config = ENUMS_KEPT
     _verb = "record"
     _list_params = records.RecordListParams
-    _repr_fields = ("timestamp", "topic_id")
+    _repr_fields = ("timestamp", "topic_id", "log_id")
     _friendly_field = None
 
     @classmethod
@@ -244,6 +254,7 @@ class Record(Resource, records.Record):
 
 
 class Ingestion(Resource, ingestions.Ingestion):
+    model_config = ENUMS_KEPT
     _verb = "ingestion"
     _list_params = ingestions.IngestionListParams
     _repr_fields = ("id", "name", "state")
@@ -253,6 +264,7 @@ class Ingestion(Resource, ingestions.Ingestion):
 
 
 class IngestionPart(Resource, ingestions.IngestionPart):
+    model_config = ENUMS_KEPT
     _verb = "ingestion_part"
     _list_params = ingestions.IngestionPartListParams
     _repr_fields = ("id", "sequence", "state")
@@ -263,12 +275,14 @@ class IngestionPart(Resource, ingestions.IngestionPart):
 
 
 class ObjectStore(Resource, objects.ObjectStore):
+    model_config = ENUMS_KEPT
     _verb = "object_store"
     _list_params = objects.ObjectStoreListParams
     _repr_fields = ("id", "name", "bucket_name")
 
 
 class APIKey(Resource, api_keys.APIKey):
+    model_config = ENUMS_KEPT
     _verb = "api_key"
     _list_params = api_keys.APIKeyListParams
     _repr_fields = ("id", "name", "role")

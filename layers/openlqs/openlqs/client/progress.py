@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 
-class _Silent:
+class SilentBar:
     """The part of tqdm's interface the client uses, doing nothing."""
 
     def update(self, n: float = 1) -> None:
@@ -18,7 +18,7 @@ class _Silent:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> _Silent:
+    def __enter__(self) -> SilentBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -28,9 +28,9 @@ class _Silent:
 def progress_bar(enabled: bool | None, **options: Any) -> Any:
     """A tqdm bar, or a silent stand-in. ``enabled=None`` means "when stderr is a terminal"."""
     if enabled is False or (enabled is None and not sys.stderr.isatty()):
-        return _Silent()
+        return SilentBar()
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        return _Silent()
+        return SilentBar()
     return tqdm(file=sys.stderr, **options)

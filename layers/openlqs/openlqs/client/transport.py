@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -23,12 +24,15 @@ from pydantic_core import to_jsonable_python
 from openlqs import errors
 from openlqs.auth import format_authorization
 from openlqs.client.config import ClientConfig
+from openlqs.client.errors import ApiUnreachable
 
 #: Statuses that mean the request was not processed: any method may be sent again.
 _RETRY_ANY_METHOD = frozenset({429, 503})
 #: Statuses worth a retry for requests that are safe to repeat.
 _RETRY_IDEMPOTENT = frozenset({500, 502, 504})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: "[Errno 111] " before an OS error's text.
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 
 
 def _error_classes() -> dict[str, type[errors.OpenLQSError]]:
@@ -154,7 +158,8 @@ class Transport:
     def send(self, method: str, url: str, retry_count: int | None = None, **kwargs: Any) -> httpx.Response:
         """One request with retries: connection failures, throttling and, when safe, server errors.
 
-        ``retry_count`` overrides the configured count (0: the caller retries in its own way).
+        ``retry_count`` overrides the configured count (0: the caller retries in its own way). A
+        request that cannot be sent, or gets no answer, raises ``ApiUnreachable`` naming the URL.
         """
         retries = self.config.retry_count if retry_count is None else retry_count
         attempt = 0
@@ -164,7 +169,7 @@ class Transport:
             except httpx.TransportError as error:
                 unsent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
                 if attempt >= retries or not (unsent or method in _IDEMPOTENT_METHODS):
-                    raise
+                    raise self.unreachable(url, error) from error
             else:
                 retryable = response.status_code in _RETRY_ANY_METHOD or (
                     method in _IDEMPOTENT_METHODS and response.status_code in _RETRY_IDEMPOTENT
@@ -173,6 +178,23 @@ class Transport:
                     return response
             self.pause(attempt)
             attempt += 1
+
+    def unreachable(self, url: str, error: httpx.TransportError) -> ApiUnreachable:
+        """The error for a request to ``url`` that failed with ``error``: which URL, why, what to check."""
+        reason = _ERRNO.sub("", str(error)).strip() or type(error).__name__
+        if isinstance(error, httpx.TimeoutException) and not isinstance(error, httpx.ConnectTimeout):
+            reason = f"no answer within {self.config.api_request_timeout:g} s"
+        if url.startswith(self.config.api_url):
+            return ApiUnreachable(
+                f"Cannot reach the API at {self.config.api_url} ({reason}). {self.config.describe_api_url()}"
+            )
+        target = httpx.URL(url)
+        origin = f"{target.scheme}://{target.host}" + (f":{target.port}" if target.port else "")
+        return ApiUnreachable(
+            f"Cannot reach the storage at {origin} ({reason}), where a presigned URL from the API points. "
+            "For a local stack that is its S3 endpoint (OPENLQS_S3_ENDPOINT): check that `make local` "
+            "still runs."
+        )
 
     def pause(self, attempt: int) -> None:
         """Wait before retry number ``attempt + 1``."""

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-import httpx
-
+from openlqs.client.errors import ApiUnreachable
 from openlqs.client.models import Object, ObjectPart
 from openlqs.client.progress import progress_bar
 from openlqs.client.transport import error_from_response
@@ -125,7 +124,7 @@ def _upload_part(
         ).data
         try:
             response = client.transport.send("PUT", str(url.presigned_url), retry_count=0, content=body)
-        except httpx.TransportError:
+        except ApiUnreachable:
             if attempt == attempts - 1:
                 raise
         else:

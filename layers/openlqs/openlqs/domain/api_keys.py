@@ -27,7 +27,11 @@ from openlqs.models.api_keys import APIKey, APIKeyCreateRequest, APIKeyListParam
 API_KEY = ResourceKind("api_key", APIKey)
 
 #: The one message of every authentication failure: it never says which part was wrong.
-INVALID_CREDENTIALS = "Missing or invalid credentials."
+#: The one 401 message: what a request must carry, never which part of it was wrong.
+INVALID_CREDENTIALS = (
+    "Missing or invalid credentials. Expected the header Authorization: Bearer base64(key_id:secret), "
+    "with an API key of this datastore."
+)
 _HASH = "secret_hash"
 #: Bytes of randomness in a secret (256 bits).
 SECRET_BYTES = 32

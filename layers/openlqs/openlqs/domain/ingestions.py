@@ -28,7 +28,7 @@ from openlqs.domain.ports import (
     WriteConditions,
 )
 from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, ResourceService, list_page
-from openlqs.errors import BadRequest, InvalidTransition, NotFound
+from openlqs.errors import BadRequest, DuplicateIngestion, InvalidTransition, NotFound
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import (
     Ingestion,
@@ -55,6 +55,13 @@ CREATE_STATES = frozenset({S.ready, S.queued})
 ACTIVE_STATES = frozenset({S.queued, S.processing, S.finalizing})
 #: States in which an ingestion's object may change.
 EDITABLE_STATES = frozenset({S.ready, S.failed, S.cancelled})
+#: States of an ingestion whose records are in its log, or will be: another ingestion of the same file
+#: would add them a second time.
+HOLDING_STATES = frozenset({S.queued, S.processing, S.finalizing, S.completed, S.archived})
+#: ``_internal`` key of an ingestion's object fingerprint, taken when it is queued.
+FINGERPRINT = "object_fingerprint"
+#: ``context`` key that lets an ingestion add the records of a file its log already holds.
+ALLOW_DUPLICATE = "allow_duplicate"
 
 #: Transitions a caller of the REST API may make. Moving a queued or running process to ``cancelled`` or
 #: ``failed`` stops its work and removes what its attempt wrote (``AttemptCancellation``).
@@ -276,7 +283,8 @@ class IngestionService(ProcessService[Ingestion]):
         return relative_key(object_key, log_prefix(self.datastore_id, log_id), what="object_key")
 
     def _check_entering(self, process: Any, state: ProcessState) -> None:
-        """Queueing needs an object to read: a key, and (for a log object) the object itself."""
+        """Queueing needs an object to read (a key, and the object itself) whose content the log does not
+        hold already (``DuplicateIngestion``); the object's fingerprint is kept on the ingestion."""
         if state != S.queued:
             return
         ingestion = process
@@ -284,13 +292,46 @@ class IngestionService(ProcessService[Ingestion]):
             raise BadRequest(f"Ingestion {ingestion.id} cannot be queued without an object_key.")
         if self.objects is None:
             return
+        fingerprint = self._fingerprint(ingestion)
+        if fingerprint is None:
+            where = (
+                f"object store {ingestion.object_store_id}"
+                if ingestion.object_store_id is not None
+                else f"log {ingestion.log_id}"
+            )
+            raise NotFound(f"Object {ingestion.object_key!r} not found in {where}.")
+        ingestion._internal[FINGERPRINT] = fingerprint
+        if not (ingestion.context or {}).get(ALLOW_DUPLICATE):
+            self._refuse_duplicate(ingestion, fingerprint)
+
+    def _fingerprint(self, ingestion: Ingestion) -> str | None:
+        assert self.objects is not None and ingestion.object_key is not None
         if ingestion.object_store_id is not None:
-            if not self.objects.exists_in_store(ingestion.object_store_id, ingestion.object_key):
-                raise NotFound(
-                    f"Object {ingestion.object_key!r} not found in object store {ingestion.object_store_id}."
-                )
-        elif not self.objects.exists(ingestion.log_id, ingestion.object_key):
-            raise NotFound(f"Object {ingestion.object_key!r} not found in log {ingestion.log_id}.")
+            return self.objects.fingerprint_in_store(ingestion.object_store_id, ingestion.object_key)
+        return self.objects.fingerprint(ingestion.log_id, ingestion.object_key)
+
+    def _refuse_duplicate(self, ingestion: Ingestion, fingerprint: str) -> None:
+        """Refuse to queue a file whose content another ingestion of the log holds or is ingesting."""
+        for other in self.repository.list_resources(INGESTION, ingestion.log_id):
+            if other.id == ingestion.id or ProcessState(other.state) not in HOLDING_STATES:
+                continue
+            theirs = other._internal.get(FINGERPRINT)
+            if theirs is None and other.object_key is not None:
+                # Queued before fingerprints were kept: its object as it is now.
+                try:
+                    theirs = self._fingerprint(other)
+                except NotFound:
+                    theirs = None
+            if theirs != fingerprint:
+                continue
+            raise DuplicateIngestion(
+                f"Log {ingestion.log_id} already holds the records of this file: ingestion {other.id} "
+                f"({other.name or other.object_key}) is {other.state} for {other.object_key!r}, which has "
+                f"the same size and content as {ingestion.object_key!r}. Ingesting it again would add "
+                f"every record a second time. To ingest it anew, delete ingestion {other.id} first (its "
+                "records go with it); to keep both, create the ingestion with context "
+                f'{{"{ALLOW_DUPLICATE}": true}}.'
+            )
 
     def _check_edit(self, old: Any, new: Any, request: ProcessUpdateFields) -> None:
         """Normalise a changed object reference, and refuse it unless the ingestion is editable."""
@@ -310,20 +351,30 @@ class IngestionService(ProcessService[Ingestion]):
         self, request: IngestionCreateRequest, context: Context, *, ingestion_id: UUID | None = None
     ) -> Ingestion:
         """Create an ingestion in ``ready`` (editable) or ``queued`` (processing starts at once)."""
-        log = self.repository.get(LOG, request.log_id)
         state = self._initial_state(request.state)
+        ingestion = self._build(request, context, ingestion_id)
+        self._check_entering(ingestion, state)
+        enter_state(ingestion, None, state, ingestion.created_at)
+        return self._store(ingestion)
+
+    def _build(
+        self, request: IngestionCreateRequest, context: Context, ingestion_id: UUID | None
+    ) -> Ingestion:
+        log = self.repository.get(LOG, request.log_id)
         fields = {
             **request.model_dump(),
             "group_id": log.group_id,
             "object_key": self.object_key(log.id, request.object_store_id, request.object_key),
         }
-        ingestion = self._new(context, fields, resource_id=ingestion_id)
-        self._check_entering(ingestion, state)
-        enter_state(ingestion, None, state, ingestion.created_at)
+        return self._new(context, fields, resource_id=ingestion_id)
+
+    def _store(self, ingestion: Ingestion) -> Ingestion:
         self.repository.create(
             INGESTION,
             ingestion,
-            WriteConditions(increment=(self._counter(log.id),), requires=((LOG, log.id),)),
+            WriteConditions(
+                increment=(self._counter(ingestion.log_id),), requires=((LOG, ingestion.log_id),)
+            ),
         )
         return ingestion
 

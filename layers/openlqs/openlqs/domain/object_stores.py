@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from uuid import UUID
 
@@ -135,3 +136,44 @@ class ObjectSpaces:
     def exists_in_store(self, object_store_id: UUID, key: str) -> bool:
         space = self.for_store(object_store_id)
         return space.blobs.head(space.full_key(key)) is not None
+
+    def fingerprint(self, log_id: UUID, key: str) -> str | None:
+        """The content fingerprint of a log object (:func:`content_fingerprint`); None when it is missing."""
+        space = self.for_log(log_id)
+        return space_fingerprint(space.blobs, space.full_key(key))
+
+    def fingerprint_in_store(self, object_store_id: UUID, key: str) -> str | None:
+        space = self.for_store(object_store_id)
+        return space_fingerprint(space.blobs, space.full_key(key))
+
+
+#: How many bytes of each end of an object its fingerprint reads.
+FINGERPRINT_SPAN = 1024 * 1024
+
+
+def content_fingerprint(blobs: BlobStore, key: str, size: int) -> str:
+    """What identifies a file's bytes whatever route stored it: its size and a SHA-256 of its first and
+    last MiB (of all of it up to 2 MiB), read with at most two range reads.
+
+    S3's ETag cannot do this: it depends on how the object was uploaded (one PUT, or multipart with the
+    uploader's part size), and a server-side copy changes it. A log's header and its index (at the end
+    of a bag; the summary of an MCAP file) name its connections, chunk offsets and times, so two
+    different recordings of one size do not share both ends.
+    """
+    digest = hashlib.sha256(f"{size}:".encode())
+    if 0 < size <= 2 * FINGERPRINT_SPAN:
+        digest.update(blobs.read(key, 0, size - 1))
+    elif size > 2 * FINGERPRINT_SPAN:
+        digest.update(blobs.read(key, 0, FINGERPRINT_SPAN - 1))
+        digest.update(blobs.read(key, size - FINGERPRINT_SPAN, size - 1))
+    return f"{FINGERPRINT_ALGORITHM}:{digest.hexdigest()}"
+
+
+#: Names the fingerprint's recipe, so that a later recipe never matches an earlier one by accident.
+FINGERPRINT_ALGORITHM = "size-sha256-ends-1MiB"
+
+
+def space_fingerprint(blobs: BlobStore, full_key: str) -> str | None:
+    """The fingerprint of the object at ``full_key``, or None when there is none."""
+    info = blobs.head(full_key)
+    return None if info is None else content_fingerprint(blobs, full_key, info.size)

@@ -294,6 +294,14 @@ class LogObjectStore(Protocol):
         """Whether a registered object store has an object at ``key`` (relative to its key prefix)."""
         ...
 
+    def fingerprint(self, log_id: UUID, key: str) -> str | None:
+        """What identifies the log object's bytes whatever route stored them; None when it is missing."""
+        ...
+
+    def fingerprint_in_store(self, object_store_id: UUID, key: str) -> str | None:
+        """The same for an object of a registered object store."""
+        ...
+
 
 class RecordCleanup(Protocol):
     """Removes what an ingestion wrote to RecordsTable (filled in by the ingestion pipeline)."""

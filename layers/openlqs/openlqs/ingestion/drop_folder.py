@@ -1,9 +1,11 @@
 """The drop folder: a file put at ``drop/{group name}/{log name}/{file}`` in ObjectsBucket is ingested.
 
 Its group and log are fetched or created, the file is moved (server-side copy, then delete) to the log's
-objects, and an ingestion is created in ``queued``. The ingestion id is derived from the dropped
-object's bucket, key and ETag, so the duplicate events S3 sends (a multipart completion emits two, and
-delivery is at-least-once) create one ingestion.
+objects, and an ingestion is created in ``queued``. A file whose content the log already holds (or is
+ingesting) is skipped, as the LogQS client's own sync skips ingested objects: no ingestion is created
+and a warning names the ingestion that holds it (``IngestionService._refuse_duplicate``). The ingestion
+id is derived from the dropped object's bucket, key and ETag, so the duplicate events S3 sends (a
+multipart completion emits two, and delivery is at-least-once) create one ingestion.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from aws_lambda_powertools import Logger
 from openlqs.domain.common import Context
 from openlqs.domain.ingestions import IngestionService
 from openlqs.domain.object_keys import validate_object_key
-from openlqs.domain.object_stores import ObjectSpaces
+from openlqs.domain.object_stores import ObjectSpaces, content_fingerprint
 from openlqs.domain.resources import GroupService, LogService
-from openlqs.errors import BadRequest, Conflict, NotFound
+from openlqs.errors import BadRequest, Conflict, DuplicateIngestion, NotFound
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import Ingestion, IngestionCreateRequest
 from openlqs.models.resources import (
@@ -106,7 +108,8 @@ class DropFolder:
             return None
 
     def register(self, *, bucket: str, key: str, etag: str | None, size: int | None) -> UUID | None:
-        """Ingest a dropped file; returns its ingestion id (None when ``key`` is not a drop-folder file)."""
+        """Ingest a dropped file; returns its ingestion id (None when ``key`` is not a drop-folder file, or
+        when its log already holds the file's records)."""
         if bucket != self.bucket:
             logger.warning("event for another bucket ignored", extra={"bucket": bucket})
             return None
@@ -123,10 +126,18 @@ class DropFolder:
         name = dropped.file_name
         target = space.blobs.head(space.full_key(name))
         if source is not None:
-            # Sizes, not ETags: a server-side multipart copy changes the ETag of the same bytes.
-            if target is not None and target.size != source.size:
+            # Contents, not ETags: an ETag depends on the upload's part size, and a server-side copy
+            # changes it. A file of that name with other contents is kept, the new one beside it.
+            same = (
+                target is not None
+                and target.size == source.size
+                and content_fingerprint(space.blobs, key, source.size)
+                == content_fingerprint(space.blobs, space.full_key(name), target.size)
+            )
+            if target is not None and not same:
                 name = _target_name(name, source.etag)
-            space.blobs.copy(key, space.full_key(name))
+            if not same:
+                space.blobs.copy(key, space.full_key(name))
             space.blobs.delete(key)
         elif target is None:
             logger.warning("dropped file vanished before it was moved", extra={"key": key})
@@ -140,6 +151,13 @@ class DropFolder:
         )
         try:
             self.ingestions.create(request, Context(), ingestion_id=ingestion_id)
+        except DuplicateIngestion as duplicate:
+            # The log holds this file's records already: skipped, as LogQS's sync skips ingested files.
+            logger.warning(
+                "dropped file not ingested: its log already holds its records",
+                extra={"key": key, "log_id": str(log.id), "reason": duplicate.detail},
+            )
+            return None
         except Conflict:
             if self._existing(ingestion_id) is None:
                 raise

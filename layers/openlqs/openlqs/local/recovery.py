@@ -12,7 +12,7 @@ from uuid import UUID
 
 from openlqs.domain.ingestions import attempt_of
 from openlqs.models.common import ProcessState
-from openlqs.models.ingestions import IngestionListParams
+from openlqs.models.ingestions import Ingestion, IngestionListParams
 from openlqs.services import Services
 
 
@@ -20,7 +20,13 @@ def resume_interrupted(services: Services) -> list[UUID]:
     """Queue again or start every ingestion left queued or running; returns their ids."""
     resumed: list[UUID] = []
     for state in (ProcessState.processing, ProcessState.finalizing, ProcessState.queued):
-        _, ingestions = services.ingestions.list(IngestionListParams(state=state, limit=1000))
+        ingestions: list[Ingestion] = []
+        while True:  # every page first: requeuing one moves it out of the state listed
+            params = IngestionListParams(state=state, limit=1000, offset=len(ingestions))
+            _, page = services.ingestions.list(params)
+            ingestions.extend(page)
+            if len(page) < params.limit:
+                break
         for ingestion in ingestions:
             if state == ProcessState.queued:
                 services.trigger.start_ingestion(ingestion.id, attempt_of(ingestion))

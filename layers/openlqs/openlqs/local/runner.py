@@ -6,20 +6,34 @@ import shlex
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from openlqs.auth import format_authorization
 from openlqs.local.stack import LocalStack
 
 RUNNING_MESSAGE = "openlqs local is running; Ctrl-C to stop"
+#: Powertools warns on every cold start of a function that publishes no metric; locally metrics are off
+#: (no CloudWatch), so the warning says nothing a user can act on.
+_EMPTY_METRICS_WARNING = "No application metrics to publish"
 
 
 def export_lines(exports: Mapping[str, str]) -> list[str]:
     """``export NAME=value`` lines a shell can evaluate."""
     return [f"export {name}={shlex.quote(value)}" for name, value in exports.items()]
+
+
+def docs_line(stack: LocalStack) -> str:
+    """Where the API's documentation is, and the token its Authorize button wants (a shell comment)."""
+    line = f"# API docs: {stack.api_url}/docs"
+    if stack.admin_key is None:
+        return line
+    token = format_authorization(stack.admin_key.key_id, stack.admin_key.secret).removeprefix("Bearer ")
+    return f"{line} (Authorize with the bearer token {token})"
 
 
 @contextmanager
@@ -53,6 +67,7 @@ def run_foreground(
     the API is being served; everything else goes to standard error.
     """
     out = out or sys.stdout
+    warnings.filterwarnings("ignore", message=_EMPTY_METRICS_WARNING, category=UserWarning)
     stop = threading.Event()
     stack = LocalStack(port=port, moto_port=moto_port, data_dir=data_dir, access_log=True)
     with _stop_on_signals(stop):
@@ -65,6 +80,7 @@ def run_foreground(
             print(f"openlqs local: data in {stack.data_dir}", file=sys.stderr)
             for line in export_lines(stack.exports()):
                 print(line, file=out)
+            print(docs_line(stack), file=out)
             print(RUNNING_MESSAGE, file=out, flush=True)
             while not stop.wait(0.5):
                 pass

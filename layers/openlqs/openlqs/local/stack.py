@@ -48,6 +48,7 @@ from openlqs.local.journal import Journal
 from openlqs.local.keys import ensure_admin_key, remove_stack_file, write_stack_file
 from openlqs.local.kms import create_keys
 from openlqs.local.moto_server import ChangeTracker, TrackedMotoServer
+from openlqs.local.ports import start_moto_server
 from openlqs.local.recovery import resume_interrupted
 from openlqs.local.resources import (
     API_FUNCTION_ID,
@@ -96,6 +97,10 @@ _CLEARED_ENVIRONMENT = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN
 _CLIENT_SESSION_LOCK = threading.Lock()
 
 
+def _optional_int(text: str | None) -> int | None:
+    return int(text) if text else None
+
+
 @lru_cache(maxsize=1)
 def _client_session() -> boto3.session.Session:
     """One session for the stack's own clients: botocore loads a service's model once per session (a new
@@ -109,7 +114,8 @@ class LocalStack:
     """openlqs on one machine, in this process: moto, the tables and bucket, the API.
 
     ``port``, ``moto_port``, ``data_dir`` and ``datastore_id`` default to ``$OPENLQS_PORT`` (else 8000),
-    ``$OPENLQS_MOTO_PORT`` (else a free port), ``$OPENLQS_DATA_DIR`` (else ``~/.openlqs``) and
+    ``$OPENLQS_MOTO_PORT`` (else the port moto had last time, else the API's port + 1, else a free one:
+    ``openlqs.local.ports``), ``$OPENLQS_DATA_DIR`` (else ``~/.openlqs``) and
     ``$OPENLQS_DATASTORE_ID`` (else an id generated once and kept in the data directory); port 0
     picks a free port. While started, this process's environment points boto3 and the settings at
     the local resources; :meth:`stop` saves the state and puts the environment back.
@@ -144,7 +150,8 @@ class LocalStack:
         drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     ) -> None:
         self.port = port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
-        self.moto_port = moto_port if moto_port is not None else int(os.environ.get(MOTO_PORT_ENV) or 0)
+        #: None: the port of the last start on this data directory, or the API's + 1 (``local/ports.py``).
+        self.moto_port = moto_port if moto_port is not None else _optional_int(os.environ.get(MOTO_PORT_ENV))
         self.data_dir = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
         self._datastore_id = datastore_id or os.environ.get(DATASTORE_ID_ENV) or None
         self.project_dir = project_dir
@@ -262,9 +269,9 @@ class LocalStack:
         self.functions.update(self.function_overrides)
         self.state_machines = state_machine_specs(self.template, project_dir)
 
-        moto = TrackedMotoServer(self.tracker, HOST, self.moto_port)
-        moto.start()
-        self.moto = moto
+        self.moto = moto = start_moto_server(
+            self.tracker, HOST, self.data_dir, requested=self.moto_port, api_port=self.port
+        )
         # moto's backends live in this process: start empty even if another stack ran here before.
         self.moto.reset()
         self.moto.enable_step_functions_interpreter()

@@ -21,6 +21,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
 )
 
@@ -32,6 +35,41 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 T = TypeVar("T")
+
+#: What a timestamp is, for the OpenAPI document and for errors.
+TIMESTAMP_DESCRIPTION = "Integer nanoseconds since the Unix epoch (UTC), e.g. 1700000000000000000."
+_NOT_AN_INTEGER = frozenset({"int_parsing", "int_type", "int_from_float", "int_parsing_size"})
+
+
+def nanoseconds(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """An integer as pydantic reads one; anything else is refused saying what a timestamp is."""
+    try:
+        return handler(value)
+    except ValidationError as error:
+        if not any(detail["type"] in _NOT_AN_INTEGER for detail in error.errors()):
+            raise
+        shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "…"
+        raise ValueError(
+            f"timestamps are integer nanoseconds since the Unix epoch (e.g. 1700000000000000000), "
+            f"not {shown!r}; the openlqs command also takes seconds (1700000000.5 or 1700000000s) "
+            "and ISO 8601 times"
+        ) from None
+
+
+#: What a ``*_filter`` parameter is (``{field}`` names the JSON field it filters).
+JSON_FILTER_DESCRIPTION = (
+    "A JSON filter on {field}: a condition such as "
+    '{{"var": "linear.x", "op": "gte", "val": 1}} (var: a dotted path into {field}; op: eq, neq, gt, '
+    "gte, lt, lte, like, in, contains, null, notnull), or a list of conditions that must all hold."
+)
+
+#: A timestamp in a request: integer nanoseconds, and a clear error for anything else.
+Timestamp = Annotated[int, WrapValidator(nanoseconds), Field(description=TIMESTAMP_DESCRIPTION)]
+#: A timestamp bound of a filter: stored timestamps are Int64s, so one outside that range is a 400 naming
+#: the field, not a window that wraps around (``timestamp_gte=2**63``).
+BoundedTimestamp = Annotated[
+    int, WrapValidator(nanoseconds), Field(ge=INT64_MIN, le=INT64_MAX, description=TIMESTAMP_DESCRIPTION)
+]
 
 # -- input caps (decision 29) -------------------------------------------------------------------------
 #: Longest name, key or other short string accepted in a request (characters).

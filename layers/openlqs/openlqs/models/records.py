@@ -9,7 +9,10 @@ from pydantic import Field, field_validator
 
 from openlqs.models.common import (
     INT64_MAX,
+    JSON_FILTER_DESCRIPTION,
+    TIMESTAMP_DESCRIPTION,
     BoundedInt64,
+    BoundedTimestamp,
     CommonListParams,
     Int64,
     JsonDocument,
@@ -19,6 +22,7 @@ from openlqs.models.common import (
     RequestModel,
     ShortText,
     Text,
+    Timestamp,
 )
 
 #: Chunk compressions the official client can decompress (``decompress_chunk_bytes``).
@@ -51,7 +55,7 @@ class Record(LockModel):
 
 
 class RecordCreateRequest(LockCreateFields):
-    timestamp: Int64 = Field(ge=0, le=INT64_MAX)
+    timestamp: Timestamp = Field(ge=0, le=INT64_MAX)
     note: Text | None = None
     context: JsonObject | None = None
     query_data: JsonDocument | None = None
@@ -84,24 +88,45 @@ class RecordListParams(CommonListParams):
     """A record list's filters. Timestamps and positions are stored as Int64s: a bound outside the Int64
     range is a 400 naming it, not a window that wraps around (``timestamp_gte=2**63``)."""
 
-    order: str = "timestamp"
-    timestamp: BoundedInt64 | None = None
+    order: str = Field("timestamp", description="Records are ordered by timestamp only.")
+    timestamp: BoundedTimestamp | None = Field(
+        None, description=f"Only records at this time. {TIMESTAMP_DESCRIPTION}"
+    )
     log_id: UUID | None = None
-    ingestion_id: UUID | None = None
+    ingestion_id: UUID | None = Field(None, description="Only records written by this ingestion.")
     workflow_id: UUID | None = None
     workflow_id_null: bool | None = None
-    error_filter: str | None = None
-    note_like: str | None = None
+    error_filter: str | None = Field(None, description=JSON_FILTER_DESCRIPTION.format(field="error"))
+    note_like: str | None = Field(None, description="Notes containing this text (% and _ are wildcards).")
     source: str | None = None
-    query_data_filter: str | None = None
-    context_filter: str | None = None
+    query_data_filter: str | None = Field(
+        None,
+        description=JSON_FILTER_DESCRIPTION.format(field="query_data")
+        + " Matches only stored query_data (topics with context.store_query_data).",
+    )
+    context_filter: str | None = Field(None, description=JSON_FILTER_DESCRIPTION.format(field="context"))
     altered: bool | None = None
     #: Records per second (Hz); bounded so that the sampling period in ns is a finite Int64.
-    frequency: float | None = Field(None, ge=1e-9, le=1e9, allow_inf_nan=False)
-    timestamp_gt: BoundedInt64 | None = None
-    timestamp_lt: BoundedInt64 | None = None
-    timestamp_gte: BoundedInt64 | None = None
-    timestamp_lte: BoundedInt64 | None = None
+    frequency: float | None = Field(
+        None,
+        ge=1e-9,
+        le=1e9,
+        allow_inf_nan=False,
+        description="Records per second to keep (e.g. 1 keeps the first record of every second, aligned "
+        "to whole periods since the epoch).",
+    )
+    timestamp_gt: BoundedTimestamp | None = Field(
+        None, description=f"After this time. {TIMESTAMP_DESCRIPTION}"
+    )
+    timestamp_lt: BoundedTimestamp | None = Field(
+        None, description=f"Before this time. {TIMESTAMP_DESCRIPTION}"
+    )
+    timestamp_gte: BoundedTimestamp | None = Field(
+        None, description=f"At or after this time. {TIMESTAMP_DESCRIPTION}"
+    )
+    timestamp_lte: BoundedTimestamp | None = Field(
+        None, description=f"At or before this time. {TIMESTAMP_DESCRIPTION}"
+    )
     data_length_gte: BoundedInt64 | None = None
     data_length_lte: BoundedInt64 | None = None
     data_offset_gte: BoundedInt64 | None = None
@@ -111,8 +136,16 @@ class RecordListParams(CommonListParams):
     chunk_offset_lte: BoundedInt64 | None = None
     chunk_length_gte: BoundedInt64 | None = None
     chunk_length_lte: BoundedInt64 | None = None
-    include_auxiliary_data: bool = False
-    include_raw_data: bool = False
+    include_auxiliary_data: bool = Field(
+        False,
+        description="Add auxiliary_data (an image preview for image topics) and query_data (the decoded "
+        "message); reads the messages from the log.",
+    )
+    include_raw_data: bool = Field(
+        False,
+        description="Add raw_data (the message bytes, base64) and query_data (the decoded message); reads "
+        "the messages from the log.",
+    )
 
     @field_validator("order")
     @classmethod
@@ -123,6 +156,10 @@ class RecordListParams(CommonListParams):
 
 
 class RecordFetchParams(RequestModel):
-    include_auxiliary_data: bool = False
-    include_raw_data: bool = False
+    include_auxiliary_data: bool = Field(
+        False, description="Add auxiliary_data (an image preview for image topics) and query_data."
+    )
+    include_raw_data: bool = Field(
+        False, description="Add raw_data (the message bytes, base64) and query_data (the decoded message)."
+    )
     auxiliary_context: str | None = None

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from openlqs.models.common import (
+    JSON_FILTER_DESCRIPTION,
     BoundedInt64,
     CommonListParams,
     CommonModel,
@@ -19,6 +20,7 @@ from openlqs.models.common import (
     RequestModel,
     ShortText,
     Text,
+    Timestamp,
     TypeEncoding,
     TypeEncodingParam,
 )
@@ -101,13 +103,13 @@ class LogUpdateRequest(RequestModel):
 class RangeFilters(CommonListParams):
     """Time, size and count range filters shared by logs and topics."""
 
-    context_filter: str | None = None
+    context_filter: str | None = Field(None, description=JSON_FILTER_DESCRIPTION.format(field="context"))
     start_time_null: bool | None = None
-    start_time_gte: Int64 | None = None
-    start_time_lte: Int64 | None = None
+    start_time_gte: Timestamp | None = None
+    start_time_lte: Timestamp | None = None
     end_time_null: bool | None = None
-    end_time_gte: Int64 | None = None
-    end_time_lte: Int64 | None = None
+    end_time_gte: Timestamp | None = None
+    end_time_lte: Timestamp | None = None
     record_size_gte: int | None = None
     record_size_lte: int | None = None
     record_count_gte: int | None = None

@@ -8,11 +8,18 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import WrapValidator
 
 from openlqs.api.common import LockToken, json_page, no_content, request_context
 from openlqs.api.record_pages import list_wire
 from openlqs.api.responses import DELETE, LOCKED, READ, TOO_LARGE, WRITE, declare
-from openlqs.models.common import INT64_MAX, DataResponse, PaginatedResponse
+from openlqs.models.common import (
+    INT64_MAX,
+    TIMESTAMP_DESCRIPTION,
+    DataResponse,
+    PaginatedResponse,
+    nanoseconds,
+)
 from openlqs.models.records import (
     Record,
     RecordCreateRequest,
@@ -24,7 +31,11 @@ from openlqs.services import get_services
 
 router = Router()
 TAGS = ["Records"]
-Timestamp = Annotated[int, Path(ge=0, le=INT64_MAX, description="Nanoseconds since the epoch")]
+Timestamp = Annotated[
+    int,
+    WrapValidator(nanoseconds),
+    Path(ge=0, le=INT64_MAX, description=TIMESTAMP_DESCRIPTION),
+]
 
 
 @router.get(
