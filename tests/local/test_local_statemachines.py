@@ -78,12 +78,19 @@ Resources:
             StartingPosition: LATEST
             BatchSize: 2
             MaximumRetryAttempts: 1
+            BisectBatchOnFunctionError: true
+            DestinationConfig:
+              OnFailure:
+                Type: SQS
+                Destination: !GetAtt TriggerDeadLetterQueue.Arn
             FilterCriteria:
               Filters:
                 - Pattern: >-
                     {"dynamodb": {"NewImage": {"state": {"S": ["queued"]}},
                     "OldImage": {"state": {"S": [{"anything-but": ["queued"]}]}}}}
                 - Pattern: '{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"state": {"S": ["queued"]}}}}'
+  TriggerDeadLetterQueue:
+    Type: AWS::SQS::Queue
   WorkStateMachine:
     Type: AWS::Serverless::StateMachine
     Properties:

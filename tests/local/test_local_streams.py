@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 from openlqs.local import LocalStack
 from openlqs.local.cloudformation import load_template
 from openlqs.local.filters import FilterCriteria
-from openlqs.local.functions import InProcessFunction
+from openlqs.local.functions import InProcessFunction, LambdaContext
 from openlqs.local.resources import DynamoDBEventSubscription, dynamodb_event_subscriptions
 from openlqs.local.streams import DynamoDBStreamSource
 from tests.local.test_local_statemachines import (
@@ -162,6 +162,48 @@ def test_local_stream_gives_a_batch_up_after_maximum_retry_attempts(
     assert "giving up" in capsys.readouterr().err
 
 
+class FailsOnBadRecords(RecordingFunction):
+    """A stand-in {TRIGGER} that fails every batch holding the item ``bad``."""
+
+    def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
+        self.events.put(event)
+        if ("INSERT", "bad") in _keys(event):
+            raise RuntimeError("a bad record")
+        return None
+
+
+def test_local_stream_bisects_a_failing_batch_and_dead_letters_the_bad_record(
+    project: Path, data_dir: Path
+) -> None:
+    trigger = FailsOnBadRecords(TRIGGER)
+    with _stack(project, data_dir, trigger, trigger_retry_delay_s=0) as stack:
+        # Both items in one write, so that they arrive in one batch
+        stack.client("dynamodb").transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": {"pk": {"S": key}, "state": {"S": "queued"}}}}
+                for key in ("good", "bad")
+            ]
+        )
+        batches = [_keys(trigger.next_event()) for _ in range(4)]
+        sqs = stack.client("sqs")
+        queue_url = stack.queue_urls["TriggerDeadLetterQueue"]
+        deadline = time.monotonic() + 30
+        messages: list[dict[str, Any]] = []
+        while not messages and time.monotonic() < deadline:
+            messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
+        stream_arn = stack.stream_arns["ResourcesTable"]
+
+    # Then the batch was split, the good record handled once, the bad one tried twice then dead-lettered
+    assert sorted(batches[0]) == [("INSERT", "bad"), ("INSERT", "good")]
+    assert sorted(batches[1:]) == [[("INSERT", "bad")], [("INSERT", "bad")], [("INSERT", "good")]]
+    (message,) = messages
+    failure = json.loads(message["Body"])
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["requestContext"]["functionArn"] == trigger.arn
+    assert failure["DDBStreamBatchInfo"]["batchSize"] == 1
+    assert failure["DDBStreamBatchInfo"]["streamArn"] == stream_arn
+
+
 def test_local_stream_starts_the_state_machine_through_the_real_trigger_handler(
     project: Path, data_dir: Path
 ) -> None:
@@ -275,6 +317,8 @@ def test_dynamodb_event_subscriptions_read_the_template_event(project: Path) -> 
         batch_size=2,
         maximum_retry_attempts=1,
         filter_patterns=subscription.filter_patterns,
+        bisect=True,
+        on_failure_queue_id="TriggerDeadLetterQueue",
     )
     assert len(subscription.filter_patterns) == 2
     assert FilterCriteria.parse(subscription.filter_patterns).patterns

@@ -310,3 +310,24 @@ def _poll_nothing(trigger: RecordingFunction) -> dict[str, Any] | None:
 def _fake_drop_folder(monkeypatch: pytest.MonkeyPatch, register: Any) -> None:
     """Make the drop folder's ``register`` the given fake."""
     monkeypatch.setattr(DropFolder, "register", lambda self, **event: register(**event))
+
+
+def test_local_schedule_runs_the_reconciler_sweep_when_the_stack_starts(
+    project: Path, data_dir: Path
+) -> None:
+    reconciler = RecordingFunction("ReconcileIngestionsFunction", answer={"failed": [], "started": []})
+    stack = LocalStack(
+        port=0,
+        moto_port=0,
+        data_dir=data_dir,
+        project_dir=project,
+        snapshot_interval=3600,
+        function_overrides={"ReconcileIngestionsFunction": reconciler},
+    )
+    with stack:
+        event = reconciler.next_event()
+
+    assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
+    assert event["resources"] == [
+        "arn:aws:events:us-east-1:123456789012:rule/ReconcileIngestionsFunctionSweep"
+    ]

@@ -83,12 +83,25 @@ def _json_option(function: F) -> F:
     default=None,
     help="where state is kept (default: $OPENLQS_DATA_DIR or ~/.openlqs)",
 )
-def local(port: int | None, moto_port: int | None, data_dir: Path | None) -> None:
+@click.option(
+    "--parameter-overrides",
+    default=None,
+    metavar="NAME=VALUE ...",
+    help="template parameters, as sam deploy takes them (default: $OPENLQS_PARAMETER_OVERRIDES)",
+)
+def local(
+    port: int | None, moto_port: int | None, data_dir: Path | None, parameter_overrides: str | None
+) -> None:
     """Run openlqs on this machine (moto + the API in one process) until Ctrl-C."""
     # Imported here: moto and the server dependencies are only needed by this command.
+    from openlqs.local.cloudformation import parse_parameter_overrides
     from openlqs.local.runner import run_foreground
 
-    sys.exit(run_foreground(port=port, moto_port=moto_port, data_dir=data_dir))
+    try:
+        overrides = None if parameter_overrides is None else parse_parameter_overrides(parameter_overrides)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--parameter-overrides") from None
+    sys.exit(run_foreground(port=port, moto_port=moto_port, data_dir=data_dir, parameter_overrides=overrides))
 
 
 # Ingesting a file ----------------------------------------------------------------------------------

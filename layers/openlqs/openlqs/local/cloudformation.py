@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,57 @@ def load_template(path: Path | None = None) -> Template:
     if not isinstance(loaded, dict):
         raise ValueError(f"{template_path} is not a CloudFormation template (no top-level mapping)")
     return loaded
+
+
+def parse_parameter_overrides(text: str) -> dict[str, str]:
+    """``Name=Value Name2=Value2``, as ``sam deploy --parameter-overrides`` takes them (one value may be
+    quoted to hold spaces: ``Name="a b"``)."""
+    overrides: dict[str, str] = {}
+    for word in shlex.split(text):
+        name, equals, value = word.partition("=")
+        if not equals or not name:
+            raise ValueError(f"parameter override {word!r} is not Name=Value")
+        overrides[name] = value
+    return overrides
+
+
+def override_parameters(template: Template, overrides: Mapping[str, str]) -> Template:
+    """``template`` with the defaults of ``overrides``' parameters replaced, after the checks
+    CloudFormation makes (an unknown name, a Number that is not one, MinValue/MaxValue, AllowedValues,
+    AllowedPattern, MinLength/MaxLength); a ``ValueError`` says which fails."""
+    if not overrides:
+        return template
+    parameters: dict[str, Any] = dict(template.get("Parameters") or {})
+    for name, value in overrides.items():
+        declared = parameters.get(name)
+        if not isinstance(declared, dict):
+            known = ", ".join(sorted(parameters)) or "none"
+            raise ValueError(f"the template has no parameter {name} (it has: {known})")
+        _check_parameter(name, declared, value)
+        parameters[name] = {**declared, "Default": value}
+    return {**template, "Parameters": parameters}
+
+
+def _check_parameter(name: str, declared: Mapping[str, Any], value: str) -> None:
+    if declared.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"parameter {name} is a Number; {value!r} is not") from None
+        low, high = declared.get("MinValue"), declared.get("MaxValue")
+        if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+            raise ValueError(f"parameter {name} must be between {low} and {high}; {value} is not")
+    allowed = declared.get("AllowedValues")
+    if allowed is not None and value not in [_scalar_text(v) for v in allowed]:
+        raise ValueError(f"parameter {name} must be one of {', '.join(map(str, allowed))}; {value!r} is not")
+    pattern = declared.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        raise ValueError(f"parameter {name} must match {pattern}; {value!r} does not")
+    shortest, longest = declared.get("MinLength"), declared.get("MaxLength")
+    if (shortest is not None and len(value) < int(shortest)) or (
+        longest is not None and len(value) > int(longest)
+    ):
+        raise ValueError(f"parameter {name} must be {shortest} to {longest} characters long")
 
 
 def find_project_root(start: Path | None = None) -> Path:

@@ -59,6 +59,7 @@ def run_foreground(
     moto_port: int | None = None,
     data_dir: Path | str | None = None,
     *,
+    parameter_overrides: Mapping[str, str] | None = None,
     out: TextIO | None = None,
 ) -> int:
     """Run the local stack until Ctrl-C or SIGTERM, then save and stop; returns the exit status.
@@ -69,9 +70,15 @@ def run_foreground(
     out = out or sys.stdout
     warnings.filterwarnings("ignore", message=_EMPTY_METRICS_WARNING, category=UserWarning)
     stop = threading.Event()
-    stack = LocalStack(port=port, moto_port=moto_port, data_dir=data_dir, access_log=True)
     with _stop_on_signals(stop):
         try:
+            stack = LocalStack(
+                port=port,
+                moto_port=moto_port,
+                data_dir=data_dir,
+                access_log=True,
+                parameter_overrides=parameter_overrides,
+            )
             stack.start()
         except Exception as error:
             print(f"openlqs local: cannot start: {error}", file=sys.stderr)

@@ -34,6 +34,8 @@ from openlqs.local.cloudformation import (
     TABLE_TYPE,
     find_project_root,
     load_template,
+    override_parameters,
+    parse_parameter_overrides,
     queue_arn,
     resource_references,
     resources_of_type,
@@ -78,6 +80,8 @@ PORT_ENV = "OPENLQS_PORT"
 MOTO_PORT_ENV = "OPENLQS_MOTO_PORT"
 DATA_DIR_ENV = "OPENLQS_DATA_DIR"
 DATASTORE_ID_ENV = "OPENLQS_DATASTORE_ID"
+#: Template parameter values for this stack, ``Name=Value Name2=Value2`` (``sam deploy``'s form).
+PARAMETER_OVERRIDES_ENV = "OPENLQS_PARAMETER_OVERRIDES"
 DEFAULT_PORT = 8000
 DEFAULT_DATA_DIR = "~/.openlqs"
 #: How often a snapshot compacts the journal (every answered write is journaled at once anyway).
@@ -121,6 +125,8 @@ class LocalStack:
     the local resources; :meth:`stop` saves the state and puts the environment back.
 
     ``function_overrides`` runs other functions in place of the template's, by logical id (tests);
+    ``parameter_overrides`` sets template parameters, as ``sam deploy --parameter-overrides`` does (default:
+    ``$OPENLQS_PARAMETER_OVERRIDES``, e.g. ``PartTargetBytes=1048576``);
     ``trigger_retry_delay_s`` is how long a failed S3 event or stream batch waits, per attempt, before it
     is retried; ``drain_timeout_s`` is how long :meth:`stop` waits for Lambda invocations in progress.
 
@@ -146,6 +152,7 @@ class LocalStack:
         snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL_S,
         access_log: bool = False,
         function_overrides: Mapping[str, InProcessFunction] | None = None,
+        parameter_overrides: Mapping[str, str] | None = None,
         trigger_retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
         drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     ) -> None:
@@ -158,6 +165,9 @@ class LocalStack:
         self.snapshot_interval = snapshot_interval
         self.access_log = access_log
         self.function_overrides = dict(function_overrides or {})
+        if parameter_overrides is None:
+            parameter_overrides = parse_parameter_overrides(os.environ.get(PARAMETER_OVERRIDES_ENV) or "")
+        self.parameter_overrides = dict(parameter_overrides)
         self.trigger_retry_delay_s = trigger_retry_delay_s
         self.drain_timeout_s = drain_timeout_s
 
@@ -258,7 +268,9 @@ class LocalStack:
         if self._datastore_id is None:
             self._datastore_id = load_or_create_datastore_id(self.data_dir)
         project_dir = self.project_dir or find_project_root()
-        self.template = load_template(project_dir / "template.yaml")
+        self.template = override_parameters(
+            load_template(project_dir / "template.yaml"), self.parameter_overrides
+        )
         self.names = local_resource_names(self.template)
         if OBJECTS_BUCKET_ID not in self.names:
             raise ValueError(f"{project_dir / 'template.yaml'} declares no {OBJECTS_BUCKET_ID}")

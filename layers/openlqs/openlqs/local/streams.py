@@ -118,7 +118,8 @@ class DynamoDBStreamSource:
         """Deliver the batch again after a delay (``retry``), or give it up and go on.
 
         With ``bisect`` (``BisectBatchOnFunctionError``) a failed batch of several records is split in
-        two halves, each delivered (and retried) on its own, so that one bad record is isolated.
+        two halves, each delivered (and retried) on its own, so that one bad record is isolated; as on
+        Lambda, a split does not count as a retry.
         """
         records = delivery.event["Records"]
         if self.bisect and len(records) > 1:
@@ -138,7 +139,7 @@ class DynamoDBStreamSource:
     def _part(self, delivery: Delivery, records: list[dict[str, Any]]) -> Delivery:
         return Delivery(
             event={"Records": records},
-            attempt=delivery.attempt + 1,
+            attempt=delivery.attempt,
             description=self._describe(records),
             receipt=records[-1]["dynamodb"].get("SequenceNumber"),
         )
