@@ -190,13 +190,18 @@ def classify(environ: dict[str, Any]) -> MotoRequest:
     return MotoRequest("s3", True, [name for name in (bucket, host_bucket) if name])
 
 
+def _content_length(environ: dict[str, Any]) -> int:
+    """The request's ``Content-Length``; 0 when absent or not a number."""
+    try:
+        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
 def _json_body(environ: dict[str, Any]) -> dict[str, Any] | None:
     """A DynamoDB request's JSON body (read, then put back for moto); None when it is not an object."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    if length <= 0:
+    length = _content_length(environ)
+    if not length:
         return None
     raw = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(raw)
@@ -248,11 +253,8 @@ _KEPT_BODY_BYTES = 1024 * 1024
 def _buffer_body(environ: dict[str, Any]) -> bytes | None:
     """Read the request body off the socket now, so that the app reads it from a buffer; returns it when
     it is small."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    if length <= 0:
+    length = _content_length(environ)
+    if not length:
         return None
     source = environ["wsgi.input"]
     if isinstance(source, io.BytesIO):
