@@ -66,6 +66,8 @@ COALESCE_GAP = 64 * 1024
 #: A message index record's size without its entries: prefix, channel id, entries' byte length.
 MESSAGE_INDEX_FIXED = RECORD_PREFIX.size + 2 + 4
 MESSAGE_INDEX_ENTRY = 16
+#: The longest profile or library name kept from the header (in the ingestion's context).
+MAX_HEADER_TEXT = 256
 
 
 class _Unusable(Exception):
@@ -351,7 +353,10 @@ def read_index(source: ByteSource) -> LogIndex:
     tail = source.read(tail_start, size)
     head = tail if tail_start == 0 else source.read(0, min(size, HEAD_READ))
     header, data_start = read_header(source, head)
-    context: dict[str, Any] = {"mcap": {"profile": header.profile, "library": header.library}}
+    # The header's strings go to the ingestion's context: a writer's name, not a place for megabytes.
+    context: dict[str, Any] = {
+        "mcap": {"profile": header.profile[:MAX_HEADER_TEXT], "library": header.library[:MAX_HEADER_TEXT]}
+    }
     footer = _footer(tail, tail_start, data_start, size)
     if footer is None:
         return scan_index(source, data_start, "the file does not end with a footer (cut off?)", context)
