@@ -14,7 +14,10 @@ as ``bench.ingest`` writes its bags (``/imu`` ~400 Hz, ``/odom``, ``/tf``, ``/gp
 - the local stack from the queued POST to ``completed`` (a fresh stack each run, median of
   ``--repeats``); target <= 0.5x the reference's time;
 - on the last of those stacks, ``--requests`` pages of 1,000 ``/imu`` records in random 40 s windows
-  (``timestamp_gte``/``timestamp_lte``, ``limit=1000``) over HTTP with the admin key; target p50 <= 20 ms;
+  (``timestamp_gte``/``timestamp_lte``, ``limit=1000``) over HTTP with the admin key; target p50 <= 20 ms.
+  The same messages as a ROS 1 bag (``bench.ingest``'s bag: same seed, so the same times and topics)
+  are then ingested on that stack too, and both logs paged in other windows, request for request, as a
+  reference that the machine's load falls on alike (``--no-ros1-pages`` leaves it out);
 - RecordsTable write requests per 1,000 records, counted as ``bench.storage`` counts them (the tasks run
   one by one in moto's ``mock_aws``, every DynamoDB call of the process counted); target <= 1.
 
@@ -36,7 +39,7 @@ from mcap.reader import make_reader
 from mcap.writer import CompressionType, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from bench.common import admin_stack, ingest, median_seconds, report
+from bench.common import admin_stack, generate_small_message_bag, ingest, median_seconds, report
 from bench.queries import PAGE, percentile
 from bench.storage import Api, DynamoCounter, mocked_stack
 from openlqs.formats.mcap import McapFormat
@@ -112,27 +115,32 @@ def openlqs_indexer(path: Path) -> int:
     )
 
 
-def pages(http: Any, base: str, log_id: str, requests: int, seed: int) -> list[float]:
-    """Seconds per page of 1,000 ``/imu`` records in random 40 s windows, until the answer is received."""
-    (topic,) = http.get(f"{base}/topics", params={"log_id": log_id, "name": "/imu"}).json()["data"]
-    url = f"{base}/topics/{topic['id']}/records"
+def pages(http: Any, base: str, log_ids: dict[str, str], requests: int, seed: int) -> dict[str, list[float]]:
+    """Seconds per page of 1,000 ``/imu`` records in random 40 s windows, until the answer is received,
+    for each log of ``log_ids`` (by name), the logs' requests alternating window by window so that the
+    machine's noise falls on them alike."""
+    urls, topics = {}, {}
+    for name, log_id in log_ids.items():
+        (topic,) = http.get(f"{base}/topics", params={"log_id": log_id, "name": "/imu"}).json()["data"]
+        urls[name], topics[name] = f"{base}/topics/{topic['id']}/records", topic
+    start_time = max(topic["start_time"] for topic in topics.values())
+    end_time = min(topic["end_time"] for topic in topics.values())
     rng = random.Random(seed)
     windows = [
         (start, start + WINDOW_NS)
-        for start in (
-            rng.randrange(topic["start_time"], topic["end_time"] - WINDOW_NS) for _ in range(requests + 1)
-        )
+        for start in (rng.randrange(start_time, end_time - WINDOW_NS) for _ in range(requests + 1))
     ]
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in log_ids}
     for i, (start, end) in enumerate(windows):
-        gc.collect()
-        began = time.perf_counter()
-        response = http.get(url, params={"timestamp_gte": start, "timestamp_lte": end, "limit": PAGE})
-        elapsed = time.perf_counter() - began
-        response.raise_for_status()
-        assert len(response.json()["data"]) == PAGE
-        if i:  # the first request warms the function's caches, as a warm Lambda's would be
-            times.append(elapsed)
+        for name, url in urls.items():
+            gc.collect()
+            began = time.perf_counter()
+            response = http.get(url, params={"timestamp_gte": start, "timestamp_lte": end, "limit": PAGE})
+            elapsed = time.perf_counter() - began
+            response.raise_for_status()
+            assert len(response.json()["data"]) == PAGE
+            if i:  # the first window warms the function's caches, as a warm Lambda's would be
+                times[name].append(elapsed)
     return times
 
 
@@ -184,23 +192,32 @@ def measure(path: Path, messages: int, args: argparse.Namespace) -> tuple[dict[s
     ]
     if not args.skip_e2e:
         runs = []
-        page_times: list[float] = []
+        page_times: dict[str, list[float]] = {}
         for run in range(args.repeats):
             with admin_stack() as (stack, http, base):
                 ingested = ingest(stack, http, base, path, "bench", object_key="bench.mcap")
                 assert ingested.records == messages, ingested
                 runs.append({"seconds": ingested.seconds, "parts": ingested.parts})
                 if run == args.repeats - 1:
-                    page_times = pages(http, base, ingested.log_id, args.requests, args.seed)
+                    # The stack holds this log only, as bench.queries' stack holds its bag only (moto's
+                    # Query goes through the whole table, so other logs' blocks slow every page).
+                    logs = {"mcap": ingested.log_id}
+                    page_times = pages(http, base, logs, args.requests, args.seed)
+                    if args.ros1_pages:
+                        # The same messages as a ROS 1 bag (bench.ingest's, same seed: same times and
+                        # topics) on the same stack, paged in the same windows as the MCAP log again,
+                        # request for request: what MCAP records cost against ROS 1's.
+                        bag = generate_small_message_bag(
+                            Path(tempfile.gettempdir()) / f"openlqs-bench-{messages}.bag", messages
+                        )
+                        logs["ros1"] = ingest(stack, http, base, bag, "bench ros1").log_id
+                        beside = pages(http, base, logs, args.requests, args.seed + 1)
+                        page_times |= {"mcap beside ros1": beside["mcap"], "ros1": beside["ros1"]}
         seconds = statistics.median(run["seconds"] for run in runs)
-        p50, p95 = statistics.median(page_times), percentile(page_times, 0.95)
         results |= {
             "local_end_to_end": runs,
             "local_end_to_end_s": seconds,
             "end_to_end_vs_mcap": seconds / reference_s,
-            "page_p50_s": p50,
-            "page_p95_s": p95,
-            "page_times": page_times,
         }
         rows += [
             (
@@ -208,11 +225,23 @@ def measure(path: Path, messages: int, args: argparse.Namespace) -> tuple[dict[s
                 f"{seconds:.2f} s ({messages:,} records, {runs[0]['parts']} parts)",
             ),
             ("  end-to-end / mcap reader (target <= 0.5x)", f"{seconds / reference_s:.2f}x"),
-            (
-                "  page of 1,000 /imu records p50 / p95 (target p50 <= 20 ms)",
-                f"{p50 * 1e3:.1f} / {p95 * 1e3:.1f} ms",
-            ),
         ]
+        for name, times in page_times.items():
+            p50, p95 = statistics.median(times), percentile(times, 0.95)
+            key = name.replace(" ", "_")
+            results |= {f"{key}_page_p50_s": p50, f"{key}_page_p95_s": p95, f"{key}_page_times": times}
+            what = {
+                "mcap": "MCAP, alone in the table",
+                "mcap beside ros1": "MCAP, with the ROS 1 log in the table",
+                "ros1": "the same messages as a ROS 1 bag, alternating",
+            }[name]
+            target = " (target p50 <= 20 ms)" if name == "mcap" else ""
+            rows.append(
+                (
+                    f"  page of 1,000 /imu records, {what}: p50 / p95{target}",
+                    f"{p50 * 1e3:.1f} / {p95 * 1e3:.1f} ms",
+                )
+            )
     if not args.skip_storage:
         written = storage(path)
         requests = written["write_requests"].get(written["records_table"], 0)
@@ -233,6 +262,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--skip-storage", action="store_true")
+    parser.add_argument(
+        "--no-ros1-pages", dest="ros1_pages", action="store_false", help="time MCAP pages only"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {"messages": args.messages, "repeats": args.repeats}
     rows = [("messages", f"{args.messages:,}")]
