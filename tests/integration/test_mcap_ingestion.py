@@ -341,6 +341,26 @@ def test_mcap_topic_made_before_its_first_ingestion_gets_the_files_type_and_stor
     assert [r["query_data"] for r in matching] == [{"data": "message 30"}]
 
 
+def test_mcap_topic_made_with_a_definition_but_no_encoding_gets_the_files_encoding(
+    api: ApiClient, aws: dict[str, str], log: dict[str, Any]
+) -> None:
+    body = {
+        "log_id": log["id"],
+        "name": "/a",
+        "type_name": "std_msgs/msg/String",
+        "type_data": "string data\n",
+    }
+    assert api.post("/topics", body).status == 200
+    _put(aws, log, "run.mcap", write_mcap(MESSAGES[:30]))
+
+    ingest(api, log["id"], "run.mcap")
+
+    topic = _topics(api, log)["/a"]
+    assert topic["type_encoding"] == "cdr"  # else its CDR messages would be decoded as ROS 1
+    first = _records(api, topic["id"], include_raw_data="true")[0]
+    assert (first["query_data"], first["error"]) == ({"data": "message 0"}, None)
+
+
 def _image_mcap() -> tuple[bytes, tuple[int, int]]:
     """A ROS 2 MCAP of one rgb8 ``sensor_msgs/msg/Image`` and one jpeg ``CompressedImage``."""
     size = (96, 64)

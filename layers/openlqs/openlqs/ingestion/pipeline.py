@@ -321,8 +321,10 @@ class IngestionPipeline:
             return self.topics.list(TopicListParams(log_id=log_id, name=name, limit=1))[1][0], False
 
     def _typed(self, topic: Topic, channel: Channel) -> Topic:
-        """A topic made before its first ingestion (to opt in to stored query_data) gets the file's type."""
-        if topic.type_name is not None and topic.type_data is not None:
+        """A topic made before its first ingestion (to opt in to stored query_data) gets the file's type:
+        what it does not say (name, encoding, definition, schema) is taken from the file."""
+        encoded = topic.type_encoding is not None or channel.type_encoding is None
+        if topic.type_name is not None and topic.type_data is not None and encoded:
             return topic
         changes = {
             "type_name": topic.type_name or channel.type_name,
