@@ -16,6 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The datastore id used when a deployment does not set one.
 DEFAULT_DATASTORE_ID = UUID("00000000-0000-4000-8000-000000000001")
 
+#: Part sizing defaults (docs/performance.md, "Part sizes": measured with ``python -m bench.parts`` on
+#: this project's benchmark bags, then halved for one Lambda vCPU).
+DEFAULT_PART_BYTE_RATES_MIB_S = {"none": 200.0, "lz4": 100.0, "zstd": 100.0, "bz2": 6.0}
+DEFAULT_PART_MESSAGE_RATE = 500_000.0
+DEFAULT_PART_MAX_MESSAGES = 4_000_000
+DEFAULT_PART_TARGET_SECONDS = 120.0
+
 
 class Settings(BaseSettings):
     """Settings of one openlqs deployment (one LogQS "datastore")."""
@@ -45,8 +52,34 @@ class Settings(BaseSettings):
         "auto", description="S3 addressing; the local stack uses path-style URLs on moto's server."
     )
 
+    # How "Plan ingestion" sizes parts (openlqs.ingestion.part_sizes; docs/performance.md, "Part sizes").
     part_target_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024, description="Chunk bytes per ingestion part (the unit of parallel work)."
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Most chunk bytes per ingestion part; a part holds them in memory.",
+    )
+    part_max_messages: int = Field(
+        DEFAULT_PART_MAX_MESSAGES,
+        ge=1,
+        description="Most messages per ingestion part (memory: columns per message).",
+    )
+    part_target_seconds: float = Field(
+        DEFAULT_PART_TARGET_SECONDS,
+        gt=0,
+        description="Estimated seconds of one part's work at most (well inside ProcessPartFunction's 900 s).",
+    )
+    part_byte_rates_mib_s: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PART_BYTE_RATES_MIB_S),
+        description="File MiB one part processes per second, by chunk compression (none, lz4, zstd, bz2).",
+    )
+    part_message_rate: float = Field(
+        DEFAULT_PART_MESSAGE_RATE, gt=0, description="Messages one part indexes and writes per second."
+    )
+    max_parts_per_ingestion: int = Field(
+        50_000,
+        ge=1,
+        le=80_000,
+        description="Most parts of one ingestion (the Map's result, 3 bytes a part, stays under 256 KiB).",
     )
     ingestion_state_machine_arn: str | None = Field(None, description="IngestionStateMachine's ARN.")
 

@@ -80,15 +80,22 @@ class Channel:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+#: A span's compression when the index does not say (the plan then assumes the slowest it knows).
+UNKNOWN_COMPRESSION = "unknown"
+
+
 @dataclass(frozen=True)
 class Span:
-    """A chunk and what it holds: byte range in the file, time range, messages per channel id."""
+    """A chunk and what it holds: byte range in the file, time range, messages per channel id, and
+    its compression as records name it (None: uncompressed; ``UNKNOWN_COMPRESSION`` when the index does
+    not say), which the plan uses to size parts."""
 
     start: int
     end: int
     start_time: int
     end_time: int
     counts: dict[int, int]
+    compression: str | None = UNKNOWN_COMPRESSION
 
     @property
     def message_count(self) -> int:
