@@ -51,10 +51,10 @@ def child(path: Path) -> dict[str, Any]:
         part_bytes = int(context.get("end", 0)) - int(context.get("start", 0))
         before = current_rss_bytes()
         peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        result = tasks.process_part(plan["parts"][0])
+        result = tasks.process_part(tasks.parts_of(plan)[0])
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
-        "parts": len(plan["parts"]),
+        "parts": len(tasks.parts_of(plan)),
         "part_bytes": part_bytes,
         "part_records": result["record_count"],
         "rss_before_part": before,

@@ -34,7 +34,7 @@ def ingest(api: ApiClient, log_id: str, key: str) -> dict[str, Any]:
     ingestion = response.data
     payload = {"ingestion_id": ingestion["id"], "attempt": 1}
     plan = tasks.plan(payload)
-    for part in plan["parts"]:
+    for part in tasks.parts_of(plan):
         tasks.process_part(part)
     tasks.finalize(payload)
     finished = api.get(f"/ingestions/{ingestion['id']}").data

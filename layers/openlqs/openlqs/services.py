@@ -30,6 +30,7 @@ from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.domain.statistics import RecordStatistics
 from openlqs.ingestion.drop_folder import DropFolder
+from openlqs.ingestion.part_sizes import PartSizing
 from openlqs.ingestion.pipeline import IngestionPipeline
 from openlqs.ingestion.trigger import IngestionTrigger
 from openlqs.records.reading import ChunkCache
@@ -101,7 +102,16 @@ def build_services(settings: Settings) -> Services:
         object_spaces,
         statistics,
         environment,
-        part_target_bytes=settings.part_target_bytes,
+        manifests=object_spaces.managed,
+        manifest_bucket=settings.objects_bucket_name,
+        sizing=PartSizing.from_mib_rates(
+            rates_mib_s=settings.part_byte_rates_mib_s,
+            max_bytes=settings.part_target_bytes,
+            max_messages=settings.part_max_messages,
+            target_seconds=settings.part_target_seconds,
+            message_rate=settings.part_message_rate,
+        ),
+        max_parts=settings.max_parts_per_ingestion,
         stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
     )
     drop_folder = DropFolder(groups, logs, ingestions, object_spaces, settings.objects_bucket_name)
