@@ -12,7 +12,8 @@ entering ``queued`` starts a new attempt.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -45,6 +46,9 @@ from openlqs.models.ingestions import (
 
 S = ProcessState
 P = TypeVar("P", bound=ProcessModel)
+
+#: Parts ``IngestionPartService.create_many`` holds as models at once.
+CREATE_MANY_MODELS = 1000
 
 #: The placeholder parent id the official client sends when it fetches a part by id alone.
 NIL_ID = UUID(int=0)
@@ -392,26 +396,32 @@ class IngestionPartService(ProcessService[IngestionPart]):
         return part
 
     def create_many(
-        self, ingestion: Ingestion, requests: Sequence[IngestionPartCreateRequest], context: Context
-    ) -> builtins.list[IngestionPart]:
-        """Create the parts of an ingestion in batches (the pipeline's plan: thousands of parts at once).
+        self, ingestion: Ingestion, requests: Iterable[IngestionPartCreateRequest], context: Context
+    ) -> builtins.list[tuple[UUID, int]]:
+        """Create the parts of an ingestion in batches (the pipeline's plan: thousands of parts at once);
+        the id and sequence of each, in the order of ``requests``.
 
         Not one transaction: the ingestion is not checked again (the caller holds it), and the parts
-        counter is raised batch by batch (``ResourceRepository.create_many``).
+        counter is raised batch by batch (``ResourceRepository.create_many``). At most
+        ``CREATE_MANY_MODELS`` parts are held at once, whatever their number.
         """
-        parts = []
-        for request in requests:
-            fields = {
-                **request.model_dump(),
-                "ingestion_id": ingestion.id,
-                "log_id": ingestion.log_id,
-                "group_id": ingestion.group_id,
-            }
-            part = self._new(context, fields)
-            enter_state(part, None, self._initial_state(request.state), part.created_at)
-            parts.append(part)
-        self.repository.create_many(INGESTION_PART, parts, _parts_counter(ingestion.id))
-        return parts
+        created: builtins.list[tuple[UUID, int]] = []
+        pending = iter(requests)
+        while chunk := builtins.list(itertools.islice(pending, CREATE_MANY_MODELS)):
+            parts = []
+            for request in chunk:
+                fields = {
+                    **request.model_dump(),
+                    "ingestion_id": ingestion.id,
+                    "log_id": ingestion.log_id,
+                    "group_id": ingestion.group_id,
+                }
+                part = self._new(context, fields)
+                enter_state(part, None, self._initial_state(request.state), part.created_at)
+                parts.append(part)
+            self.repository.create_many(INGESTION_PART, parts, _parts_counter(ingestion.id))
+            created += [(part.id, part.sequence) for part in parts]
+        return created
 
     def all_of(self, ingestion_id: UUID) -> builtins.list[IngestionPart]:
         """Every part of an ingestion, in sequence order (one listing: no filters, no pages)."""

@@ -45,7 +45,6 @@ from openlqs.ingestion.payloads import (
     IngestionPlan,
     IngestionTask,
     ManifestLocation,
-    PartManifestItem,
     PartOutcome,
     PartState,
     PartTask,
@@ -212,11 +211,14 @@ class IngestionPipeline:
         )
 
     def _write_manifest(
-        self, ingestion_id: UUID, attempt: int, parts: list[IngestionPart]
+        self, ingestion_id: UUID, attempt: int, parts: list[tuple[UUID, int]]
     ) -> ManifestLocation:
-        """The parts as the Map's ItemReader reads them: a JSON array in ObjectsBucket, in sequence order."""
-        items = [PartManifestItem(part_id=part.id, sequence=part.sequence) for part in parts]
-        body = json.dumps([item.model_dump(mode="json") for item in items], separators=(",", ":"))
+        """The parts as the Map's ItemReader reads them: a JSON array in ObjectsBucket, in sequence order
+        (``PartManifestItem``s)."""
+        body = json.dumps(
+            [{"part_id": str(part_id), "sequence": sequence} for part_id, sequence in parts],
+            separators=(",", ":"),
+        )
         key = part_manifest_key(ingestion_id, attempt)
         self.manifests.put(key, body.encode(), "application/json")
         return ManifestLocation(bucket=self.manifest_bucket, key=key)
@@ -290,8 +292,9 @@ class IngestionPipeline:
         )
         return self.topics.update(topic.id, request, Context())
 
-    def _parts(self, ingestion: Ingestion, index: LogIndex, attempt: int) -> list[IngestionPart]:
-        """Replace the ingestion's parts with one per run of spans (``PartSizing``), in batches."""
+    def _parts(self, ingestion: Ingestion, index: LogIndex, attempt: int) -> list[tuple[UUID, int]]:
+        """Replace the ingestion's parts with one per run of spans (``PartSizing``), in batches; the id
+        and sequence of each."""
         runs = self.sizing.split(index.spans)
         if len(runs) > self.max_parts:
             raise LimitExceeded(
@@ -299,7 +302,7 @@ class IngestionPipeline:
                 "ingestion may have; raise PART_TARGET_BYTES (PartTargetBytes) so that parts are larger."
             )
         self.parts.delete_all(ingestion.id)
-        requests = [
+        requests = (
             IngestionPartCreateRequest(
                 sequence=sequence,
                 state=ProcessState.queued,
@@ -313,7 +316,7 @@ class IngestionPipeline:
                 },
             )
             for sequence, spans in enumerate(runs)
-        ]
+        )
         return self.parts.create_many(ingestion, requests, Context())
 
     # -- Process part ----------------------------------------------------------------------------
