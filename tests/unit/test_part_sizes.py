@@ -93,13 +93,7 @@ def test_bounds_and_rates_must_be_positive(bounds: dict[str, float]) -> None:
 
 def test_the_default_sizing_is_the_settings_and_keeps_64_mib_parts_of_a_plain_bag() -> None:
     settings = Settings()
-    default = PartSizing.from_mib_rates(
-        rates_mib_s=settings.part_byte_rates_mib_s,
-        max_bytes=settings.part_target_bytes,
-        max_messages=settings.part_max_messages,
-        target_seconds=settings.part_target_seconds,
-        message_rate=settings.part_message_rate,
-    )
+    default = PartSizing.from_settings(settings)
 
     assert default == PartSizing()
     assert settings.part_byte_rates_mib_s == DEFAULT_PART_BYTE_RATES_MIB_S

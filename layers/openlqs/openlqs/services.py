@@ -104,13 +104,7 @@ def build_services(settings: Settings) -> Services:
         environment,
         manifests=object_spaces.managed,
         manifest_bucket=settings.objects_bucket_name,
-        sizing=PartSizing.from_mib_rates(
-            rates_mib_s=settings.part_byte_rates_mib_s,
-            max_bytes=settings.part_target_bytes,
-            max_messages=settings.part_max_messages,
-            target_seconds=settings.part_target_seconds,
-            message_rate=settings.part_message_rate,
-        ),
+        sizing=PartSizing.from_settings(settings),
         max_parts=settings.max_parts_per_ingestion,
         stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
     )

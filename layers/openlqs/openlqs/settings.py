@@ -16,12 +16,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The datastore id used when a deployment does not set one.
 DEFAULT_DATASTORE_ID = UUID("00000000-0000-4000-8000-000000000001")
 
-#: Part sizing defaults (docs/performance.md, "Part sizes": measured with ``python -m bench.parts`` on
-#: this project's benchmark bags, then halved for one Lambda vCPU).
-DEFAULT_PART_BYTE_RATES_MIB_S = {"none": 200.0, "lz4": 100.0, "zstd": 100.0, "bz2": 6.0}
-DEFAULT_PART_MESSAGE_RATE = 500_000.0
+#: Part sizing defaults (docs/performance.md, "Part sizes"). Byte rates: the CPU rate ``python -m
+#: bench.parts`` measured per chunk compression (none 1,200, lz4 630, bz2 11 MiB/s of file bytes),
+#: halved for one Lambda vCPU, with the part's S3 read at 80 MiB/s in series; zstd is lz4's, unmeasured.
+#: Message rate: 1.66 M msg/s measured, halved, in series with ~1,000 DynamoDB write units a second
+#: (4.3 units per 1,000 records). Messages: ~140 bytes each at a part's peak, so 4 M messages are
+#: ~560 MiB next to the part's 64 MiB in a 1,769 MB function.
+DEFAULT_PART_BYTE_RATES_MIB_S = {"none": 70.0, "lz4": 64.0, "zstd": 64.0, "bz2": 5.0}
+DEFAULT_PART_MESSAGE_RATE = 200_000.0
 DEFAULT_PART_MAX_MESSAGES = 4_000_000
-DEFAULT_PART_TARGET_SECONDS = 120.0
+DEFAULT_PART_TARGET_SECONDS = 60.0
 
 
 class Settings(BaseSettings):

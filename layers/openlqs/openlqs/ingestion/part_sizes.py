@@ -6,10 +6,10 @@ A part is contiguous spans in file order. It grows while all three hold:
 * its bytes stay within ``max_bytes``: a part holds its whole byte range in memory while it decompresses
   one chunk at a time;
 * its messages stay within ``max_messages``: each message costs numpy columns and its share of the
-  sorted copies and blocks (~200 bytes at the peak, ``docs/performance.md``);
+  sorted copies and blocks (~140 bytes at the peak, ``docs/performance.md``);
 * its estimated time stays within ``target_seconds``: ``bytes / byte_rate(compression) + messages /
   message_rate``, rates measured per chunk compression on the benchmark bags (bz2 is the slow case:
-  it decompresses at a few MiB a second where lz4 and plain chunks are read at hundreds).
+  it decompresses at ~11 MiB of file a second where lz4 and plain chunks are indexed at hundreds).
 
 A span is never split (a chunk is the unit a format indexes), so a single span over a bound is a part of
 its own. A span whose compression the index does not say (``UNKNOWN_COMPRESSION``) or that has no rate
@@ -29,12 +29,13 @@ from openlqs.settings import (
     DEFAULT_PART_MAX_MESSAGES,
     DEFAULT_PART_MESSAGE_RATE,
     DEFAULT_PART_TARGET_SECONDS,
+    Settings,
 )
 
 MIB = 1024 * 1024
 
-#: File bytes one part processes per second, by chunk compression (uncompressed is "none"), measured by
-#: ``python -m bench.parts`` and halved for a Lambda vCPU (docs/performance.md, "Part sizes").
+#: File bytes one part processes per second, by chunk compression (uncompressed is "none"): see
+#: ``openlqs.settings`` and docs/performance.md, "Part sizes".
 DEFAULT_BYTE_RATES: Mapping[str, float] = MappingProxyType(
     {name: rate * MIB for name, rate in DEFAULT_PART_BYTE_RATES_MIB_S.items()}
 )
@@ -60,6 +61,17 @@ class PartSizing:
     def from_mib_rates(cls, *, rates_mib_s: Mapping[str, float], **bounds: Any) -> PartSizing:
         """Sizing with byte rates given in MiB a second (as the settings hold them)."""
         return cls(byte_rates={name: rate * MIB for name, rate in rates_mib_s.items()}, **bounds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PartSizing:
+        """The deployment's sizing (``PART_*`` settings)."""
+        return cls.from_mib_rates(
+            rates_mib_s=settings.part_byte_rates_mib_s,
+            max_bytes=settings.part_target_bytes,
+            max_messages=settings.part_max_messages,
+            target_seconds=settings.part_target_seconds,
+            message_rate=settings.part_message_rate,
+        )
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or self.max_messages < 1 or self.target_seconds <= 0:
