@@ -18,6 +18,7 @@ import pytest
 
 from openlqs import errors
 from openlqs.adapters import keys
+from openlqs.domain.object_keys import part_manifest_key
 from openlqs.ingestion.pipeline import COMPLETED_PARTS, completed_parts_counter
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
@@ -359,6 +360,21 @@ def test_template_objects_bucket_expires_noncurrent_versions_after_a_parameter(
     assert rule["Status"] == "Enabled"
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "NoncurrentVersionExpiryDays"}}
     assert template["Parameters"]["NoncurrentVersionExpiryDays"]["Default"] == 30
+
+
+def test_template_objects_bucket_expires_part_manifests_only_after_a_parameter(
+    template: dict[str, Any],
+) -> None:
+    rules = _resources(template)["ObjectsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    parameter = template["Parameters"]["IngestionManifestExpiryDays"]
+
+    (rule,) = [rule for rule in rules if "ExpirationInDays" in rule]
+
+    # Only the pipeline's prefix: a log's objects (lqs/) never expire
+    assert (rule["Status"], rule["Prefix"]) == ("Enabled", "ingestions/")
+    assert rule["ExpirationInDays"] == {"Ref": "IngestionManifestExpiryDays"}
+    assert part_manifest_key(uuid4(), 1).startswith(rule["Prefix"])
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 30, 1)
 
 
 def test_template_functions_never_log_their_events(template: dict[str, Any]) -> None:
