@@ -22,10 +22,11 @@ import statistics
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import lz4.frame
 import numpy as np
 from rosbags.rosbag1 import Writer
 
@@ -41,10 +42,10 @@ from bench.common import (
 )
 from bench.ingest import FileSource, rosbags_iteration
 from openlqs.formats.base import Span
-from openlqs.formats.ros1.bag import read_index
-from openlqs.ingestion.pipeline import split_parts
+from openlqs.formats.ros1 import Ros1Format
+from openlqs.ingestion.part_sizes import PartSizing
 from openlqs.services import get_services
-from openlqs.settings import get_settings
+from openlqs.settings import Settings, get_settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WIDTH, HEIGHT = 640, 480
@@ -93,14 +94,20 @@ def imu_payload(index: int) -> bytes:
     return bytes(TYPESTORE.serialize_ros1(string(data=f"imu sample {index}"), "std_msgs/msg/String"))
 
 
-def frames_for(target_bytes: int, seed: int) -> int:
-    """How many frames make ``target_bytes`` on disk, from one frame compressed as rosbags does (bz2 -9)."""
+def frames_for(target_bytes: int, seed: int, compression: str = "bz2") -> int:
+    """How many frames make ``target_bytes`` on disk, from one frame compressed as rosbags does (bz2 -9,
+    lz4 frames) or not."""
     sample = image_payload(gradient(), 0, np.random.default_rng(seed))
-    return max(1, round(target_bytes / len(bz2.compress(sample, 9))))
+    if compression == "bz2":
+        sample = bz2.compress(sample, 9)
+    elif compression == "lz4":
+        sample = lz4.frame.compress(sample)
+    return max(1, round(target_bytes / len(sample)))
 
 
-def generate_image_bag(path: Path, megabytes: int, *, seed: int = 13) -> Path:
-    """A bz2 bag of about ``megabytes`` MB: Image frames at 10 Hz and /imu strings at 100 Hz, fixed seed."""
+def generate_image_bag(path: Path, megabytes: int, *, seed: int = 13, compression: str = "bz2") -> Path:
+    """A bag of about ``megabytes`` MB (chunks bz2, lz4 or ``none``): Image frames at 10 Hz and /imu
+    strings at 100 Hz, fixed seed."""
     if path.exists():
         return path
     partial = path.with_name(f"{path.name}.partial")
@@ -108,11 +115,12 @@ def generate_image_bag(path: Path, megabytes: int, *, seed: int = 13) -> Path:
     base = gradient()
     rng = np.random.default_rng(seed)
     writer = Writer(partial)
-    writer.set_compression(Writer.CompressionFormat.BZ2)
+    if compression != "none":
+        writer.set_compression(Writer.CompressionFormat[compression.upper()])
     with writer:
         camera = writer.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE)
         imu = writer.add_connection("/imu", "std_msgs/msg/String", typestore=TYPESTORE)
-        for frame in range(frames_for(megabytes * 10**6, seed)):
+        for frame in range(frames_for(megabytes * 10**6, seed, compression)):
             timestamp = START_NS + frame * FRAME_PERIOD_NS
             writer.write(camera, timestamp, image_payload(base, frame, rng))
             for sample in range(IMU_PER_FRAME):
@@ -122,6 +130,11 @@ def generate_image_bag(path: Path, megabytes: int, *, seed: int = 13) -> Path:
     if abs(size - megabytes * 10**6) > SIZE_TOLERANCE * megabytes * 10**6:
         raise RuntimeError(f"{partial} is {size / 1e6:.1f} MB, not about {megabytes} MB")
     return partial.replace(path)
+
+
+def split_parts(chunks: list[Span], target_bytes: int) -> list[list[Span]]:
+    """The planner's parts with ``PART_TARGET_BYTES`` = ``target_bytes`` (its other bounds as set)."""
+    return replace(PartSizing.from_settings(Settings()), max_bytes=target_bytes).split(chunks)
 
 
 def part_target(chunks: list[Span], parts: int) -> int:
@@ -235,7 +248,7 @@ def main() -> None:
     temp = Path(tempfile.gettempdir())
     path = generate_image_bag(temp / f"openlqs-bench-fanout-{args.megabytes}.bag", args.megabytes)
     warm_up = generate_small_message_bag(temp / f"openlqs-bench-{WARM_UP_MESSAGES}.bag", WARM_UP_MESSAGES)
-    chunks = read_index(FileSource(path)).chunks
+    chunks = Ros1Format().read_index(FileSource(path)).spans
     rosbags_s = median_seconds(lambda: rosbags_iteration(path), args.repeats)
     fan_outs = [measure(path, warm_up, chunks, parts, args.repeats) for parts in args.parts]
     results: dict[str, Any] = {

@@ -157,13 +157,13 @@ def storage(path: Path) -> dict[str, Any]:
             counter.reset()
             payload = {"ingestion_id": ingestion["id"], "attempt": 1}
             plan = tasks.plan(payload)
-            for part in plan["parts"]:
+            for part in tasks.parts_of(plan):
                 tasks.process_part(part)
             tasks.finalize(payload)
         finally:
             boto3._get_default_session().events.unregister("provide-client-params.dynamodb.*", counter)
         return {
-            "parts": len(plan["parts"]),
+            "parts": plan["part_count"],
             "write_requests": dict(counter.write_requests),
             "records_table": settings["RECORDS_TABLE_NAME"],
         }

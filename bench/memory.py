@@ -45,16 +45,17 @@ def child(path: Path) -> dict[str, Any]:
         api = Api()
         _, ingestion = api.queue_ingestion(path, settings["OBJECTS_BUCKET_NAME"])
         plan = tasks.plan({"ingestion_id": ingestion["id"], "attempt": 1})
+        planned = tasks.parts_of(plan)
         parts = api.call("GET", f"/ingestions/{ingestion['id']}/parts")
         first = min(parts, key=lambda part: part["sequence"])
         context = first.get("context") or {}
         part_bytes = int(context.get("end", 0)) - int(context.get("start", 0))
         before = current_rss_bytes()
         peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        result = tasks.process_part(plan["parts"][0])
+        result = tasks.process_part(planned[0])
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
-        "parts": len(plan["parts"]),
+        "parts": len(planned),
         "part_bytes": part_bytes,
         "part_records": result["record_count"],
         "rss_before_part": before,

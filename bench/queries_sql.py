@@ -42,7 +42,7 @@ from rosbags.rosbag1 import Reader
 from bench.common import generate_small_message_bag, median_seconds, report
 from bench.ingest import FileSource
 from openlqs.formats.ros1.bag import index_chunk_columns, read_index
-from openlqs.ingestion.pipeline import MAX_BLOCK_RECORDS, bucket_width_for
+from openlqs.ingestion.part_blocks import MAX_BLOCK_RECORDS, bucket_width_for
 from openlqs.models.resources import Topic
 from openlqs.queries.engine import QueryLimits, run_query
 from openlqs.queries.views import RecordSpan, bucket_spans, log_views

@@ -206,11 +206,12 @@ def measure(path: Path, records: int, pages: int, seed: int) -> dict[str, Any]:
         counter.reset()
         payload = {"ingestion_id": ingestion["id"], "attempt": 1}
         plan = tasks.plan(payload)
-        for part in plan["parts"]:
+        parts = tasks.parts_of(plan)
+        for part in parts:
             tasks.process_part(part)
         tasks.finalize(payload)
         ingest = {
-            "parts": len(plan["parts"]),
+            "parts": len(parts),
             "calls": {f"{op} {table}": n for (op, table), n in sorted(counter.calls.items())},
             "write_requests": dict(counter.write_requests),
             "write_units": dict(counter.write_units),

@@ -45,9 +45,9 @@ def running(
     ingestion = api.post("/ingestions", request).data
     execution = start_execution(state_machine, f"{ingestion['id']}-1")
     plan = tasks.plan({"ingestion_id": ingestion["id"], "attempt": 1})
-    assert len(plan["parts"]) > 1
-    tasks.process_part(plan["parts"][0])
-    return {"log": log, "ingestion": ingestion, "execution": execution, "parts": plan["parts"]}
+    assert len(tasks.parts_of(plan)) > 1
+    tasks.process_part(tasks.parts_of(plan)[0])
+    return {"log": log, "ingestion": ingestion, "execution": execution, "parts": tasks.parts_of(plan)}
 
 
 def _records(aws: dict[str, str]) -> int:
@@ -82,7 +82,7 @@ def test_cancelled_ingestion_queued_again_ends_with_one_copy_of_every_record(
 
     assert api.patch(f"/ingestions/{ingestion_id}", {"state": "queued"}).status == 200
     payload = {"ingestion_id": ingestion_id, "attempt": 2}
-    for part in tasks.plan(payload)["parts"]:
+    for part in tasks.parts_of(tasks.plan(payload)):
         tasks.process_part(part)
     tasks.finalize(payload)
 

@@ -47,7 +47,7 @@ def _run(ingestion: dict[str, Any], attempt: int = 1) -> dict[str, Any]:
     payload = {"ingestion_id": ingestion["id"], "attempt": attempt}
     try:
         plan = tasks.plan(payload)
-        for part in reversed(plan["parts"]):
+        for part in reversed(tasks.parts_of(plan)):
             tasks.process_part(part)
         return tasks.finalize(payload)
     except Exception as error:  # the Catch → "Fail ingestion" path
@@ -370,7 +370,7 @@ def test_pipeline_part_of_a_failed_ingestion_writes_nothing(
     tasks.get_pipeline().ingestions.transition(UUID(ingestion["id"]), ProcessState.failed)
 
     with pytest.raises(StaleAttempt):
-        tasks.process_part(plan["parts"][0])
+        tasks.process_part(tasks.parts_of(plan)[0])
 
     topics = api.get("/topics", params={"log_id": log["id"]}).json()["data"]
     assert all(

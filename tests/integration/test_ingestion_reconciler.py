@@ -65,7 +65,7 @@ def test_reconciler_fails_the_ingestion_of_an_aborted_execution_and_takes_its_at
     api: ApiClient, aws: dict[str, str], log: dict[str, Any], state_machine: str
 ) -> None:
     ingestion = _planned(api, log)
-    tasks.process_part(ingestion["plan"]["parts"][0])
+    tasks.process_part(tasks.parts_of(ingestion["plan"])[0])
     assert _records(aws) > 0
 
     report = _reconciler().execution_ended(f"{ingestion['id']}-1", "ABORTED")

@@ -1,9 +1,12 @@
 """statemachines/ingestion.asl.json run by moto's Step Functions interpreter, with fake task functions.
 
-The real ASL, with its DefinitionSubstitutions resolved from template.yaml, runs end to end; its Lambda
-invocations are answered in-process by a botocore ``before-call`` handler (as in local mode), here by
-fakes that record the payloads they get. What is checked is the machine's flow and its payload contracts:
-which task runs with which input, retries, and that every failure ends in "Fail ingestion".
+The real ASL, with its DefinitionSubstitutions resolved from template.yaml, runs end to end as the local
+stack runs it (its Distributed Map as an inline Map over the same manifest:
+``openlqs.local.statemachines.inline_distributed_maps``); its Lambda invocations are answered in-process
+by a botocore ``before-call`` handler (as in local mode), here by fakes that record the payloads they
+get. The fake plan writes a real manifest to moto's S3. What is checked is the machine's flow and its
+payload contracts: which task runs with which input, retries, and that every failure ends in "Fail
+ingestion". The last tests run the deployed file unchanged, to show what moto does with it.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
 from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from openlqs.local.statemachines import inline_distributed_maps
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 INGESTION_ASL = PROJECT_DIR / "statemachines" / "ingestion.asl.json"
 INGESTION_ID = "438284fc-4d27-42a2-bd5b-929e8fa1ad2d"
+MANIFEST_BUCKET = "openlqs-objects"
 
 Task = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -45,8 +50,9 @@ def _function_arn(logical_id: str) -> str:
     return f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{logical_id}"
 
 
-def _definition(template: dict[str, Any], **parameters: str) -> str:
-    """The ASL as SAM would deploy it: every ${Name} replaced by its DefinitionSubstitutions value."""
+def _definition(template: dict[str, Any], *, deployed: bool = False, **parameters: str) -> str:
+    """The ASL as SAM would deploy it (every ${Name} replaced by its DefinitionSubstitutions value) and,
+    unless ``deployed``, as the local stack runs it."""
     substitutions = template["Resources"]["IngestionStateMachine"]["Properties"]["DefinitionSubstitutions"]
     defaults = {name: str(p["Default"]) for name, p in template["Parameters"].items() if "Default" in p}
     definition = INGESTION_ASL.read_text()
@@ -59,7 +65,7 @@ def _definition(template: dict[str, Any], **parameters: str) -> str:
             resolved = {**defaults, **parameters}[value["Ref"]]
         definition = definition.replace("${" + name + "}", resolved)
     assert "${" not in definition
-    return definition
+    return definition if deployed else json.dumps(inline_distributed_maps(json.loads(definition)))
 
 
 class _Http:
@@ -118,18 +124,31 @@ class FakeTasks:
             )
 
 
+def manifest_items(part_count: int) -> list[dict[str, Any]]:
+    return [
+        {"part_id": str(uuid.UUID(int=sequence + 1)), "sequence": sequence} for sequence in range(part_count)
+    ]
+
+
+def part_tasks(part_count: int) -> list[dict[str, Any]]:
+    """What "Process part" should get for each manifest item."""
+    return [{"ingestion_id": INGESTION_ID, "attempt": 1, **item} for item in manifest_items(part_count)]
+
+
 def plan(part_count: int) -> Task:
+    """Writes a manifest of ``part_count`` parts to S3, as the plan does, and returns its location."""
+
     def task(payload: dict[str, Any]) -> dict[str, Any]:
-        parts = [
-            {
-                "ingestion_id": payload["ingestion_id"],
-                "part_id": str(uuid.UUID(int=sequence + 1)),
-                "sequence": sequence,
-                "attempt": payload["attempt"],
-            }
-            for sequence in range(part_count)
-        ]
-        return {"ingestion_id": payload["ingestion_id"], "attempt": payload["attempt"], "parts": parts}
+        key = f"ingestions/{payload['ingestion_id']}/{payload['attempt']}/parts.json"
+        boto3.client("s3").put_object(
+            Bucket=MANIFEST_BUCKET, Key=key, Body=json.dumps(manifest_items(part_count)).encode()
+        )
+        return {
+            "ingestion_id": payload["ingestion_id"],
+            "attempt": payload["attempt"],
+            "manifest": {"bucket": MANIFEST_BUCKET, "key": key},
+            "part_count": part_count,
+        }
 
     return task
 
@@ -144,6 +163,24 @@ def finalize(payload: dict[str, Any]) -> dict[str, Any]:
 
 def fail(payload: dict[str, Any]) -> dict[str, Any]:
     return {"ingestion_id": payload["ingestion_id"], "state": "failed"}
+
+
+def fail_part(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"part_id": payload["part_id"], "state": "failed"}
+
+
+def tasks(**overrides: Task) -> FakeTasks:
+    """The five task functions, ``overrides`` in place of the plain fakes."""
+    return FakeTasks(
+        {
+            "PlanIngestionFunction": plan(3),
+            "ProcessPartFunction": process_part,
+            "FailPartFunction": fail_part,
+            "FinalizeIngestionFunction": finalize,
+            "FailIngestionFunction": fail,
+            **overrides,
+        }
+    )
 
 
 def raises(error: Exception) -> Task:
@@ -189,7 +226,7 @@ def run_ingestion(
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     registered: list[tuple[Any, Callable[..., Any]]] = []
 
-    def run(fakes: FakeTasks, **parameters: str) -> Execution:
+    def run(fakes: FakeTasks, *, deployed: bool = False, **parameters: str) -> Execution:
         # The interpreter calls Lambda with boto3.client(...), that is through the default session,
         # which mock_aws replaces when it starts.
         if boto3.DEFAULT_SESSION is None:
@@ -200,7 +237,7 @@ def run_ingestion(
         client = boto3.client("stepfunctions")
         machine = client.create_state_machine(
             name="ingestion",
-            definition=_definition(template, **parameters),
+            definition=_definition(template, deployed=deployed, **parameters),
             roleArn=f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/ingestion-state-machine",
         )
         execution_arn = client.start_execution(
@@ -221,6 +258,7 @@ def run_ingestion(
         )
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        boto3.client("s3").create_bucket(Bucket=MANIFEST_BUCKET)
         yield run
     for session, handler in registered:
         session.events.unregister("before-call.lambda.Invoke", handler)
@@ -229,14 +267,7 @@ def run_ingestion(
 def test_ingestion_state_machine_plans_processes_every_part_and_finalizes(
     run_ingestion: Callable[..., Execution],
 ) -> None:
-    fakes = FakeTasks(
-        {
-            "PlanIngestionFunction": plan(3),
-            "ProcessPartFunction": process_part,
-            "FinalizeIngestionFunction": finalize,
-            "FailIngestionFunction": fail,
-        }
-    )
+    fakes = tasks()
 
     execution = run_ingestion(fakes)
 
@@ -245,26 +276,19 @@ def test_ingestion_state_machine_plans_processes_every_part_and_finalizes(
         {"ingestion_id": INGESTION_ID, "state": "completed"},
     )
     assert fakes.payloads("PlanIngestionFunction") == [{"ingestion_id": INGESTION_ID, "attempt": 1}]
-    parts = plan(3)({"ingestion_id": INGESTION_ID, "attempt": 1})["parts"]
+    # Every item of the manifest, with the execution's ids added by the ItemSelector.
     processed = fakes.payloads("ProcessPartFunction")
-    assert sorted(processed, key=lambda part: part["sequence"]) == parts
+    assert sorted(processed, key=lambda part: part["sequence"]) == part_tasks(3)
     assert fakes.payloads("FinalizeIngestionFunction") == [{"ingestion_id": INGESTION_ID, "attempt": 1}]
     assert fakes.names()[-1] == "FinalizeIngestionFunction"
-    assert fakes.payloads("FailIngestionFunction") == []
+    assert fakes.payloads("FailIngestionFunction") == fakes.payloads("FailPartFunction") == []
 
 
 def test_ingestion_state_machine_finalizes_a_plan_without_parts(
     run_ingestion: Callable[..., Execution],
 ) -> None:
-    # A valid bag with no messages has no chunks, hence no parts.
-    fakes = FakeTasks(
-        {
-            "PlanIngestionFunction": plan(0),
-            "ProcessPartFunction": process_part,
-            "FinalizeIngestionFunction": finalize,
-            "FailIngestionFunction": fail,
-        }
-    )
+    # A valid bag with no messages has no chunks, hence no parts: the manifest is not even read.
+    fakes = tasks(PlanIngestionFunction=plan(0))
 
     execution = run_ingestion(fakes)
 
@@ -287,14 +311,7 @@ def test_ingestion_state_machine_runs_at_most_max_concurrency_parts_at_once(
             running["now"] -= 1
         return process_part(payload)
 
-    fakes = FakeTasks(
-        {
-            "PlanIngestionFunction": plan(6),
-            "ProcessPartFunction": slow_part,
-            "FinalizeIngestionFunction": finalize,
-            "FailIngestionFunction": fail,
-        }
-    )
+    fakes = tasks(PlanIngestionFunction=plan(6), ProcessPartFunction=slow_part)
 
     execution = run_ingestion(fakes, PartMaxConcurrency="2")
 
@@ -311,26 +328,43 @@ def test_ingestion_state_machine_fails_the_ingestion_when_a_part_fails(
             raise BadLogFile("Chunk at byte 4096 cannot be decompressed.")
         return process_part(payload)
 
-    fakes = FakeTasks(
-        {
-            "PlanIngestionFunction": plan(4),
-            "ProcessPartFunction": part_two_is_corrupt,
-            "FinalizeIngestionFunction": finalize,
-            "FailIngestionFunction": fail,
-        }
-    )
+    fakes = tasks(PlanIngestionFunction=plan(4), ProcessPartFunction=part_two_is_corrupt)
 
     execution = run_ingestion(fakes)
 
+    # The part's error is noted on the part, its execution fails, then the Map, then the ingestion.
     assert (execution.status, execution.error) == ("FAILED", "IngestionFailed")
-    (failed,) = fakes.payloads("FailIngestionFunction")
-    assert (failed["ingestion_id"], failed["attempt"]) == (INGESTION_ID, 1)
-    assert failed["error"]["Error"] == "BadLogFile"
-    cause = json.loads(failed["error"]["Cause"])
+    (noted,) = fakes.payloads("FailPartFunction")
+    assert {key: noted[key] for key in ("ingestion_id", "attempt", "part_id", "sequence")} == part_tasks(4)[2]
+    assert noted["error"]["Error"] == "BadLogFile"
+    cause = json.loads(noted["error"]["Cause"])
     assert (cause["errorType"], cause["errorMessage"]) == (
         "BadLogFile",
         "Chunk at byte 4096 cannot be decompressed.",
     )
+    (failed,) = fakes.payloads("FailIngestionFunction")
+    assert (failed["ingestion_id"], failed["attempt"]) == (INGESTION_ID, 1)
+    # Locally the inline Map fails with the part's own Fail state; on AWS the Distributed Map fails
+    # with States.ExceedToleratedFailureThreshold. Either way "Fail ingestion" names the part from
+    # what "Record part failure" noted.
+    assert failed["error"]["Error"] == "PartFailed"
+    assert fakes.payloads("FinalizeIngestionFunction") == []
+    assert fakes.names().index("FailPartFunction") < fakes.names().index("FailIngestionFunction")
+
+
+def test_ingestion_state_machine_a_part_fails_even_when_its_failure_cannot_be_noted(
+    run_ingestion: Callable[..., Execution],
+) -> None:
+    fakes = tasks(
+        PlanIngestionFunction=plan(2),
+        ProcessPartFunction=raises(BadLogFile("corrupt")),
+        FailPartFunction=raises(RuntimeError("DynamoDB is unavailable.")),
+    )
+
+    execution = run_ingestion(fakes)
+
+    assert execution.status == "FAILED"
+    assert fakes.names()[-1] == "FailIngestionFunction"
     assert fakes.payloads("FinalizeIngestionFunction") == []
 
 
@@ -338,14 +372,12 @@ def test_ingestion_state_machine_fails_the_ingestion_when_a_part_fails(
 def test_ingestion_state_machine_fails_the_ingestion_when_a_task_fails(
     run_ingestion: Callable[..., Execution], failing: str
 ) -> None:
-    tasks = {
-        "PlanIngestionFunction": plan(2),
-        "ProcessPartFunction": process_part,
-        "FinalizeIngestionFunction": finalize,
-        "FailIngestionFunction": fail,
-    }
-    tasks[failing] = raises(BadLogFile("Not a ROS 1 bag: the file starts with b'hello'."))
-    fakes = FakeTasks(tasks)
+    fakes = tasks(
+        **{
+            "PlanIngestionFunction": plan(2),
+            failing: raises(BadLogFile("Not a ROS 1 bag: the file starts with b'hello'.")),
+        }
+    )
 
     execution = run_ingestion(fakes)
 
@@ -355,6 +387,20 @@ def test_ingestion_state_machine_fails_the_ingestion_when_a_task_fails(
     assert failed["error"]["Error"] == "BadLogFile"
     if failing == "PlanIngestionFunction":
         assert fakes.names() == ["PlanIngestionFunction", "FailIngestionFunction"]
+
+
+def test_ingestion_state_machine_fails_the_ingestion_when_the_manifest_cannot_be_read(
+    run_ingestion: Callable[..., Execution],
+) -> None:
+    def plan_without_manifest(payload: dict[str, Any]) -> dict[str, Any]:
+        return {**plan(2)(payload), "manifest": {"bucket": MANIFEST_BUCKET, "key": "ingestions/missing.json"}}
+
+    fakes = tasks(PlanIngestionFunction=plan_without_manifest)
+
+    execution = run_ingestion(fakes)
+
+    assert execution.status == "FAILED"
+    assert fakes.names() == ["PlanIngestionFunction", "FailIngestionFunction"]
 
 
 def test_ingestion_state_machine_retries_a_lambda_service_error(
@@ -367,14 +413,7 @@ def test_ingestion_state_machine_retries_a_lambda_service_error(
             raise throttled.pop()
         return plan(1)(payload)
 
-    fakes = FakeTasks(
-        {
-            "PlanIngestionFunction": plan_after_a_throttle,
-            "ProcessPartFunction": process_part,
-            "FinalizeIngestionFunction": finalize,
-            "FailIngestionFunction": fail,
-        }
-    )
+    fakes = tasks(PlanIngestionFunction=plan_after_a_throttle)
 
     execution = run_ingestion(fakes)
 
@@ -386,14 +425,7 @@ def test_ingestion_state_machine_retries_a_lambda_service_error(
 def test_ingestion_state_machine_does_not_retry_a_function_error(
     run_ingestion: Callable[..., Execution], retry_sleeps: list[float]
 ) -> None:
-    fakes = FakeTasks(
-        {
-            "PlanIngestionFunction": raises(BadLogFile("The file is empty.")),
-            "ProcessPartFunction": process_part,
-            "FinalizeIngestionFunction": finalize,
-            "FailIngestionFunction": fail,
-        }
-    )
+    fakes = tasks(PlanIngestionFunction=raises(BadLogFile("The file is empty.")))
 
     run_ingestion(fakes)
 
@@ -404,13 +436,9 @@ def test_ingestion_state_machine_does_not_retry_a_function_error(
 def test_ingestion_state_machine_retries_fail_ingestion_then_ends_failed(
     run_ingestion: Callable[..., Execution], retry_sleeps: list[float]
 ) -> None:
-    fakes = FakeTasks(
-        {
-            "PlanIngestionFunction": raises(BadLogFile("The file is empty.")),
-            "ProcessPartFunction": process_part,
-            "FinalizeIngestionFunction": finalize,
-            "FailIngestionFunction": raises(RuntimeError("DynamoDB is unavailable.")),
-        }
+    fakes = tasks(
+        PlanIngestionFunction=raises(BadLogFile("The file is empty.")),
+        FailIngestionFunction=raises(RuntimeError("DynamoDB is unavailable.")),
     )
 
     execution = run_ingestion(fakes)
@@ -418,3 +446,33 @@ def test_ingestion_state_machine_retries_fail_ingestion_then_ends_failed(
     assert (execution.status, execution.error) == ("FAILED", "IngestionFailed")
     assert fakes.names() == ["PlanIngestionFunction"] + ["FailIngestionFunction"] * 3
     assert retry_sleeps == [1, 2]
+
+
+# -- The deployed file in moto, unchanged ----------------------------------------------------------------
+
+
+def test_moto_runs_the_deployed_distributed_map_over_the_manifest(
+    run_ingestion: Callable[..., Execution],
+) -> None:
+    fakes = tasks()
+
+    execution = run_ingestion(fakes, deployed=True)
+
+    assert execution.status == "SUCCEEDED"
+    processed = fakes.payloads("ProcessPartFunction")
+    assert sorted(processed, key=lambda part: part["sequence"]) == part_tasks(3)
+
+
+def test_moto_ignores_the_deployed_maps_tolerated_failures_which_is_why_the_loader_inlines_it(
+    run_ingestion: Callable[..., Execution],
+) -> None:
+    # On AWS, with ToleratedFailureCount 0, a failed part fails the Map; moto 5.2.5 lets the Map
+    # succeed. If this starts failing, moto honours the tolerance, and the local loader's transform
+    # (openlqs.local.statemachines) may go.
+    fakes = tasks(ProcessPartFunction=raises(BadLogFile("corrupt")))
+
+    execution = run_ingestion(fakes, deployed=True)
+
+    assert execution.status == "SUCCEEDED"
+    assert len(fakes.payloads("FailPartFunction")) == 3
+    assert fakes.payloads("FinalizeIngestionFunction") == [{"ingestion_id": INGESTION_ID, "attempt": 1}]

@@ -1,8 +1,9 @@
 """The whole ingestion workflow in mock_aws: the real ASL in moto's interpreter, the real task functions.
 
 The trigger's stream handler starts the execution (as the DynamoDB stream would), moto's Step Functions
-interpreter runs statemachines/ingestion.asl.json, and its Lambda tasks run the deployed function files
-in-process (botocore ``before-call`` hook, as in local mode).
+interpreter runs statemachines/ingestion.asl.json as the local stack runs it (its Distributed Map inline
+over the plan's manifest in moto's S3), and its Lambda tasks run the deployed function files in-process
+(botocore ``before-call`` hook, as in local mode).
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from tests.support.events import load_event
 from tests.support.paths import DATASTORE_ID, PROJECT_DIR
 from tests.support.resources import create_group, create_log
 
-TASKS = ("PlanIngestionFunction", "ProcessPartFunction", "FinalizeIngestionFunction", "FailIngestionFunction")
+TASKS = (
+    "PlanIngestionFunction",
+    "ProcessPartFunction",
+    "FailPartFunction",
+    "FinalizeIngestionFunction",
+    "FailIngestionFunction",
+)
 
 
 @pytest.fixture
@@ -48,7 +55,7 @@ def workflow(
     client = boto3.client("stepfunctions")
     arn = client.create_state_machine(
         name=machine.name,
-        definition=machine.render(template_lookup(template, refs)),
+        definition=machine.local_definition(template_lookup(template, refs)),
         roleArn=machine.role_arn,
     )["stateMachineArn"]
     monkeypatch.setenv("INGESTION_STATE_MACHINE_ARN", arn)
@@ -154,3 +161,56 @@ def test_workflow_fails_a_truncated_header_with_a_clear_error(
     assert "header" in done["error_message"]
     assert done["previous_state"] == "processing"
     assert api.get("/topics", params={"log_id": log["id"]}).json()["count"] == 0
+
+
+def test_workflow_fails_a_corrupt_part_naming_it_and_a_requeue_completes(
+    api: ApiClient, aws: dict[str, str], workflow: Any, template: dict[str, Any], tmp_path: Path
+) -> None:
+    from openlqs.formats.ros1.bag import read_index, read_record
+    from tests.support.bags import FileSource, write_string_bag
+
+    log = create_log(api, create_group(api, "Workflow")["id"], "Corrupt")
+    key = f"lqs/{DATASTORE_ID}/logs/{log['id']}/corrupt.bag"
+    bag = write_string_bag(
+        tmp_path / "ok.bag", [("/c", 10 + i, f"m{i}" * 200) for i in range(2000)], chunk_threshold=16 * 1024
+    )
+    good = bag.read_bytes()
+    data = bytearray(good)
+    chunks = read_index(FileSource(bag)).chunks
+    record = read_record(data, chunks[len(chunks) // 2].start)
+    assert record is not None
+    data[record.data_start : record.data_start + 8] = b"\xff" * 8
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=aws["OBJECTS_BUCKET_NAME"], Key=key, Body=bytes(data))
+    trigger = InProcessFunction(function_specs(template, PROJECT_DIR)["IngestionTriggerFunction"])
+    ingestion = api.post(
+        "/ingestions", {"log_id": log["id"], "object_key": "corrupt.bag", "state": "queued"}
+    ).data
+
+    trigger.invoke(_stream_record(ingestion["id"], 1))
+    failed = _wait_for(api, ingestion["id"])
+
+    # The part's own error, with the part named, and nothing of the attempt left
+    parts = api.get(f"/ingestions/{ingestion['id']}/parts", params={"limit": 1000}).json()
+    (bad,) = [part for part in parts["data"] if part["state"] == "failed"]
+    assert parts["count"] > 3
+    assert (failed["state"], failed["error_name"]) == ("failed", "BadLogFile")
+    assert failed["error_message"].startswith(f"Part {bad['sequence']} failed: ")
+    (named,) = failed["error_payload"]["failed_parts"]
+    assert (named["sequence"], named["part_id"]) == (bad["sequence"], bad["id"])
+    assert named["start"] <= record.data_start < named["end"]
+    assert api.get(f"/logs/{log['id']}").data["record_count"] == 0
+
+    # When the file is fixed and the ingestion queued again, the new attempt completes cleanly
+    s3.put_object(Bucket=aws["OBJECTS_BUCKET_NAME"], Key=key, Body=good)
+    assert api.patch(f"/ingestions/{ingestion['id']}", {"state": "queued"}).status == 200
+    trigger.invoke(_stream_record(ingestion["id"], 2))
+    done = _wait_for(api, ingestion["id"])
+
+    assert (done["state"], done["progress"], done["error_name"]) == ("completed", 1.0, None)
+    assert api.get(f"/logs/{log['id']}").data["record_count"] == 2000
+    states = {
+        p["state"]
+        for p in api.get(f"/ingestions/{ingestion['id']}/parts", params={"limit": 1000}).json()["data"]
+    }
+    assert states == {"completed"}

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import boto3
 import pytest
@@ -36,6 +36,7 @@ from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.services import get_services
 from openlqs.settings import get_settings
+from tests.support import tasks
 from tests.support.api import ApiClient, ApiResponse
 from tests.support.bags import write_string_bag
 from tests.support.events import load_event
@@ -55,7 +56,8 @@ from tests.support.policies import (
 )
 from tests.support.resources import create_group, create_log, create_records, create_topic
 
-STATE_MACHINE_NAME = "IngestionStateMachine-Ab12Cd34"
+#: As template.yaml names the state machine ("{stack name}-ingestion") in the fake stack "openlqs".
+STATE_MACHINE_NAME = "openlqs-ingestion"
 #: The stage of the deployed API (the StageName parameter's default), as requests name it.
 STAGE = "v1"
 EXTERNAL_BUCKET = "robot-fleet-logs"
@@ -489,7 +491,7 @@ def test_template_permissions_allow_every_call_of_cancelling_and_reconciling(
         )
         task = {"ingestion_id": ingestion["id"], "attempt": 1}
         plan = _function(template, "PlanIngestionFunction").invoke(task)
-        _function(template, "ProcessPartFunction").invoke(plan["parts"][0])
+        _function(template, "ProcessPartFunction").invoke(tasks.parts_of(plan)[0])
         ingestions.append(ingestion)
     cancelled, aborted, swept = ingestions
     for arn in executions[1:]:
@@ -531,20 +533,48 @@ def test_template_permissions_allow_every_call_of_cancelling_and_reconciling(
 # -- The ingestion state machine's tasks --------------------------------------------------------------
 
 
+def _distributed_map_calls(recorder: CallRecorder, plan: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+    """What Step Functions does with the state machine's role for "Process parts" (nothing runs it
+    here): its ItemReader reads the manifest the plan named, and it starts, describes and stops child
+    executions of its own state machine."""
+    own = f"arn:aws:states:us-east-1:123456789012:stateMachine:{STATE_MACHINE_NAME}"
+    child = f"arn:aws:states:us-east-1:123456789012:execution:{STATE_MACHINE_NAME}/Process parts:{uuid4()}"
+    location = plan["manifest"]
+    recorder.calls["IngestionStateMachine"] += [
+        Call("s3", "GetObject", {"Bucket": location["bucket"], "Key": location["key"]}),
+        *(Call("states", "StartExecution", {"stateMachineArn": own}) for _ in parts),
+        Call("states", "DescribeExecution", {"executionArn": child}),
+        Call("states", "StopExecution", {"executionArn": child}),
+    ]
+
+
 def _run_tasks(
-    recorder: CallRecorder, template: dict[str, Any], ingestion_id: str, *, fail: bool = False
+    recorder: CallRecorder,
+    template: dict[str, Any],
+    ingestion_id: str,
+    *,
+    fail: bool = False,
+    attempt: int = 1,
 ) -> dict[str, Any]:
-    """Plan, process every part, then finalize (or fail, as if a part had failed), as the ASL does."""
-    payload = {"ingestion_id": ingestion_id, "attempt": 1}
+    """Plan, process every part, then finalize (or, as if the first part had failed: note its failure,
+    then fail the ingestion), as the ASL does."""
+    payload = {"ingestion_id": ingestion_id, "attempt": attempt}
     with recorder.running("PlanIngestionFunction"):
         plan = _function(template, "PlanIngestionFunction").invoke(payload)
-    assert len(plan["parts"]) > 1
+    parts = tasks.parts_of(plan)
+    assert len(parts) > 1
+    assert plan["manifest"]["bucket"] == DEPLOYED_BUCKET
+    _distributed_map_calls(recorder, plan, parts)
     if fail:
-        error = load_event("ingestion/fail_ingestion.json")["error"]
+        error = load_event("ingestion/fail_part.json")["error"]
+        with recorder.running("FailPartFunction"):
+            noted = _function(template, "FailPartFunction").invoke({**parts[0], "error": error})
+        assert noted["state"] == "failed"
+        caught = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "A part failed."}
         with recorder.running("FailIngestionFunction"):
-            return dict(_function(template, "FailIngestionFunction").invoke({**payload, "error": error}))
+            return dict(_function(template, "FailIngestionFunction").invoke({**payload, "error": caught}))
     with recorder.running("ProcessPartFunction"):
-        for part in plan["parts"]:
+        for part in parts:
             _function(template, "ProcessPartFunction").invoke(part)
     with recorder.running("FinalizeIngestionFunction"):
         return dict(_function(template, "FinalizeIngestionFunction").invoke(payload))
@@ -580,20 +610,40 @@ def test_template_permissions_allow_every_call_of_the_ingestion_tasks(
         _ok(api.post("/ingestions", {"log_id": logs[2]["id"], **queued})),
     )
 
-    # When the state machine's tasks run each of them (the third fails after its plan)
+    # When the state machine's tasks run each of them (the third's first part fails; queued again, its
+    # new plan replaces the failed attempt's parts), and the first ingestion is deleted with its parts
     results = [
         _run_tasks(recorder, template, uploaded["id"]),
         _run_tasks(recorder, template, in_store["id"]),
         _run_tasks(recorder, template, failing["id"], fail=True),
     ]
+    failed = api.get(f"/ingestions/{failing['id']}").data
+    assert _ok(api.patch(f"/ingestions/{failing['id']}", {"state": "queued"}))["state"] == "queued"
+    results.append(_run_tasks(recorder, template, failing["id"], attempt=2))
+    with recorder.running("ApiFunction"):
+        assert api.delete(f"/ingestions/{uploaded['id']}").status in (200, 204)
 
     # Then they did their work, and the template allows every call they made
-    assert [result["state"] for result in results] == ["completed", "completed", "failed"]
-    assert api.get(f"/logs/{logs[0]['id']}").data["record_count"] == 120
-    assert api.get("/topics", params={"log_id": logs[2]["id"]}).json()["count"] == 0
+    assert [result["state"] for result in results] == ["completed", "completed", "failed", "completed"]
+    assert (failed["error_name"], failed["error_payload"]["failed_parts"][0]["sequence"]) == (
+        "Sandbox.Timedout",
+        0,
+    )
+    assert api.get(f"/logs/{logs[1]['id']}").data["record_count"] == 120
+    assert api.get(f"/logs/{logs[2]['id']}").data["record_count"] == 120
+    assert api.get("/ingestionParts", params={"ingestion_id": uploaded["id"]}).json()["count"] == 0
     assert "kms:Decrypt" in _operations(recorder, "ProcessPartFunction")
-    assert "dynamodb:BatchWriteItem" in _operations(recorder, "ProcessPartFunction")
+    assert {"dynamodb:BatchWriteItem", "dynamodb:UpdateItem"} <= _operations(recorder, "ProcessPartFunction")
+    assert {"dynamodb:BatchWriteItem", "s3:PutObject"} <= _operations(recorder, "PlanIngestionFunction")
+    assert "dynamodb:BatchWriteItem" in _operations(recorder, "ApiFunction")
+    assert _operations(recorder, "FailPartFunction") == {"dynamodb:GetItem", "dynamodb:TransactWriteItems"}
     assert "dynamodb:TransactWriteItems" in _operations(recorder, "FailIngestionFunction")
+    assert _operations(recorder, "IngestionStateMachine") == {
+        "s3:GetObject",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:StopExecution",
+    }
     assert _refused(recorder, template, deployed) == {}
 
 

@@ -15,6 +15,9 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from moto.events.models import EventPattern
 
+from openlqs.ingestion.payloads import PartManifestItem, PartTask, PlannedIngestion
+from openlqs.local.cloudformation import template_lookup
+from openlqs.local.statemachines import state_machine_specs
 from openlqs.settings import Settings
 from tests.support.events import load_event
 
@@ -86,12 +89,21 @@ def test_template_cfn_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _without_fields_statelint_predates(definition: dict[str, Any]) -> dict[str, Any]:
+    """``definition`` without ``ItemReader.ReaderConfig.InputType``: statelint 3.1.0 (the latest) knows
+    only ``MaxItems`` there, while AWS documents ``InputType`` (``JSON`` for a JSON array file);
+    ``test_ingestion_asl_process_parts_is_a_distributed_map_over_the_plans_manifest`` checks its value."""
+    for state in definition["States"].values():
+        state.get("ItemReader", {}).get("ReaderConfig", {}).pop("InputType", None)
+    return definition
+
+
 def test_ingestion_asl_statelint_passes(tmp_path: Path) -> None:
     # statelint does not know SAM's DefinitionSubstitutions: a "${ProcessPartFunctionArn}" Resource
     # fails its "must be a URI" check. Substitute placeholder ARNs first, as SAM would real ones.
     definition = PLACEHOLDER.sub(lambda match: _placeholder_value(match[1]), INGESTION_ASL.read_text())
     substituted = tmp_path / INGESTION_ASL.name
-    substituted.write_text(definition)
+    substituted.write_text(json.dumps(_without_fields_statelint_predates(json.loads(definition))))
 
     result = _run(VENV_BIN / "statelint", substituted)
 
@@ -254,15 +266,21 @@ def test_template_objects_bucket_name_is_spelled_out_where_a_ref_would_be_circul
     # The trigger depends on the state machine, which depends on the functions that read the bucket.
     spelled = {
         function: list(_bucket_names(resources[function]["Properties"]["Policies"]))
-        for function in ("IngestionTriggerFunction", "PlanIngestionFunction", "ProcessPartFunction")
+        for function in (
+            "IngestionTriggerFunction",
+            "PlanIngestionFunction",
+            "ProcessPartFunction",
+            "IngestionStateMachine",
+        )
     }
 
     assert "Fn::Sub" in bucket_name
     assert template["Globals"]["Function"]["Environment"]["Variables"]["OBJECTS_BUCKET_NAME"] == bucket_name
     assert spelled == {
         "IngestionTriggerFunction": [bucket_name] * 3,
-        "PlanIngestionFunction": [bucket_name],
+        "PlanIngestionFunction": [bucket_name] * 2,
         "ProcessPartFunction": [bucket_name],
+        "IngestionStateMachine": [bucket_name],
     }
 
 
@@ -317,15 +335,19 @@ LAMBDA_SERVICE_RETRY = {
     "BackoffRate": 2.0,
 }
 # Fields moto 5.2.5's interpreter does not run, or runs differently from AWS (DESIGN.md §3): variables,
-# JSONata, batching, distributed maps reading from or writing to S3.
+# JSONata, batching, results written to S3, tolerated failures (ignored: a failed item would not fail
+# the Map).
 UNSUPPORTED_LOCALLY = {
     "Assign",
     "QueryLanguage",
     "Arguments",
     "Output",
     "ItemBatcher",
-    "ItemReader",
     "ResultWriter",
+    "ToleratedFailureCount",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentage",
+    "ToleratedFailurePercentagePath",
 }
 
 
@@ -347,7 +369,13 @@ def _states(machine: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict
 def test_ingestion_asl_every_task_invokes_lambda_with_the_service_retry() -> None:
     tasks = {name: state for name, state, _ in _states(_ingestion_asl()) if state["Type"] == "Task"}
 
-    assert set(tasks) == {"Plan ingestion", "Process part", "Finalize ingestion", "Fail ingestion"}
+    assert set(tasks) == {
+        "Plan ingestion",
+        "Process part",
+        "Record part failure",
+        "Finalize ingestion",
+        "Fail ingestion",
+    }
     for name, task in tasks.items():
         assert task["Resource"] == LAMBDA_INVOKE, name
         assert PLACEHOLDER.fullmatch(task["Parameters"]["FunctionName"]), name
@@ -355,15 +383,26 @@ def test_ingestion_asl_every_task_invokes_lambda_with_the_service_retry() -> Non
 
 
 def test_ingestion_asl_every_failure_leads_to_fail_ingestion() -> None:
-    # A task inside the Map is caught by the Map; "Fail ingestion" itself ends in "Ingestion failed".
-    for name, state, enclosing_map in _states(_ingestion_asl()):
+    # "Fail ingestion" itself ends in "Ingestion failed"; every other task and the Map catch everything
+    # into "Fail ingestion". Inside the Map, a part's failure is noted on the part ("Record part
+    # failure", which always goes on) and then fails the part's execution, hence the Map.
+    machine = _ingestion_asl()
+    for name, state, enclosing_map in _states(machine):
         if state["Type"] not in ("Task", "Map"):
             continue
-        catching = enclosing_map or state
-        (catch,) = catching["Catch"]
-        expected = "Ingestion failed" if name == "Fail ingestion" else "Fail ingestion"
+        (catch,) = state["Catch"]
+        expected = {
+            "Fail ingestion": "Ingestion failed",
+            "Process part": "Record part failure",
+            "Record part failure": "Part failed",
+        }.get(name, "Fail ingestion")
         assert (catch["ErrorEquals"], catch["Next"]) == (["States.ALL"], expected), name
         assert catch["ResultPath"] != "$", f"{name}: the Catch must keep the ingestion id and attempt"
+        assert (enclosing_map is not None) == (name in ("Process part", "Record part failure")), name
+    child = machine["States"]["Process parts"]["ItemProcessor"]["States"]
+    assert child["Record part failure"]["Next"] == "Part failed"
+    assert child["Part failed"]["Type"] == "Fail"
+    assert child["Process part"]["Catch"][0]["ResultPath"] == "$.error"
 
 
 def test_ingestion_asl_fail_ingestion_gets_the_caught_error() -> None:
@@ -375,20 +414,87 @@ def test_ingestion_asl_fail_ingestion_gets_the_caught_error() -> None:
     payload = states["Fail ingestion"]["Parameters"]["Payload"]
 
     assert payload == {"ingestion_id.$": "$.ingestion_id", "attempt.$": "$.attempt", "error.$": "$.error"}
-    assert error_paths - {"$.fail_ingestion_error"} == {"$.error"}
+    # None: "Record part failure" failing itself keeps the part's input (the part still fails).
+    assert error_paths - {"$.fail_ingestion_error", None} == {"$.error"}
     assert states["Fail ingestion"]["Next"] == "Ingestion failed"
     assert states["Ingestion failed"]["Type"] == "Fail"
 
 
-def test_ingestion_asl_uses_only_what_motos_interpreter_runs() -> None:
+def test_ingestion_asl_process_parts_is_a_distributed_map_over_the_plans_manifest() -> None:
     machine = _ingestion_asl()
-    maps = [state for _, state, _ in _states(machine) if state["Type"] == "Map"]
+    states = machine["States"]
+    process_parts = states["Process parts"]
+    reader = process_parts["ItemReader"]
+    processor = process_parts["ItemProcessor"]
+    plan_result = states["Plan ingestion"]["ResultSelector"]
 
-    assert set(_keys(machine)) & UNSUPPORTED_LOCALLY == set()
-    assert maps, "the parts are processed by a Map state"
-    for state in maps:
-        assert state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode", "INLINE") == "INLINE"
-        assert isinstance(state.get("ToleratedFailurePercentage", 0.0), float)
+    # Child executions (Standard: a part may run for up to the function's 900 s, past Express's 5
+    # minutes), items read from the manifest the plan wrote: a JSON array in S3.
+    assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert reader == {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket.$": "$.plan.manifest.bucket", "Key.$": "$.plan.manifest.key"},
+    }
+    assert "ItemsPath" not in process_parts and "Items" not in process_parts
+    # Each child gets exactly a "Process part" payload: the manifest item and the execution's ids.
+    selector = process_parts["ItemSelector"]
+    assert {field.removesuffix(".$") for field in selector} == set(PartTask.model_fields)
+    assert {field.removesuffix(".$") for field in selector} - {"ingestion_id", "attempt"} == set(
+        PartManifestItem.model_fields
+    )
+    assert {selector[f"{name}.$"] for name in PartManifestItem.model_fields} == {
+        f"$$.Map.Item.Value.{name}" for name in PartManifestItem.model_fields
+    }
+    # No failure tolerated: a failed part fails the Map.
+    assert process_parts["ToleratedFailureCount"] == 0
+    assert not {
+        "ToleratedFailurePercentage",
+        "ToleratedFailureCountPath",
+        "ToleratedFailurePercentagePath",
+    } & set(process_parts)
+    # The Map's result is an empty object per child, dropped: no ResultWriter is needed.
+    assert process_parts["ResultPath"] is None
+    assert "ResultWriter" not in process_parts and "ItemBatcher" not in process_parts
+    assert processor["States"]["Process part"]["OutputPath"] is None
+    assert processor["States"]["Process part"]["End"] is True
+    # The plan's state holds references and counts only, never the parts.
+    assert set(plan_result) == {"manifest.$", "part_count.$", "max_concurrency.$"}
+    assert {"manifest", "part_count"} <= set(PlannedIngestion.model_fields)
+    assert not [name for name, f in PlannedIngestion.model_fields.items() if "list" in str(f.annotation)]
+    # No parts, no manifest to read.
+    (choice,) = states["Are there parts"]["Choices"]
+    assert (choice["Variable"], choice["NumericGreaterThan"], choice["Next"]) == (
+        "$.plan.part_count",
+        0,
+        "Process parts",
+    )
+    assert states["Are there parts"]["Default"] == "Finalize ingestion"
+    assert states["Plan ingestion"]["Next"] == "Are there parts"
+
+
+def test_ingestion_asl_runs_locally_in_what_motos_interpreter_runs() -> None:
+    # The deployed file keeps what moto does not run as AWS does; the local loader's transform removes
+    # it: the only Distributed Map left locally reads the manifest, and the parts run inline.
+    template = _template()
+    spec = state_machine_specs(template, ROOT)["IngestionStateMachine"]
+    functions = [
+        name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    ]
+    lookup = template_lookup(
+        template, {f"{name}.Arn": _placeholder_value(f"{name}Arn") for name in functions}
+    )
+    local = json.loads(spec.local_definition(lookup))
+    maps = {name: state for name, state, _ in _states(local) if state["Type"] == "Map"}
+
+    assert set(_keys(_ingestion_asl())) & UNSUPPORTED_LOCALLY == {"ToleratedFailureCount"}
+    assert set(_keys(local)) & UNSUPPORTED_LOCALLY == set()
+    assert set(maps) == {"Read the items of Process parts", "Process parts"}
+    assert maps["Process parts"]["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
+    reader = maps["Read the items of Process parts"]
+    assert reader["ItemReader"] == _ingestion_asl()["States"]["Process parts"]["ItemReader"]
+    assert reader["ItemProcessor"]["States"] == {"Take the item": {"Type": "Pass", "End": True}}
+    assert local["States"]["Are there parts"]["Choices"][0]["Next"] == "Read the items of Process parts"
 
 
 def test_ingestion_asl_max_concurrency_comes_from_a_template_parameter() -> None:
@@ -405,7 +511,13 @@ def test_ingestion_asl_max_concurrency_comes_from_a_template_parameter() -> None
     assert process_parts["MaxConcurrencyPath"] == "$.plan.max_concurrency"
     assert machine["States"]["Plan ingestion"]["ResultPath"] == "$.plan"
     assert plan_result["max_concurrency.$"] == "States.StringToJson('${MaxConcurrency}')"
-    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 16, 1)
+    # Hundreds of parts at once by default; a Distributed Map runs up to 10,000 child executions.
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (
+        "Number",
+        100,
+        1,
+        10_000,
+    )
 
 
 def test_template_state_machine_invokes_exactly_the_functions_its_definition_names() -> None:
@@ -428,6 +540,7 @@ def test_template_state_machine_invokes_exactly_the_functions_its_definition_nam
         == {
             "PlanIngestionFunction",
             "ProcessPartFunction",
+            "FailPartFunction",
             "FinalizeIngestionFunction",
             "FailIngestionFunction",
         }

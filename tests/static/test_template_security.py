@@ -19,6 +19,8 @@ import pytest
 from openlqs import errors
 from openlqs.adapters import keys
 from openlqs.domain.api_keys import INVALID_CREDENTIALS
+from openlqs.domain.object_keys import part_manifest_key
+from openlqs.ingestion.pipeline import COMPLETED_PARTS, completed_parts_counter
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.settings import Settings
@@ -51,8 +53,11 @@ RESOURCES_INDEXES = f"{RESOURCES}/index/*"
 RECORDS = table_arn("openlqs-RecordsTable-4D5E6F")
 BUCKET = f"arn:aws:s3:::{DEPLOYED_BUCKET}"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:IngestionStateMachine-Ab12Cd34"
-EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:IngestionStateMachine-Ab12Cd34:*"
+#: The fake stack is named "openlqs"; the template names the state machine "{stack name}-ingestion".
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:openlqs-ingestion"
+CHILD_EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:openlqs-ingestion/*"
+EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:openlqs-ingestion:*"
+PART_MANIFESTS = f"{BUCKET}/ingestions/*"
 #: FlushStageAuthorizersCache of the API's own stage (the StageName parameter's default, v1).
 AUTHORIZER_CACHE = f"arn:aws:apigateway:us-east-1::/restapis/{REST_API_ID}/stages/v1/cache/authorizers"
 
@@ -75,6 +80,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "dynamodb:ConditionCheckItem",
+            "dynamodb:BatchWriteItem",
         },
         RESOURCES_INDEXES: {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
@@ -113,21 +119,24 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "dynamodb:ConditionCheckItem",
+            "dynamodb:BatchWriteItem",
         },
         RESOURCES_INDEXES: {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
         BUCKET: S3_READ_POLICY,
         f"{BUCKET}/*": S3_READ_POLICY,
+        PART_MANIFESTS: {"s3:PutObject"},
         KEY: {"kms:Decrypt"},
     },
     "ProcessPartFunction": {
-        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         RESOURCES_INDEXES: {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
         BUCKET: S3_READ_POLICY,
         f"{BUCKET}/*": S3_READ_POLICY,
         KEY: {"kms:Decrypt"},
     },
+    "FailPartFunction": {RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"}},
     "FinalizeIngestionFunction": {
         RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
         RESOURCES_INDEXES: {"dynamodb:Query"},
@@ -154,6 +163,38 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
         STATE_MACHINE: {"states:StartExecution"},
         EXECUTIONS: {"states:DescribeExecution", "states:StopExecution"},
+    },
+}
+
+
+#: The state machine's permissions: its tasks, its Distributed Map (child executions of itself and the
+#: part manifests its ItemReader reads) and the log delivery Step Functions needs (no resource-level
+#: permissions exist for those).
+EXPECTED_STATE_MACHINE_PERMISSIONS: dict[str, set[str]] = {
+    **{
+        f"arn:aws:lambda:us-east-1:123456789012:function:openlqs-{function}-1A2B3C4D5E6F*": {
+            "lambda:InvokeFunction"
+        }
+        for function in (
+            "PlanIngestionFunction",
+            "ProcessPartFunction",
+            "FailPartFunction",
+            "FinalizeIngestionFunction",
+            "FailIngestionFunction",
+        )
+    },
+    STATE_MACHINE: {"states:StartExecution"},
+    CHILD_EXECUTIONS: {"states:DescribeExecution", "states:StopExecution"},
+    PART_MANIFESTS: {"s3:GetObject"},
+    "*": {
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
     },
 }
 
@@ -352,6 +393,21 @@ def test_template_objects_bucket_expires_noncurrent_versions_after_a_parameter(
     assert template["Parameters"]["NoncurrentVersionExpiryDays"]["Default"] == 30
 
 
+def test_template_objects_bucket_expires_part_manifests_only_after_a_parameter(
+    template: dict[str, Any],
+) -> None:
+    rules = _resources(template)["ObjectsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    parameter = template["Parameters"]["IngestionManifestExpiryDays"]
+
+    (rule,) = [rule for rule in rules if "ExpirationInDays" in rule]
+
+    # Only the pipeline's prefix: a log's objects (lqs/) never expire
+    assert (rule["Status"], rule["Prefix"]) == ("Enabled", "ingestions/")
+    assert rule["ExpirationInDays"] == {"Ref": "IngestionManifestExpiryDays"}
+    assert part_manifest_key(uuid4(), 1).startswith(rule["Prefix"])
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 30, 1)
+
+
 def test_template_functions_never_log_their_events(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     overriding = [
@@ -490,7 +546,7 @@ def test_template_only_the_trigger_and_the_reconciler_start_executions(template:
     assert starters == {"IngestionTriggerFunction", "ReconcileIngestionsFunction"}
 
 
-def test_template_process_part_function_writes_only_ingestions_and_parts_in_resources_table(
+def test_template_process_part_function_writes_only_its_part_and_the_progress_in_resources_table(
     template: dict[str, Any],
 ) -> None:
     granted = grants(_statements(template, "ProcessPartFunction"))
@@ -501,10 +557,72 @@ def test_template_process_part_function_writes_only_ingestions_and_parts_in_reso
     }
 
     assert resources_writes == {
-        "dynamodb:PutItem": {
-            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ingestion#*", "ingestion_part#*"]}
-        }
+        "dynamodb:PutItem": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ingestion_part#*"]}},
+        "dynamodb:UpdateItem": {
+            "ForAllValues:StringLike": {
+                "dynamodb:LeadingKeys": ["ingestion#*", "count#*#completed_ingestion_part"]
+            }
+        },
     }
+
+
+def test_template_fail_part_function_reads_and_writes_only_ingestions_and_parts(
+    template: dict[str, Any],
+) -> None:
+    granted = grants(_statements(template, "FailPartFunction"))
+
+    assert granted == {
+        ("dynamodb:GetItem", RESOURCES): {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ingestion#*", "ingestion_part#*"]}
+        },
+        ("dynamodb:PutItem", RESOURCES): {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ingestion_part#*"]}
+        },
+    }
+
+
+@pytest.mark.parametrize("function_id", ["ApiFunction", "PlanIngestionFunction"])
+def test_template_resources_table_batch_writes_touch_only_ingestion_parts(
+    template: dict[str, Any], function_id: str
+) -> None:
+    granted = grants(_statements(template, function_id))
+
+    assert granted[("dynamodb:BatchWriteItem", RESOURCES)] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ingestion_part#*"]}
+    }
+
+
+def test_template_state_machine_has_exactly_its_reviewed_permissions(template: dict[str, Any]) -> None:
+    permissions: dict[str, set[str]] = {}
+    for action, resource in grants(_statements(template, "IngestionStateMachine")):
+        permissions.setdefault(resource, set()).add(action)
+
+    assert permissions == EXPECTED_STATE_MACHINE_PERMISSIONS
+
+
+def test_template_state_machine_policy_names_the_state_machine_it_is(template: dict[str, Any]) -> None:
+    # The policy cannot !Ref its own state machine (a cycle): it names the state machine by the Name the
+    # template gives it, and the trigger starts executions of that same name.
+    references = _references(template)
+    name = resolve(_resources(template)["IngestionStateMachine"]["Properties"]["Name"], references)
+
+    assert references["IngestionStateMachine.Name"] == name == "openlqs-ingestion"
+    assert STATE_MACHINE.endswith(f":stateMachine:{name}")
+    assert (STATE_MACHINE, "states:StartExecution") in {
+        (resource, action) for action, resource in grants(_statements(template, "IngestionTriggerFunction"))
+    }
+
+
+def test_template_only_the_plan_writes_part_manifests(template: dict[str, Any]) -> None:
+    writers = {
+        name
+        for name in [*_functions(template), "IngestionStateMachine"]
+        for action, resource in grants(_statements(template, name))
+        if action in ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+        and fnmatchcase(PART_MANIFESTS, resource)
+    }
+
+    assert writers == {"PlanIngestionFunction"}
 
 
 def test_template_authorizer_function_reads_only_api_key_items(template: dict[str, Any]) -> None:
@@ -515,27 +633,61 @@ def test_template_authorizer_function_reads_only_api_key_items(template: dict[st
     }
 
 
+_INGESTION_ID = uuid4()
+
+
 @pytest.mark.parametrize(
-    ("function_id", "readable", "unreadable"),
+    ("function_id", "action", "allowed", "refused"),
     [
-        ("AuthorizerFunction", ["api_key"], ["object_store", "group", "unique#api_key"]),
-        ("ProcessPartFunction", ["ingestion", "ingestion_part"], ["topic", "log", "count#ingestion"]),
+        (
+            "AuthorizerFunction",
+            "dynamodb:GetItem",
+            [keys.entity_pk("api_key", uuid4())],
+            [keys.entity_pk(kind, uuid4()) for kind in ("object_store", "group")]
+            + [keys.unique_pk("api_key", "", "x")],
+        ),
+        (
+            "ProcessPartFunction",
+            "dynamodb:PutItem",
+            [keys.entity_pk("ingestion_part", uuid4())],
+            [keys.entity_pk(kind, uuid4()) for kind in ("ingestion", "topic", "log")],
+        ),
+        (
+            "ProcessPartFunction",
+            "dynamodb:UpdateItem",
+            [
+                keys.entity_pk("ingestion", uuid4()),
+                keys.counter_pk(completed_parts_counter(_INGESTION_ID, 3).scope, COMPLETED_PARTS),
+            ],
+            [
+                keys.entity_pk("ingestion_part", uuid4()),
+                keys.counter_pk(str(_INGESTION_ID), "ingestion_part"),
+                keys.counter_pk("", "log"),
+                keys.entity_pk("topic", uuid4()),
+            ],
+        ),
+        (
+            "PlanIngestionFunction",
+            "dynamodb:BatchWriteItem",
+            [keys.entity_pk("ingestion_part", uuid4())],
+            [keys.entity_pk(kind, uuid4()) for kind in ("ingestion", "topic", "log")],
+        ),
     ],
 )
 def test_template_leading_key_conditions_follow_the_key_layout(
-    template: dict[str, Any], function_id: str, readable: list[str], unreadable: list[str]
+    template: dict[str, Any], function_id: str, action: str, allowed: list[str], refused: list[str]
 ) -> None:
-    # The conditions name partition keys as openlqs.adapters.keys builds them: "{kind}#{id}".
+    # The conditions name partition keys as openlqs.adapters.keys builds them ("{kind}#{id}", counters).
     (patterns,) = [
         condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-        for condition in grants(_statements(template, function_id)).values()
-        if condition
+        for (granted, _), condition in grants(_statements(template, function_id)).items()
+        if granted == action and condition
     ]
 
-    for kind in readable:
-        assert any(fnmatchcase(keys.entity_pk(kind, uuid4()), pattern) for pattern in patterns), kind
-    for kind in unreadable:
-        assert not any(fnmatchcase(keys.entity_pk(kind, uuid4()), pattern) for pattern in patterns), kind
+    for key in allowed:
+        assert any(fnmatchcase(key, pattern) for pattern in patterns), key
+    for key in refused:
+        assert not any(fnmatchcase(key, pattern) for pattern in patterns), key
 
 
 def test_template_no_function_may_scan_or_reconfigure_what_it_uses(template: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ def ingest(api: ApiClient, log_id: str, key: str, context: dict[str, Any] | None
     ingestion = response.data
     payload = {"ingestion_id": ingestion["id"], "attempt": 1}
     plan = tasks.plan(payload)
-    for part in plan["parts"]:
+    for part in tasks.parts_of(plan):
         tasks.process_part(part)
     tasks.finalize(payload)
     finished = api.get(f"/ingestions/{ingestion['id']}").data
@@ -61,7 +61,7 @@ def run_ingestion(
     payload = {"ingestion_id": ingestion["id"], "attempt": 1}
     try:
         plan = tasks.plan(payload)
-        for part in plan["parts"]:
+        for part in tasks.parts_of(plan):
             tasks.process_part(part)
         tasks.finalize(payload)
     except Exception as error:

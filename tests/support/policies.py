@@ -85,6 +85,20 @@ SAM_POLICY_TEMPLATES: dict[str, dict[str, Any]] = {
             }
         ]
     },
+    "LambdaInvokePolicy": {
+        "Statement": [
+            {
+                "Action": ["lambda:InvokeFunction"],
+                "Effect": "Allow",
+                "Resource": {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${functionName}*",
+                        {"functionName": {"Ref": "FunctionName"}},
+                    ]
+                },
+            }
+        ]
+    },
     "StepFunctionsExecutionPolicy": {
         "Statement": [
             {
@@ -116,11 +130,12 @@ def stack_references(
     tables: Mapping[str, str],
     bucket: str = DEPLOYED_BUCKET,
     key_id: str = "1234abcd-12ab-34cd-56ef-1234567890ab",
-    state_machine_name: str = "IngestionStateMachine-Ab12Cd34",
+    state_machine_name: str | None = None,
 ) -> dict[str, Any]:
     """What ``Ref``/``GetAtt`` and the pseudo parameters are in a fake deployed stack.
 
-    ``tables`` names each table by logical id; parameters take their defaults.
+    ``tables`` names each table by logical id; parameters take their defaults. The state machine is
+    named as the template names it (else as CloudFormation would: logical id and a random suffix).
     """
     references: dict[str, Any] = {
         "AWS::Partition": "aws",
@@ -133,15 +148,36 @@ def stack_references(
         "ObjectsBucket.Arn": f"arn:aws:s3:::{bucket}",
         "SecretsKey": key_id,
         "SecretsKey.Arn": key_arn(key_id),
-        "IngestionStateMachine": f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{state_machine_name}",
-        "IngestionStateMachine.Name": state_machine_name,
         "OpenlqsApi": REST_API_ID,
     }
     for logical_id, name in tables.items():
         references.update({logical_id: name, f"{logical_id}.Arn": table_arn(name)})
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            function_name = f"openlqs-{logical_id}-1A2B3C4D5E6F"
+            references.update({logical_id: function_name, f"{logical_id}.Arn": function_arn(function_name)})
     for name, parameter in (template.get("Parameters") or {}).items():
         references.setdefault(name, parameter.get("Default"))
+    if state_machine_name is None:
+        declared = template["Resources"]["IngestionStateMachine"]["Properties"].get("Name")
+        state_machine_name = (
+            str(resolve(declared, references)) if declared is not None else "IngestionStateMachine-Ab12Cd34"
+        )
+    references.update(
+        {
+            "IngestionStateMachine": state_machine_arn(state_machine_name),
+            "IngestionStateMachine.Name": state_machine_name,
+        }
+    )
     return references
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+
+
+def state_machine_arn(name: str) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
 
 
 def resolve(node: Any, references: Mapping[str, Any]) -> Any:
@@ -196,9 +232,9 @@ def attached_policies(template: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def function_statements(template: Mapping[str, Any], function_id: str) -> list[dict[str, Any]]:
-    """The statements of a function's ``Policies``, SAM policy templates expanded, and of every
-    ``AWS::IAM::Policy`` attached to the role SAM generates for it (``{function_id}Role``); not yet
-    resolved."""
+    """The statements of a function's (or a state machine's) ``Policies``, SAM policy templates
+    expanded, and of every ``AWS::IAM::Policy`` attached to the role SAM generates for it
+    (``{function_id}Role``); not yet resolved."""
     statements = _own_statements(template, function_id)
     for name, roles in attached_policies(template).items():
         if f"{function_id}Role" in roles:

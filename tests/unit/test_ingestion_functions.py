@@ -1,4 +1,4 @@
-"""The four ingestion task entry points (functions/*/app.py) with the payloads the state machine sends."""
+"""The ingestion task entry points (functions/*/app.py) with the payloads the state machine sends."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ EVENTS_DIR = PROJECT_DIR / "events" / "ingestion"
 TASKS = {
     "plan_ingestion": ("plan", "plan_ingestion.json"),
     "process_part": ("process_part", "process_part.json"),
+    "fail_part": ("fail_part", "fail_part.json"),
     "finalize_ingestion": ("finalize", "finalize_ingestion.json"),
     "fail_ingestion": ("fail", "fail_ingestion.json"),
 }

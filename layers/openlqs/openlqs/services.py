@@ -32,6 +32,7 @@ from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.domain.statistics import RecordStatistics
 from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.drop_folder import DropFolder
+from openlqs.ingestion.part_sizes import PartSizing
 from openlqs.ingestion.pipeline import IngestionPipeline
 from openlqs.ingestion.reconciler import IngestionReconciler
 from openlqs.ingestion.trigger import IngestionTrigger
@@ -113,7 +114,10 @@ def build_services(settings: Settings) -> Services:
         statistics,
         attempts,
         environment,
-        part_target_bytes=settings.part_target_bytes,
+        manifests=object_spaces.managed,
+        manifest_bucket=settings.objects_bucket_name,
+        sizing=PartSizing.from_settings(settings),
+        max_parts=settings.max_parts_per_ingestion,
         stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
     )
     drop_folder = DropFolder(groups, logs, ingestions, object_spaces, settings.objects_bucket_name)

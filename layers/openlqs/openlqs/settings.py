@@ -16,6 +16,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: The datastore id used when a deployment does not set one.
 DEFAULT_DATASTORE_ID = UUID("00000000-0000-4000-8000-000000000001")
 
+#: Part sizing defaults (docs/performance.md, "Part sizes"). Byte rates: the CPU rate ``python -m
+#: bench.parts`` measured per chunk compression (none 1,200, lz4 630, bz2 11 MiB/s of file bytes),
+#: halved for one Lambda vCPU, with the part's S3 read at 80 MiB/s in series; zstd is lz4's, unmeasured.
+#: Message rate: 1.66 M msg/s measured, halved, in series with ~1,000 DynamoDB write units a second
+#: (4.3 units per 1,000 records). Messages: ~140 bytes each at a part's peak, so 4 M messages are
+#: ~560 MiB next to the part's 64 MiB in a 1,769 MB function.
+DEFAULT_PART_BYTE_RATES_MIB_S = {"none": 70.0, "lz4": 64.0, "zstd": 64.0, "bz2": 5.0}
+DEFAULT_PART_MESSAGE_RATE = 200_000.0
+DEFAULT_PART_MAX_MESSAGES = 4_000_000
+DEFAULT_PART_TARGET_SECONDS = 60.0
+
 
 class Settings(BaseSettings):
     """Settings of one openlqs deployment (one LogQS "datastore")."""
@@ -45,8 +56,34 @@ class Settings(BaseSettings):
         "auto", description="S3 addressing; the local stack uses path-style URLs on moto's server."
     )
 
+    # How "Plan ingestion" sizes parts (openlqs.ingestion.part_sizes; docs/performance.md, "Part sizes").
     part_target_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024, description="Chunk bytes per ingestion part (the unit of parallel work)."
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Most chunk bytes per ingestion part; a part holds them in memory.",
+    )
+    part_max_messages: int = Field(
+        DEFAULT_PART_MAX_MESSAGES,
+        ge=1,
+        description="Most messages per ingestion part (memory: columns per message).",
+    )
+    part_target_seconds: float = Field(
+        DEFAULT_PART_TARGET_SECONDS,
+        gt=0,
+        description="Estimated seconds of one part's work at most (well inside ProcessPartFunction's 900 s).",
+    )
+    part_byte_rates_mib_s: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PART_BYTE_RATES_MIB_S),
+        description="File MiB one part processes per second, by chunk compression (none, lz4, zstd, bz2).",
+    )
+    part_message_rate: float = Field(
+        DEFAULT_PART_MESSAGE_RATE, gt=0, description="Messages one part indexes and writes per second."
+    )
+    max_parts_per_ingestion: int = Field(
+        50_000,
+        ge=1,
+        le=80_000,
+        description="Most parts of one ingestion (the Map's result, 3 bytes a part, stays under 256 KiB).",
     )
     ingestion_state_machine_arn: str | None = Field(None, description="IngestionStateMachine's ARN.")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -16,11 +19,16 @@ from openlqs.adapters.items import MAX_ITEM_BYTES, from_attributes, item_size, t
 from openlqs.domain.common import VersionedUpdates
 from openlqs.domain.ports import Counter, ResourceKind, WriteConditions
 from openlqs.errors import Conflict, ContentTooLarge, LimitExceeded, NotFound
-from openlqs.models.common import CommonModel
+from openlqs.models.common import CommonModel, ProcessState
 
 _BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "version", "kind"})
 _INTERNAL = "x_"
 _INTERNAL_JSON = "xj_"
+#: Items per BatchWriteItem request (DynamoDB's limit).
+BATCH_WRITE_ITEMS = 25
+#: Waits before sending a batch's unprocessed (throttled) requests again: doubling, capped.
+UNPROCESSED_BACKOFF_S = 0.05
+UNPROCESSED_BACKOFF_MAX_S = 2.0
 
 M = TypeVar("M", bound=CommonModel)
 
@@ -187,6 +195,84 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
             operations.append(self._delete_guard(guard))
         operations += self._conditions(conditions, resource.id)
         self._transact(operations)
+
+    def create_many(
+        self, kind: ResourceKind[M], resources: Sequence[M], counter: Counter | None = None
+    ) -> None:
+        self._check_batchable(kind, counter)
+        for start in range(0, len(resources), BATCH_WRITE_ITEMS):
+            batch = resources[start : start + BATCH_WRITE_ITEMS]
+            self._batch_write([{"PutRequest": {"Item": self._to_item(kind, r, 1)}} for r in batch])
+            for resource in batch:
+                resource._version = 1
+            if counter is not None:
+                self.add_to_counter(counter, len(batch))
+
+    def delete_many(
+        self, kind: ResourceKind[M], resources: Sequence[M], counter: Counter | None = None
+    ) -> None:
+        self._check_batchable(kind, counter)
+        for start in range(0, len(resources), BATCH_WRITE_ITEMS):
+            batch = resources[start : start + BATCH_WRITE_ITEMS]
+            if counter is not None:
+                self.add_to_counter(counter, -len(batch))
+            self._batch_write(
+                [
+                    {"DeleteRequest": {"Key": {"pk": keys.entity_pk(kind.name, r.id), "sk": keys.SINGLE}}}
+                    for r in batch
+                ]
+            )
+
+    @staticmethod
+    def _check_batchable(kind: ResourceKind[Any], counter: Counter | None) -> None:
+        if kind.unique_field is not None:
+            raise ValueError(f"{kind.name} names are unique: they are written one transaction at a time")
+        if counter is not None and counter.maximum is not None:
+            raise ValueError(f"{counter.limit_name} is a limit: a batch write cannot hold it")
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem of at most 25 requests, sent again until DynamoDB has processed them all
+        (throttled requests come back as ``UnprocessedItems``; botocore's retries back off)."""
+        pending = {self._table_name: requests}
+        for attempt in itertools.count():
+            response = self._client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            time.sleep(min(UNPROCESSED_BACKOFF_MAX_S, UNPROCESSED_BACKOFF_S * 2**attempt))
+
+    def add_to_counter(self, counter: Counter, amount: int) -> int:
+        response = self.table.update_item(
+            Key={"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE},
+            UpdateExpression="ADD n :amount",
+            ExpressionAttributeValues={":amount": amount},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["n"])
+
+    def raise_progress(
+        self, kind: ResourceKind[M], resource_id: UUID, progress: float, *, state: ProcessState, attempt: int
+    ) -> bool:
+        try:
+            self.table.update_item(
+                Key={"pk": keys.entity_pk(kind.name, resource_id), "sk": keys.SINGLE},
+                UpdateExpression="SET progress = :progress",
+                ConditionExpression=(
+                    "#state = :state AND #attempt = :attempt "
+                    "AND (attribute_not_exists(progress) OR progress < :progress)"
+                ),
+                ExpressionAttributeNames={"#state": "state", "#attempt": _INTERNAL + "attempt"},
+                ExpressionAttributeValues={
+                    ":progress": Decimal(repr(float(progress))),
+                    ":state": str(ProcessState(state)),
+                    ":attempt": attempt,
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # -- transaction pieces -----------------------------------------------------------------------
     @staticmethod

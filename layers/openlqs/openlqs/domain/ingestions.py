@@ -11,7 +11,9 @@ entering ``queued`` starts a new attempt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+import itertools
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -45,6 +47,9 @@ from openlqs.models.ingestions import (
 
 S = ProcessState
 P = TypeVar("P", bound=ProcessModel)
+
+#: Parts ``IngestionPartService.create_many`` holds as models at once.
+CREATE_MANY_MODELS = 1000
 
 #: The placeholder parent id the official client sends when it fetches a part by id alone.
 NIL_ID = UUID(int=0)
@@ -413,8 +418,10 @@ class IngestionService(ProcessService[Ingestion]):
         if self.records is not None:
             self.records.delete_ingestion_records(ingestion)
         parts = _parts_counter(ingestion_id)
-        for part in self.repository.list_resources(INGESTION_PART, ingestion_id):
-            self.repository.delete(INGESTION_PART, part, WriteConditions(decrement=(parts,)))
+        # In batches: a terabyte log has ~20,000 parts, far too many for one transaction each.
+        self.repository.delete_many(
+            INGESTION_PART, self.repository.list_resources(INGESTION_PART, ingestion_id), parts
+        )
         self.repository.delete(
             INGESTION,
             ingestion,
@@ -466,6 +473,47 @@ class IngestionPartService(ProcessService[IngestionPart]):
             WriteConditions(increment=(_parts_counter(ingestion.id),), requires=((INGESTION, ingestion.id),)),
         )
         return part
+
+    def create_many(
+        self, ingestion: Ingestion, requests: Iterable[IngestionPartCreateRequest], context: Context
+    ) -> builtins.list[tuple[UUID, int]]:
+        """Create the parts of an ingestion in batches (the pipeline's plan: thousands of parts at once);
+        the id and sequence of each, in the order of ``requests``.
+
+        Not one transaction: the ingestion is not checked again (the caller holds it), and the parts
+        counter is raised batch by batch (``ResourceRepository.create_many``). At most
+        ``CREATE_MANY_MODELS`` parts are held at once, whatever their number.
+        """
+        created: builtins.list[tuple[UUID, int]] = []
+        pending = iter(requests)
+        while chunk := builtins.list(itertools.islice(pending, CREATE_MANY_MODELS)):
+            parts = []
+            for request in chunk:
+                fields = {
+                    **request.model_dump(),
+                    "ingestion_id": ingestion.id,
+                    "log_id": ingestion.log_id,
+                    "group_id": ingestion.group_id,
+                }
+                part = self._new(context, fields)
+                enter_state(part, None, self._initial_state(request.state), part.created_at)
+                parts.append(part)
+            self.repository.create_many(INGESTION_PART, parts, _parts_counter(ingestion.id))
+            created += [(part.id, part.sequence) for part in parts]
+        return created
+
+    def all_of(self, ingestion_id: UUID) -> builtins.list[IngestionPart]:
+        """Every part of an ingestion, in sequence order (one listing: no filters, no pages)."""
+        parts = self.repository.list_resources(INGESTION_PART, ingestion_id)
+        return sorted(parts, key=lambda part: (part.sequence, str(part.id)))
+
+    def delete_all(self, ingestion_id: UUID) -> None:
+        """Delete every part of an ingestion, in batches (a new plan replaces them)."""
+        self.repository.delete_many(
+            INGESTION_PART,
+            self.repository.list_resources(INGESTION_PART, ingestion_id),
+            _parts_counter(ingestion_id),
+        )
 
     def update(
         self,

@@ -41,3 +41,14 @@ def relative_key(key: str, prefix: str, *, what: str = "object key") -> str:
     elif key.startswith("lqs/") and "/logs/" in key:
         raise BadRequest(f"The {what} {key!r} belongs to another log.")
     return validate_object_key(key, what=what)
+
+
+#: Where the pipeline keeps its own objects in ObjectsBucket, beside (never under) the logs' ``lqs/``
+#: and the drop folder's ``drop/``: users cannot name a key here, and no API route lists it.
+INGESTIONS_PREFIX = "ingestions/"
+
+
+def part_manifest_key(ingestion_id: UUID, attempt: int) -> str:
+    """The part manifest of one attempt of an ingestion: ``ingestions/{ingestion_id}/{attempt}/parts.json``
+    (an attempt never overwrites another's, so a late reader of an old attempt reads its own)."""
+    return f"{INGESTIONS_PREFIX}{ingestion_id}/{attempt}/parts.json"

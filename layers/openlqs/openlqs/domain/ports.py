@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
-from openlqs.models.common import CommonModel
+from openlqs.models.common import CommonModel, ProcessState
 from openlqs.models.ingestions import Ingestion
 from openlqs.records.blocks import RecordBlock
 from openlqs.records.rows import BlockStats, RecordRow, RecordSummary
@@ -101,7 +101,39 @@ class ResourceRepository(Protocol):
         self, kind: ResourceKind[M], resource: M, conditions: WriteConditions = WriteConditions()
     ) -> None: ...
 
+    def create_many(
+        self, kind: ResourceKind[M], resources: Sequence[M], counter: Counter | None = None
+    ) -> None:
+        """Store many new resources of a kind without unique names, in batches (not one transaction).
+
+        ``counter`` goes up by each batch's size once that batch is stored: a failure midway leaves it
+        at most one batch below the resources stored, never above (a "still has children" check can
+        then never refuse wrongly). A counter with a ``maximum`` is refused: a batch cannot hold a limit.
+        """
+        ...
+
+    def delete_many(
+        self, kind: ResourceKind[M], resources: Sequence[M], counter: Counter | None = None
+    ) -> None:
+        """Delete many resources of a kind without unique names, in batches (not one transaction).
+
+        ``counter`` goes down by each batch's size before that batch is deleted, so that, as in
+        ``create_many``, it is never above the resources left.
+        """
+        ...
+
     def count(self, counter: Counter) -> int: ...
+
+    def add_to_counter(self, counter: Counter, amount: int) -> int:
+        """Add ``amount`` to a counter atomically (no read); its new value."""
+        ...
+
+    def raise_progress(
+        self, kind: ResourceKind[M], resource_id: UUID, progress: float, *, state: ProcessState, attempt: int
+    ) -> bool:
+        """Set a process's ``progress`` if it is still in ``state`` on ``attempt`` and below ``progress``
+        (one conditional write, no read, no version change); whether it was set."""
+        ...
 
 
 class BlockStream(Protocol):

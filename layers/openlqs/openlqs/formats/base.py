@@ -80,9 +80,15 @@ class Channel:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+#: A span's compression when the index does not say (the plan then assumes the slowest it knows).
+UNKNOWN_COMPRESSION = "unknown"
+
+
 @dataclass(frozen=True)
 class Span:
-    """A chunk and what it holds: byte range in the file, time range, messages per channel id.
+    """A chunk and what it holds: byte range in the file, time range, messages per channel id, and
+    its compression as records name it (None: uncompressed; ``UNKNOWN_COMPRESSION`` when the index does
+    not say), which the plan uses to size parts.
 
     ``counted`` is False when the file does not say how many messages the chunk holds (an MCAP chunk
     without message indexes): ``counts`` are then an estimate, apportioned from totals the file states
@@ -95,6 +101,7 @@ class Span:
     end_time: int
     counts: dict[int, int]
     counted: bool = True
+    compression: str | None = field(default=UNKNOWN_COMPRESSION, kw_only=True)
 
     @property
     def message_count(self) -> int:

@@ -20,7 +20,7 @@ from openlqs.errors import OpenLQSError
 from openlqs.ingestion.payloads import IngestionPlan
 from openlqs.ingestion.trigger import execution_name
 from openlqs.models.common import ProcessState
-from openlqs.models.ingestions import Ingestion, IngestionPartListParams
+from openlqs.models.ingestions import Ingestion
 
 
 class AttemptCleaner:
@@ -56,8 +56,7 @@ class AttemptCleaner:
 
     def settle_parts(self, ingestion: Ingestion, reason: str) -> None:
         """Parts still queued are cancelled and parts still running failed, naming ``reason``."""
-        _, parts = self.parts.list(IngestionPartListParams(limit=1000), ingestion.id)
-        for part in parts:
+        for part in self.parts.all_of(ingestion.id):
             # A part may finish (or be deleted) meanwhile: what it became is kept.
             with suppress(OpenLQSError):
                 if part.state == ProcessState.queued:

@@ -38,12 +38,30 @@ class PartTask(TaskModel):
     attempt: int = Field(ge=1)
 
 
+class PartManifestItem(TaskModel):
+    """One item of a part manifest: the Map's ItemSelector adds the ingestion id and attempt to make
+    the ``PartTask`` of "Process part"."""
+
+    part_id: UUID
+    sequence: int = Field(ge=0)
+
+
+class ManifestLocation(TaskModel):
+    """Where "Plan ingestion" wrote the part manifest (the Map's ItemReader reads it)."""
+
+    bucket: str
+    key: str
+
+
 class PlannedIngestion(TaskModel):
-    """What "Plan ingestion" returns: the parts the Map iterates over."""
+    """What "Plan ingestion" returns: small references only, never the parts themselves (a state holds
+    at most 256 KiB; a terabyte log has ~20,000 parts). The parts are a JSON array of
+    ``PartManifestItem`` at ``manifest``, in sequence order."""
 
     ingestion_id: UUID
     attempt: int
-    parts: list[PartTask]
+    manifest: ManifestLocation
+    part_count: int = Field(ge=0)
 
 
 class PartOutcome(TaskModel):
@@ -51,6 +69,13 @@ class PartOutcome(TaskModel):
 
     part_id: UUID
     record_count: int
+
+
+class PartState(TaskModel):
+    """What "Record part failure" returns: the part's state after it (None: no such part)."""
+
+    part_id: UUID
+    state: ProcessState | None
 
 
 class IngestionOutcome(TaskModel):
@@ -81,6 +106,17 @@ class CaughtError(BaseModel):
         return name, cause or name
 
 
+class FailedPartTask(TaskModel):
+    """The payload of "Record part failure": a part whose "Process part" failed, and the error its
+    Catch caught (the Map then fails, and "Fail ingestion" names the part)."""
+
+    ingestion_id: UUID
+    part_id: UUID
+    sequence: int = Field(ge=0)
+    attempt: int = Field(ge=1)
+    error: CaughtError
+
+
 class FailTask(TaskModel):
     """The payload of "Fail ingestion": the ingestion and the error a Catch caught."""
 
@@ -105,6 +141,8 @@ class IngestionPlan(BaseModel):
     created_topics: list[UUID] = Field(default_factory=list)
     #: Topics that opted in to stored ``query_data`` (their small messages are decoded at ingestion).
     query_data_topics: list[UUID] = Field(default_factory=list)
+    #: How many parts the plan made (the denominator of the ingestion's progress).
+    part_count: int = 0
 
     def topic_ids(self) -> list[UUID]:
         """Every topic the log's channels map to, in a stable order."""

@@ -1,15 +1,19 @@
-"""IngestionPipeline: the rules behind the state machine's four tasks.
+"""IngestionPipeline: the rules behind the state machine's tasks.
 
 Plan ingestion picks the log's format from its first bytes, reads only its index, creates one topic per
-topic name and one IngestionPart per contiguous run of chunks. Process part reads its byte range, indexes
-every message and writes record blocks under segment ids derived from the ingestion and the part (so a
-re-run overwrites exactly the same items). Finalize ingestion sets topic and log statistics from the
-stored blocks. Fail ingestion removes what the attempt wrote and records why it failed. Nothing here
-knows which format it indexes (``openlqs.formats``).
+topic name and one IngestionPart per contiguous run of chunks (``part_sizes``), in batches, and writes
+the parts' manifest to ObjectsBucket for the Map to read: the state carries only its location. Process
+part reads its byte range, indexes every message and writes record blocks under segment ids derived from
+the ingestion and the part (so a re-run overwrites exactly the same items), then counts itself done
+(an atomic counter: no part lists the others). Record part failure notes why a part's task failed.
+Finalize ingestion sets topic and log statistics from the stored blocks. Fail ingestion removes what
+the attempt wrote and records why it failed, naming the failed parts. Nothing here knows which format it
+indexes (``openlqs.formats``).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass
@@ -20,8 +24,9 @@ from pydantic import ValidationError
 
 from openlqs.domain.common import Context, Environment
 from openlqs.domain.ingestions import IngestionPartService, IngestionService, attempt_of
+from openlqs.domain.object_keys import part_manifest_key
 from openlqs.domain.object_stores import ObjectSpaces
-from openlqs.domain.ports import BlobStore, RecordRepository, ResourceRepository
+from openlqs.domain.ports import BlobStore, Counter, RecordRepository, ResourceRepository
 from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, TOPIC, TopicService
 from openlqs.domain.statistics import RecordStatistics, segment_prefix
 from openlqs.errors import (
@@ -33,30 +38,36 @@ from openlqs.errors import (
     OpenLQSError,
     StaleAttempt,
 )
-from openlqs.formats.base import Channel, LogIndex, Span
+from openlqs.formats.base import Channel, LogIndex
 from openlqs.formats.registry import SNIFF_BYTES, format_for, format_named
 from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.part_blocks import BlockBuilder, PartBlocks, bucket_width_for, part_columns
+from openlqs.ingestion.part_sizes import PartSizing
 from openlqs.ingestion.payloads import (
+    FailedPartTask,
     FailTask,
     IngestionOutcome,
     IngestionPlan,
     IngestionTask,
+    ManifestLocation,
     PartOutcome,
+    PartState,
     PartTask,
     PlannedIngestion,
 )
 from openlqs.models.common import ProcessState
-from openlqs.models.ingestions import (
-    Ingestion,
-    IngestionPart,
-    IngestionPartCreateRequest,
-    IngestionPartListParams,
-)
+from openlqs.models.ingestions import Ingestion, IngestionPart, IngestionPartCreateRequest
 from openlqs.models.resources import Topic, TopicCreateRequest, TopicListParams, TopicUpdateRequest
 
 #: The topic context flag that asks ingestions to store small messages' ``query_data``.
 STORE_QUERY_DATA = "store_query_data"
+#: Most parts one ingestion may have. The Map's result holds an empty object (3 bytes) per part and a
+#: state holds at most 256 KiB; 50,000 parts of the default 64 MiB are 3.2 TB.
+MAX_PARTS = 50_000
+#: Parts an error message or payload names at most (the rest are counted).
+NAMED_PARTS = 20
+#: The counter of an attempt's completed parts: ``count#{ingestion}#{attempt}#completed_ingestion_part``.
+COMPLETED_PARTS = "completed_ingestion_part"
 #: Where an ingestion keeps (server-side) the context keys its last plan wrote from the file's index,
 #: so that the next attempt replaces them and leaves the user's own keys alone.
 INDEX_CONTEXT_KEYS = "index_context_keys"
@@ -65,6 +76,18 @@ INDEX_CONTEXT_KEYS = "index_context_keys"
 PLAN_FAILURE = "plan_failure"
 #: The keys of a failed part's ``error_payload`` that say which part it is (the rest came from its error).
 PART_KEYS = frozenset({"part_id", "sequence", "start", "end"})
+
+
+def completed_parts_counter(ingestion_id: UUID, attempt: int) -> Counter:
+    """How many parts of one attempt completed (the numerator of its progress)."""
+    return Counter(f"{ingestion_id}#{attempt}", COMPLETED_PARTS)
+
+
+def named(sequences: list[int]) -> str:
+    """``[1, 5, 9]``, or the first ``NAMED_PARTS`` and how many more."""
+    shown = sequences[:NAMED_PARTS]
+    more = len(sequences) - len(shown)
+    return f"{shown}" + (f" (and {more} more)" if more else "")
 
 
 def with_index_context(
@@ -101,22 +124,6 @@ class BlobByteSource:
         return self.blobs.read(self.key, start, end - 1)
 
 
-def split_parts(spans: list[Span], target_bytes: int) -> list[list[Span]]:
-    """Contiguous runs of spans, in file order, of about ``target_bytes`` each (at least one span)."""
-    parts: list[list[Span]] = []
-    current: list[Span] = []
-    size = 0
-    for span in sorted(spans, key=lambda s: s.start):
-        if current and size + (span.end - span.start) > target_bytes:
-            parts.append(current)
-            current, size = [], 0
-        current.append(span)
-        size += span.end - span.start
-    if current:
-        parts.append(current)
-    return parts
-
-
 class IngestionPipeline:
     def __init__(
         self,
@@ -130,7 +137,10 @@ class IngestionPipeline:
         attempts: AttemptCleaner,
         environment: Environment | None = None,
         *,
-        part_target_bytes: int = 64 * 1024 * 1024,
+        manifests: BlobStore,
+        manifest_bucket: str,
+        sizing: PartSizing | None = None,
+        max_parts: int = MAX_PARTS,
         stored_query_data_max_bytes: int = 1024,
     ) -> None:
         self.resources = resources
@@ -142,7 +152,11 @@ class IngestionPipeline:
         self.statistics = statistics
         self.attempts = attempts
         self.env = environment or Environment()
-        self.part_target_bytes = part_target_bytes
+        #: ObjectsBucket, where part manifests are written (``manifest_bucket`` is its name).
+        self.manifests = manifests
+        self.manifest_bucket = manifest_bucket
+        self.sizing = sizing or PartSizing()
+        self.max_parts = max_parts
         #: Messages of an opted-in topic up to this size get their ``query_data`` stored at ingestion.
         self.stored_query_data_max_bytes = stored_query_data_max_bytes
 
@@ -182,14 +196,6 @@ class IngestionPipeline:
         if not stored:
             raise StaleAttempt(f"Ingestion {ingestion.id} has no plan; it was not planned by this attempt.")
         return IngestionPlan.model_validate(stored)
-
-    def _all_parts(self, ingestion_id: UUID) -> list[IngestionPart]:
-        parts: list[IngestionPart] = []
-        while True:
-            _, page = self.parts.list(IngestionPartListParams(limit=1000, offset=len(parts)), ingestion_id)
-            parts.extend(page)
-            if len(page) < 1000:
-                return parts
 
     # -- Plan ingestion --------------------------------------------------------------------------
     def plan(self, task: IngestionTask) -> PlannedIngestion:
@@ -235,7 +241,9 @@ class IngestionPipeline:
             created_topics=created,
             query_data_topics=self._query_data_topics(set(topics.values())),
         )
-        parts = self._parts(ingestion, index)
+        parts = self._parts(ingestion, index, attempt)
+        plan.part_count = len(parts)
+        manifest = self._write_manifest(ingestion_id, attempt, parts)
 
         def remember(new: Ingestion) -> None:
             new._internal["plan"] = plan.to_internal()
@@ -243,12 +251,7 @@ class IngestionPipeline:
 
         self.resources.update(INGESTION, ingestion_id, remember)
         return PlannedIngestion(
-            ingestion_id=ingestion_id,
-            attempt=attempt,
-            parts=[
-                PartTask(ingestion_id=ingestion_id, part_id=part_id, sequence=sequence, attempt=attempt)
-                for sequence, part_id in parts
-            ],
+            ingestion_id=ingestion_id, attempt=attempt, manifest=manifest, part_count=len(parts)
         )
 
     def _undo_plan(self, ingestion: Ingestion, attempt: int, created: list[UUID], error: Exception) -> None:
@@ -266,6 +269,19 @@ class IngestionPipeline:
 
         with suppress(OpenLQSError):
             self.resources.update(INGESTION, ingestion.id, note)
+
+    def _write_manifest(
+        self, ingestion_id: UUID, attempt: int, parts: list[tuple[UUID, int]]
+    ) -> ManifestLocation:
+        """The parts as the Map's ItemReader reads them: a JSON array in ObjectsBucket, in sequence order
+        (``PartManifestItem``s)."""
+        body = json.dumps(
+            [{"part_id": str(part_id), "sequence": sequence} for part_id, sequence in parts],
+            separators=(",", ":"),
+        )
+        key = part_manifest_key(ingestion_id, attempt)
+        self.manifests.put(key, body.encode(), "application/json")
+        return ManifestLocation(bucket=self.manifest_bucket, key=key)
 
     def _topics(
         self, ingestion: Ingestion, index: LogIndex, created: list[UUID]
@@ -358,24 +374,32 @@ class IngestionPipeline:
             ) from error
         return self.topics.update(topic.id, request, Context())
 
-    def _parts(self, ingestion: Ingestion, index: LogIndex) -> list[tuple[int, UUID]]:
-        """Replace the ingestion's parts with one per contiguous run of spans."""
-        for part in self._all_parts(ingestion.id):
-            self.parts.delete(part.id, Context())
-        created = []
-        for sequence, spans in enumerate(split_parts(index.spans, self.part_target_bytes)):
-            request = IngestionPartCreateRequest(
+    def _parts(self, ingestion: Ingestion, index: LogIndex, attempt: int) -> list[tuple[UUID, int]]:
+        """Replace the ingestion's parts with one per run of spans (``PartSizing``), in batches; the id
+        and sequence of each."""
+        runs = self.sizing.split(index.spans)
+        if len(runs) > self.max_parts:
+            raise LimitExceeded(
+                f"The file would make {len(runs)} ingestion parts, more than the {self.max_parts} one "
+                "ingestion may have; raise PART_TARGET_BYTES (PartTargetBytes) so that parts are larger."
+            )
+        self.parts.delete_all(ingestion.id)
+        requests = (
+            IngestionPartCreateRequest(
                 sequence=sequence,
                 state=ProcessState.queued,
                 context={
+                    "attempt": attempt,
                     "start": spans[0].start,
                     "end": spans[-1].end,
                     "chunk_count": len(spans),
                     "message_count": sum(s.message_count for s in spans),
+                    "estimated_seconds": round(sum(self.sizing.seconds(s) for s in spans), 3),
                 },
             )
-            created.append((sequence, self.parts.create(ingestion.id, request, Context()).id))
-        return created
+            for sequence, spans in enumerate(runs)
+        )
+        return self.parts.create_many(ingestion, requests, Context())
 
     # -- Process part ----------------------------------------------------------------------------
     def process_part(self, task: PartTask) -> PartOutcome:
@@ -429,8 +453,47 @@ class IngestionPipeline:
             new.context = {**(new.context or {}), "topics": stats, "record_count": built.record_count}
 
         self.resources.update(INGESTION_PART, part_id, note)
-        self._advance(ingestion_id)
+        self._count_done(ingestion_id, attempt, plan)
         return PartOutcome(part_id=part_id, record_count=built.record_count)
+
+    def _count_done(self, ingestion_id: UUID, attempt: int, plan: IngestionPlan) -> None:
+        """One more part of the attempt completed: an atomic counter, then the ingestion's progress (a
+        conditional write that only ever raises it). Two writes, whatever the number of parts."""
+        done = self.resources.add_to_counter(completed_parts_counter(ingestion_id, attempt), 1)
+        if plan.part_count > 0:
+            self.resources.raise_progress(
+                INGESTION,
+                ingestion_id,
+                min(1.0, done / plan.part_count),
+                state=ProcessState.processing,
+                attempt=attempt,
+            )
+
+    # -- Record part failure ---------------------------------------------------------------------
+    def fail_part(self, task: FailedPartTask) -> PartState:
+        """Note on the part why its "Process part" failed (a timeout, a crash, an error), so that "Fail
+        ingestion" can name it. A part that already failed keeps its own error (it knows its bytes); a
+        completed part stays completed; a part of another attempt is left alone."""
+        part = self.resources.find(INGESTION_PART, task.part_id)
+        if part is None or part.ingestion_id != task.ingestion_id:
+            return PartState(part_id=task.part_id, state=None)
+        ingestion = self.ingestions.get(task.ingestion_id)
+        if attempt_of(ingestion) != task.attempt or part.state in (
+            ProcessState.failed,
+            ProcessState.completed,
+        ):
+            return PartState(part_id=part.id, state=part.state)
+        name, message = task.error.details()
+        context = part.context or {}
+        payload = {
+            "part_id": str(part.id),
+            "sequence": part.sequence,
+            **{key: context[key] for key in ("start", "end") if key in context},
+        }
+        failed = self.parts.transition(
+            part.id, ProcessState.failed, error_name=name, error_message=message, error_payload=payload
+        )
+        return PartState(part_id=failed.id, state=failed.state)
 
     def _blocks(
         self, ingestion: Ingestion, plan: IngestionPlan, sequence: int, data: bytes, base: int
@@ -452,20 +515,6 @@ class IngestionPipeline:
         )
         return builder.build(part_columns(chunks, channels), topic_ids, plan.widths)
 
-    def _advance(self, ingestion_id: UUID) -> None:
-        parts = self._all_parts(ingestion_id)
-        if not parts:
-            return
-        done = sum(1 for p in parts if p.state == ProcessState.completed)
-        # Progress is informative; the ingestion may already be finalizing or failed.
-        with suppress(OpenLQSError):
-            self.ingestions.transition(
-                ingestion_id,
-                ProcessState.processing,
-                expected_from={ProcessState.processing},
-                progress=done / len(parts),
-            )
-
     # -- Finalize ingestion ----------------------------------------------------------------------
     def finalize(self, task: IngestionTask) -> IngestionOutcome:
         ingestion_id = task.ingestion_id
@@ -475,10 +524,14 @@ class IngestionPipeline:
             ProcessState.finalizing,
             expected_from={ProcessState.processing, ProcessState.finalizing},
         )
-        parts = self._all_parts(ingestion_id)
-        unfinished = sorted(p.sequence for p in parts if p.state != ProcessState.completed)
+        # The one listing of the parts in an ingestion's life.
+        parts = self.parts.all_of(ingestion_id)
+        unfinished = [p.sequence for p in parts if p.state != ProcessState.completed]
         if unfinished:
-            raise IngestionIncomplete(f"Parts {unfinished} of ingestion {ingestion_id} did not complete.")
+            raise IngestionIncomplete(
+                f"Parts {named(unfinished)} of ingestion {ingestion_id} did not complete "
+                f"({len(unfinished)} of {len(parts)})."
+            )
         self.statistics.refresh(ingestion.log_id, self._plan_of(ingestion).topic_ids())
         self.ingestions.transition(
             ingestion_id, ProcessState.completed, expected_from={ProcessState.finalizing}, progress=1.0
@@ -492,7 +545,20 @@ class IngestionPipeline:
         name, message = (
             task.error.details() if task.error is not None else ("IngestionFailed", "IngestionFailed")
         )
-        failed_parts = [
+        failed = [
+            p
+            for p in self.parts.all_of(ingestion_id)
+            if p.state == ProcessState.failed and (p.context or {}).get("attempt", attempt) == attempt
+        ]
+        if failed:
+            # The Map failed because a part did (on AWS its error is States.ExceedToleratedFailureThreshold):
+            # the first failed part says why, and the payload names them.
+            first = failed[0]
+            name = first.error_name or name
+            message = f"Part {first.sequence} failed: {first.error_message or name}" + (
+                f" ({len(failed) - 1} more parts failed)" if len(failed) > 1 else ""
+            )
+        failed_parts: list[dict[str, Any]] = [
             {
                 "sequence": p.sequence,
                 "part_id": str(p.id),
@@ -500,13 +566,12 @@ class IngestionPipeline:
                 "error_message": p.error_message,
                 **(p.error_payload or {}),
             }
-            for p in self._all_parts(ingestion_id)
-            if p.state == ProcessState.failed
+            for p in failed[:NAMED_PARTS]
         ]
         self.attempts.discard(ingestion)
         payload: dict[str, Any] = {"attempt": attempt, **_where_it_failed(ingestion, attempt, failed_parts)}
-        if failed_parts:
-            payload["failed_parts"] = failed_parts
+        if failed:
+            payload.update(failed_parts=failed_parts, failed_part_count=len(failed))
         self.ingestions.transition(
             ingestion_id,
             ProcessState.failed,

@@ -53,6 +53,8 @@ class _Found:
     start_time: int
     end_time: int
     counts: Counter[int] = field(default_factory=Counter)
+    #: As records name it: None for top-level (uncompressed) messages, the chunk's compression else.
+    compression: str | None = None
 
     def add(self, channel_id: int, log_time: int, end: int) -> None:
         self.counts[channel_id] += 1
@@ -61,7 +63,10 @@ class _Found:
         self.end = end
 
     def span(self) -> Span:
-        return Span(self.start, self.end, self.start_time, self.end_time, dict(sorted(self.counts.items())))
+        counts = dict(sorted(self.counts.items()))
+        return Span(
+            self.start, self.end, self.start_time, self.end_time, counts, compression=self.compression
+        )
 
 
 def _undeclared(channel_id: int, where: str, payload: dict[str, int]) -> BadLogFile:
@@ -187,7 +192,7 @@ class _Scan:
             first = next(i for i, channel_id in enumerate(ids) if channel_id in undeclared)
             raise _undeclared(ids[first], f"offset {starts[first]} of {where}", {"chunk_offset": position})
         if ids:
-            found = _Found(position, chunk.end, min(times), max(times))
+            found = _Found(position, chunk.end, min(times), max(times), compression=chunk.compression)
             found.counts.update(ids)
             self.chunk = found
 

@@ -252,6 +252,7 @@ def _spans(summary: _Summary, data_start: int, data_end: int, declared: set[int]
             index.message_end_time,
             dict(sorted((found or {}).items())),
             counted,
+            compression=index.compression,
         )
         for index, found, counted in zip(indexes, counts, known, strict=True)
     ]

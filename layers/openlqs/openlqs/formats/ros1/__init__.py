@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from openlqs.formats.base import ByteSource, Channel, ChunkColumns, LogIndex
-from openlqs.formats.ros1.bag import MAGIC, BagIndex, Connection, index_chunk_columns, read_index
+from openlqs.formats.ros1.bag import (
+    MAGIC,
+    BagIndex,
+    Connection,
+    chunk_compression,
+    index_chunk_columns,
+    read_index,
+)
 
 #: The first bytes of every ROS 1 bag, whatever its version (only 2.0 is indexed).
 BAG_PREFIX = b"#ROSBAG V"
@@ -61,7 +69,13 @@ class Ros1Format:
         return head.startswith(BAG_PREFIX)
 
     def read_index(self, source: ByteSource) -> LogIndex:
-        return log_index(read_index(source))
+        index = read_index(source)
+        if not index.salvaged:
+            # The index does not say how chunks are compressed (a salvage scan has read it): parts are
+            # sized by it.
+            compression = chunk_compression(source, index.chunks)
+            index = replace(index, chunks=[replace(chunk, compression=compression) for chunk in index.chunks])
+        return log_index(index)
 
     def index_columns(self, data: bytes, base: int) -> Iterator[ChunkColumns]:
         return index_chunk_columns(data, base)

@@ -20,7 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 from openlqs.errors import BadLogFile
-from openlqs.formats.base import ByteSource, ChunkColumns, MessagePosition, ScanWindow, Span
+from openlqs.formats.base import (
+    UNKNOWN_COMPRESSION,
+    ByteSource,
+    ChunkColumns,
+    MessagePosition,
+    ScanWindow,
+    Span,
+)
 from openlqs.formats.compression import decompress
 
 MAGIC = b"#ROSBAG V2.0\n"
@@ -242,6 +249,41 @@ def _chunk_info(record: _Record, data: bytes | memoryview, base: int) -> tuple[i
     )
 
 
+#: Bytes read at a chunk's start to learn its compression: its record header (op, compression, size).
+CHUNK_HEADER_READ_SIZE = 4096
+
+
+def chunk_compression(source: ByteSource, chunks: list[Span]) -> str | None:
+    """The compression of a bag's chunks, from the headers of its first, middle and last chunk (three
+    small range reads; the index does not say). A bag is written with one compression; when the samples
+    disagree or a header cannot be read, ``UNKNOWN_COMPRESSION``."""
+    if not chunks:
+        return UNKNOWN_COMPRESSION
+    found: set[str | None] = set()
+    for chunk in [chunks[i] for i in sorted({0, len(chunks) // 2, len(chunks) - 1})]:
+        head = source.read(chunk.start, min(chunk.end, chunk.start + CHUNK_HEADER_READ_SIZE))
+        try:
+            record = _record_header(head)
+        except BadLogFile:
+            return UNKNOWN_COMPRESSION
+        if record is None or record.get("op") != bytes([OP_CHUNK]):
+            return UNKNOWN_COMPRESSION
+        found.add(
+            COMPRESSIONS.get(record.get("compression", b"none").decode(errors="replace"), UNKNOWN_COMPRESSION)
+        )
+    return found.pop() if len(found) == 1 else UNKNOWN_COMPRESSION
+
+
+def _record_header(head: bytes) -> dict[str, bytes] | None:
+    """The header fields of the record starting ``head`` (None when ``head`` ends inside the header)."""
+    if len(head) < 4:
+        return None
+    (header_length,) = _U32.unpack_from(head, 0)
+    if 4 + header_length > len(head):
+        return None
+    return parse_header(head, 4, header_length)
+
+
 def salvage_index(source: ByteSource, start: int) -> BagIndex:
     """Rebuild the index of a bag whose recording was cut off: every complete chunk, found by a scan.
 
@@ -290,6 +332,7 @@ def salvage_index(source: ByteSource, start: int) -> BagIndex:
             chunk.start_time,
             chunk.end_time,
             chunk.counts,
+            compression=chunk.compression,
         )
         for i, chunk in enumerate(found)
     ]
@@ -317,7 +360,11 @@ def _scan_chunk(record: _Record, compressed: bytes, position: int) -> tuple[Span
             connection = _connection(message, data, 0)
             connections[connection.id] = connection
         inner = message.end
-    return Span(position, record.end, min(times, default=0), max(times, default=0), counts), connections
+    compression = COMPRESSIONS.get(record.header.get("compression", b"none").decode(), UNKNOWN_COMPRESSION)
+    span = Span(
+        position, record.end, min(times, default=0), max(times, default=0), counts, compression=compression
+    )
+    return span, connections
 
 
 def decompress_chunk(record: _Record, compressed: bytes | memoryview) -> bytes:
