@@ -24,6 +24,7 @@ from openlqs.adapters.stepfunctions import StepFunctionsExecutions
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
+from openlqs.domain.labels import LabelService, TagService
 from openlqs.domain.object_stores import ObjectSpaces, ObjectStoreService
 from openlqs.domain.objects import ObjectService
 from openlqs.domain.record_data import RecordDataService
@@ -56,6 +57,8 @@ class Services:
     trigger: IngestionTrigger
     reconciler: IngestionReconciler
     record_data: RecordDataService
+    labels: LabelService
+    tags: TagService
 
 
 def build_services(settings: Settings) -> Services:
@@ -90,7 +93,8 @@ def build_services(settings: Settings) -> Services:
         settings.datastore_id,
     )
     groups = GroupService(resources, environment)
-    logs = LogService(resources, environment)
+    tags = TagService(resources, environment)
+    logs = LogService(resources, environment, labels=tags, children=(tags,))
     topics = TopicService(resources, environment, records=record_service, default_bucket_width_ns=width)
     executions = StepFunctionsExecutions(settings.ingestion_state_machine_arn)
     ingestion_parts = IngestionPartService(resources, environment)
@@ -138,6 +142,8 @@ def build_services(settings: Settings) -> Services:
             ChunkCache(settings.record_chunk_cache_bytes),
             max_inline_bytes=settings.query_data_max_inline_bytes,
         ),
+        labels=LabelService(resources, environment),
+        tags=tags,
     )
 
 
