@@ -27,6 +27,7 @@ from openlqs.api.routers import (
     logs,
     object_stores,
     objects,
+    queries,
     records,
     topics,
 )
@@ -167,6 +168,7 @@ def build_app() -> APIGatewayRestResolver:
         object_stores.router,
         api_keys.router,
         labels.router,
+        queries.router,
     ):
         app.include_router(router)
     register_error_handlers(app)
