@@ -53,6 +53,7 @@ BUCKET = f"arn:aws:s3:::{DEPLOYED_BUCKET}"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:IngestionStateMachine-Ab12Cd34"
 EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:IngestionStateMachine-Ab12Cd34:*"
+QUERY_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:openlqs-QueryFunction-Ab12Cd34"
 #: FlushStageAuthorizersCache of the API's own stage (the StageName parameter's default, v1).
 AUTHORIZER_CACHE = f"arn:aws:apigateway:us-east-1::/restapis/{REST_API_ID}/stages/v1/cache/authorizers"
 
@@ -90,8 +91,14 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         KEY: {"kms:Encrypt", "kms:Decrypt"},
         EXECUTIONS: {"states:StopExecution"},
         AUTHORIZER_CACHE: {"apigateway:DELETE"},
+        QUERY_FUNCTION: {"lambda:InvokeFunction"},
     },
     "AuthorizerFunction": {RESOURCES: {"dynamodb:GetItem"}},
+    "QueryFunction": {
+        RESOURCES: {"dynamodb:GetItem"},
+        f"{RESOURCES}/index/ByParent": {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query"},
+    },
     "IngestionTriggerFunction": {
         RESOURCES: {
             "dynamodb:GetItem",
@@ -515,10 +522,32 @@ def test_template_authorizer_function_reads_only_api_key_items(template: dict[st
     }
 
 
+def test_template_query_function_only_reads(template: dict[str, Any]) -> None:
+    granted = grants(_statements(template, "QueryFunction"))
+
+    assert {action for action, _ in granted} == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert granted[("dynamodb:GetItem", RESOURCES)] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["label#*"]}
+    }
+
+
+def test_template_only_the_api_function_invokes_the_query_function(template: dict[str, Any]) -> None:
+    invokers = {
+        name
+        for name in _functions(template)
+        for action, resource in grants(_statements(template, name))
+        if action.startswith("lambda:")
+    }
+
+    assert invokers == {"ApiFunction"}
+    assert _permissions(template, "ApiFunction")[QUERY_FUNCTION] == {"lambda:InvokeFunction"}
+
+
 @pytest.mark.parametrize(
     ("function_id", "readable", "unreadable"),
     [
         ("AuthorizerFunction", ["api_key"], ["object_store", "group", "unique#api_key"]),
+        ("QueryFunction", ["label"], ["api_key", "user", "label_log", "log"]),
         ("ProcessPartFunction", ["ingestion", "ingestion_part"], ["topic", "log", "count#ingestion"]),
     ],
 )

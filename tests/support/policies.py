@@ -110,6 +110,10 @@ def key_arn(key_id: str) -> str:
     return key_id if key_id.startswith("arn:") else f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
 
 
+#: QueryFunction's name in the fake deployed stack.
+QUERY_FUNCTION_NAME = "openlqs-QueryFunction-Ab12Cd34"
+
+
 def stack_references(
     template: Mapping[str, Any],
     *,
@@ -136,6 +140,8 @@ def stack_references(
         "IngestionStateMachine": f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{state_machine_name}",
         "IngestionStateMachine.Name": state_machine_name,
         "OpenlqsApi": REST_API_ID,
+        "QueryFunction": QUERY_FUNCTION_NAME,
+        "QueryFunction.Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{QUERY_FUNCTION_NAME}",
     }
     for logical_id, name in tables.items():
         references.update({logical_id: name, f"{logical_id}.Arn": table_arn(name)})
