@@ -389,7 +389,7 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
     # Then each made the calls expected of it, and the template allows every one
     assert completed["size"] == len(data) and queued["state"] == "queued"
     assert flushed == [STAGE, STAGE]
-    assert answer["context"] == {"keyId": key["id"], "role": "read"}
+    assert answer["context"] == {"keyId": key["id"], "role": "read", "userId": ""}
     # The answer is cached per header for every route (AuthorizerCacheTtlSeconds): it allows the stage.
     (allowed,) = answer["policyDocument"]["Statement"]
     assert (allowed["Effect"], allowed["Resource"]) == (

@@ -518,7 +518,9 @@ def test_template_authorizer_function_reads_only_api_key_items(template: dict[st
     granted = grants(_statements(template, "AuthorizerFunction"))
 
     assert granted == {
-        ("dynamodb:GetItem", RESOURCES): {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["api_key#*"]}}
+        ("dynamodb:GetItem", RESOURCES): {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["api_key#*", "user#*"]}
+        }
     }
 
 
@@ -546,7 +548,7 @@ def test_template_only_the_api_function_invokes_the_query_function(template: dic
 @pytest.mark.parametrize(
     ("function_id", "readable", "unreadable"),
     [
-        ("AuthorizerFunction", ["api_key"], ["object_store", "group", "unique#api_key"]),
+        ("AuthorizerFunction", ["api_key", "user"], ["object_store", "group", "unique#api_key"]),
         ("QueryFunction", ["label"], ["api_key", "user", "label_log", "log"]),
         ("ProcessPartFunction", ["ingestion", "ingestion_part"], ["topic", "log", "count#ingestion"]),
     ],

@@ -370,6 +370,12 @@ def keys() -> None:
     show_default=True,
     help="its role",
 )
+@click.option(
+    "--user",
+    default="admin",
+    show_default=True,
+    help="the user it belongs to (made when missing; an admin user for an admin key)",
+)
 @click.option("--local", "use_local", is_flag=True, help="the local stack running on --data-dir")
 @click.option(
     "--data-dir",
@@ -387,6 +393,7 @@ def keys() -> None:
 def create_key(
     name: str,
     role: str,
+    user: str,
     use_local: bool,
     data_dir: Path,
     stack_name: str | None,
@@ -406,7 +413,7 @@ def create_key(
         deployment = bootstrap.aws_deployment(
             stack_name=stack_name, table_name=table_name, region=region, profile=profile
         )
-    key = bootstrap.create_key(deployment, name, Role(role))
+    key = bootstrap.create_key(deployment, name, Role(role), user)
     if as_json:
         click.echo(json.dumps(key.model_dump(mode="json"), indent=2))
         return

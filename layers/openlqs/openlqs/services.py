@@ -33,6 +33,7 @@ from openlqs.domain.record_data import RecordDataService
 from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.domain.statistics import RecordStatistics
+from openlqs.domain.users import UserService
 from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.pipeline import IngestionPipeline
@@ -62,6 +63,7 @@ class Services:
     labels: LabelService
     tags: TagService
     queries: QueryService
+    users: UserService
 
 
 def build_services(settings: Settings) -> Services:
@@ -154,6 +156,7 @@ def build_services(settings: Settings) -> Services:
         labels=LabelService(resources, environment),
         tags=tags,
         queries=queries,
+        users=UserService(resources, environment, ApiGatewayAuthorizerCache()),
     )
 
 

@@ -30,6 +30,7 @@ from openlqs.api.routers import (
     queries,
     records,
     topics,
+    users,
 )
 from openlqs.errors import NotFound, OpenLQSError
 from openlqs.settings import get_settings
@@ -169,6 +170,7 @@ def build_app() -> APIGatewayRestResolver:
         api_keys.router,
         labels.router,
         queries.router,
+        users.router,
     ):
         app.include_router(router)
     register_error_handlers(app)
