@@ -295,6 +295,47 @@ def deserialize_records(lqs: LogQS, records: dict[str, list[Any]], contents: Bag
         assert deserialized in candidates, f"{name}: deserialized {deserialized}, rosbags reads {candidates}"
 
 
+GROUP_BY = (
+    "SELECT t.name, count(*), min(timestamp), max(timestamp) "
+    "FROM records r JOIN topics t ON r.topic_id = t.id GROUP BY 1 ORDER BY 1"
+)
+
+
+def tag_a_time_range(lqs: LogQS, log: Any, topics: dict[str, Any]) -> Any:
+    label = lqs.create.label(value="hard braking", note=None, category=f"events of {log.name}").data
+    name, topic = sorted(topics.items())[0]
+    start = topic.start_time
+    tag = lqs.create.tag(
+        label_id=label.id, log_id=log.id, topic_id=topic.id, start_time=start, end_time=start + 10**9
+    ).data
+    assert (tag.log_id, tag.topic_id, tag.start_time) == (log.id, topic.id, start), tag
+    assert tag.id in {t.id for t in label.list_tags()}, "label.list_tags() misses the tag"
+    logs = lqs.list.log(tag_label_ids_includes=[label.id]).data
+    assert [found.id for found in logs] == [log.id], f"logs?tag_label_ids_includes= gave {logs}"
+    updated = lqs.update.tag(tag.id, data={"note": f"first second of {name}"}).data
+    assert updated.note == f"first second of {name}" and lqs.fetch.tag(tag.id).data.note == updated.note
+    return tag
+
+
+def query_the_log(lqs: LogQS, log: Any, topics: dict[str, Any]) -> None:
+    query = lqs.create.query(log_id=log.id, name="per topic", statement=GROUP_BY).data
+    expected = sorted(
+        [t.name, t.record_count, t.start_time, t.end_time] for t in topics.values() if t.record_count
+    )
+    assert query.error is None and query.rows == expected, (query.error, query.rows, expected)
+    changed = lqs.update.query(query.id, data={"statement": "SELECT count(*) FROM records"}).data
+    assert changed.rows == [[sum(t.record_count for t in topics.values())]], changed.rows
+    refused = lqs.create.query(log_id=log.id, statement="COPY records TO 'out.csv'").data
+    assert refused.error["name"] == "BadQuery", refused.error
+    lqs.delete.query(refused.id)
+
+
+def fetch_me(lqs: LogQS) -> None:
+    me = lqs.fetch.me().data
+    assert me is not None and me.username == "admin" and me.admin, me
+    assert lqs.resource.User.fetch("admin").id == me.id
+
+
 def walk_bag(lqs: LogQS, group: Any, log_name: str, bag: Path, args: argparse.Namespace) -> None:
     """The walkthrough from "Logs" on, for one bag in a log of its own."""
     print(f"-- {bag.name} as log {log_name!r}", flush=True)
@@ -312,6 +353,16 @@ def walk_bag(lqs: LogQS, group: Any, log_name: str, bag: Path, args: argparse.Na
     records = step("topic.list_records", list_topic_records, topics, contents)
     step("utils.fetch_record_bytes", fetch_record_bytes, lqs, records, contents, args.every_record_of)
     step("utils.get_deserialized_record_data", deserialize_records, lqs, records, contents)
+    tag = step(
+        "create.label, create.tag, label.list_tags, list.log(tag_label_ids_includes)",
+        tag_a_time_range,
+        lqs,
+        log,
+        topics,
+    )
+    step("create.query, update.query (SQL over the log)", query_the_log, lqs, log, topics)
+    step("delete.tag", lqs.delete.tag, tag.id)
+    step("fetch.me, User.fetch", fetch_me, lqs)
 
 
 # MCAP files (ROS 2 messages in zstd chunks).

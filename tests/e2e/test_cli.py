@@ -121,6 +121,45 @@ def test_cli_ls_shows_groups_logs_and_topics(
     assert sorted(topic["name"] for topic in topics) == sorted(EXAMPLE_BAG_TOPIC_COUNTS)
 
 
+def test_cli_tag_marks_a_log_topic_and_range_and_ls_finds_logs_by_label(
+    stack: LocalStackProcess, ingested: list[dict[str, Any]]
+) -> None:
+    pose = next(topic for topic in ingested if topic["name"] == "/turtle1/pose")
+    start = pose["start_time"]
+    (tagged,) = run_json(
+        stack,
+        "tag",
+        LOG,
+        "turtle moves",
+        "--group",
+        GROUP,
+        "--category",
+        "events",
+        "--topic",
+        "/turtle1/pose",
+        "--from",
+        str(start),
+        "--to",
+        f"{start // 1_000_000_000 + 1}s",
+    )
+    (whole,) = run_json(stack, "tag", LOG, "calibrated", "--group", GROUP)
+    both = run_json(stack, "ls", "logs", "--label", "turtle moves", "--label", "calibrated")
+    none = run_cli(stack, "ls", "logs", "--label", "never made")
+    tags = run_json(stack, "ls", "tags", "--log", LOG, "--group", GROUP)
+    labels = run_json(stack, "ls", "labels")
+
+    assert (tagged["topic_id"], tagged["start_time"]) == (pose["id"], start)
+    assert tagged["end_time"] == (start // 1_000_000_000 + 1) * 1_000_000_000
+    assert whole["topic_id"] is None
+    assert [log["name"] for log in both] == [LOG]
+    assert none.returncode == 1 and "no label 'never made'" in none.stderr
+    assert {tag["id"] for tag in tags} == {tagged["id"], whole["id"]}
+    assert {(label["category"], label["value"]) for label in labels} >= {
+        ("events", "turtle moves"),
+        (None, "calibrated"),
+    }
+
+
 def test_cli_records_lists_a_time_window(stack: LocalStackProcess, ingested: list[dict[str, Any]]) -> None:
     pose = next(topic for topic in ingested if topic["name"] == "/turtle1/pose")
     start = pose["start_time"]

@@ -82,7 +82,7 @@ def test_authorizer_allows_a_valid_key_with_its_role(api: ApiClient) -> None:
     answer = authorize_request(authorizer_event(format_authorization(UUID(key["id"]), key["secret"])))
 
     assert answer["principalId"] == key["id"]
-    assert answer["context"] == {"keyId": key["id"], "role": "write"}
+    assert answer["context"] == {"keyId": key["id"], "role": "write", "userId": ""}
     (statement,) = answer["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "execute-api:Invoke"

@@ -33,6 +33,7 @@ from openlqs.domain.common import Environment
 from openlqs.ingestion.reconciler import IngestionReconciler
 from openlqs.local.apigateway import AuthorizerCacheFlushHook
 from openlqs.local.functions import InProcessFunction
+from openlqs.local.invoke import LambdaInvokeHook
 from openlqs.local.resources import function_specs
 from openlqs.services import get_services
 from openlqs.settings import get_settings
@@ -43,6 +44,7 @@ from tests.support.events import load_event
 from tests.support.paths import DATASTORE_ID, PROJECT_DIR
 from tests.support.policies import (
     DEPLOYED_BUCKET,
+    QUERY_FUNCTION_NAME,
     REGION,
     REST_API_ID,
     Request,
@@ -120,12 +122,13 @@ class CallRecorder:
 
     @contextmanager
     def running(self, function_id: str) -> Iterator[None]:
-        """Calls made meanwhile, from any thread (s3transfer copies in its own), are ``function_id``'s."""
-        self._running = function_id
+        """Calls made meanwhile, from any thread (s3transfer copies in its own), are ``function_id``'s
+        (until a function it invokes runs, whose calls are that function's)."""
+        previous, self._running = self._running, function_id
         try:
             yield
         finally:
-            self._running = None
+            self._running = previous
 
 
 @pytest.fixture
@@ -220,6 +223,10 @@ def _requests(call: Call, deployed: dict[str, str]) -> list[Request]:
         return [Request("states:StartExecution", params["stateMachineArn"], {}, str(call))]
     if call.service == "states" and operation in ("StopExecution", "DescribeExecution"):
         return [Request(f"states:{operation}", params["executionArn"], {}, str(call))]
+    if call.service == "lambda" and operation == "Invoke":
+        name = params["FunctionName"]
+        arn = name if name.startswith("arn:") else f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
+        return [Request("lambda:InvokeFunction", arn, {}, str(call))]
     if call.service == "apigateway" and operation == "FlushStageAuthorizersCache":
         # API Gateway's management API authorizes the HTTP method on the request's path.
         path = f"/restapis/{params['restApiId']}/stages/{params['stageName']}/cache/authorizers"
@@ -384,7 +391,7 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
     # Then each made the calls expected of it, and the template allows every one
     assert completed["size"] == len(data) and queued["state"] == "queued"
     assert flushed == [STAGE, STAGE]
-    assert answer["context"] == {"keyId": key["id"], "role": "read"}
+    assert answer["context"] == {"keyId": key["id"], "role": "read", "userId": ""}
     # The answer is cached per header for every route (AuthorizerCacheTtlSeconds): it allows the stage.
     (allowed,) = answer["policyDocument"]["Statement"]
     assert (allowed["Effect"], allowed["Resource"]) == (
@@ -406,6 +413,56 @@ def test_template_permissions_allow_every_call_of_the_api_and_the_authorizer(
         "apigateway:FlushStageAuthorizersCache",
     } <= _operations(recorder, "ApiFunction")
     assert _operations(recorder, "AuthorizerFunction") == {"dynamodb:GetItem"}
+    assert _refused(recorder, template, deployed) == {}
+
+
+# -- QueryFunction (invoked by ApiFunction) ---------------------------------------------------------
+
+
+class _RecordedFunction(InProcessFunction):
+    """A function whose calls the recorder gives to it, also when another function invokes it."""
+
+    def __init__(self, function: InProcessFunction, recorder: CallRecorder, function_name: str) -> None:
+        super().__init__(function.spec, function_name)
+        self._recorder = recorder
+
+    def invoke(self, event: Any, context: Any = None) -> Any:
+        with self._recorder.running(self.spec.logical_id):
+            return super().invoke(event, context)
+
+
+def test_template_permissions_allow_every_call_of_a_query(
+    api: ApiClient,
+    recorder: CallRecorder,
+    deployed: dict[str, str],
+    template: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a log with records and a tag, and ApiFunction set to invoke QueryFunction
+    log = create_log(api, create_group(api, "Queried")["id"], "Session")
+    topic = create_topic(api, log["id"], "/chatter")
+    create_records(api, topic["id"], [10, 20, 30])
+    label = _ok(api.post("/labels", {"value": "braking"}))
+    _ok(api.post(f"/logs/{log['id']}/tags", {"label_id": label["id"], "topic_id": topic["id"]}))
+    monkeypatch.setenv("QUERY_FUNCTION_NAME", QUERY_FUNCTION_NAME)
+    get_settings.cache_clear()
+    get_services.cache_clear()
+    query_function = _RecordedFunction(_function(template, "QueryFunction"), recorder, QUERY_FUNCTION_NAME)
+    statement = (
+        "SELECT t.name, count(*), (SELECT count(*) FROM tags g WHERE g.label = 'braking'), "
+        "(SELECT count(*) FROM ingestions) FROM records r JOIN topics t ON r.topic_id = t.id GROUP BY 1"
+    )
+
+    # When a query is created and changed through the API
+    with LambdaInvokeHook({QUERY_FUNCTION_NAME: query_function}), recorder.running("ApiFunction"):
+        query = _ok(api.post(f"/logs/{log['id']}/queries", {"statement": statement}))
+        changed = _ok(api.patch(f"/queries/{query['id']}", {"statement": "SELECT count(*) FROM records"}))
+
+    # Then it ran in QueryFunction, which only read, and the template allows every call of both
+    assert (query["error"], query["rows"]) == (None, [["/chatter", 3, 1, 0]])
+    assert changed["rows"] == [[3]]
+    assert "lambda:Invoke" in _operations(recorder, "ApiFunction")
+    assert _operations(recorder, "QueryFunction") == {"dynamodb:Query", "dynamodb:GetItem"}
     assert _refused(recorder, template, deployed) == {}
 
 

@@ -34,18 +34,22 @@ def _as(api: StackApi, key: dict[str, Any]) -> httpx.Client:
 
 
 def test_local_concurrent_requests_each_act_as_their_own_key(api: StackApi) -> None:
-    keys = [api.data("POST", "/apiKeys", json={"name": f"writer {i}", "role": "write"}) for i in range(4)]
+    users = [api.data("POST", "/users", json={"username": f"writer {i}"}) for i in range(4)]
+    keys = [
+        api.data("POST", "/apiKeys", json={"name": f"writer {i}", "role": "write", "user_id": user["id"]})
+        for i, user in enumerate(users)
+    ]
     clients = [_as(api, key) for key in keys]
 
     def create(i: int) -> tuple[int, str, str, dict[str, Any]]:
         key = keys[i % len(keys)]
         response = clients[i % len(clients)].post(f"{api.base}/groups", json={"name": f"group {i}"})
-        return response.status_code, key["id"], f"group {i}", response.json().get("data") or {}
+        return response.status_code, key["user_id"], f"group {i}", response.json().get("data") or {}
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         results = list(pool.map(create, range(4 * CLIENTS)))
 
-    # Then every request was answered as its own: its body, its key
+    # Then every request was answered as its own: its body, its key's user
     assert [status for status, _, _, _ in results] == [200] * len(results), results
     assert all(group["name"] == name for _, _, name, group in results)
     assert all(group["created_by"] == key_id for _, key_id, _, group in results)

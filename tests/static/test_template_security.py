@@ -58,6 +58,7 @@ STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:openlqs-inge
 CHILD_EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:openlqs-ingestion/*"
 EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:openlqs-ingestion:*"
 PART_MANIFESTS = f"{BUCKET}/ingestions/*"
+QUERY_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:openlqs-QueryFunction-1A2B3C4D5E6F"
 #: FlushStageAuthorizersCache of the API's own stage (the StageName parameter's default, v1).
 AUTHORIZER_CACHE = f"arn:aws:apigateway:us-east-1::/restapis/{REST_API_ID}/stages/v1/cache/authorizers"
 
@@ -96,8 +97,14 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         KEY: {"kms:Encrypt", "kms:Decrypt"},
         EXECUTIONS: {"states:StopExecution"},
         AUTHORIZER_CACHE: {"apigateway:DELETE"},
+        QUERY_FUNCTION: {"lambda:InvokeFunction"},
     },
     "AuthorizerFunction": {RESOURCES: {"dynamodb:GetItem"}},
+    "QueryFunction": {
+        RESOURCES: {"dynamodb:GetItem"},
+        f"{RESOURCES}/index/ByParent": {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query"},
+    },
     "IngestionTriggerFunction": {
         RESOURCES: {
             "dynamodb:GetItem",
@@ -629,8 +636,31 @@ def test_template_authorizer_function_reads_only_api_key_items(template: dict[st
     granted = grants(_statements(template, "AuthorizerFunction"))
 
     assert granted == {
-        ("dynamodb:GetItem", RESOURCES): {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["api_key#*"]}}
+        ("dynamodb:GetItem", RESOURCES): {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["api_key#*", "user#*"]}
+        }
     }
+
+
+def test_template_query_function_only_reads(template: dict[str, Any]) -> None:
+    granted = grants(_statements(template, "QueryFunction"))
+
+    assert {action for action, _ in granted} == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert granted[("dynamodb:GetItem", RESOURCES)] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["label#*"]}
+    }
+
+
+def test_template_only_the_api_function_invokes_the_query_function(template: dict[str, Any]) -> None:
+    invokers = {
+        name
+        for name in _functions(template)
+        for action, resource in grants(_statements(template, name))
+        if action.startswith("lambda:")
+    }
+
+    assert invokers == {"ApiFunction"}
+    assert _permissions(template, "ApiFunction")[QUERY_FUNCTION] == {"lambda:InvokeFunction"}
 
 
 _INGESTION_ID = uuid4()
@@ -642,9 +672,15 @@ _INGESTION_ID = uuid4()
         (
             "AuthorizerFunction",
             "dynamodb:GetItem",
-            [keys.entity_pk("api_key", uuid4())],
+            [keys.entity_pk(kind, uuid4()) for kind in ("api_key", "user")],
             [keys.entity_pk(kind, uuid4()) for kind in ("object_store", "group")]
             + [keys.unique_pk("api_key", "", "x")],
+        ),
+        (
+            "QueryFunction",
+            "dynamodb:GetItem",
+            [keys.entity_pk("label", uuid4())],
+            [keys.entity_pk(kind, uuid4()) for kind in ("api_key", "user", "label_log", "log")],
         ),
         (
             "ProcessPartFunction",

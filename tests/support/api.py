@@ -58,6 +58,14 @@ class ApiClient:
         self.role = role
         self.api_id = api_id
         self.stage = stage
+        #: The authorizer's own answer context, when the client stands for a real key (``authorized_by``).
+        self.authorizer: dict[str, Any] | None = None
+
+    def authorized_by(self, answer: dict[str, Any]) -> ApiClient:
+        """The same API called with what the authorizer answered for a real key (its ``context``)."""
+        client = ApiClient(self.function, self.base, api_id=self.api_id, stage=self.stage)
+        client.authorizer = {"principalId": answer["principalId"], **answer["context"]}
+        return client
 
     def acting_as(self, role: str | None, key_id: UUID | None = None) -> ApiClient:
         """The same API called with another role (None: as if no authorizer had run)."""
@@ -96,7 +104,9 @@ class ApiClient:
         event = build_proxy_event(
             method, target, list(all_headers.items()), body, api_id=self.api_id, stage=self.stage
         )
-        if self.key_id is not None:
+        if self.authorizer is not None:
+            event["requestContext"]["authorizer"] = dict(self.authorizer)
+        elif self.key_id is not None:
             event["requestContext"]["authorizer"] = authorizer_context(self.key_id, self.role)
         status, response_headers, response_body = proxy_response_parts(self.function.invoke(event))
         return ApiResponse(status, {k.lower(): v for k, v in response_headers}, response_body)

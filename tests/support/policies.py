@@ -124,6 +124,10 @@ def key_arn(key_id: str) -> str:
     return key_id if key_id.startswith("arn:") else f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
 
 
+#: QueryFunction's name in the fake deployed stack.
+QUERY_FUNCTION_NAME = "openlqs-QueryFunction-1A2B3C4D5E6F"
+
+
 def stack_references(
     template: Mapping[str, Any],
     *,
@@ -154,7 +158,7 @@ def stack_references(
         references.update({logical_id: name, f"{logical_id}.Arn": table_arn(name)})
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function":
-            function_name = f"openlqs-{logical_id}-1A2B3C4D5E6F"
+            function_name = f"openlqs-{logical_id}-1A2B3C4D5E6F"  # as QUERY_FUNCTION_NAME
             references.update({logical_id: function_name, f"{logical_id}.Arn": function_arn(function_name)})
     for name, parameter in (template.get("Parameters") or {}).items():
         references.setdefault(name, parameter.get("Default"))

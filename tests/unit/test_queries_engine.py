@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
+import numpy as np
 import pytest
 
+from openlqs.queries.arrow import FLOAT64, INT64, STRING, Batch, Schema, int64s
 from openlqs.queries.engine import (
     BAD_QUERY,
     QUERY_TIMEOUT,
@@ -34,11 +35,11 @@ def _run(statement: str, parameters: dict[str, Any] | None = None, **limits: Any
 
 
 def _numbers_view(name: str, calls: list[str], values: range = range(5)) -> ViewSource:
-    schema = pa.schema([("n", pa.int64())])
+    schema = Schema.of([("n", INT64)])
 
-    def build() -> pa.Table:
+    def build() -> list[Batch]:
         calls.append(name)
-        return pa.table({"n": pa.array(list(values), pa.int64())})
+        return [Batch(schema, [int64s(list(values))])]
 
     return ViewSource.of(name, schema, build)
 
@@ -204,11 +205,11 @@ def test_engine_cannot_load_an_extension_through_a_select() -> None:
 
 def test_engine_statement_cannot_read_a_python_variable_by_its_name() -> None:
     # DuckDB's Python replacement scans would let "FROM secret_table" read this local variable.
-    secret_table = pa.table({"secret": ["key"]})
+    secret_table = {"secret": np.array(["key"], dtype=object)}
 
     result = _run("SELECT * FROM secret_table")
 
-    assert secret_table.num_rows == 1
+    assert len(secret_table["secret"]) == 1
     assert result.error is not None
     assert result.error["name"] == BAD_QUERY
     assert "secret_table" in result.error["message"]
@@ -444,13 +445,13 @@ def test_engine_builds_a_view_again_for_each_scan() -> None:
 
 def test_engine_reads_only_the_partitions_a_filter_on_their_constants_keeps() -> None:
     calls: list[str] = []
-    schema = pa.schema([("topic", pa.string()), ("n", pa.int64())])
-    part_schema = pa.schema([("n", pa.int64())])
+    schema = Schema.of([("topic", STRING), ("n", INT64)])
+    part_schema = Schema.of([("n", INT64)])
 
     def part(name: str) -> ViewPartition:
-        def build() -> pa.Table:
+        def build() -> list[Batch]:
             calls.append(name)
-            return pa.table({"n": pa.array([1, 2, 3], pa.int64())}, schema=part_schema)
+            return [Batch(part_schema, [int64s([1, 2, 3])])]
 
         return ViewPartition(build, {"topic": name})
 
@@ -469,12 +470,12 @@ def test_engine_reads_only_the_partitions_a_filter_on_their_constants_keeps() ->
 
 def test_engine_reads_only_the_partitions_whose_bounds_meet_a_range_filter() -> None:
     calls: list[int] = []
-    schema = pa.schema([("t", pa.int64())])
+    schema = Schema.of([("t", INT64)])
 
     def part(low: int, high: int) -> ViewPartition:
-        def build() -> pa.Table:
+        def build() -> list[Batch]:
             calls.append(low)
-            return pa.table({"t": pa.array(range(low, high + 1), pa.int64())})
+            return [Batch(schema, [int64s(np.arange(low, high + 1, dtype=np.int64))])]
 
         return ViewPartition(build, bounds={"t": (low, high)})
 
@@ -493,8 +494,8 @@ def test_engine_reads_only_the_partitions_whose_bounds_meet_a_range_filter() -> 
 
 
 def test_engine_partition_rows_outside_its_bounds_are_not_seen() -> None:
-    schema = pa.schema([("t", pa.int64())])
-    part = ViewPartition(lambda: pa.table({"t": pa.array([5, 10, 15], pa.int64())}), bounds={"t": (None, 10)})
+    schema = Schema.of([("t", INT64)])
+    part = ViewPartition(lambda: [Batch(schema, [int64s([5, 10, 15])])], bounds={"t": (None, 10)})
 
     result = run_query(
         "SELECT t FROM records ORDER BY t", None, {"records": ViewSource("records", schema, [part])}, LIMITS
@@ -504,7 +505,7 @@ def test_engine_partition_rows_outside_its_bounds_are_not_seen() -> None:
 
 
 def test_engine_view_with_no_partitions_is_empty_with_its_columns() -> None:
-    views = {"tags": ViewSource("tags", pa.schema([("label", pa.string())]), [])}
+    views = {"tags": ViewSource("tags", Schema.of([("label", STRING)]), [])}
 
     result = run_query("SELECT label FROM tags", None, views, LIMITS)
 
@@ -513,16 +514,13 @@ def test_engine_view_with_no_partitions_is_empty_with_its_columns() -> None:
 
 def test_engine_raises_what_a_view_builder_raised() -> None:
     # A storage failure while building a view is not the statement's fault: it is not stored.
-    def failing() -> Iterator[pa.RecordBatch]:
-        yield pa.record_batch({"n": pa.array([1], pa.int64())})
+    schema = Schema.of([("n", INT64)])
+
+    def failing() -> Iterator[Batch]:
+        yield Batch(schema, [int64s([1])])
         raise ConnectionError("the records table cannot be read")
 
-    schema = pa.schema([("n", pa.int64())])
-    views = {
-        "records": ViewSource.of(
-            "records", schema, lambda: pa.RecordBatchReader.from_batches(schema, failing())
-        )
-    }
+    views = {"records": ViewSource.of("records", schema, failing)}
 
     with pytest.raises(ConnectionError, match="cannot be read"):
         run_query("SELECT count(*) FROM records", None, views, LIMITS)
@@ -534,21 +532,17 @@ def test_engine_refuses_a_view_under_another_name() -> None:
 
 
 def test_view_source_refuses_constants_it_cannot_fold() -> None:
-    schema = pa.schema([("topic", pa.string()), ("at", pa.float64())])
+    schema = Schema.of([("topic", STRING), ("at", FLOAT64)])
     with pytest.raises(ValueError, match="not a column"):
-        ViewSource("records", schema, [ViewPartition(lambda: schema.empty_table(), {"nope": "x"})])
+        ViewSource("records", schema, [ViewPartition(list, {"nope": "x"})])
     with pytest.raises(ValueError, match="text or int64"):
-        ViewSource("records", schema, [ViewPartition(lambda: schema.empty_table(), {"at": None})])
+        ViewSource("records", schema, [ViewPartition(list, {"at": None})])
     with pytest.raises(ValueError, match="int64 column"):
-        ViewSource("records", schema, [ViewPartition(lambda: schema.empty_table(), bounds={"at": (1, 2)})])
+        ViewSource("records", schema, [ViewPartition(list, bounds={"at": (1, 2)})])
     with pytest.raises(ValueError, match="are empty"):
-        ViewSource(
-            "records",
-            pa.schema([("t", pa.int64())]),
-            [ViewPartition(schema.empty_table, bounds={"t": (2, 1)})],
-        )
+        ViewSource("records", Schema.of([("t", INT64)]), [ViewPartition(list, bounds={"t": (2, 1)})])
     with pytest.raises(ValueError, match="lower-case identifier"):
-        ViewSource.of("Records; DROP", schema, lambda: schema.empty_table())
+        ViewSource.of("Records; DROP", schema, list)
 
 
 # -- JSON-safe values ---------------------------------------------------------------------------------
@@ -627,3 +621,34 @@ def test_engine_converts_each_type_to_json(expression: str, expected: Any) -> No
 
 def test_json_safe_makes_non_finite_values_inside_json_null() -> None:
     assert json_safe({"a": [float("inf"), 1.0], 2: float("nan")}) == {"a": [None, 1.0], "2": None}
+
+
+def test_engine_and_views_run_without_pyarrow() -> None:
+    # The query layer ships DuckDB and nanoarrow only: pyarrow (~150 MB) would not fit Lambda's 250 MB.
+    # A fresh interpreter in which importing pyarrow fails runs the issue's statements over real blocks.
+    script = (
+        "import sys\n"
+        "sys.modules['pyarrow'] = None\n"
+        "from openlqs.queries.engine import QueryLimits, run_query\n"
+        "from openlqs.queries.views import log_views, whole_topics\n"
+        "from tests.support.queries import query_log\n"
+        "log = query_log()\n"
+        "views = log_views(topics=log.topics, spans=whole_topics(log.topics, log.blocks_of))\n"
+        "limits = QueryLimits(timeout_s=10.0)\n"
+        "group_by = run_query('SELECT t.name, count(*) FROM records r JOIN topics t ON r.topic_id = t.id "
+        "GROUP BY 1 ORDER BY 1', None, views, limits)\n"
+        "json = run_query(\"SELECT count(*) FROM records WHERE query_data->>'$.x' > 5\", None, views, "
+        "limits)\n"
+        "print(group_by.error, len(group_by.rows), json.rows, 'pyarrow' in str(sys.modules.get('pyarrow')))\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+    assert done.stdout.strip() == "None 3 [[3]] False", done.stderr

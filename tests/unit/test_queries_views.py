@@ -8,22 +8,22 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from openlqs.domain.filtering import apply_filters, compile_filters
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import Ingestion
-from openlqs.queries.engine import BAD_QUERY, QueryLimits, QueryResult, run_query
+from openlqs.queries.arrow import Schema, batch
+from openlqs.queries.engine import QueryLimits, QueryResult, ViewSource, run_query
 from openlqs.queries.views import (
     BLOCK_SCHEMA,
     RECORDS_SCHEMA,
     TOPICS_SCHEMA,
     RecordSpan,
-    block_arrays,
+    block_columns,
     bucket_spans,
     log_views,
-    records_reader,
+    records_batches,
     records_view,
     topics_view,
     whole_topics,
@@ -172,12 +172,72 @@ def test_records_view_query_data_is_null_where_nothing_is_stored() -> None:
     ]
 
 
-def test_records_view_comparing_query_data_text_with_a_number_is_a_bad_query_with_a_hint() -> None:
-    result = _run(query_log(), "SELECT count(*) FROM records WHERE query_data->>'$.x' > 5")
+@pytest.mark.parametrize(
+    ("where", "parameters"),
+    [
+        ("query_data->>'$.x' > 5", None),
+        ("5 < query_data->>'$.x'", None),
+        ("query_data->>'$.x' > $v", {"v": 5}),
+        ("query_data->>'x' > 5.0", None),
+        ("json_number(query_data, '$.x') > 5", None),
+    ],
+)
+def test_records_view_comparing_query_data_with_a_number_selects_what_query_data_filter_selects(
+    where: str, parameters: dict[str, Any] | None
+) -> None:
+    log = query_log()
+    records = [
+        {"timestamp": row.timestamp, "query_data": (row.extra or {}).get("query_data")}
+        for row in log.rows_of("/api's topic")
+    ]
+    wanted = apply_filters(
+        records, compile_filters({"query_data_filter": '{"var": "x", "op": "gt", "val": 5}'})
+    )
+
+    result = _run(log, f"SELECT timestamp FROM records WHERE {where} ORDER BY timestamp", parameters)
+
+    assert result.error is None, result.error
+    assert [row[0] for row in result.rows] == [record["timestamp"] for record in wanted]
+    assert len(result.rows) == 3  # 6, 5.5 and 12345678901234567890: not "9", [9], true or null
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "where"),
+    [
+        ("lte", 5, "query_data->>'$.x' <= 5"),
+        ("eq", 5, "query_data->>'$.x' = 5"),
+        ("lt", 0, "query_data->>'$.x' < 0"),
+        ("gte", -7, "query_data->>'$.x' >= -7"),
+    ],
+)
+def test_records_view_numeric_json_comparisons_agree_with_query_data_filter(
+    op: str, value: int, where: str
+) -> None:
+    log = query_log()
+    records = [
+        {"timestamp": row.timestamp, "query_data": (row.extra or {}).get("query_data")}
+        for row in log.rows_of("/api's topic")
+    ]
+    condition = f'{{"var": "x", "op": "{op}", "val": {value}}}'
+    wanted = apply_filters(records, compile_filters({"query_data_filter": condition}))
+
+    result = _run(log, f"SELECT timestamp FROM records WHERE {where} ORDER BY timestamp")
+
+    assert [row[0] for row in result.rows] == [record["timestamp"] for record in wanted]
+
+
+def test_records_view_text_against_a_computed_number_is_a_bad_query_naming_json_number() -> None:
+    result = _run(query_log(), "SELECT count(*) FROM records WHERE query_data->>'$.x' > length('ab')")
 
     assert result.error is not None
-    assert result.error["name"] == BAD_QUERY
-    assert "TRY_CAST(query_data->>'$.x' AS DOUBLE) > 5" in result.error["message"]
+    assert result.error["name"] == "BadQuery"
+    assert "json_number(query_data, '$.x')" in result.error["message"]
+
+
+def test_records_view_text_comparisons_of_query_data_are_left_as_written() -> None:
+    result = _run(query_log(), "SELECT count(*) FROM records WHERE query_data->>'$.x' = '9'")
+
+    assert result.rows == [[1]]
 
 
 @pytest.mark.parametrize(
@@ -297,19 +357,26 @@ def test_records_view_block_goes_to_arrow_from_its_columns() -> None:
         ]
     )
 
-    arrays = block_arrays(block)
+    columns = block_columns(block)
 
-    batch = pa.RecordBatch.from_arrays(arrays, schema=BLOCK_SCHEMA)
-    timestamps = arrays[0].to_numpy(zero_copy_only=True)  # raises if it had to be copied
-    assert np.shares_memory(timestamps, block.timestamps)
-    compression = batch.column("chunk_compression")
-    assert compression.dictionary.to_pylist() == block.compressions
-    assert np.array_equal(compression.indices.fill_null(-1).to_numpy(), block.compression_ix)
-    assert compression.null_count == 500
-    assert batch.column("ingestion_id").dictionary.to_pylist() == [str(INGESTION_ID)]
+    timestamps = columns["timestamp"].buffers[1]
+    assert np.shares_memory(timestamps, block.timestamps)  # wrapped, not copied
+    assert columns["timestamp"].buffers[0] is None  # no nulls: no bitmap
+    assert columns["chunk_compression"].null_count == 500
+    assert columns["source"].null_count == 1_000
+    views = {"records": records_view([RecordSpan("t", "/t", lambda: [block])])}
+    result = run_query(
+        "SELECT chunk_compression, count(*), count(DISTINCT ingestion_id), min(ingestion_id) FROM records "
+        "GROUP BY 1 ORDER BY 1 NULLS LAST",
+        None,
+        views,
+        LIMITS,
+    )
+    assert result.rows == [["lz4", 500, 1, str(INGESTION_ID)], [None, 500, 1, str(INGESTION_ID)]]
+    assert batch(BLOCK_SCHEMA, columns).length == 1_000
 
 
-def test_records_reader_takes_blocks_of_any_topics_in_one_stream() -> None:
+def test_records_batches_take_blocks_of_any_topics_in_one_stream() -> None:
     log = query_log()
     items = [(topic.id, topic.name, block) for topic in log.topics for block in log.blocks[str(topic.id)]]
     consumed: list[int] = []
@@ -319,10 +386,10 @@ def test_records_reader_takes_blocks_of_any_topics_in_one_stream() -> None:
             consumed.append(1)
             yield item
 
-    reader = records_reader(lazily())
-    assert consumed == []  # nothing is read before the reader is
+    batches = records_batches(lazily())
+    assert consumed == []  # nothing is read before the batches are
     views = {
-        "records": _single("records", RECORDS_SCHEMA, reader),
+        "records": _single("records", RECORDS_SCHEMA, batches),
         "topics": topics_view(log.topics),
     }
 
@@ -332,10 +399,8 @@ def test_records_reader_takes_blocks_of_any_topics_in_one_stream() -> None:
     assert len(consumed) == len(items)
 
 
-def _single(name: str, schema: pa.Schema, reader: pa.RecordBatchReader) -> Any:
-    from openlqs.queries.engine import ViewSource
-
-    return ViewSource.of(name, schema, lambda: reader)
+def _single(name: str, schema: Schema, batches: Any) -> Any:
+    return ViewSource.of(name, schema, lambda: batches)
 
 
 # -- topics, tags, ingestions -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import boto3
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Context
+from openlqs.domain.users import ADMIN_USERNAME, UserService
 from openlqs.models.api_keys import APIKey, APIKeyCreateRequest, Role
 
 #: The stack output that names the ResourcesTable (template.yaml).
@@ -68,7 +69,10 @@ def local_deployment(
     return Deployment(details["resources_table_name"], session, details["aws_endpoint_url"])
 
 
-def create_key(deployment: Deployment, name: str, role: Role) -> APIKey:
-    """A new key in the deployment; the result carries its secret (shown once)."""
+def create_key(deployment: Deployment, name: str, role: Role, user: str = ADMIN_USERNAME) -> APIKey:
+    """A new key in the deployment, of the user named ``user`` (made when missing, an admin user when the
+    key's role is admin); the result carries its secret (shown once)."""
     repository = DynamoResourceRepository(deployment.table_name, table_factory=deployment.table)
-    return ApiKeyService(repository).create(APIKeyCreateRequest(name=name, role=role), Context())
+    owner = UserService(repository).fetch_or_create(user, admin=role == Role.admin, context=Context())
+    request = APIKeyCreateRequest(name=name, role=role, user_id=owner.id)
+    return ApiKeyService(repository).create(request, Context())

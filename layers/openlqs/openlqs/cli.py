@@ -242,11 +242,31 @@ RECORD_COLUMNS: list[Column] = [
 ]
 
 
+LABEL_COLUMNS: list[Column] = [
+    ("CATEGORY", lambda label: label.category),
+    ("VALUE", lambda label: label.value),
+    ("ID", lambda label: label.id),
+]
+TAG_COLUMNS: list[Column] = [
+    ("LABEL", lambda t: t.label_id),
+    ("TOPIC", lambda t: t.topic_id),
+    ("START", lambda t: _time(t.start_time)),
+    ("END", lambda t: _time(t.end_time)),
+    ("ID", lambda t: t.id),
+]
+
+
 @cli.command(name="ls")
-@click.argument("kind", type=click.Choice(["groups", "logs", "topics", "ingestions"]))
+@click.argument("kind", type=click.Choice(["groups", "logs", "topics", "ingestions", "labels", "tags"]))
 @click.option("--group", "group_ref", default=None, help="only in this group (name or id)")
 @click.option("--log", "log_ref", default=None, help="only in this log (id, or name with --group)")
 @click.option("--name", default=None, help="only resources with this name")
+@click.option(
+    "--label",
+    "label_refs",
+    multiple=True,
+    help="logs carrying this label (value or id; repeat: every one), or tags of it",
+)
 @click.option("--limit", type=click.IntRange(1), default=None, help="at most this many")
 @_json_option
 @click.pass_context
@@ -256,31 +276,115 @@ def list_command(
     group_ref: str | None,
     log_ref: str | None,
     name: str | None,
+    label_refs: tuple[str, ...],
     limit: int | None,
     as_json: bool,
 ) -> None:
-    """List groups, logs, topics or ingestions (all pages, oldest first)."""
+    """List groups, logs, topics, ingestions, labels or tags (all pages, oldest first)."""
     lqs = _client(ctx)
     filters: dict[str, Any] = {}
     group = lqs.resource.Group.fetch(group_ref) if group_ref else None
     if group is not None and kind in ("logs", "topics", "ingestions"):
         filters["group_id"] = group.id
     if log_ref is not None:
-        if kind not in ("topics", "ingestions"):
-            raise click.UsageError("--log filters topics and ingestions")
+        if kind not in ("topics", "ingestions", "tags"):
+            raise click.UsageError("--log filters topics, ingestions and tags")
         log_filters = {"group_id": group.id} if group is not None else {}
         filters["log_id"] = lqs.resource.Log.fetch(log_ref, **log_filters).id
+    if label_refs:
+        if kind not in ("logs", "tags"):
+            raise click.UsageError("--label filters logs and tags")
+        label_ids = [_label(lqs, ref).id for ref in label_refs]
+        if kind == "logs":
+            filters["tag_label_ids_includes"] = label_ids
+        elif len(label_ids) > 1:
+            raise click.UsageError("tags have one label: give --label once")
+        else:
+            filters["label_id"] = label_ids[0]
     if name is not None:
-        filters["name"] = name
+        filters["value" if kind == "labels" else "name"] = name
     resource, columns = {
         "groups": (lqs.resource.Group, GROUP_COLUMNS),
         "logs": (lqs.resource.Log, LOG_COLUMNS),
         "topics": (lqs.resource.Topic, TOPIC_COLUMNS),
         "ingestions": (lqs.resource.Ingestion, INGESTION_COLUMNS),
+        "labels": (lqs.resource.Label, LABEL_COLUMNS),
+        "tags": (lqs.resource.Tag, TAG_COLUMNS),
     }[kind]
     if kind == "groups":
         filters.pop("group_id", None)
     _emit(list(resource.iterate(limit=limit, **filters)), as_json, columns)
+
+
+def _label(lqs: Any, ref: str, category: str | None = None, *, create: bool = False) -> Any:
+    """A label by id, or by value (and category when given); with ``create``, made when missing."""
+    if _is_uuid(ref):
+        return lqs.resource.Label.fetch(ref)
+    filters = {"value": ref, **({"category": category} if category is not None else {})}
+    found = lqs.resource.Label.list(**filters)
+    if len(found) > 1:
+        categories = ", ".join(sorted(str(label.category) for label in found))
+        raise click.UsageError(
+            f"several labels are {ref!r} (categories {categories}): give --category or the id"
+        )
+    if found:
+        return found[0]
+    if not create:
+        raise click.ClickException(f"no label {ref!r}")
+    return lqs.resource.Label.create(value=ref, category=category)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+@cli.command()
+@click.argument("log_ref", metavar="LOG")
+@click.argument("label_ref", metavar="LABEL")
+@click.option("--group", "group_ref", default=None, help="the log's group, to name the log by name")
+@click.option("--category", default=None, help="the label's category (a new label is made in it)")
+@click.option("--topic", "topic_ref", default=None, help="only this topic of the log (name or id)")
+@click.option("--from", "start", default=None, help="start of the range: ns, seconds (1.5 or 1s) or ISO 8601")
+@click.option("--to", "end", default=None, help="end of the range (inclusive), same forms")
+@click.option("--note", default=None, help="a note on the tag")
+@_json_option
+@click.pass_context
+def tag(
+    ctx: click.Context,
+    log_ref: str,
+    label_ref: str,
+    group_ref: str | None,
+    category: str | None,
+    topic_ref: str | None,
+    start: str | None,
+    end: str | None,
+    note: str | None,
+    as_json: bool,
+) -> None:
+    """Tag LOG (id, or name with --group) with LABEL (value, made if missing, or id), or a topic of it
+    or a time range of either."""
+    lqs = _client(ctx)
+    group = lqs.resource.Group.fetch(group_ref) if group_ref else None
+    log = lqs.resource.Log.fetch(log_ref, **({"group_id": group.id} if group is not None else {}))
+    label = _label(lqs, label_ref, category, create=True)
+    topic_id = None
+    if topic_ref is not None:
+        topic_id = (
+            lqs.resource.Topic.fetch(topic_ref, log_id=log.id).id if not _is_uuid(topic_ref) else topic_ref
+        )
+    made = lqs.create.tag(
+        label_id=label.id,
+        log_id=log.id,
+        topic_id=topic_id,
+        note=note,
+        start_time=parse_timestamp(start) if start is not None else None,
+        end_time=parse_timestamp(end) if end is not None else None,
+    ).data
+    _emit([made], as_json, TAG_COLUMNS)
 
 
 @cli.command()
@@ -370,6 +474,12 @@ def keys() -> None:
     show_default=True,
     help="its role",
 )
+@click.option(
+    "--user",
+    default="admin",
+    show_default=True,
+    help="the user it belongs to (made when missing; an admin user for an admin key)",
+)
 @click.option("--local", "use_local", is_flag=True, help="the local stack running on --data-dir")
 @click.option(
     "--data-dir",
@@ -387,6 +497,7 @@ def keys() -> None:
 def create_key(
     name: str,
     role: str,
+    user: str,
     use_local: bool,
     data_dir: Path,
     stack_name: str | None,
@@ -406,7 +517,7 @@ def create_key(
         deployment = bootstrap.aws_deployment(
             stack_name=stack_name, table_name=table_name, region=region, profile=profile
         )
-    key = bootstrap.create_key(deployment, name, Role(role))
+    key = bootstrap.create_key(deployment, name, Role(role), user)
     if as_json:
         click.echo(json.dumps(key.model_dump(mode="json"), indent=2))
         return

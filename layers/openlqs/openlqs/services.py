@@ -18,18 +18,22 @@ from openlqs.adapters.objects import (
     object_store_blobs,
     s3_client,
 )
+from openlqs.adapters.queries import LambdaQueryRunner, lambda_client
 from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.adapters.stepfunctions import StepFunctionsExecutions
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
+from openlqs.domain.labels import LabelService, TagService
 from openlqs.domain.object_stores import ObjectSpaces, ObjectStoreService
 from openlqs.domain.objects import ObjectService
+from openlqs.domain.queries import QueryRunner, QueryService
 from openlqs.domain.record_data import RecordDataService
 from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.domain.statistics import RecordStatistics
+from openlqs.domain.users import UserService
 from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.part_sizes import PartSizing
@@ -57,6 +61,10 @@ class Services:
     trigger: IngestionTrigger
     reconciler: IngestionReconciler
     record_data: RecordDataService
+    labels: LabelService
+    tags: TagService
+    queries: QueryService
+    users: UserService
 
 
 def build_services(settings: Settings) -> Services:
@@ -91,7 +99,14 @@ def build_services(settings: Settings) -> Services:
         settings.datastore_id,
     )
     groups = GroupService(resources, environment)
-    logs = LogService(resources, environment)
+    tags = TagService(resources, environment)
+    queries = QueryService(
+        resources,
+        environment,
+        runner=query_runner(settings, resources, records),
+        max_result_bytes=settings.query_max_result_bytes,
+    )
+    logs = LogService(resources, environment, labels=tags, children=(tags, queries))
     topics = TopicService(resources, environment, records=record_service, default_bucket_width_ns=width)
     executions = StepFunctionsExecutions(settings.ingestion_state_machine_arn)
     ingestion_parts = IngestionPartService(resources, environment)
@@ -142,7 +157,48 @@ def build_services(settings: Settings) -> Services:
             ChunkCache(settings.record_chunk_cache_bytes),
             max_inline_bytes=settings.query_data_max_inline_bytes,
         ),
+        labels=LabelService(resources, environment),
+        tags=tags,
+        queries=queries,
+        users=UserService(resources, environment, ApiGatewayAuthorizerCache()),
     )
+
+
+def query_runner(
+    settings: Settings, resources: DynamoResourceRepository, records: DynamoRecordRepository
+) -> QueryRunner:
+    """QueryFunction when the deployment names one (ApiFunction has no DuckDB), else this process."""
+    if settings.query_function_name:
+        name = settings.query_function_name
+        return LambdaQueryRunner(name, lambda: lambda_client(settings.query_invoke_timeout_s))
+    return local_query_runner(settings, resources, records)
+
+
+def local_query_runner(
+    settings: Settings, resources: DynamoResourceRepository, records: DynamoRecordRepository
+) -> QueryRunner:
+    """The runner QueryFunction uses: DuckDB in this process (imported only here, only when needed)."""
+    from openlqs.domain.query_runs import LogQueryRunner
+    from openlqs.queries.engine import QueryLimits
+
+    limits = QueryLimits(
+        max_rows=settings.query_max_rows,
+        max_result_bytes=settings.query_max_result_bytes,
+        timeout_s=settings.query_timeout_s,
+        memory_limit=settings.query_memory_limit_bytes,
+        threads=settings.query_threads,
+    )
+    return LogQueryRunner(
+        resources, records, limits, default_bucket_width_ns=settings.default_record_bucket_width_ns
+    )
+
+
+@lru_cache(maxsize=1)
+def get_query_runner() -> QueryRunner:
+    """QueryFunction's runner (DuckDB here), built once per process."""
+    settings = get_settings()
+    resources = DynamoResourceRepository(settings.resources_table_name)
+    return local_query_runner(settings, resources, DynamoRecordRepository(settings.records_table_name))
 
 
 @lru_cache(maxsize=1)

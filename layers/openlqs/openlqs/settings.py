@@ -108,6 +108,31 @@ class Settings(BaseSettings):
         description="Decompressed chunks a warm ApiFunction keeps for record data (bytes).",
     )
 
+    # Queries (SQL over a log's records, run by QueryFunction with DuckDB).
+    query_function_name: str | None = Field(
+        None,
+        description="QueryFunction, which ApiFunction invokes to run a query; unset: run in this process "
+        "(needs the queries extra: duckdb, nanoarrow).",
+    )
+    query_timeout_s: float = Field(
+        20.0, gt=0, description="Time a statement may run, inside QueryFunction's own timeout."
+    )
+    query_invoke_timeout_s: float = Field(
+        27.0,
+        gt=0,
+        description="How long ApiFunction waits for QueryFunction's answer (below API Gateway's 29 s).",
+    )
+    query_max_rows: int = Field(10_000, ge=0, description="Rows a stored result keeps at most.")
+    query_max_result_bytes: int = Field(
+        256 * 1024,
+        ge=2,
+        description="JSON bytes a stored result keeps at most (the query is one DynamoDB item: < 400 KB).",
+    )
+    query_memory_limit_bytes: int = Field(
+        512 * 1024 * 1024, ge=16 * 1024 * 1024, description="DuckDB's memory limit for one statement."
+    )
+    query_threads: int = Field(1, ge=1, le=16, description="DuckDB threads for one statement.")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -16,8 +16,10 @@ def entity_pk(kind: str, resource_id: UUID) -> str:
 
 
 def unique_pk(kind: str, scope: str, name: str) -> str:
-    """Guard item that makes ``name`` unique among ``kind`` resources of ``scope``."""
-    return f"unique#{kind}#{scope}#{name}"
+    """Guard item that makes ``name`` unique among ``kind`` resources of ``scope``. A scope that is
+    text (a label's category) has its ``%`` and ``#`` escaped, so that ("a#b", "c") and ("a", "b#c")
+    are two guards; ids and the datastore's empty scope have neither."""
+    return f"unique#{kind}#{scope.replace('%', '%25').replace('#', '%23')}#{name}"
 
 
 def counter_pk(scope: str, kind: str) -> str:
@@ -51,6 +53,16 @@ def record_bucket_prefix(bucket: int) -> str:
 def parse_record_block_sk(sort_key: str) -> tuple[int, str]:
     bucket, _, segment = sort_key.partition("#")
     return int(bucket), segment
+
+
+def label_log_pk(label_id: UUID, log_id: UUID) -> str:
+    """Label index entry: log ``log_id`` carries label ``label_id`` (``n`` tags of it)."""
+    return f"label_log#{label_id}#{log_id}"
+
+
+def logs_of_label(label_id: UUID) -> str:
+    """``gsi2pk`` of a label's index entries (ByParent, ``gsi2sk`` = the log id)."""
+    return f"label_logs#{label_id}"
 
 
 def upload_pk(scope: str, key: str) -> str:

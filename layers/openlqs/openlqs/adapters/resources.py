@@ -17,7 +17,7 @@ from openlqs.adapters import keys
 from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import MAX_ITEM_BYTES, from_attributes, item_size, to_attributes
 from openlqs.domain.common import VersionedUpdates
-from openlqs.domain.ports import Counter, ResourceKind, WriteConditions
+from openlqs.domain.ports import Counter, LabelledLog, ResourceKind, WriteConditions
 from openlqs.errors import Conflict, ContentTooLarge, LimitExceeded, NotFound
 from openlqs.models.common import CommonModel, ProcessState
 
@@ -125,6 +125,24 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
             Key={"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE}, ConsistentRead=True
         )
         return int(response.get("Item", {}).get("n", 0))
+
+    def labelled_logs(self, label_id: UUID) -> set[UUID]:
+        items = self._query(
+            IndexName=keys.BY_PARENT_INDEX,
+            KeyConditionExpression=Key("gsi2pk").eq(keys.logs_of_label(label_id)),
+        )
+        return {UUID(str(item["gsi2sk"])) for item in items if int(item.get("n", 0)) > 0}
+
+    def forget_labelled_log(self, entry: LabelledLog) -> None:
+        try:
+            self.table.delete_item(
+                Key={"pk": keys.label_log_pk(entry.label_id, entry.log_id), "sk": keys.SINGLE},
+                ConditionExpression="attribute_not_exists(n) OR n <= :zero",
+                ExpressionAttributeValues={":zero": 0},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise  # else a tag of that label was added meanwhile: the entry stays
 
     # -- writes ----------------------------------------------------------------------------------
     def create(
@@ -279,17 +297,17 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
     def _guard(kind: ResourceKind[Any], resource: CommonModel) -> str | None:
         if kind.unique_field is None:
             return None
-        scope = str(getattr(resource, kind.unique_scope_field)) if kind.unique_scope_field else ""
+        scope_value = getattr(resource, kind.unique_scope_field) if kind.unique_scope_field else None
+        scope = "" if scope_value is None else str(scope_value)
         return keys.unique_pk(kind.name, scope, str(getattr(resource, kind.unique_field)))
 
     def _put_guard(
         self, kind: ResourceKind[Any], resource: CommonModel, guard: str
     ) -> tuple[dict[str, Any], Callable[[], Exception]]:
         name = getattr(resource, kind.unique_field or "")
+        scope = getattr(resource, kind.unique_scope_field) if kind.unique_scope_field else None
         where = (
-            f" in {kind.unique_scope_field.removesuffix('_id')} {getattr(resource, kind.unique_scope_field)}"
-            if kind.unique_scope_field
-            else ""
+            f" in {(kind.unique_scope_field or '').removesuffix('_id')} {scope}" if scope is not None else ""
         )
         return (
             {
@@ -345,6 +363,23 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
                         }
                     },
                     _in_use_error(counter, resource_id),
+                )
+            )
+        for entry, delta in conditions.labelled_logs:
+            operations.append(
+                (
+                    {
+                        "Update": {
+                            "Key": {"pk": keys.label_log_pk(entry.label_id, entry.log_id), "sk": keys.SINGLE},
+                            "UpdateExpression": "ADD n :delta SET gsi2pk = :index, gsi2sk = :log",
+                            "ExpressionAttributeValues": {
+                                ":delta": delta,
+                                ":index": keys.logs_of_label(entry.label_id),
+                                ":log": str(entry.log_id),
+                            },
+                        }
+                    },
+                    lambda: Conflict("The label index changed concurrently; try again."),
                 )
             )
         for kind, required_id in conditions.requires:

@@ -18,7 +18,9 @@ from openlqs.models.api_keys import Role
 #: Routes anyone may read: the API's description (also public in API Gateway, see template.yaml).
 PUBLIC_ROUTES = frozenset({("GET", "/openapi.json"), ("GET", "/docs")})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_ADMIN_PREFIXES = ("/apiKeys",)
+_ADMIN_PREFIXES = ("/apiKeys", "/users")
+#: Every key may read its own user.
+_OWN_USER = "/users/me"
 _GROUP = re.compile(r"^/groups/[^/]+/?$")
 
 
@@ -27,6 +29,8 @@ def required_role(method: str, path: str) -> Role | None:
     method = method.upper()
     if (method, path.rstrip("/") or "/") in PUBLIC_ROUTES:
         return None
+    if method in _READ_METHODS and path.rstrip("/") == _OWN_USER:
+        return Role.read
     if path.startswith(_ADMIN_PREFIXES):
         return Role.admin
     if method in _READ_METHODS:
@@ -41,11 +45,11 @@ def required_role(method: str, path: str) -> Role | None:
 def principal_of(event: dict[str, Any]) -> Principal | None:
     """The principal the authorizer attached to a proxy event, if any."""
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    key_id, role = authorizer.get("keyId"), authorizer.get("role")
+    key_id, role, user_id = authorizer.get("keyId"), authorizer.get("role"), authorizer.get("userId")
     if not key_id or not role:
         return None
     try:
-        return Principal(UUID(str(key_id)), Role(str(role)))
+        return Principal(UUID(str(key_id)), Role(str(role)), UUID(str(user_id)) if user_id else None)
     except ValueError:
         return None
 

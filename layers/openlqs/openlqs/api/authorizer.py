@@ -54,5 +54,10 @@ def handle(event: dict[str, Any], context: Any = None, keys: ApiKeyService | Non
                 {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": stage_arn(event["methodArn"])}
             ],
         },
-        "context": {"keyId": str(principal.key_id), "role": str(principal.role)},
+        # userId is empty for a key made before users existed.
+        "context": {
+            "keyId": str(principal.key_id),
+            "role": str(principal.role),
+            "userId": str(principal.user_id or ""),
+        },
     }

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic_core import to_json
 
 from openlqs.api.access import principal_of
+from openlqs.domain.api_keys import Principal
 from openlqs.domain.common import Context
 from openlqs.domain.ports import GatewayStage
 from openlqs.models.common import CommonListParams, PaginatedResponse
@@ -30,10 +31,16 @@ def request_context(lock_token: str | None = None) -> Context:
     event = current_event.get({})
     principal = principal_of(event)
     return Context(
-        actor=principal.key_id if principal else None,
+        actor=(principal.user_id or principal.key_id) if principal else None,
         lock_token=lock_token or None,
         stage=gateway_stage(event),
+        user_id=principal.user_id if principal else None,
     )
+
+
+def request_principal() -> Principal | None:
+    """The key (and user) the authorizer accepted for this request."""
+    return principal_of(current_event.get({}))
 
 
 def gateway_stage(event: dict[str, Any]) -> GatewayStage | None:

@@ -37,6 +37,10 @@ class ResourceNamespace:
     IngestionPart: type[models.IngestionPart]
     ObjectStore: type[models.ObjectStore]
     APIKey: type[models.APIKey]
+    Label: type[models.Label]
+    Tag: type[models.Tag]
+    Query: type[models.Query]
+    User: type[models.User]
 
     def __init__(self, client: LogQS) -> None:
         for cls in models.RESOURCE_CLASSES:

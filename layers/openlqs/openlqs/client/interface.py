@@ -15,12 +15,25 @@ from pydantic import BaseModel
 
 from openlqs.client.models import Object, ObjectList, ObjectPart, ObjectPartList
 from openlqs.client.transport import error_from_response, quote_key
-from openlqs.models import api_keys, ingestions, objects, records, resources
+from openlqs.models import api_keys, ingestions, labels, objects, queries, records, resources, users
 from openlqs.models.common import DataResponse, PaginatedResponse
 
 if TYPE_CHECKING:
     from openlqs.client.client import LogQS
-    from openlqs.client.models import APIKey, Group, Ingestion, IngestionPart, Log, ObjectStore, Record, Topic
+    from openlqs.client.models import (
+        APIKey,
+        Group,
+        Ingestion,
+        IngestionPart,
+        Label,
+        Log,
+        ObjectStore,
+        Query,
+        Record,
+        Tag,
+        Topic,
+        User,
+    )
 
 T = TypeVar("T")
 #: A page of a list route: ``data`` plus ``offset``, ``limit``, ``order``, ``sort`` and ``count``.
@@ -85,6 +98,22 @@ class List(_Verb):
         """API keys (admin only); secrets are never listed."""
         return self._page("apiKeys", self._resource.APIKey, api_keys.APIKeyListParams, params)
 
+    def label(self, **params: Any) -> Page[Label]:
+        return self._page("labels", self._resource.Label, labels.LabelListParams, params)
+
+    def tag(self, log_id: UUID | str | None = None, **params: Any) -> Page[Tag]:
+        """Tags of one log, or of every log (``label_id=``, time ranges...)."""
+        path = "tags" if log_id is None else f"logs/{log_id}/tags"
+        return self._page(path, self._resource.Tag, labels.TagListParams, params)
+
+    def query(self, log_id: UUID | str | None = None, **params: Any) -> Page[Query]:
+        path = "queries" if log_id is None else f"logs/{log_id}/queries"
+        return self._page(path, self._resource.Query, queries.QueryListParams, params)
+
+    def user(self, **params: Any) -> Page[User]:
+        """Users (admin only)."""
+        return self._page("users", self._resource.User, users.UserListParams, params)
+
     def log_object(self, log_id: UUID | str, **params: Any) -> ObjectList:
         """One page of a log's objects; ``continuation_token`` as in S3's ListObjectsV2."""
         params.pop("processing", None)  # accepted for compatibility: every upload state is listed
@@ -140,6 +169,22 @@ class Fetch(_Verb):
 
     def api_key(self, api_key_id: UUID | str) -> DataResponse[APIKey]:
         return self._one(f"apiKeys/{api_key_id}", self._resource.APIKey)
+
+    def label(self, label_id: UUID | str) -> DataResponse[Label]:
+        return self._one(f"labels/{label_id}", self._resource.Label)
+
+    def tag(self, tag_id: UUID | str, log_id: UUID | str | None = None) -> DataResponse[Tag]:
+        return self._one(_child_path("tags", tag_id, log_id), self._resource.Tag)
+
+    def query(self, query_id: UUID | str, log_id: UUID | str | None = None) -> DataResponse[Query]:
+        return self._one(_child_path("queries", query_id, log_id), self._resource.Query)
+
+    def user(self, user_id: UUID | str) -> DataResponse[User]:
+        return self._one(f"users/{user_id}", self._resource.User)
+
+    def me(self) -> DataResponse[User | None]:
+        """The user owning this client's key (``data`` is None for a key without a user)."""
+        return self._one("users/me", self._resource.User | None)
 
     def log_object(
         self,
@@ -287,6 +332,57 @@ class Create(_Verb):
         body = {"name": name, "role": role, **fields}
         return self._create("apiKeys", self._resource.APIKey, api_keys.APIKeyCreateRequest, body)
 
+    def label(self, value: str, note: str | None = None, category: str | None = None) -> DataResponse[Label]:
+        body = {"value": value, "note": note, "category": category}
+        return self._create("labels", self._resource.Label, labels.LabelCreateRequest, body)
+
+    def tag(
+        self,
+        label_id: UUID | str,
+        log_id: UUID | str,
+        topic_id: UUID | str | None = None,
+        note: str | None = None,
+        context: dict[str, Any] | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        lock_token: str | None = None,
+    ) -> DataResponse[Tag]:
+        """Tag a log, a topic of it, or a time range (nanoseconds; None: unbounded)."""
+        body = {
+            "label_id": str(label_id),
+            "topic_id": None if topic_id is None else str(topic_id),
+            "note": note,
+            "context": context,
+            "start_time": start_time,
+            "end_time": end_time,
+        }
+        path = f"logs/{log_id}/tags"
+        return self._create(path, self._resource.Tag, labels.TagCreateRequest, body, lock_token)
+
+    def query(
+        self,
+        log_id: UUID | str,
+        name: str | None = None,
+        note: str | None = None,
+        context: dict[str, Any] | None = None,
+        statement: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> DataResponse[Query]:
+        """A query of one log; its SQL runs now and the result is in ``data.rows`` (or ``data.error``)."""
+        body = {
+            "name": name,
+            "note": note,
+            "context": context,
+            "statement": statement,
+            "parameters": parameters,
+        }
+        return self._create(f"logs/{log_id}/queries", self._resource.Query, queries.QueryCreateRequest, body)
+
+    def user(self, username: str, **fields: Any) -> DataResponse[User]:
+        """A new user (admin only); ``password`` is write-only."""
+        body = {"username": username, **fields}
+        return self._create("users", self._resource.User, users.UserCreateRequest, body)
+
     def log_object(self, key: str, log_id: UUID | str, **fields: Any) -> DataResponse[Object]:
         """Start a multipart upload of ``key``; parts come from ``log_object_part``."""
         body = {"key": key, **fields}
@@ -366,6 +462,33 @@ class Update(_Verb):
         path = f"objectStores/{object_store_id}"
         return self._update(path, self._resource.ObjectStore, objects.ObjectStoreUpdateRequest, data)
 
+    def label(self, label_id: UUID | str, data: dict[str, Any]) -> DataResponse[Label]:
+        return self._update(f"labels/{label_id}", self._resource.Label, labels.LabelUpdateRequest, data)
+
+    def tag(
+        self,
+        tag_id: UUID | str,
+        data: dict[str, Any],
+        log_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> DataResponse[Tag]:
+        path = _child_path("tags", tag_id, log_id)
+        return self._update(path, self._resource.Tag, labels.TagUpdateRequest, data, lock_token)
+
+    def query(
+        self,
+        query_id: UUID | str,
+        data: dict[str, Any],
+        log_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> DataResponse[Query]:
+        """Change a query; a new statement or parameters run again."""
+        path = _child_path("queries", query_id, log_id)
+        return self._update(path, self._resource.Query, queries.QueryUpdateRequest, data, lock_token)
+
+    def user(self, user_id: UUID | str, data: dict[str, Any]) -> DataResponse[User]:
+        return self._update(f"users/{user_id}", self._resource.User, users.UserUpdateRequest, data)
+
     def api_key(self, api_key_id: UUID | str, data: dict[str, Any]) -> DataResponse[APIKey]:
         """Rename a key, change its role, or disable it (``data={"disabled": True}``)."""
         return self._update(
@@ -416,3 +539,25 @@ class Delete(_Verb):
     def api_key(self, api_key_id: UUID | str) -> None:
         """Revoke a key for good (disabling it is the reversible way)."""
         self._delete(f"apiKeys/{api_key_id}")
+
+    def label(self, label_id: UUID | str) -> None:
+        """Delete a label (refused while tags use it)."""
+        self._delete(f"labels/{label_id}")
+
+    def tag(
+        self, tag_id: UUID | str, log_id: UUID | str | None = None, lock_token: str | None = None
+    ) -> None:
+        self._delete(_child_path("tags", tag_id, log_id), lock_token)
+
+    def query(
+        self, query_id: UUID | str, log_id: UUID | str | None = None, lock_token: str | None = None
+    ) -> None:
+        self._delete(_child_path("queries", query_id, log_id), lock_token)
+
+    def user(self, user_id: UUID | str) -> None:
+        self._delete(f"users/{user_id}")
+
+
+def _child_path(kind: str, child_id: UUID | str, log_id: UUID | str | None) -> str:
+    """``logs/{log}/{kind}/{id}`` when the log is named, else the flat ``{kind}/{id}``."""
+    return f"{kind}/{child_id}" if log_id is None else f"logs/{log_id}/{kind}/{child_id}"

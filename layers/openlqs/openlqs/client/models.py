@@ -15,7 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from openlqs.errors import NotFound
-from openlqs.models import api_keys, ingestions, objects, records, resources
+from openlqs.models import api_keys, ingestions, labels, objects, queries, records, resources, users
 from openlqs.models.common import CommonListParams
 
 if TYPE_CHECKING:
@@ -194,6 +194,13 @@ class Log(Resource, resources.Log):
         """Every object of this log (S3-style listing, all pages)."""
         return self.client().utils.list_all_log_objects(self.id, prefix=prefix)
 
+    def list_tags(self, **filters: Any) -> list[Tag]:
+        """Every tag of this log (all pages)."""
+        return list(iterate_pages(self.client().list.tag, log_id=self.id, **filters))
+
+    def list_queries(self, **filters: Any) -> list[Query]:
+        return list(iterate_pages(self.client().list.query, log_id=self.id, **filters))
+
 
 class Topic(Resource, resources.Topic):
     model_config = ENUMS_KEPT
@@ -288,6 +295,53 @@ class APIKey(Resource, api_keys.APIKey):
     _repr_fields = ("id", "name", "role")
 
 
+class Label(Resource, labels.Label):
+    model_config = ENUMS_KEPT
+    _verb = "label"
+    _list_params = labels.LabelListParams
+    _repr_fields = ("id", "category", "value")
+    _friendly_field = "value"
+
+    def list_tags(self, **filters: Any) -> list[Tag]:
+        """Every tag of this label, in every log (all pages)."""
+        return list(iterate_pages(self.client().list.tag, label_id=self.id, **filters))
+
+
+class Tag(Resource, labels.Tag):
+    model_config = ENUMS_KEPT
+    _verb = "tag"
+    _list_params = labels.TagListParams
+    _repr_fields = ("id", "label_id", "log_id", "start_time", "end_time")
+    _friendly_field = None
+
+    def list_records(self, limit: int | None = None, **filters: Any) -> list[Record]:
+        """The records of this tag's topic in its time range (a tag of a whole log has no one topic:
+        pass the topic with ``topic_id=``)."""
+        topic_id = filters.pop("topic_id", None) or self.topic_id
+        if topic_id is None:
+            raise ValueError("this tag marks a whole log: name a topic with topic_id=")
+        return list(
+            iterate_pages(
+                self.client().list.record, limit=limit, topic_id=topic_id, tag_id=self.id, **filters
+            )
+        )
+
+
+class Query(Resource, queries.Query):
+    model_config = ENUMS_KEPT
+    _verb = "query"
+    _list_params = queries.QueryListParams
+    _repr_fields = ("id", "name", "statement")
+
+
+class User(Resource, users.User):
+    model_config = ENUMS_KEPT
+    _verb = "user"
+    _list_params = users.UserListParams
+    _repr_fields = ("id", "username", "admin")
+    _friendly_field = "username"
+
+
 class Object(objects.StoredObject):
     """A log object (or an object of a registered store): its key, size, state and a presigned URL."""
 
@@ -303,6 +357,10 @@ class ObjectPart(objects.ObjectPart):
 
 #: The resource classes a client binds, by name.
 RESOURCE_CLASSES: tuple[type[Resource], ...] = (
+    Label,
+    Tag,
+    Query,
+    User,
     Group,
     Log,
     Topic,

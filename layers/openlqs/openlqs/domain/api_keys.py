@@ -19,8 +19,9 @@ from uuid import UUID
 
 from openlqs.auth import Credentials
 from openlqs.domain.common import Context, Environment
-from openlqs.domain.ports import AuthorizerCache, ResourceKind, ResourceRepository
+from openlqs.domain.ports import AuthorizerCache, ResourceKind, ResourceRepository, WriteConditions
 from openlqs.domain.resources import ResourceService, list_page
+from openlqs.domain.users import USER, user_keys
 from openlqs.errors import NotFound, ServiceUnavailable, Unauthorized
 from openlqs.models.api_keys import APIKey, APIKeyCreateRequest, APIKeyListParams, APIKeyUpdateRequest, Role
 
@@ -36,15 +37,17 @@ _HASH = "secret_hash"
 #: Bytes of randomness in a secret (256 bits).
 SECRET_BYTES = 32
 #: Fields whose change decides what a key may do: the cached answers must go.
-_AUTHORIZING_FIELDS = frozenset({"disabled", "role"})
+_AUTHORIZING_FIELDS = frozenset({"disabled", "role", "user_id"})
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as: a key and its role."""
+    """Who a request acts as: a key, the role it acts with, and the user owning it (None for a key made
+    before users existed)."""
 
     key_id: UUID
     role: Role
+    user_id: UUID | None = None
 
 
 def hash_secret(key_id: UUID, secret: str) -> str:
@@ -71,19 +74,32 @@ class ApiKeyService(ResourceService[APIKey]):
 
     def create(self, request: APIKeyCreateRequest, context: Context) -> APIKey:
         """A new key; the returned copy carries the secret, which is never stored or shown again."""
-        key = self._new(context, request.model_dump())
+        owner = request.user_id if "user_id" in request.model_fields_set else context.user_id
+        key = self._new(context, {**request.model_dump(), "user_id": owner})
         secret = secrets.token_urlsafe(SECRET_BYTES)
         key._internal[_HASH] = hash_secret(key.id, secret)
-        self.repository.create(API_KEY, key)
+        self.repository.create(API_KEY, key, self._ownership(new=owner))
         shown = key.model_copy(update={"secret": secret})
         return shown
+
+    @staticmethod
+    def _ownership(*, new: UUID | None = None, old: UUID | None = None) -> WriteConditions:
+        """A key counts among its user's keys (a user with keys cannot be deleted)."""
+        return WriteConditions(
+            increment=(user_keys(new),) if new else (),
+            decrement=(user_keys(old),) if old else (),
+            requires=((USER, new),) if new else (),
+        )
 
     def update(self, key_id: UUID, request: APIKeyUpdateRequest, context: Context) -> APIKey:
         """Change a key; a request naming ``disabled`` or ``role`` also flushes the cached answers (even
         when the value is the same, so that sending a request again repeats a flush that failed)."""
         key = self.get(key_id)
         new = self._changed(key, request, context, non_nullable=("name", "role", "disabled"))
-        stored = self.repository.replace(API_KEY, key, new)
+        owners = WriteConditions()
+        if new.user_id != key.user_id:
+            owners = self._ownership(new=new.user_id, old=key.user_id)
+        stored = self.repository.replace(API_KEY, key, new, owners)
         if request.model_fields_set & _AUTHORIZING_FIELDS:
             self._flush(context, f"API key {key_id} was updated")
         return stored
@@ -98,7 +114,7 @@ class ApiKeyService(ResourceService[APIKey]):
                 API_KEY, key, self._changed(key, APIKeyUpdateRequest(disabled=True), context)
             )
         self._flush(context, f"API key {key_id} was disabled to be deleted")
-        self.repository.delete(API_KEY, key)
+        self.repository.delete(API_KEY, key, self._ownership(old=key.user_id))
 
     def _flush(self, context: Context, done: str) -> None:
         """Flush the cached answers of the stage the request came through (none: nothing is cached)."""
@@ -126,4 +142,10 @@ class ApiKeyService(ResourceService[APIKey]):
         matches = hmac.compare_digest(stored, hash_secret(credentials.key_id, credentials.secret))
         if key is None or key.disabled or not matches:
             raise Unauthorized(INVALID_CREDENTIALS)
-        return Principal(key.id, key.role)
+        if key.user_id is None:
+            return Principal(key.id, key.role)
+        user = self.repository.find(USER, key.user_id)
+        if user is None or user.disabled:
+            raise Unauthorized(INVALID_CREDENTIALS)
+        role = key.role if user.admin or key.role != Role.admin else Role.write
+        return Principal(key.id, role, user.id)

@@ -49,12 +49,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class Context:
-    """Who is asking and how: the caller's key id (None until keys exist), the request's lock token, and
+    """Who is asking and how: the actor (``created_by``: the caller's user id, or its key's id for a key
+    without a user; None when no key made the request), the caller's user, the request's lock token, and
     the API Gateway stage the request came through (None when it came some other way)."""
 
     actor: UUID | None = None
     lock_token: str | None = None
     stage: GatewayStage | None = None
+    user_id: UUID | None = None
 
 
 @dataclass

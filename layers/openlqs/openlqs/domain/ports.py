@@ -47,6 +47,16 @@ class Counter:
 
 
 @dataclass(frozen=True)
+class LabelledLog:
+    """An entry of the label index: log ``log_id`` carries label ``label_id`` (as many times as it has
+    tags of that label). Tag writes change it in their own transaction, so ``GET
+    logs?tag_label_ids_includes=`` reads it instead of every tag."""
+
+    label_id: UUID
+    log_id: UUID
+
+
+@dataclass(frozen=True)
 class WriteConditions:
     """Everything that must hold, atomically, for a create, replace or delete to happen."""
 
@@ -56,6 +66,8 @@ class WriteConditions:
     requires: Sequence[tuple[ResourceKind[Any], UUID]] = ()
     #: Counters that must be zero (a group with logs cannot be deleted).
     require_empty: Sequence[Counter] = field(default_factory=tuple)
+    #: Label index entries to count up (+1) or down (-1) with the write.
+    labelled_logs: Sequence[tuple[LabelledLog, int]] = ()
 
 
 class ResourceRepository(Protocol):
@@ -133,6 +145,14 @@ class ResourceRepository(Protocol):
     ) -> bool:
         """Set a process's ``progress`` if it is still in ``state`` on ``attempt`` and below ``progress``
         (one conditional write, no read, no version change); whether it was set."""
+        ...
+
+    def labelled_logs(self, label_id: UUID) -> set[UUID]:
+        """The logs that carry ``label_id`` (an index: possibly a moment behind the tags)."""
+        ...
+
+    def forget_labelled_log(self, entry: LabelledLog) -> None:
+        """Remove an index entry whose count fell to zero (nothing when tags still count in it)."""
         ...
 
 

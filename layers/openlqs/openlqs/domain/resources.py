@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from openlqs.domain.common import (
 )
 from openlqs.domain.filtering import apply_filters, compile_filters, order_and_page
 from openlqs.domain.ports import Counter, ResourceKind, ResourceRepository, WriteConditions
-from openlqs.errors import BadRequest
+from openlqs.errors import BadRequest, Conflict
 from openlqs.models.common import CommonListParams, CommonModel
 from openlqs.models.ingestions import Ingestion, IngestionPart
 from openlqs.models.resources import (
@@ -49,6 +49,18 @@ class TopicRecords(Protocol):
     def delete_topic_records(self, topic: Topic) -> None: ...
 
 
+class LogChildren(Protocol):
+    """Resources that go with their log when it is deleted (tags, queries)."""
+
+    def delete_log_children(self, log: Log) -> None: ...
+
+
+class LabelIndex(Protocol):
+    """The logs that carry labels (``tag_label_ids_includes``), read from the label index."""
+
+    def logs_with_labels(self, label_ids: Sequence[UUID]) -> set[UUID]: ...
+
+
 M = TypeVar("M", bound=CommonModel)
 
 #: Counter scope of datastore-wide counts.
@@ -64,13 +76,18 @@ def list_page(
     params: CommonListParams,
     *,
     parent_id: UUID | None = None,
+    only: set[UUID] | None = None,
+    ignored: frozenset[str] = frozenset(),
 ) -> tuple[int, list[M]]:
-    """Filter, order and page one resource type; returns (count of matches, page)."""
+    """Filter, order and page one resource type; returns (count of matches, page). ``only`` keeps the
+    resources of those ids (found through an index); ``ignored`` filters are applied by the caller."""
     filters = params.filters()
     if parent_id is not None and kind.parent_field is not None:
         filters.pop(kind.parent_field, None)
-    predicates = compile_filters(filters, ignored=_INERT_FILTERS)
-    resources = {str(r.id): r for r in repository.list_resources(kind, parent_id)}
+    predicates = compile_filters(filters, ignored=_INERT_FILTERS | ignored)
+    resources = {
+        str(r.id): r for r in repository.list_resources(kind, parent_id) if only is None or r.id in only
+    }
     rows = apply_filters((r.model_dump() for r in resources.values()), predicates)
     page = order_and_page(
         rows,
@@ -157,8 +174,30 @@ class GroupService(ResourceService[Group]):
 class LogService(ResourceService[Log]):
     kind = LOG
 
+    def __init__(
+        self,
+        repository: ResourceRepository,
+        environment: Environment | None = None,
+        *,
+        labels: LabelIndex | None = None,
+        children: Sequence[LogChildren] = (),
+    ) -> None:
+        super().__init__(repository, environment)
+        self.labels = labels
+        self.children = tuple(children)
+
     def list(self, params: LogListParams) -> tuple[int, list[Log]]:
-        return list_page(self.repository, LOG, params, parent_id=params.group_id)
+        only = None
+        if params.tag_label_ids_includes and self.labels is not None:
+            only = self.labels.logs_with_labels(params.tag_label_ids_includes)
+        return list_page(
+            self.repository,
+            LOG,
+            params,
+            parent_id=params.group_id,
+            only=only,
+            ignored=frozenset({"tag_label_ids_includes"}) if self.labels is not None else frozenset(),
+        )
 
     def _counters(self, log: Log) -> tuple[Counter, Counter]:
         return (
@@ -210,16 +249,17 @@ class LogService(ResourceService[Log]):
         self.repository.update(kind, resource_id, move)
 
     def delete(self, log_id: UUID, context: Context) -> None:
+        """Delete a log without topics or ingestions (409 otherwise), with its tags and queries."""
         log = self.get(log_id)
         check_unlocked(log, log._internal, context, what=f"log {log_id}")
-        self.repository.delete(
-            LOG,
-            log,
-            WriteConditions(
-                decrement=self._counters(log),
-                require_empty=(Counter(str(log_id), TOPIC.name), Counter(str(log_id), INGESTION.name)),
-            ),
-        )
+        in_use = (Counter(str(log_id), TOPIC.name), Counter(str(log_id), INGESTION.name))
+        for counter in in_use:
+            # Checked before the children go, so a refused delete leaves them; the transaction checks again.
+            if self.repository.count(counter) > 0:
+                raise Conflict(f"{log_id} still has {counter.kind}s; delete them first.")
+        for children in self.children:
+            children.delete_log_children(log)
+        self.repository.delete(LOG, log, WriteConditions(decrement=self._counters(log), require_empty=in_use))
 
 
 class TopicService(ResourceService[Topic]):

@@ -26,6 +26,7 @@ from botocore.config import Config
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.auth import Credentials
 from openlqs.domain.api_keys import ApiKeyService
+from openlqs.domain.users import UserService
 from openlqs.local.api_auth import api_auth_spec
 from openlqs.local.apigateway import ApiGatewayServer, RequestAuthorizer
 from openlqs.local.cloudformation import (
@@ -341,8 +342,10 @@ class LocalStack:
         authorizer = self._authorizer()
         if authorizer is not None:
             # The API checks keys: this data directory's admin key (kept in ResourcesTable).
-            keys = ApiKeyService(DynamoResourceRepository(self.names[RESOURCES_TABLE_ID]))
-            self.admin_key = ensure_admin_key(self.data_dir, keys)
+            repository = DynamoResourceRepository(self.names[RESOURCES_TABLE_ID])
+            self.admin_key = ensure_admin_key(
+                self.data_dir, ApiKeyService(repository), UserService(repository)
+            )
             self.snapshot()  # a new key is on disk before anyone is told of it
         api_function = self.functions[API_FUNCTION_ID]
         api_function.load()

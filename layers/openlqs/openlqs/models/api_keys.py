@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 from openlqs.models.common import CommonListParams, CommonModel, RequestModel, _strip_enum_prefix
 from openlqs.models.resources import Name
@@ -42,13 +42,16 @@ class APIKeyCreateRequest(RequestModel):
     name: Name
     role: RoleParam = Role.read
     disabled: bool = False
-    user_id: UUID | None = None
+    user_id: UUID | None = Field(None, description="The key's user; left out: the calling key's user.")
 
 
 class APIKeyUpdateRequest(RequestModel):
     name: Name | None = None
     role: RoleParam | None = None
     disabled: bool | None = None
+    user_id: UUID | None = Field(
+        None, description="Give the key to another user (or to a user, for a key made before users existed)."
+    )
 
 
 class APIKeyListParams(CommonListParams):

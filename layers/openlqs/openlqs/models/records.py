@@ -93,6 +93,10 @@ class RecordListParams(CommonListParams):
         None, description=f"Only records at this time. {TIMESTAMP_DESCRIPTION}"
     )
     log_id: UUID | None = None
+    tag_id: UUID | None = Field(
+        None,
+        description="Only records in this tag's time range (the tag must mark this topic or its whole log).",
+    )
     ingestion_id: UUID | None = Field(None, description="Only records written by this ingestion.")
     workflow_id: UUID | None = None
     workflow_id_null: bool | None = None

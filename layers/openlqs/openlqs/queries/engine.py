@@ -22,11 +22,14 @@ Safety, in the order a statement meets it:
    limit and threads of ``QueryLimits``. JSON, Parquet and ICU are statically linked in the wheel, so
    ``->>`` and JSON functions work without loading anything. The views are registered, then
    ``lock_configuration`` is set: the statement cannot change any of this.
-4. **Time.** A watchdog thread calls ``connection.interrupt()`` at the deadline and again every 50 ms
+4. **JSON numbers.** A comparison of a ``->>`` extraction with a number is made numeric
+   (``json_numbers``): ``query_data->>'$.x' > 5`` selects what ``query_data_filter`` selects instead of
+   failing on DuckDB's text-versus-number rule. ``json_number(doc, path)`` is there for the rest.
+5. **Time.** A watchdog thread calls ``connection.interrupt()`` at the deadline and again every 50 ms
    until the statement has stopped; rows are fetched in batches (the result streams), so a statement
    that never ends or that would return billions of rows ends as ``QueryTimeout`` or a truncated
    result, and the process stays responsive.
-5. **Size.** Rows are capped by count and by the bytes of their JSON text; the rows up to the cap are
+6. **Size.** Rows are capped by count and by the bytes of their JSON text; the rows up to the cap are
    kept and ``error`` says ``QueryTooLarge: result truncated to N rows / B bytes``. A statement that
    needs more than ``memory_limit`` inside DuckDB is a ``QueryTooLarge`` too. Some allocations escape
    DuckDB's accounting (one huge string, ``repeat('x', 10^9)``): ``address_space_headroom`` caps the
@@ -52,7 +55,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -63,8 +66,10 @@ from typing import Any
 from uuid import UUID
 
 import duckdb
-import pyarrow as pa
 from pydantic_core import to_json
+
+from openlqs.queries.arrow import INT64, STRING, Batch, ColumnType, Schema, stream
+from openlqs.queries.json_numbers import JSON_NUMBER_MACRO, with_json_numbers
 
 #: Error names a query can be stored with.
 BAD_QUERY = "BadQuery"
@@ -83,14 +88,14 @@ FETCH_ROWS = 1_024
 #: How often the watchdog repeats ``interrupt()`` once the deadline has passed (seconds).
 _INTERRUPT_EVERY_S = 0.05
 
-#: What builds a view (or one partition of it): an Arrow reader or table, called only when scanned.
-Build = Callable[[], pa.RecordBatchReader | pa.Table]
+#: What builds a view (or one partition of it): its record batches, called only when scanned.
+Build = Callable[[], Iterable[Batch]]
 #: A partition's constant column value.
 Constant = str | int | None
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
-#: Arrow types a constant column may have, and the DuckDB type its literal is cast to.
-_CONSTANT_TYPES = {pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT"}
+#: Column types a constant column may have (its literal is cast to the type's DuckDB type).
+_CONSTANT_TYPES = frozenset({STRING, INT64})
 #: Statement types named the way a user wrote them where DuckDB's name differs.
 _STATEMENT_NAMES = {
     duckdb.StatementType.LOAD: "INSTALL/LOAD",
@@ -161,14 +166,14 @@ class ViewPartition:
 
 @dataclass(frozen=True)
 class ViewSource:
-    """A read-only table a statement can name: its Arrow schema and its parts, built lazily."""
+    """A read-only table a statement can name: its schema and its parts, built lazily."""
 
     name: str
-    schema: pa.Schema
+    schema: Schema
     partitions: Sequence[ViewPartition]
 
     @classmethod
-    def of(cls, name: str, schema: pa.Schema, build: Build) -> ViewSource:
+    def of(cls, name: str, schema: Schema, build: Build) -> ViewSource:
         """A view of one part without constants."""
         return cls(name, schema, (ViewPartition(build),))
 
@@ -177,16 +182,15 @@ class ViewSource:
             raise ValueError(f"view name {self.name!r} must be a lower-case identifier")
         for partition in self.partitions:
             for column, value in partition.constants.items():
-                index = self.schema.get_field_index(column)
-                if index < 0:
+                kind = self.schema.type_of(column)
+                if kind is None:
                     raise ValueError(f"constant {column!r} is not a column of view {self.name!r}")
-                kind = self.schema.field(index).type
                 if kind not in _CONSTANT_TYPES:
-                    raise ValueError(f"constant column {column!r} must be text or int64, not {kind}")
-                if value is not None and not isinstance(value, str if kind != pa.int64() else int):
+                    raise ValueError(f"constant column {column!r} must be text or int64, not {kind.sql}")
+                if value is not None and not isinstance(value, str if kind is STRING else int):
                     raise ValueError(f"constant {column!r} = {value!r} does not have the column's type")
             for column, (low, high) in partition.bounds.items():
-                if column not in self.schema.names or self.schema.field(column).type != pa.int64():
+                if self.schema.type_of(column) is not INT64:
                     raise ValueError(f"bounds of {column!r} need an int64 column of view {self.name!r}")
                 if column in partition.constants:
                     raise ValueError(f"{column!r} is both a constant and bounded")
@@ -196,9 +200,9 @@ class ViewSource:
                 if low is not None and high is not None and low > high:
                     raise ValueError(f"bounds of {column!r} are empty: {low} > {high}")
 
-    def partition_schema(self, partition: ViewPartition) -> pa.Schema:
+    def partition_schema(self, partition: ViewPartition) -> Schema:
         """The columns ``partition.build`` gives: the schema less the partition's constants."""
-        return pa.schema([f for f in self.schema if f.name not in partition.constants])
+        return self.schema.without(partition.constants)
 
 
 class _Refused(Exception):
@@ -242,8 +246,10 @@ def run_query(
             bound = _bound(parsed, parameters)
             for view in _named(connection, statement, views):
                 _register(connection, view, failures)
+            connection.execute(JSON_NUMBER_MACRO)
+            rewritten = with_json_numbers(connection, statement, bound)
             connection.execute("SET lock_configuration = true")
-            return _execute(connection, parsed, bound, limits, failures)
+            return _execute(connection, rewritten or parsed, bound, limits, failures)
     except _Refused as refused:
         return QueryResult([], [], refused.error)
 
@@ -358,13 +364,13 @@ def _register(connection: duckdb.DuckDBPyConnection, view: ViewSource, failures:
         hidden = f"__{view.name}_{number}"
         connection.register(hidden, _LazyStream(view.partition_schema(partition), partition.build, failures))
         columns = [
-            f"{_literal(partition.constants[f.name], f.type)} AS {_identifier(f.name)}"
-            if f.name in partition.constants
-            else _identifier(f.name)
-            for f in view.schema
+            f"{_literal(partition.constants[name], kind)} AS {_identifier(name)}"
+            if name in partition.constants
+            else _identifier(name)
+            for name, kind in view.schema.columns
         ]
         bounds = [
-            f"{_identifier(column)} {operator} {_literal(bound, pa.int64())}"
+            f"{_identifier(column)} {operator} {_literal(bound, INT64)}"
             for column, (low, high) in partition.bounds.items()
             for operator, bound in ((">=", low), ("<=", high))
             if bound is not None
@@ -373,7 +379,7 @@ def _register(connection: duckdb.DuckDBPyConnection, view: ViewSource, failures:
         branches.append(f"SELECT {', '.join(columns)} FROM {_identifier(hidden)}{where}")
     if not branches:
         hidden = f"__{view.name}_empty"
-        connection.register(hidden, view.schema.empty_table())
+        connection.register(hidden, _LazyStream(view.schema, tuple, failures))
         branches.append(f"SELECT * FROM {_identifier(hidden)}")
     connection.execute(f"CREATE VIEW {_identifier(view.name)} AS {' UNION ALL '.join(branches)}")
 
@@ -382,8 +388,8 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(value: Constant, kind: pa.DataType) -> str:
-    sql_type = _CONSTANT_TYPES[kind]
+def _literal(value: Constant, kind: ColumnType) -> str:
+    sql_type = kind.sql
     if value is None:
         return f"CAST(NULL AS {sql_type})"
     if isinstance(value, int):
@@ -397,7 +403,7 @@ class _LazyStream:
     ``build`` or of the batches it yields are kept in ``failures``: they are storage errors, not the
     statement's, and ``run_query`` re-raises them."""
 
-    def __init__(self, schema: pa.Schema, build: Build, failures: list[BaseException]) -> None:
+    def __init__(self, schema: Schema, build: Build, failures: list[BaseException]) -> None:
         self._schema, self._build, self._failures = schema, build, failures
 
     def __arrow_c_schema__(self) -> object:
@@ -405,27 +411,16 @@ class _LazyStream:
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         try:
-            built = self._build()
-            reader = built.to_reader() if isinstance(built, pa.Table) else built
-            if not reader.schema.equals(self._schema):
-                raise TypeError(f"a view part was built with schema {reader.schema}, not {self._schema}")
+            built = stream(self._schema, self._build())
         except BaseException as error:
             self._failures.append(error)
             raise
-        batches = pa.RecordBatchReader.from_batches(self._schema, self._batches(reader))
-        return batches.__arrow_c_stream__(requested_schema)
-
-    def _batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-        try:
-            yield from reader
-        except BaseException as error:
-            self._failures.append(error)
-            raise
+        return built.__arrow_c_stream__(requested_schema)
 
 
 def _execute(
     connection: duckdb.DuckDBPyConnection,
-    statement: duckdb.Statement,
+    statement: duckdb.Statement | str,
     parameters: dict[str, Any] | None,
     limits: QueryLimits,
     failures: list[BaseException],
@@ -492,8 +487,8 @@ def _error_of(error: BaseException, watchdog: _Watchdog, limits: QueryLimits) ->
     message = _message(error)
     if isinstance(error, duckdb.BinderException) and "explicit cast is required" in message:
         message += (
-            "\n(->> gives text: cast it to compare with a number, "
-            "e.g. TRY_CAST(query_data->>'$.x' AS DOUBLE) > 5)"
+            "\n(->> gives text: json_number(query_data, '$.x') gives a JSON number as a DOUBLE, "
+            "or cast it, e.g. TRY_CAST(query_data->>'$.x' AS DOUBLE))"
         )
     return {"name": BAD_QUERY, "message": _text(message)}
 

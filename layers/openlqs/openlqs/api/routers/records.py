@@ -48,6 +48,8 @@ Timestamp = Annotated[
 def list_records(topic_id: UUID, params: Annotated[RecordListParams, Query()]) -> Response[Any]:
     request_context()
     services = get_services()
+    if params.tag_id is not None:
+        params = services.tags.record_window(params.tag_id, services.records.topic(topic_id), params)
     if not (params.include_raw_data or params.include_auxiliary_data):
         # The hot path: records straight to JSON, without a model per record (decision 32).
         count, data = list_wire(services.records, topic_id, params)
