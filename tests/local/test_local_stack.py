@@ -148,8 +148,10 @@ def test_local_stack_starts_empty_with_a_new_data_dir(project: Path, tmp_path: P
     with _stack(project, tmp_path / "second") as stack:
         items = stack.client("dynamodb").scan(TableName="openlqs-resources")["Items"]
 
-        # Only what a new stack makes for itself: its admin key.
-        assert [item["pk"]["S"].split("#")[0] for item in items if item["sk"]["S"] == "#"] == ["api_key"]
+        # Only what a new stack makes for itself: its admin key and the admin user owning it (with the
+        # user's name guard and counter).
+        kinds = {item["pk"]["S"].split("#")[0] for item in items if item["sk"]["S"] == "#"}
+        assert kinds == {"api_key", "user", "unique", "count"}
 
 
 def test_local_stack_restored_items_are_not_replayed_on_the_stream(project: Path, data_dir: Path) -> None:
