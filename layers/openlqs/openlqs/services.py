@@ -18,9 +18,11 @@ from openlqs.adapters.objects import (
     object_store_blobs,
     s3_client,
 )
+from openlqs.adapters.queues import SqsDeliveryQueue
 from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.adapters.stepfunctions import StepFunctionsExecutions
+from openlqs.adapters.webhooks import HttpHookTransport, SocketHostResolver
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
@@ -30,6 +32,15 @@ from openlqs.domain.record_data import RecordDataService
 from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.domain.statistics import RecordStatistics
+from openlqs.domain.workflows import (
+    AddressPolicy,
+    CallbackService,
+    HookService,
+    ProcessWorkflows,
+    UriGuard,
+    WorkflowService,
+)
+from openlqs.hooks.delivery import HookDelivery
 from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.pipeline import IngestionPipeline
@@ -56,6 +67,10 @@ class Services:
     trigger: IngestionTrigger
     reconciler: IngestionReconciler
     record_data: RecordDataService
+    workflows: WorkflowService
+    hooks: HookService
+    callbacks: CallbackService
+    hook_delivery: HookDelivery
 
 
 def build_services(settings: Settings) -> Services:
@@ -93,7 +108,8 @@ def build_services(settings: Settings) -> Services:
     logs = LogService(resources, environment)
     topics = TopicService(resources, environment, records=record_service, default_bucket_width_ns=width)
     executions = StepFunctionsExecutions(settings.ingestion_state_machine_arn)
-    ingestion_parts = IngestionPartService(resources, environment)
+    process_workflows = ProcessWorkflows(resources)
+    ingestion_parts = IngestionPartService(resources, environment, workflows=process_workflows)
     attempts = AttemptCleaner(resources, records, statistics, topics, ingestion_parts, executions)
     ingestions = IngestionService(
         resources,
@@ -102,6 +118,7 @@ def build_services(settings: Settings) -> Services:
         objects=object_spaces,
         records=statistics,
         cancellation=attempts,
+        workflows=process_workflows,
     )
     pipeline = IngestionPipeline(
         resources,
@@ -117,6 +134,9 @@ def build_services(settings: Settings) -> Services:
         stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
     )
     drop_folder = DropFolder(groups, logs, ingestions, object_spaces, settings.objects_bucket_name)
+    secret_box = KmsSecretBox(settings.secrets_key_id) if settings.secrets_key_id else None
+    address_policy = AddressPolicy.parse(settings.hook_allowed_networks)
+    hooks = HookService(resources, secret_box, UriGuard(address_policy, SocketHostResolver()), environment)
     return Services(
         api_keys=ApiKeyService(resources, environment, ApiGatewayAuthorizerCache()),
         groups=groups,
@@ -137,6 +157,18 @@ def build_services(settings: Settings) -> Services:
             object_spaces,
             ChunkCache(settings.record_chunk_cache_bytes),
             max_inline_bytes=settings.query_data_max_inline_bytes,
+        ),
+        workflows=WorkflowService(resources, environment),
+        hooks=hooks,
+        callbacks=CallbackService(resources, secret_box, environment),
+        hook_delivery=HookDelivery(
+            hooks,
+            SqsDeliveryQueue(settings.hook_delivery_queue_url),
+            HttpHookTransport(address_policy, settings.hook_delivery_timeout_s),
+            datastore_id=settings.datastore_id,
+            api_url=settings.api_url,
+            max_attempts=settings.hook_delivery_max_attempts,
+            retry_base_delay_s=settings.hook_retry_base_delay_s,
         ),
     )
 

@@ -19,6 +19,8 @@ from openlqs.models.api_keys import Role
 PUBLIC_ROUTES = frozenset({("GET", "/openapi.json"), ("GET", "/docs")})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ADMIN_PREFIXES = ("/apiKeys",)
+#: Routes whose changes need an admin key (reading them needs a read key).
+_AUTOMATION_PREFIXES = ("/workflows", "/hooks", "/callbacks")
 _GROUP = re.compile(r"^/groups/[^/]+/?$")
 
 
@@ -33,6 +35,8 @@ def required_role(method: str, path: str) -> Role | None:
         return Role.read
     if path.startswith("/objectStores"):
         return Role.admin  # registering stores and writing into them is an administrator's act
+    if path.startswith(_AUTOMATION_PREFIXES):
+        return Role.admin  # hooks make the service call out, with secrets; workflows steer every process
     if method == "DELETE" and _GROUP.match(path):
         return Role.admin
     return Role.write

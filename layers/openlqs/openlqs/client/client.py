@@ -37,6 +37,9 @@ class ResourceNamespace:
     IngestionPart: type[models.IngestionPart]
     ObjectStore: type[models.ObjectStore]
     APIKey: type[models.APIKey]
+    Workflow: type[models.Workflow]
+    Hook: type[models.Hook]
+    Callback: type[models.Callback]
 
     def __init__(self, client: LogQS) -> None:
         for cls in models.RESOURCE_CLASSES:
