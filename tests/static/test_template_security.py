@@ -35,6 +35,7 @@ from tests.support.policies import (
     denies,
     function_statements,
     grants,
+    queue_arn,
     resolve,
     stack_references,
     table_arn,
@@ -53,6 +54,7 @@ BUCKET = f"arn:aws:s3:::{DEPLOYED_BUCKET}"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:IngestionStateMachine-Ab12Cd34"
 EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:IngestionStateMachine-Ab12Cd34:*"
+HOOK_DELIVERY_QUEUE = queue_arn("openlqs-HookDeliveryQueue-1A2B3C")
 #: FlushStageAuthorizersCache of the API's own stage (the StageName parameter's default, v1).
 AUTHORIZER_CACHE = f"arn:aws:apigateway:us-east-1::/restapis/{REST_API_ID}/stages/v1/cache/authorizers"
 
@@ -142,6 +144,12 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         },
         RESOURCES_INDEXES: {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+    },
+    "HookDeliveryFunction": {
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        f"{RESOURCES}/index/ByParent": {"dynamodb:Query"},
+        HOOK_DELIVERY_QUEUE: {"sqs:SendMessage", "sqs:ChangeMessageVisibility"},
+        KEY: {"kms:Decrypt"},
     },
     "ReconcileIngestionsFunction": {
         RESOURCES: {
@@ -562,6 +570,7 @@ def test_template_secrets_key_is_used_only_where_secrets_are_sealed_or_opened(
         "ApiFunction": {"kms:Encrypt", "kms:Decrypt"},
         "PlanIngestionFunction": {"kms:Decrypt"},
         "ProcessPartFunction": {"kms:Decrypt"},
+        "HookDeliveryFunction": {"kms:Decrypt"},
     }
 
 

@@ -106,6 +106,10 @@ def table_arn(name: str) -> str:
     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
 
 
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+
+
 def key_arn(key_id: str) -> str:
     return key_id if key_id.startswith("arn:") else f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
 
@@ -117,10 +121,12 @@ def stack_references(
     bucket: str = DEPLOYED_BUCKET,
     key_id: str = "1234abcd-12ab-34cd-56ef-1234567890ab",
     state_machine_name: str = "IngestionStateMachine-Ab12Cd34",
+    queues: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What ``Ref``/``GetAtt`` and the pseudo parameters are in a fake deployed stack.
 
-    ``tables`` names each table by logical id; parameters take their defaults.
+    ``tables`` names each table by logical id, ``queues`` some SQS queues (the others are named
+    ``openlqs-{logical id}-1A2B3C``, as CloudFormation names them); parameters take their defaults.
     """
     references: dict[str, Any] = {
         "AWS::Partition": "aws",
@@ -139,6 +145,17 @@ def stack_references(
     }
     for logical_id, name in tables.items():
         references.update({logical_id: name, f"{logical_id}.Arn": table_arn(name)})
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::SQS::Queue":
+            continue
+        name = (queues or {}).get(logical_id, f"openlqs-{logical_id}-1A2B3C")
+        references.update(
+            {
+                logical_id: f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}",
+                f"{logical_id}.Arn": queue_arn(name),
+                f"{logical_id}.QueueName": name,
+            }
+        )
     for name, parameter in (template.get("Parameters") or {}).items():
         references.setdefault(name, parameter.get("Default"))
     return references
