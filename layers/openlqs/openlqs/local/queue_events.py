@@ -5,18 +5,21 @@ invokes the function with batches of messages, deletes the messages of a batch t
 the ``batchItemFailures`` the function names, with ``ReportBatchItemFailures``), and leaves the others
 in the queue, where they come back once their visibility timeout passes (the function may change it)
 and go to the queue's dead-letter queue after ``maxReceiveCount`` receives (moto moves them). Locally, a
-:class:`SqsEventQueue` is the same, as an :class:`~openlqs.local.triggers.EventSource` for
-:class:`~openlqs.local.triggers.TriggerPoller` threads, one per concurrent poller.
+:class:`SqsEventQueue` is the same, as an :class:`~openlqs.local.triggers.EventSource`, and a
+:class:`QueuePoller` receives from it whenever one of its ``MaximumConcurrency`` invocations is free
+and runs each batch on a thread of its own: batches run at once, as on Lambda, while an idle queue is
+polled by one thread.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from openlqs.local.cloudformation import LOCAL_REGION
-from openlqs.local.triggers import MAX_IDLE_WAIT_S, MIN_IDLE_WAIT_S, Delivery
+from openlqs.local.triggers import MAX_IDLE_WAIT_S, MIN_IDLE_WAIT_S, Delivery, TriggerPoller
 
 Invoke = Callable[[dict[str, Any]], Any]
 #: Attributes Lambda gives each record (``attributes``), when the queue has them.
@@ -112,6 +115,89 @@ class SqsEventQueue:
             return answer
 
         return invoke_and_settle
+
+
+#: A poller never counts a batch's attempts: the queue's redrive policy (or the message's retention)
+#: ends them.
+_UNCOUNTED_ATTEMPTS = 1_000_000
+
+
+class QueuePoller(TriggerPoller):
+    """Feeds a function the batches of one queue, ``concurrency`` invocations at once.
+
+    It receives only when an invocation is free (a received batch never waits with its visibility
+    timeout running), runs the batch on a thread of its own and settles it by the function's answer. A
+    failed invocation is logged and its messages come back. :meth:`stop` waits for the invocations in
+    progress too.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        source: SqsEventQueue,
+        invoke: Invoke,
+        *,
+        concurrency: int,
+        stop_timeout_s: float | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            source,
+            self._dispatch,
+            max_attempts=_UNCOUNTED_ATTEMPTS,
+            stop_timeout_s=stop_timeout_s,
+            err=err,
+        )
+        self.queue = source
+        self.concurrency = max(1, concurrency)
+        self._run_batch = source.invoker(invoke)
+        self._free = threading.BoundedSemaphore(self.concurrency)
+
+    def poll_once(self) -> int:
+        while not self._free.acquire(timeout=MAX_IDLE_WAIT_S):
+            if self._stop.is_set():
+                return 0
+        deliveries = self.queue.receive()
+        if not deliveries:
+            self._free.release()
+            return 0
+        for delivery in deliveries:
+            self.deliver(delivery)
+        return len(deliveries)
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        threading.Thread(
+            target=self._invoke, args=(event,), name=f"{self.thread_name}-batch", daemon=True
+        ).start()
+
+    def _invoke(self, event: dict[str, Any]) -> None:
+        try:
+            self._run_batch(event)
+        except Exception:
+            ids = ", ".join(str(record.get("messageId")) for record in event.get("Records") or [])
+            self._log(
+                f"{self.name} failed on message(s) {ids}; they come back after their visibility timeout",
+                with_traceback=True,
+            )
+        finally:
+            self._free.release()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop receiving, then wait for the invocations in progress (``timeout`` for both)."""
+        timeout = self.stop_timeout_s if timeout is None else timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        stopped = super().stop(timeout)
+        taken = 0
+        while taken < self.concurrency:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self._free.acquire(timeout=remaining):
+                self._log(f"{self.name}: {self.concurrency - taken} invocation(s) still running at stop")
+                break
+            taken += 1
+        for _ in range(taken):
+            self._free.release()
+        return stopped and taken == self.concurrency
 
 
 def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
