@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import ipaddress
 import socket
 import time
@@ -82,6 +83,12 @@ class HttpHookTransport:
     def __init__(self, policy: AddressPolicy, timeout_s: float) -> None:
         self.policy = policy
         self.timeout_s = timeout_s
+        # Host names are resolved on threads of this pool, not the event loop's default executor: the
+        # loop waits for its default executor when it closes, so a lookup that hangs would hold the
+        # invocation past every timeout.
+        self._resolving = concurrent.futures.ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix="openlqs-hook-dns"
+        )
 
     def post_all(self, requests: list[HookRequest]) -> list[HookResponse]:
         if not requests:
@@ -124,7 +131,10 @@ class HttpHookTransport:
         addresses = [literal] if (literal := _literal(host)) is not None else []
         if not addresses:
             try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                infos = await asyncio.get_running_loop().run_in_executor(
+                    self._resolving,
+                    functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM),
+                )
             except socket.gaierror as error:
                 raise AddressRefused(f"{host} does not resolve ({error.strerror})") from None
             addresses = _addresses(infos)

@@ -28,6 +28,7 @@ from referencing.exceptions import Unresolvable
 from openlqs.domain.common import Context, Environment, updated
 from openlqs.domain.ports import Counter, ResourceKind, ResourceRepository, SecretBox, WriteConditions
 from openlqs.domain.resources import ResourceService, list_page
+from openlqs.domain.secrets import SealedSecrets, without_field
 from openlqs.errors import BadRequest, Conflict, NotFound
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import ProcessModel
@@ -57,8 +58,7 @@ NIL_ID = UUID(int=0)
 DEFAULTABLE_TYPES = frozenset({ProcessType.ingestion, ProcessType.digestion})
 #: ``context`` key of a hook that the delivery keeps: how its last delivery went.
 LAST_DELIVERY = "last_delivery"
-#: ``_internal`` keys: a hook's or callback's sealed secret, and the event ids a hook last delivered.
-_SECRET = "secret_ciphertext"
+#: ``_internal`` key of the event ids a hook last delivered.
 DELIVERED = "delivered_event_ids"
 #: How many delivered event ids a hook remembers (a duplicate of one of them is not sent again).
 DELIVERED_MEMORY = 64
@@ -321,42 +321,6 @@ class ProcessWorkflows:
         return defaults[0] if defaults else None
 
 
-# -- secrets ----------------------------------------------------------------------------------------
-
-
-class SealedSecrets:
-    """Write-only secrets of one kind of resource, sealed with the deployment's key (``SecretBox``), bound
-    to the resource's id by the encryption context."""
-
-    def __init__(self, box: SecretBox | None, kind: ResourceKind[Any]) -> None:
-        self.box = box
-        self.kind = kind
-
-    def _context(self, resource_id: UUID) -> dict[str, str]:
-        return {f"{self.kind.name}_id": str(resource_id)}
-
-    def seal(self, resource: Any, secret: str | None) -> None:
-        if secret is None:
-            resource._internal.pop(_SECRET, None)
-            return
-        if self.box is None:
-            raise BadRequest(f"This deployment cannot store {self.kind.name} secrets (no encryption key).")
-        resource._internal[_SECRET] = self.box.encrypt(secret, self._context(resource.id))
-
-    def open(self, resource: Any) -> str | None:
-        ciphertext = resource._internal.get(_SECRET)
-        if ciphertext is None or self.box is None:
-            return None
-        return self.box.decrypt(str(ciphertext), self._context(resource.id))
-
-
-def _without(request: Any, name: str) -> Any:
-    """A copy of a PATCH body that does not supply ``name`` (handled apart: a write-only field)."""
-    plain = request.model_copy()
-    plain.__pydantic_fields_set__ = request.model_fields_set - {name}
-    return plain
-
-
 # -- services ---------------------------------------------------------------------------------------
 
 
@@ -457,7 +421,7 @@ class HookService(ResourceService[Hook]):
         self.get(hook_id, workflow_id)
         if request.uri is not None:
             self.guard.check(request.uri)
-        plain = _without(request, "secret")
+        plain = without_field(request, "secret")
 
         def change(hook: Hook) -> Hook:
             last = (hook.context or {}).get(LAST_DELIVERY)
@@ -556,7 +520,7 @@ class CallbackService(ResourceService[Callback]):
         callback = self.get(callback_id)
         new = self._changed(
             callback,
-            _without(request, "secret"),
+            without_field(request, "secret"),
             context,
             non_nullable=("name", "managed", "default", "disabled"),
         )
