@@ -23,26 +23,15 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import uvicorn
 from lqs import LogQS
 from lqs.client.server import get_server
+from official_walkthrough import connect, step  # the script beside this one (sys.path[0])
 
 SECRET = "receiver-secret-8c1f"
 WAIT_S = 300.0
-T = TypeVar("T")
-
-
-def step(name: str, action: Callable[..., T], *args: Any) -> T:
-    started = time.monotonic()
-    try:
-        result = action(*args)
-    except Exception:
-        print(f"FAILED {name}", flush=True)
-        raise
-    print(f"ok {name} ({time.monotonic() - started:.1f} s)", flush=True)
-    return result
 
 
 def wait_until(what: str, test: Callable[[], Any]) -> Any:
@@ -85,18 +74,6 @@ class Receiver:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-def connect() -> LogQS:
-    return LogQS(
-        config=dict(
-            api_url=os.environ["LQS_API_URL"],
-            datastore_id=os.environ["LQS_DATASTORE_ID"],
-            api_key_id=os.environ["LQS_API_KEY_ID"],
-            api_key_secret=os.environ["LQS_API_KEY_SECRET"],
-            retry_count=0,
-        )
-    )
 
 
 def create_workflow(lqs: LogQS) -> Any:

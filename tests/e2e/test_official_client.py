@@ -38,6 +38,19 @@ def _tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def _compat_environment(stack: LocalStackProcess) -> dict[str, str]:
+    """This process's environment without LogQS settings, plus the stack's (its URL, id and admin key)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LQS_")}
+    env.update(
+        LQS_API_URL=stack.api_url,
+        LQS_DATASTORE_ID=stack.datastore_id,
+        LQS_API_KEY_ID=stack.api_key_id,
+        LQS_API_KEY_SECRET=stack.api_key_secret,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
 @pytest.fixture(scope="module")
 def compat_python() -> Path:
     """.venv-compat's interpreter, installed on first use."""
@@ -65,14 +78,7 @@ def test_official_client_runs_the_documentation_walkthrough(
     compat_python: Path, local_stack: LocalStackProcess, fixture_bags: Path, tmp_path: Path
 ) -> None:
     # Given the local stack, and an environment holding no LogQS settings but the stack's
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LQS_")}
-    env.update(
-        LQS_API_URL=local_stack.api_url,
-        LQS_DATASTORE_ID=local_stack.datastore_id,
-        LQS_API_KEY_ID=local_stack.api_key_id,
-        LQS_API_KEY_SECRET=local_stack.api_key_secret,
-        PYTHONUNBUFFERED="1",
-    )
+    env = _compat_environment(local_stack)
     command = [
         str(compat_python),
         str(WALKTHROUGH),
@@ -109,14 +115,7 @@ def test_official_client_manages_hooks_and_its_receiver_accepts_our_deliveries(
     # Given the local stack (hooks may reach this machine) and a small bag
     messages = [("/chatter", 1_700_000_000_000_000_000 + i * 10_000_000, f"m{i}") for i in range(50)]
     bag = write_string_bag(tmp_path / "hooked.bag", messages)
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LQS_")}
-    env.update(
-        LQS_API_URL=local_stack.api_url,
-        LQS_DATASTORE_ID=local_stack.datastore_id,
-        LQS_API_KEY_ID=local_stack.api_key_id,
-        LQS_API_KEY_SECRET=local_stack.api_key_secret,
-        PYTHONUNBUFFERED="1",
-    )
+    env = _compat_environment(local_stack)
 
     # When the official client sets up a workflow and hooks, and its own receiver takes the deliveries
     run = subprocess.run(
