@@ -1,5 +1,6 @@
 """The official LogQS client (logqs==1.1.16) runs the documentation walkthrough against the local stack,
-on ROS 1 bags and on an MCAP file of ROS 2 messages in zstd chunks.
+on ROS 1 bags and on an MCAP file of ROS 2 messages in zstd chunks, and its webhook receiver takes
+openlqs's hook deliveries.
 
 The client lives in its own virtual environment, .venv-compat (scripts/compat-venv.sh), because it pins
 rosbags < 0.11 and heavy media packages; tests/compat/official_walkthrough.py runs there. Without a way
@@ -18,13 +19,14 @@ import pytest
 
 from tests.e2e.conftest import LocalStackProcess
 from tests.support import real_files
-from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS
+from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, write_string_bag
 
 pytestmark = pytest.mark.e2e
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 COMPAT_PYTHON = PROJECT_DIR / ".venv-compat" / "bin" / "python"
 WALKTHROUGH = PROJECT_DIR / "tests" / "compat" / "official_walkthrough.py"
+HOOKS = PROJECT_DIR / "tests" / "compat" / "official_hooks.py"
 INSTALL_TIMEOUT_S = 900
 WALKTHROUGH_TIMEOUT_S = 900
 # An uncompressed bag, then an lz4-compressed one: record bytes are read by offset, then from chunks.
@@ -37,6 +39,19 @@ MCAP_FILES = ("rosbag2-talker-mcap/talker.mcap",)
 
 def _tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _compat_environment(stack: LocalStackProcess) -> dict[str, str]:
+    """This process's environment without LogQS settings, plus the stack's (its URL, id and admin key)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LQS_")}
+    env.update(
+        LQS_API_URL=stack.api_url,
+        LQS_DATASTORE_ID=stack.datastore_id,
+        LQS_API_KEY_ID=stack.api_key_id,
+        LQS_API_KEY_SECRET=stack.api_key_secret,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +85,7 @@ def test_official_client_runs_the_documentation_walkthrough(
     tmp_path: Path,
 ) -> None:
     # Given the local stack, and an environment holding no LogQS settings but the stack's
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LQS_")}
-    env.update(
-        LQS_API_URL=local_stack.api_url,
-        LQS_DATASTORE_ID=local_stack.datastore_id,
-        LQS_API_KEY_ID=local_stack.api_key_id,
-        LQS_API_KEY_SECRET=local_stack.api_key_secret,
-        PYTHONUNBUFFERED="1",
-    )
+    env = _compat_environment(local_stack)
     command = [
         str(compat_python),
         str(WALKTHROUGH),
@@ -104,6 +112,34 @@ def test_official_client_runs_the_documentation_walkthrough(
     print(run.stdout)  # shown with -rP
     assert run.returncode == 0, (
         f"official walkthrough exited {run.returncode}:\n{run.stdout}\n"
+        f"--- local stack output (tail) ---\n{_tail(''.join(local_stack.output), 60)}"
+    )
+    assert "all steps passed" in run.stdout
+
+
+def test_official_client_manages_hooks_and_its_receiver_accepts_our_deliveries(
+    compat_python: Path, local_stack: LocalStackProcess, tmp_path: Path
+) -> None:
+    # Given the local stack (hooks may reach this machine) and a small bag
+    messages = [("/chatter", 1_700_000_000_000_000_000 + i * 10_000_000, f"m{i}") for i in range(50)]
+    bag = write_string_bag(tmp_path / "hooked.bag", messages)
+    env = _compat_environment(local_stack)
+
+    # When the official client sets up a workflow and hooks, and its own receiver takes the deliveries
+    run = subprocess.run(
+        [str(compat_python), str(HOOKS), str(bag)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=WALKTHROUGH_TIMEOUT_S,
+    )
+
+    # Then it accepted the signed completion and refused the hook with another secret
+    print(run.stdout)
+    assert run.returncode == 0, (
+        f"official hooks script exited {run.returncode}:\n{run.stdout}\n"
         f"--- local stack output (tail) ---\n{_tail(''.join(local_stack.output), 60)}"
     )
     assert "all steps passed" in run.stdout

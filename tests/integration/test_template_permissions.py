@@ -34,13 +34,15 @@ from openlqs.ingestion.reconciler import IngestionReconciler
 from openlqs.local.apigateway import AuthorizerCacheFlushHook
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.invoke import LambdaInvokeHook
-from openlqs.local.resources import function_specs
+from openlqs.local.queue_events import SqsEventQueue
+from openlqs.local.resources import create_queues, function_specs, queue_names
 from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.support import tasks
 from tests.support.api import ApiClient, ApiResponse
 from tests.support.bags import write_string_bag
 from tests.support.events import load_event
+from tests.support.hooks import HookReceiver, StreamReader
 from tests.support.paths import DATASTORE_ID, PROJECT_DIR
 from tests.support.policies import (
     DEPLOYED_BUCKET,
@@ -52,6 +54,7 @@ from tests.support.policies import (
     denies,
     function_statements,
     key_arn,
+    queue_arn,
     resolve,
     stack_references,
     table_arn,
@@ -60,6 +63,8 @@ from tests.support.resources import create_group, create_log, create_records, cr
 
 #: As template.yaml names the state machine ("{stack name}-ingestion") in the fake stack "openlqs".
 STATE_MACHINE_NAME = "openlqs-ingestion"
+#: The template's queues are named "{prefix}-{logical id in kebab case}" here.
+QUEUE_PREFIX = "perm"
 #: The stage of the deployed API (the StageName parameter's default), as requests name it.
 STAGE = "v1"
 EXTERNAL_BUCKET = "robot-fleet-logs"
@@ -227,6 +232,12 @@ def _requests(call: Call, deployed: dict[str, str]) -> list[Request]:
         name = params["FunctionName"]
         arn = name if name.startswith("arn:") else f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
         return [Request("lambda:InvokeFunction", arn, {}, str(call))]
+    if call.service == "sqs" and operation in ("SendMessage", "SendMessageBatch", "ChangeMessageVisibility"):
+        action = (
+            "sqs:ChangeMessageVisibility" if operation == "ChangeMessageVisibility" else "sqs:SendMessage"
+        )
+        name = params["QueueUrl"].rsplit("/", 1)[-1]
+        return [Request(action, queue_arn(name), {}, str(call))]
     if call.service == "apigateway" and operation == "FlushStageAuthorizersCache":
         # API Gateway's management API authorizes the HTTP method on the request's path.
         path = f"/restapis/{params['restApiId']}/stages/{params['stageName']}/cache/authorizers"
@@ -287,6 +298,7 @@ def _refused(
         },
         key_id=deployed["SECRETS_KEY_ID"],
         state_machine_name=STATE_MACHINE_NAME,
+        queues=queue_names(template, prefix=QUEUE_PREFIX),
     )
     bucket_policy = resolve(
         template["Resources"]["ObjectsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"], references
@@ -701,6 +713,65 @@ def test_template_permissions_allow_every_call_of_the_ingestion_tasks(
         "states:DescribeExecution",
         "states:StopExecution",
     }
+    assert _refused(recorder, template, deployed) == {}
+
+
+# -- HookDeliveryFunction -----------------------------------------------------------------------------
+
+
+def test_template_permissions_allow_every_call_of_the_hook_delivery(
+    api: ApiClient,
+    aws: dict[str, str],
+    recorder: CallRecorder,
+    deployed: dict[str, str],
+    template: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the deployment's queues, and a receiver that fails once
+    sqs = boto3.client("sqs")
+    queues = create_queues(sqs, template, prefix=QUEUE_PREFIX)
+    url = queues["HookDeliveryQueue"]
+    for name, value in {
+        "HOOK_DELIVERY_QUEUE_URL": url,
+        "HOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "HOOK_RETRY_BASE_DELAY_S": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    get_services.cache_clear()
+    source = SqsEventQueue(sqs, url, queue_arn(url.rsplit("/", 1)[-1]), report_batch_item_failures=True)
+    function = _function(template, "HookDeliveryFunction")
+    stream = StreamReader(template, aws["RESOURCES_TABLE_NAME"])
+    with HookReceiver() as receiver:
+        receiver.answer("/events", 500, 200)
+        # When a user sets up a workflow with a signed hook and a process runs under it
+        with recorder.running("ApiFunction"):
+            workflow = _ok(api.post("/workflows", {"name": "Notify", "process_type": "ingestion"}))
+            hook = {"trigger_process": "ingestion", "trigger_state": "ready", "uri": receiver.url("/events")}
+            _ok(api.post(f"/workflows/{workflow['id']}/hooks", {**hook, "secret": "s3cret"}))
+            log = create_log(api, create_group(api, "Hooks")["id"], "Run")
+            _ok(api.post("/ingestions", {"log_id": log["id"], "workflow_id": workflow["id"]}))
+        # and the function gets the stream's change, then the queue's job twice (a 500, then a 200)
+        changes = {"Records": stream.read()}  # Lambda's reads of the stream, not the function's
+        with recorder.running("HookDeliveryFunction"):
+            function.invoke(changes)
+        for _ in range(2):
+            (delivery,) = source.receive()
+            with recorder.running("HookDeliveryFunction"):
+                answer = function.invoke(delivery.event)
+            source.settle(delivery.event, answer)
+
+    # Then the receiver got the delivery, and the template allows every call made on the way
+    assert len(receiver.posts_to("/events")) == 2 and answer["delivered"] == 1
+    assert {"kms:Encrypt", "dynamodb:TransactWriteItems"} <= _operations(recorder, "ApiFunction")
+    assert {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:TransactWriteItems",
+        "kms:Decrypt",
+        "sqs:SendMessageBatch",
+        "sqs:ChangeMessageVisibility",
+    } <= _operations(recorder, "HookDeliveryFunction")
     assert _refused(recorder, template, deployed) == {}
 
 

@@ -37,6 +37,7 @@ from tests.support.policies import (
     denies,
     function_statements,
     grants,
+    queue_arn,
     resolve,
     stack_references,
     table_arn,
@@ -59,6 +60,7 @@ CHILD_EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:openlqs-inge
 EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:openlqs-ingestion:*"
 PART_MANIFESTS = f"{BUCKET}/ingestions/*"
 QUERY_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:openlqs-QueryFunction-1A2B3C4D5E6F"
+HOOK_DELIVERY_QUEUE = queue_arn("openlqs-HookDeliveryQueue-1A2B3C")
 #: FlushStageAuthorizersCache of the API's own stage (the StageName parameter's default, v1).
 AUTHORIZER_CACHE = f"arn:aws:apigateway:us-east-1::/restapis/{REST_API_ID}/stages/v1/cache/authorizers"
 
@@ -158,6 +160,12 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         },
         RESOURCES_INDEXES: {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+    },
+    "HookDeliveryFunction": {
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        f"{RESOURCES}/index/ByParent": {"dynamodb:Query"},
+        HOOK_DELIVERY_QUEUE: {"sqs:SendMessage", "sqs:ChangeMessageVisibility"},
+        KEY: {"kms:Decrypt"},
     },
     "ReconcileIngestionsFunction": {
         RESOURCES: {
@@ -750,6 +758,7 @@ def test_template_secrets_key_is_used_only_where_secrets_are_sealed_or_opened(
         "ApiFunction": {"kms:Encrypt", "kms:Decrypt"},
         "PlanIngestionFunction": {"kms:Decrypt"},
         "ProcessPartFunction": {"kms:Decrypt"},
+        "HookDeliveryFunction": {"kms:Decrypt"},
     }
 
 

@@ -16,13 +16,14 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.responses import DynamoHandler
 from moto.s3.models import s3_backends
+from moto.sqs.models import sqs_backends
 
 REGION = "us-east-1"
 
 
 def empty_moto(environment: Mapping[str, str]) -> None:
-    """Empty the template's tables and buckets (named in ``environment``) and drop any other table or
-    bucket a test made."""
+    """Empty the template's tables and buckets (named in ``environment``), drop any other table or bucket a
+    test made, and empty every queue."""
     ours = set(environment.values())
     dynamodb = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
     for name in list(dynamodb.tables):
@@ -40,6 +41,11 @@ def empty_moto(environment: Mapping[str, str]) -> None:
         bucket.multiparts.clear()
         if name not in ours:
             s3.delete_bucket(name)
+    # Queues keep their attributes (a module creates them once); their messages go, as a purge would
+    # (SQS allows one PurgeQueue a minute).
+    for queue in sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues.values():
+        queue._messages = []
+        queue._pending_messages = set()
 
 
 @contextmanager

@@ -120,6 +120,10 @@ def table_arn(name: str) -> str:
     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
 
 
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+
+
 def key_arn(key_id: str) -> str:
     return key_id if key_id.startswith("arn:") else f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
 
@@ -135,11 +139,14 @@ def stack_references(
     bucket: str = DEPLOYED_BUCKET,
     key_id: str = "1234abcd-12ab-34cd-56ef-1234567890ab",
     state_machine_name: str | None = None,
+    queues: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What ``Ref``/``GetAtt`` and the pseudo parameters are in a fake deployed stack.
 
-    ``tables`` names each table by logical id; parameters take their defaults. The state machine is
-    named as the template names it (else as CloudFormation would: logical id and a random suffix).
+    ``tables`` names each table by logical id, ``queues`` some SQS queues (the others are named
+    ``openlqs-{logical id}-1A2B3C``, as CloudFormation names them); parameters take their defaults.
+    The state machine is named as the template names it (else as CloudFormation would: logical id and a
+    random suffix).
     """
     references: dict[str, Any] = {
         "AWS::Partition": "aws",
@@ -160,6 +167,15 @@ def stack_references(
         if resource["Type"] == "AWS::Serverless::Function":
             function_name = f"openlqs-{logical_id}-1A2B3C4D5E6F"  # as QUERY_FUNCTION_NAME
             references.update({logical_id: function_name, f"{logical_id}.Arn": function_arn(function_name)})
+        if resource["Type"] == "AWS::SQS::Queue":
+            name = (queues or {}).get(logical_id, f"openlqs-{logical_id}-1A2B3C")
+            references.update(
+                {
+                    logical_id: f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}",
+                    f"{logical_id}.Arn": queue_arn(name),
+                    f"{logical_id}.QueueName": name,
+                }
+            )
     for name, parameter in (template.get("Parameters") or {}).items():
         references.setdefault(name, parameter.get("Default"))
     if state_machine_name is None:

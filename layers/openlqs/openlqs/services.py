@@ -19,9 +19,11 @@ from openlqs.adapters.objects import (
     s3_client,
 )
 from openlqs.adapters.queries import LambdaQueryRunner, lambda_client
+from openlqs.adapters.queues import SqsDeliveryQueue
 from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.adapters.stepfunctions import StepFunctionsExecutions
+from openlqs.adapters.webhooks import HttpHookTransport, SocketHostResolver
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
@@ -34,6 +36,15 @@ from openlqs.domain.records import RecordService
 from openlqs.domain.resources import GroupService, LogService, TopicService
 from openlqs.domain.statistics import RecordStatistics
 from openlqs.domain.users import UserService
+from openlqs.domain.workflows import (
+    AddressPolicy,
+    CallbackService,
+    HookService,
+    ProcessWorkflows,
+    UriGuard,
+    WorkflowService,
+)
+from openlqs.hooks.delivery import HookDelivery
 from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.part_sizes import PartSizing
@@ -65,6 +76,10 @@ class Services:
     tags: TagService
     queries: QueryService
     users: UserService
+    workflows: WorkflowService
+    hooks: HookService
+    callbacks: CallbackService
+    hook_delivery: HookDelivery
 
 
 def build_services(settings: Settings) -> Services:
@@ -109,7 +124,8 @@ def build_services(settings: Settings) -> Services:
     logs = LogService(resources, environment, labels=tags, children=(tags, queries))
     topics = TopicService(resources, environment, records=record_service, default_bucket_width_ns=width)
     executions = StepFunctionsExecutions(settings.ingestion_state_machine_arn)
-    ingestion_parts = IngestionPartService(resources, environment)
+    process_workflows = ProcessWorkflows(resources)
+    ingestion_parts = IngestionPartService(resources, environment, workflows=process_workflows)
     attempts = AttemptCleaner(resources, records, statistics, topics, ingestion_parts, executions)
     ingestions = IngestionService(
         resources,
@@ -118,6 +134,7 @@ def build_services(settings: Settings) -> Services:
         objects=object_spaces,
         records=statistics,
         cancellation=attempts,
+        workflows=process_workflows,
     )
     pipeline = IngestionPipeline(
         resources,
@@ -136,6 +153,9 @@ def build_services(settings: Settings) -> Services:
         stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
     )
     drop_folder = DropFolder(groups, logs, ingestions, object_spaces, settings.objects_bucket_name)
+    secret_box = KmsSecretBox(settings.secrets_key_id) if settings.secrets_key_id else None
+    address_policy = AddressPolicy.parse(settings.hook_allowed_networks)
+    hooks = HookService(resources, secret_box, UriGuard(address_policy, SocketHostResolver()), environment)
     return Services(
         api_keys=ApiKeyService(resources, environment, ApiGatewayAuthorizerCache()),
         groups=groups,
@@ -161,6 +181,18 @@ def build_services(settings: Settings) -> Services:
         tags=tags,
         queries=queries,
         users=UserService(resources, environment, ApiGatewayAuthorizerCache()),
+        workflows=WorkflowService(resources, environment),
+        hooks=hooks,
+        callbacks=CallbackService(resources, secret_box, environment),
+        hook_delivery=HookDelivery(
+            hooks,
+            SqsDeliveryQueue(settings.hook_delivery_queue_url),
+            HttpHookTransport(address_policy, settings.hook_delivery_timeout_s),
+            datastore_id=settings.datastore_id,
+            api_url=settings.api_url,
+            max_attempts=settings.hook_delivery_max_attempts,
+            retry_base_delay_s=settings.hook_retry_base_delay_s,
+        ),
     )
 
 

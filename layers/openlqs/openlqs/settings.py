@@ -102,6 +102,27 @@ class Settings(BaseSettings):
         ge=0,
         description="Messages up to this size get query_data stored at ingestion, on topics that opt in.",
     )
+    api_url: str | None = Field(
+        None,
+        description="The API's base URL (LQS_API_URL): the datastore_endpoint hook deliveries name.",
+    )
+    hook_delivery_queue_url: str | None = Field(
+        None, description="HookDeliveryQueue's URL: one message per hook delivery to make."
+    )
+    hook_allowed_networks: str = Field(
+        "",
+        description="CIDRs hooks may reach besides public addresses (comma separated; the local stack: "
+        "loopback).",
+    )
+    hook_delivery_timeout_s: float = Field(
+        10.0, gt=0, le=60, description="Longest a hook delivery may take, connection and answer included."
+    )
+    hook_delivery_max_attempts: int = Field(
+        8, ge=1, le=1000, description="Attempts of a hook delivery before it goes to the dead-letter queue."
+    )
+    hook_retry_base_delay_s: int = Field(
+        10, ge=0, le=900, description="Wait before a failed delivery's first retry; doubles per attempt."
+    )
     record_chunk_cache_bytes: int = Field(
         128 * 1024 * 1024,
         ge=0,

@@ -21,6 +21,8 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ADMIN_PREFIXES = ("/apiKeys", "/users")
 #: Every key may read its own user.
 _OWN_USER = "/users/me"
+#: Routes whose changes need an admin key (reading them needs a read key).
+_AUTOMATION_PREFIXES = ("/workflows", "/hooks", "/callbacks")
 _GROUP = re.compile(r"^/groups/[^/]+/?$")
 
 
@@ -37,6 +39,8 @@ def required_role(method: str, path: str) -> Role | None:
         return Role.read
     if path.startswith("/objectStores"):
         return Role.admin  # registering stores and writing into them is an administrator's act
+    if path.startswith(_AUTOMATION_PREFIXES):
+        return Role.admin  # hooks make the service call out, with secrets; workflows steer every process
     if method == "DELETE" and _GROUP.match(path):
         return Role.admin
     return Role.write

@@ -31,6 +31,7 @@ from openlqs.api.routers import (
     records,
     topics,
     users,
+    workflows,
 )
 from openlqs.errors import NotFound, OpenLQSError
 from openlqs.settings import get_settings
@@ -171,6 +172,7 @@ def build_app() -> APIGatewayRestResolver:
         labels.router,
         queries.router,
         users.router,
+        workflows.router,
     ):
         app.include_router(router)
     register_error_handlers(app)

@@ -41,6 +41,9 @@ class ResourceNamespace:
     Tag: type[models.Tag]
     Query: type[models.Query]
     User: type[models.User]
+    Workflow: type[models.Workflow]
+    Hook: type[models.Hook]
+    Callback: type[models.Callback]
 
     def __init__(self, client: LogQS) -> None:
         for cls in models.RESOURCE_CLASSES:

@@ -15,14 +15,26 @@ from pydantic import BaseModel
 
 from openlqs.client.models import Object, ObjectList, ObjectPart, ObjectPartList
 from openlqs.client.transport import error_from_response, quote_key
-from openlqs.models import api_keys, ingestions, labels, objects, queries, records, resources, users
+from openlqs.models import (
+    api_keys,
+    ingestions,
+    labels,
+    objects,
+    queries,
+    records,
+    resources,
+    users,
+    workflows,
+)
 from openlqs.models.common import DataResponse, PaginatedResponse
 
 if TYPE_CHECKING:
     from openlqs.client.client import LogQS
     from openlqs.client.models import (
         APIKey,
+        Callback,
         Group,
+        Hook,
         Ingestion,
         IngestionPart,
         Label,
@@ -33,6 +45,7 @@ if TYPE_CHECKING:
         Tag,
         Topic,
         User,
+        Workflow,
     )
 
 T = TypeVar("T")
@@ -114,6 +127,17 @@ class List(_Verb):
         """Users (admin only)."""
         return self._page("users", self._resource.User, users.UserListParams, params)
 
+    def workflow(self, **params: Any) -> Page[Workflow]:
+        return self._page("workflows", self._resource.Workflow, workflows.WorkflowListParams, params)
+
+    def hook(self, workflow_id: UUID | str | None = None, **params: Any) -> Page[Hook]:
+        """Hooks of one workflow, or of all (``secret`` is never returned)."""
+        path = "hooks" if workflow_id is None else f"workflows/{workflow_id}/hooks"
+        return self._page(path, self._resource.Hook, workflows.HookListParams, params)
+
+    def callback(self, **params: Any) -> Page[Callback]:
+        return self._page("callbacks", self._resource.Callback, workflows.CallbackListParams, params)
+
     def log_object(self, log_id: UUID | str, **params: Any) -> ObjectList:
         """One page of a log's objects; ``continuation_token`` as in S3's ListObjectsV2."""
         params.pop("processing", None)  # accepted for compatibility: every upload state is listed
@@ -185,6 +209,15 @@ class Fetch(_Verb):
     def me(self) -> DataResponse[User | None]:
         """The user owning this client's key (``data`` is None for a key without a user)."""
         return self._one("users/me", self._resource.User | None)
+
+    def workflow(self, workflow_id: UUID | str) -> DataResponse[Workflow]:
+        return self._one(f"workflows/{workflow_id}", self._resource.Workflow)
+
+    def hook(self, hook_id: UUID | str, workflow_id: UUID | str | None = None) -> DataResponse[Hook]:
+        return self._one(_hook_path(hook_id, workflow_id), self._resource.Hook)
+
+    def callback(self, callback_id: UUID | str) -> DataResponse[Callback]:
+        return self._one(f"callbacks/{callback_id}", self._resource.Callback)
 
     def log_object(
         self,
@@ -262,6 +295,10 @@ def _part_path(ingestion_part_id: UUID | str, ingestion_id: UUID | str | None) -
     if ingestion_id is None:
         return f"ingestionParts/{ingestion_part_id}"
     return f"ingestions/{ingestion_id}/parts/{ingestion_part_id}"
+
+
+def _hook_path(hook_id: UUID | str, workflow_id: UUID | str | None) -> str:
+    return f"hooks/{hook_id}" if workflow_id is None else f"workflows/{workflow_id}/hooks/{hook_id}"
 
 
 def _lock(lock_token: str | None) -> dict[str, Any]:
@@ -383,6 +420,24 @@ class Create(_Verb):
         body = {"username": username, **fields}
         return self._create("users", self._resource.User, users.UserCreateRequest, body)
 
+    def workflow(self, name: str, **fields: Any) -> DataResponse[Workflow]:
+        """A workflow; ``process_type`` defaults to ``digestion`` (as in the official client)."""
+        body = {"name": name, **fields}
+        return self._create("workflows", self._resource.Workflow, workflows.WorkflowCreateRequest, body)
+
+    def hook(
+        self, workflow_id: UUID | str, trigger_process: str, trigger_state: str, **fields: Any
+    ) -> DataResponse[Hook]:
+        """A hook of a workflow: POSTed to when its processes of ``trigger_process`` enter ``trigger_state``
+        (``uri``; ``secret`` signs the deliveries and is never returned)."""
+        body = {"trigger_process": trigger_process, "trigger_state": trigger_state, **fields}
+        request = workflows.HookForWorkflowCreateRequest
+        return self._create(f"workflows/{workflow_id}/hooks", self._resource.Hook, request, body)
+
+    def callback(self, name: str, **fields: Any) -> DataResponse[Callback]:
+        body = {"name": name, **fields}
+        return self._create("callbacks", self._resource.Callback, workflows.CallbackCreateRequest, body)
+
     def log_object(self, key: str, log_id: UUID | str, **fields: Any) -> DataResponse[Object]:
         """Start a multipart upload of ``key``; parts come from ``log_object_part``."""
         body = {"key": key, **fields}
@@ -495,6 +550,20 @@ class Update(_Verb):
             f"apiKeys/{api_key_id}", self._resource.APIKey, api_keys.APIKeyUpdateRequest, data
         )
 
+    def workflow(self, workflow_id: UUID | str, data: dict[str, Any]) -> DataResponse[Workflow]:
+        path = f"workflows/{workflow_id}"
+        return self._update(path, self._resource.Workflow, workflows.WorkflowUpdateRequest, data)
+
+    def hook(
+        self, hook_id: UUID | str, data: dict[str, Any], workflow_id: UUID | str | None = None
+    ) -> DataResponse[Hook]:
+        path = _hook_path(hook_id, workflow_id)
+        return self._update(path, self._resource.Hook, workflows.HookUpdateRequest, data)
+
+    def callback(self, callback_id: UUID | str, data: dict[str, Any]) -> DataResponse[Callback]:
+        path = f"callbacks/{callback_id}"
+        return self._update(path, self._resource.Callback, workflows.CallbackUpdateRequest, data)
+
     def log_object(self, log_id: UUID | str, object_key: str, data: dict[str, Any]) -> DataResponse[Object]:
         """``data={"upload_state": "complete"}`` completes an upload; ``"aborted"`` aborts it."""
         path = f"logs/{log_id}/objects/{quote_key(object_key)}"
@@ -535,6 +604,16 @@ class Delete(_Verb):
 
     def log_object(self, log_id: UUID | str, object_key: str) -> None:
         self._delete(f"logs/{log_id}/objects/{quote_key(object_key)}")
+
+    def workflow(self, workflow_id: UUID | str) -> None:
+        """Delete a workflow (refused while it has hooks)."""
+        self._delete(f"workflows/{workflow_id}")
+
+    def hook(self, hook_id: UUID | str, workflow_id: UUID | str | None = None) -> None:
+        self._delete(_hook_path(hook_id, workflow_id))
+
+    def callback(self, callback_id: UUID | str) -> None:
+        self._delete(f"callbacks/{callback_id}")
 
     def api_key(self, api_key_id: UUID | str) -> None:
         """Revoke a key for good (disabling it is the reversible way)."""

@@ -15,7 +15,17 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from openlqs.errors import NotFound
-from openlqs.models import api_keys, ingestions, labels, objects, queries, records, resources, users
+from openlqs.models import (
+    api_keys,
+    ingestions,
+    labels,
+    objects,
+    queries,
+    records,
+    resources,
+    users,
+    workflows,
+)
 from openlqs.models.common import CommonListParams
 
 if TYPE_CHECKING:
@@ -342,6 +352,40 @@ class User(Resource, users.User):
     _friendly_field = "username"
 
 
+class Workflow(Resource, workflows.Workflow):
+    model_config = ENUMS_KEPT
+    _verb = "workflow"
+    _list_params = workflows.WorkflowListParams
+    _repr_fields = ("id", "name", "process_type")
+
+    def list_hooks(self, **filters: Any) -> list[Hook]:
+        """Every hook of this workflow (all pages)."""
+        return list(iterate_pages(self.client().list.hook, workflow_id=self.id, **filters))
+
+    def list_ingestions(self, **filters: Any) -> list[Ingestion]:
+        """Every ingestion that runs under this workflow (all pages)."""
+        return list(iterate_pages(self.client().list.ingestion, workflow_id=self.id, **filters))
+
+
+class Hook(Resource, workflows.Hook):
+    """A hook; ``context["last_delivery"]`` says how its last delivery went."""
+
+    model_config = ENUMS_KEPT
+    _verb = "hook"
+    _list_params = workflows.HookListParams
+    _repr_fields = ("id", "trigger_process", "trigger_state", "uri")
+
+    def fetch_workflow(self) -> Workflow:
+        found: Workflow = self.client().fetch.workflow(self.workflow_id).data
+        return found
+
+
+class Callback(Resource, workflows.Callback):
+    model_config = ENUMS_KEPT
+    _verb = "callback"
+    _list_params = workflows.CallbackListParams
+
+
 class Object(objects.StoredObject):
     """A log object (or an object of a registered store): its key, size, state and a presigned URL."""
 
@@ -369,6 +413,9 @@ RESOURCE_CLASSES: tuple[type[Resource], ...] = (
     IngestionPart,
     ObjectStore,
     APIKey,
+    Workflow,
+    Hook,
+    Callback,
 )
 
 

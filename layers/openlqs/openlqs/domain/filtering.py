@@ -142,10 +142,12 @@ def compile_filters(filters: Mapping[str, Any], ignored: Iterable[str] = ()) -> 
 
 def _compile_one(name: str, raw: Any) -> Callable[[Mapping[str, Any]], bool]:
     value = _plain(raw)
-    if name in _JSON_FIELD_BY_FILTER:
-        field = _JSON_FIELD_BY_FILTER[name]
+    json_field = _JSON_FIELD_BY_FILTER.get(name) or (
+        name[: -len("_filter")] if name.endswith("_filter") else None
+    )
+    if json_field:
         conditions = parse_json_filter(name, value)
-        return lambda item: all(_json_condition(item.get(field), c) for c in conditions)
+        return lambda item: all(_json_condition(item.get(json_field), c) for c in conditions)
     field, _, suffix = name.rpartition("_")
     if field and suffix == "like":
         pattern = like_pattern(str(value))

@@ -30,6 +30,7 @@ from openlqs.domain.ports import (
     WriteConditions,
 )
 from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, ResourceService, list_page
+from openlqs.domain.workflows import ProcessWorkflows
 from openlqs.errors import BadRequest, DuplicateIngestion, InvalidTransition, NotFound
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import (
@@ -44,6 +45,7 @@ from openlqs.models.ingestions import (
     ProcessModel,
     ProcessUpdateFields,
 )
+from openlqs.models.workflows import ProcessType
 
 S = ProcessState
 P = TypeVar("P", bound=ProcessModel)
@@ -148,10 +150,34 @@ def _parts_counter(ingestion_id: UUID) -> Counter:
 
 
 class ProcessService(ResourceService[P]):
-    """What ingestions and ingestion parts share: creation state, API edits and pipeline transitions."""
+    """What every process shares: creation state, workflow, API edits and pipeline transitions.
+
+    ``workflows`` decides and checks a process's workflow (``openlqs.domain.workflows``); without it
+    (tests of other rules) ``workflow_id`` is stored as given. The process type is the kind's name.
+    """
 
     #: The transitions ``transition`` allows (the API allows ``USER_TRANSITIONS`` only).
     life_cycle: Mapping[ProcessState, frozenset[ProcessState]] = LIFE_CYCLE
+
+    def __init__(
+        self,
+        repository: ResourceRepository,
+        environment: Environment | None = None,
+        *,
+        workflows: ProcessWorkflows | None = None,
+    ) -> None:
+        super().__init__(repository, environment)
+        self.workflows = workflows
+
+    @property
+    def process_type(self) -> ProcessType:
+        return ProcessType(self.kind.name)
+
+    def _apply_workflow(self, process: P, *, parent: ProcessModel | None = None) -> None:
+        """Give a new process its workflow (its own, its parent's, or its type's default) and check it
+        (``ProcessWorkflows.apply``); call before storing it."""
+        if self.workflows is not None:
+            self.workflows.apply(self.process_type, process, parent=parent)
 
     def _what(self, process_id: UUID) -> str:
         return f"{self.kind.title.lower()} {process_id}"
@@ -184,6 +210,9 @@ class ProcessService(ResourceService[P]):
             new = self._changed(process, request, context, non_nullable=non_nullable)
             current, wanted = ProcessState(process.state), ProcessState(new.state)
             check_transition(self._what(process.id), current, wanted, USER_TRANSITIONS)
+            touched = request.model_fields_set & {"workflow_id", "workflow_context"}
+            if touched and new.workflow_id is not None and self.workflows is not None:
+                self.workflows.check(self.process_type, new.workflow_id, new.workflow_context)
             self._check_edit(process, new, request)
             if wanted != current:
                 self._check_entering(new, wanted)
@@ -259,8 +288,9 @@ class IngestionService(ProcessService[Ingestion]):
         objects: LogObjectStore | None = None,
         records: RecordCleanup | None = None,
         cancellation: AttemptCancellation | None = None,
+        workflows: ProcessWorkflows | None = None,
     ) -> None:
-        super().__init__(repository, environment)
+        super().__init__(repository, environment, workflows=workflows)
         self.datastore_id = datastore_id
         self.objects = objects
         self.records = records
@@ -358,6 +388,7 @@ class IngestionService(ProcessService[Ingestion]):
         """Create an ingestion in ``ready`` (editable) or ``queued`` (processing starts at once)."""
         state = self._initial_state(request.state)
         ingestion = self._build(request, context, ingestion_id)
+        self._apply_workflow(ingestion)
         self._check_entering(ingestion, state)
         enter_state(ingestion, None, state, ingestion.created_at)
         return self._store(ingestion)
@@ -466,6 +497,7 @@ class IngestionPartService(ProcessService[IngestionPart]):
             "group_id": ingestion.group_id,
         }
         part = self._new(context, fields)
+        self._apply_workflow(part, parent=ingestion)
         enter_state(part, None, state, part.created_at)
         self.repository.create(
             INGESTION_PART,
@@ -496,6 +528,7 @@ class IngestionPartService(ProcessService[IngestionPart]):
                     "group_id": ingestion.group_id,
                 }
                 part = self._new(context, fields)
+                self._apply_workflow(part, parent=ingestion)  # the ingestion's: no read
                 enter_state(part, None, self._initial_state(request.state), part.created_at)
                 parts.append(part)
             self.repository.create_many(INGESTION_PART, parts, _parts_counter(ingestion.id))

@@ -11,7 +11,8 @@ from openlqs.domain.object_keys import log_prefix
 from openlqs.domain.objects import ObjectSpace, log_scope, store_scope
 from openlqs.domain.ports import BlobStore, ResourceKind, ResourceRepository, SecretBox
 from openlqs.domain.resources import LOG, ResourceService, list_page
-from openlqs.errors import BadRequest, Forbidden
+from openlqs.domain.secrets import SealedSecrets, without_field
+from openlqs.errors import Forbidden
 from openlqs.models.objects import (
     ObjectStore,
     ObjectStoreCreateRequest,
@@ -23,12 +24,6 @@ OBJECT_STORE = ResourceKind("object_store", ObjectStore, unique_field="name")
 
 #: Builds a client for an object store from its settings and decrypted secret.
 StoreBlobFactory = Callable[[ObjectStore, str | None], BlobStore]
-
-_SECRET = "secret_ciphertext"
-
-
-def _secret_context(store_id: UUID) -> dict[str, str]:
-    return {"object_store_id": str(store_id)}
 
 
 class ObjectStoreService(ResourceService):
@@ -43,23 +38,10 @@ class ObjectStoreService(ResourceService):
         environment: Environment | None = None,
     ) -> None:
         super().__init__(repository, environment)
-        self.secrets = secrets
-
-    def _seal(self, store: ObjectStore, secret: str | None) -> None:
-        if secret is None:
-            store._internal.pop(_SECRET, None)
-            return
-        if self.secrets is None:
-            raise BadRequest(
-                "This deployment cannot store object-store secrets (no encryption key configured)."
-            )
-        store._internal[_SECRET] = self.secrets.encrypt(secret, _secret_context(store.id))
+        self.secrets = SealedSecrets(secrets, OBJECT_STORE)
 
     def secret_of(self, store: ObjectStore) -> str | None:
-        ciphertext = store._internal.get(_SECRET)
-        if ciphertext is None or self.secrets is None:
-            return None
-        return self.secrets.decrypt(str(ciphertext), _secret_context(store.id))
+        return self.secrets.open(store)
 
     def list(self, params: ObjectStoreListParams) -> tuple[int, list[ObjectStore]]:
         return list_page(self.repository, OBJECT_STORE, params)
@@ -67,20 +49,19 @@ class ObjectStoreService(ResourceService):
     def create(self, request: ObjectStoreCreateRequest, context: Context) -> ObjectStore:
         fields = request.model_dump(exclude={"secret_access_key"})
         store = self._new(context, fields)
-        self._seal(store, request.secret_access_key)
+        self.secrets.seal(store, request.secret_access_key)
         self.repository.create(OBJECT_STORE, store)
         return store
 
     def update(self, store_id: UUID, request: ObjectStoreUpdateRequest, context: Context) -> ObjectStore:
         store = self.get(store_id)
         secret_given = "secret_access_key" in request.model_fields_set
-        plain = request.model_copy()
-        plain.__pydantic_fields_set__ = request.model_fields_set - {"secret_access_key"}
+        plain = without_field(request, "secret_access_key")
         new = self._changed(
             store, plain, context, non_nullable=("bucket_name", "disabled", "read_only", "default")
         )
         if secret_given:
-            self._seal(new, request.secret_access_key)
+            self.secrets.seal(new, request.secret_access_key)
         return self.repository.replace(OBJECT_STORE, store, new)
 
     def delete(self, store_id: UUID, context: Context) -> None:

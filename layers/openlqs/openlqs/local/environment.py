@@ -23,15 +23,21 @@ class ProcessEnvironment:
     def __init__(self) -> None:
         self._saved: dict[str, str | None] = {}
 
-    def apply(self, environment: Mapping[str, str], *, cleared: Iterable[str] = ()) -> None:
-        """Set ``environment`` and unset ``cleared``; may be called again (only the first call saves)."""
+    def apply(
+        self, environment: Mapping[str, str], *, cleared: Iterable[str] = (), keep_session: bool = False
+    ) -> None:
+        """Set ``environment`` and unset ``cleared``; may be called again (only the first call saves).
+
+        ``keep_session`` keeps boto3's default session (and the handlers installed on it) for a change
+        that is only the settings'.
+        """
         cleared = tuple(cleared)
         for name in (*environment, *cleared):
             self._saved.setdefault(name, os.environ.get(name))
         for name in cleared:
             os.environ.pop(name, None)
         os.environ.update(environment)
-        forget_cached_configuration()
+        forget_cached_configuration(keep_session=keep_session)
 
     def restore(self) -> None:
         """Put back every variable changed since the first :meth:`apply` (idempotent)."""
@@ -46,10 +52,12 @@ class ProcessEnvironment:
         forget_cached_configuration()
 
 
-def forget_cached_configuration() -> None:
-    """Make the settings, the services built from them and boto3's default session read the environment
-    again (the services hold clients of the previous moto server, named by the previous settings)."""
+def forget_cached_configuration(*, keep_session: bool = False) -> None:
+    """Make the settings, the services built from them and boto3's default session (unless
+    ``keep_session``) read the environment again (the services hold clients of the previous moto
+    server, named by the previous settings)."""
     get_settings.cache_clear()
     get_services.cache_clear()
     get_keys.cache_clear()
-    boto3.DEFAULT_SESSION = None
+    if not keep_session:
+        boto3.DEFAULT_SESSION = None

@@ -11,13 +11,15 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from openlqs.local.cloudformation import Template
+from openlqs.local.cloudformation import Template, queue_arn
 from openlqs.local.filters import FilterCriteria
 from openlqs.local.functions import InProcessFunction
+from openlqs.local.queue_events import QueuePoller, SqsEventQueue
 from openlqs.local.resources import (
     dynamodb_event_subscriptions,
     s3_event_subscriptions,
     schedule_subscriptions,
+    sqs_event_subscriptions,
 )
 from openlqs.local.streams import DynamoDBStreamSource
 from openlqs.local.triggers import (
@@ -133,6 +135,40 @@ def _to_queue(sqs_client: Any, queue_url: str, source: DynamoDBStreamSource, fun
         sqs_client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
 
     return send
+
+
+def sqs_event_pollers(
+    template: Template,
+    functions: Mapping[str, InProcessFunction],
+    queue_urls: Mapping[str, str],
+    sqs_client: Any,
+    invoker: Invoker,
+) -> list[TriggerPoller]:
+    """One poller per SQS event source of a local function, running up to ``MaximumConcurrency``
+    invocations at once (Lambda polls a queue with several: a batch that takes long holds back none of
+    the others)."""
+    pollers: list[TriggerPoller] = []
+    for subscription in sqs_event_subscriptions(template):
+        queue_url = queue_urls.get(subscription.queue_id)
+        if not subscription.enabled or subscription.function_id not in functions or queue_url is None:
+            continue
+        source = SqsEventQueue(
+            sqs_client,
+            queue_url,
+            queue_arn(queue_url.rsplit("/", 1)[-1]),
+            batch_size=subscription.batch_size,
+            report_batch_item_failures=subscription.report_batch_item_failures,
+        )
+        pollers.append(
+            QueuePoller(
+                f"{subscription.function_id}.{subscription.event_id}",
+                source,
+                invoker(subscription.function_id),
+                concurrency=subscription.maximum_concurrency,
+                stop_timeout_s=5.0 + functions[subscription.function_id].spec.timeout_s,
+            )
+        )
+    return pollers
 
 
 #: The longest a schedule waits locally between ticks: EventBridge's execution-status rules do not fire

@@ -23,6 +23,7 @@ from openlqs.local.cloudformation import (
     Template,
     get_att_target,
     integer_value,
+    queue_arn,
     resolve_value,
     resources_of_type,
     snake_case,
@@ -439,9 +440,97 @@ def function_environment(template: Template, refs: Mapping[str, str]) -> dict[st
     return environment
 
 
+#: Queue properties of a CloudFormation queue that are SQS attributes of the same name.
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+)
+
+
 def create_queues(sqs_client: Any, template: Template, prefix: str = "openlqs") -> dict[str, str]:
-    """Create every ``AWS::SQS::Queue`` of the template; returns their URLs by logical id."""
-    return {
-        logical_id: str(sqs_client.create_queue(QueueName=name)["QueueUrl"])
-        for logical_id, name in queue_names(template, prefix).items()
-    }
+    """Create every ``AWS::SQS::Queue`` of the template with its attributes; returns their URLs by
+    logical id.
+
+    ``VisibilityTimeout``, ``MessageRetentionPeriod``, ``DelaySeconds`` and
+    ``ReceiveMessageWaitTimeSeconds`` are passed as the template sets them (a ``!Ref`` of a parameter
+    too), and a ``RedrivePolicy`` naming another queue of the template (``!GetAtt Q.Arn``) is set once
+    every queue exists, so that moto moves a message received ``maxReceiveCount`` times to it.
+    """
+    names = queue_names(template, prefix)
+    queues = resources_of_type(template, QUEUE_TYPE)
+    parameters = template_lookup(template, {})
+    urls: dict[str, str] = {}
+    for logical_id, name in names.items():
+        properties = queues[logical_id].get("Properties") or {}
+        attributes = {
+            key: str(resolved)
+            for key in _QUEUE_ATTRIBUTES
+            if key in properties and (resolved := resolve_value(properties[key], parameters)) is not None
+        }
+        urls[logical_id] = str(sqs_client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+    for logical_id, url in urls.items():
+        redrive = (queues[logical_id].get("Properties") or {}).get("RedrivePolicy")
+        if not isinstance(redrive, dict):
+            continue
+        target = get_att_target(redrive.get("deadLetterTargetArn"), "Arn")
+        if target not in names:
+            continue  # a queue of another stack: not here
+        policy = {
+            "deadLetterTargetArn": queue_arn(names[target]),
+            "maxReceiveCount": integer_value(redrive.get("maxReceiveCount"), parameters, 10),
+        }
+        sqs_client.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(policy)})
+    return urls
+
+
+#: How many invocations poll an SQS event source at once without a ``ScalingConfig`` (Lambda starts
+#: five pollers for a queue).
+DEFAULT_QUEUE_CONCURRENCY = 5
+
+
+@dataclass(frozen=True)
+class SqsEventSubscription:
+    """A function's SAM ``Type: SQS`` event on a queue of the template."""
+
+    function_id: str
+    event_id: str
+    queue_id: str
+    batch_size: int = 10
+    #: ``FunctionResponseTypes: [ReportBatchItemFailures]``: the function names the messages that failed.
+    report_batch_item_failures: bool = False
+    #: ``ScalingConfig.MaximumConcurrency``: invocations at once.
+    maximum_concurrency: int = DEFAULT_QUEUE_CONCURRENCY
+    enabled: bool = True
+
+
+def sqs_event_subscriptions(template: Template) -> list[SqsEventSubscription]:
+    """Every SQS event (``Queue: !GetAtt Q.Arn``) of every ``AWS::Serverless::Function``."""
+    parameters = template_lookup(template, {})
+    subscriptions = []
+    for function_id, resource in resources_of_type(template, FUNCTION_TYPE).items():
+        events = (resource.get("Properties") or {}).get("Events") or {}
+        for event_id, event in events.items():
+            if not isinstance(event, dict) or event.get("Type") != "SQS":
+                continue
+            properties = event.get("Properties") or {}
+            queue_id = get_att_target(properties.get("Queue"), "Arn")
+            if queue_id is None:
+                continue
+            scaling = properties.get("ScalingConfig") or {}
+            subscriptions.append(
+                SqsEventSubscription(
+                    function_id=function_id,
+                    event_id=event_id,
+                    queue_id=queue_id,
+                    batch_size=integer_value(properties.get("BatchSize"), parameters, 10),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (properties.get("FunctionResponseTypes") or []),
+                    maximum_concurrency=integer_value(
+                        scaling.get("MaximumConcurrency"), parameters, DEFAULT_QUEUE_CONCURRENCY
+                    ),
+                    enabled=properties.get("Enabled", True) is not False,
+                )
+            )
+    return subscriptions

@@ -44,7 +44,12 @@ from openlqs.local.cloudformation import (
 )
 from openlqs.local.durability import DurableWrites
 from openlqs.local.environment import ProcessEnvironment
-from openlqs.local.event_sources import s3_event_pollers, schedule_pollers, stream_event_pollers
+from openlqs.local.event_sources import (
+    s3_event_pollers,
+    schedule_pollers,
+    sqs_event_pollers,
+    stream_event_pollers,
+)
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.invoke import LambdaInvokeHook
 from openlqs.local.journal import Journal
@@ -93,6 +98,9 @@ OBJECTS_BUCKET_ID = "ObjectsBucket"
 RESOURCES_TABLE_ID = "ResourcesTable"
 INGESTION_STATE_MACHINE_ID = "IngestionStateMachine"
 HOST = "127.0.0.1"
+#: Template parameters the local stack sets unless told otherwise: hooks may POST to receivers on this
+#: machine (on AWS loopback is refused: the Lambda runtime API listens there).
+LOCAL_PARAMETER_DEFAULTS = {"HookAllowedNetworks": "127.0.0.0/8,::1/128"}
 FAKE_CREDENTIALS = "testing"
 _LOCAL_DEFAULTS_TRUE = ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_TRACE_DISABLED")
 # Credentials that would take precedence over (or be mixed with) the fake ones.
@@ -269,9 +277,10 @@ class LocalStack:
         if self._datastore_id is None:
             self._datastore_id = load_or_create_datastore_id(self.data_dir)
         project_dir = self.project_dir or find_project_root()
-        self.template = override_parameters(
-            load_template(project_dir / "template.yaml"), self.parameter_overrides
-        )
+        template = load_template(project_dir / "template.yaml")
+        declared = template.get("Parameters") or {}
+        local_defaults = {name: value for name, value in LOCAL_PARAMETER_DEFAULTS.items() if name in declared}
+        self.template = override_parameters(template, {**local_defaults, **self.parameter_overrides})
         self.names = local_resource_names(self.template)
         if OBJECTS_BUCKET_ID not in self.names:
             raise ValueError(f"{project_dir / 'template.yaml'} declares no {OBJECTS_BUCKET_ID}")
@@ -300,6 +309,10 @@ class LocalStack:
         create_tables(dynamodb, self.template, self.names, streams=False)
         create_buckets(self.client("s3"), self.template, self.names)
         self.queue_urls = create_queues(self.client("sqs"), self.template)
+        self._set_environment()  # the functions' environment names the queues
+        self.pollers += sqs_event_pollers(
+            self.template, self.functions, self.queue_urls, self.client("sqs"), self._invoker
+        )
         # Subscribed before the restore: a file restored into the drop folder was never handled (the
         # trigger moves it out), so its notification delivers it now.
         self._subscribe_triggers()
@@ -357,6 +370,8 @@ class LocalStack:
             authorizer=authorizer,
         )
         self.api.start()
+        # What hook deliveries name as datastore_endpoint: the URL clients use (LQS_API_URL).
+        self.environment.apply({"API_URL": self.api.url}, keep_session=True)
         if self.admin_key is not None:
             write_stack_file(
                 self.data_dir,

@@ -1,0 +1,1 @@
+"""Hook deliveries: state changes of processes become signed POSTs (HookDeliveryFunction)."""
