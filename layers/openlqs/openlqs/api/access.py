@@ -19,6 +19,9 @@ from openlqs.models.api_keys import Role
 PUBLIC_ROUTES = frozenset({("GET", "/openapi.json"), ("GET", "/docs")})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ADMIN_PREFIXES = ("/apiKeys",)
+#: The caller's own key (``GET /apiKeys/me``): any key may read what it is, e.g. for the console to know
+#: its role.
+_OWN_KEY = "/apiKeys/me"
 _GROUP = re.compile(r"^/groups/[^/]+/?$")
 
 
@@ -27,6 +30,8 @@ def required_role(method: str, path: str) -> Role | None:
     method = method.upper()
     if (method, path.rstrip("/") or "/") in PUBLIC_ROUTES:
         return None
+    if method in _READ_METHODS and path.rstrip("/") == _OWN_KEY:
+        return Role.read
     if path.startswith(_ADMIN_PREFIXES):
         return Role.admin
     if method in _READ_METHODS:
