@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests drive besides Python, when it is missing: Debian's chromium (the API docs test
-# opens Swagger UI in it), and jq, curl and the AWS CLI (the README's shell examples run in the tests).
+# opens Swagger UI in it, the console tests drive the web console), and jq, curl and the AWS CLI (the README's shell examples run in the tests).
 # It installs with apt-get when it runs as root on Debian; elsewhere it says what is missing, and the
 # tests that need it are skipped (under CI=true they fail).
 set -euo pipefail
