@@ -452,7 +452,7 @@ def test_console_uploads_example_bag_into_a_new_log_and_watches_the_ingestion_co
     chunky = write_string_bag(
         tmp_path / "chatter.bag",
         [(f"/chatter{i % 3}", 1_700_000_000_000_000_000 + i * 10_000_000, "x" * 2000) for i in range(768)],
-        chunk_threshold=128 * 1024,
+        chunk_threshold=32 * 1024,
     )
     page.locator("input[type=file]").set_input_files(str(chunky))
     page.get_by_role("button", name="Upload and ingest").click()
