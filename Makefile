@@ -39,8 +39,8 @@ test-fast: skip-summary-reset $(VENV)/.installed-dev lint unit static integratio
 skip-summary-reset:
 	@rm -f $(SKIP_SUMMARY)
 
-# Debian's chromium (the API docs and console tests), jq, curl and the AWS CLI (the README's examples),
-# when missing.
+# Debian's chromium (the API docs and console tests), firefox-esr (the console tests), jq, curl and the
+# AWS CLI (the README's examples), when missing.
 test-tools:
 	@bash scripts/test-tools.sh
 
@@ -72,7 +72,7 @@ local-tier: $(VENV)/.installed-dev
 e2e: $(VENV)/.installed-dev test-tools
 	$(PYTEST) $(PARALLEL) tests/e2e --deselect tests/e2e/test_fuzz_api.py --deselect tests/e2e/test_official_client.py
 
-# The web console in Debian's Chromium against a local stack (also part of e2e, where it is skipped when
+# The web console in Debian's Chromium and Firefox against a local stack (also part of e2e, where it is skipped when
 # no browser can be found); here a missing browser fails the run.
 test-console: $(VENV)/.installed-dev test-tools
 	OPENLQS_REQUIRE_BROWSER=1 $(PYTEST) tests/e2e/test_console.py

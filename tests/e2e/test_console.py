@@ -6,7 +6,7 @@ chunks takes a few seconds and its progress bar can be seen moving. The module's
 bag (example.bag, 9 topics), a generated camera bag (a 10 MB image record among small ones) and a file
 that is not a bag. Every test signs in as a user would, looks at the page at 1280x800, saves screenshots
 of its steps under its own temporary folder (``screenshots/``), and ends with no script error and no
-Content-Security-Policy violation in the page.
+Content-Security-Policy violation in the page. One more test walks the main steps in Firefox.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 
 from tests.e2e.conftest import ApiKeyAuth, LocalStackProcess
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, write_image_bag, write_string_bag
-from tests.support.browser import Screenshots, require_browser
+from tests.support.browser import FirefoxPage, Screenshots, require_browser
 
 pytestmark = pytest.mark.e2e
 
@@ -611,3 +611,92 @@ def test_console_policy_is_strict_and_enforced_by_the_browser(
     console.screenshots.take("policy")
     assert ran is False
     assert refused.startswith("refused")
+
+
+# -- Firefox ------------------------------------------------------------------------------------------------
+
+
+def test_console_in_firefox_signs_in_opens_a_log_pages_records_and_plots(
+    stack: LocalStackProcess, api: httpx.Client, turtles: dict[str, Any], firefox_page: FirefoxPage
+) -> None:
+    from marionette_driver.keys import Keys
+
+    page = firefox_page
+    fetch_or_create(api, "/groups", {"name": XSS})
+    page.goto(stack.console_url)
+    page.element("#key-id")
+    page.screenshot("sign-in")
+
+    # A wrong key shows the API's 401 message
+    page.type("#key-id", stack.api_key_id)
+    page.type("#key-secret", "not-the-secret" + Keys.ENTER)
+    shown = page.wait(
+        "const text = document.querySelector('#signin-status').textContent;"
+        "return text.startsWith('[Unauthorized]') && text"
+    )
+    assert shown == UNAUTHORIZED
+    page.screenshot("wrong-key")
+
+    # The right one signs in, kept in session storage only
+    page.js("document.querySelector('#key-secret').value = ''")
+    page.type("#key-secret", stack.api_key_secret + Keys.ENTER)
+    page.wait("return [...document.querySelectorAll('main a')].some((a) => a.textContent === 'Robots')")
+    assert page.js("return Object.values(sessionStorage)") == [
+        base64.b64encode(f"{stack.api_key_id}:{stack.api_key_secret}".encode()).decode()
+    ]
+    assert page.js("return localStorage.length") == 0
+    # HTML in a name is text
+    assert XSS in page.js("return document.querySelector('main table').textContent")
+    assert page.js("return document.querySelectorAll('img[src=\"x\"], main table img').length") == 0
+    page.screenshot("groups")
+
+    # The log of example.bag: its completed ingestion, 9 topics and their timeline
+    page.click(f'main a[href="#/groups/{turtles["group"]["id"]}"]')
+    page.click(f'main a[href="#/logs/{turtles["id"]}"]')
+    page.wait("return document.querySelectorAll('#timeline svg.strip').length === 9")
+    assert "completed" in page.js("return document.querySelector('#ingestions tbody').textContent")
+    covered = page.js(
+        "return Object.fromEntries([...document.querySelectorAll('#timeline [data-topic-row]')]"
+        ".map((row) => [row.dataset.topicRow, Number(row.querySelector('svg').dataset.covered)]))"
+    )
+    assert sorted(covered) == sorted(EXAMPLE_BAG_TOPIC_COUNTS) and covered["/turtle1/pose"] > 190
+    page.screenshot("log")
+
+    # /turtle1/pose: two pages, a record chosen with the keyboard, its tree
+    topic = data(api.get("/topics", params={"log_id": turtles["id"], "name": "/turtle1/pose"}))[0]
+    page.click(f'#topics a[href="#/topics/{topic["id"]}"]')
+    status = "return document.querySelector('#records .page-status')?.textContent"
+    assert page.wait(status + " === '1\u201350 of 1,344'")
+    page.js("[...document.querySelectorAll('#records button')].find((b) => b.textContent === 'Next').click()")
+    assert page.wait(status + " === '51\u2013100 of 1,344'")
+    page.element("#records tbody tr:nth-child(3) .record-button").send_keys(Keys.ENTER)
+    text = page.wait("return document.querySelector('#record .tree')?.innerText")
+    record = api.get(f"/topics/{topic['id']}/records", params={"limit": 1, "offset": 52}).json()["data"][0]
+    assert f"({record['timestamp']})" in page.js("return document.querySelector('#record').innerText")
+    assert re.search(r"^x: [\d.]+$", text, re.M), text
+    page.screenshot("record")
+
+    # The plot of x has points
+    page.click('#plot select option[value="x"]')
+    page.click("#plot button[type=submit]")
+    points = page.wait("return document.querySelector('#plot canvas')?.dataset.points")
+    assert 500 <= int(points) <= 1344
+    page.js("document.querySelector('#plot canvas').scrollIntoView()")
+    page.screenshot("plot")
+
+    # Nothing went wrong, nothing is wider than the window; the policy refuses an inline script
+    assert page.js("return document.querySelector('#alerts').textContent") == ""
+    assert page.js("return document.documentElement.scrollWidth <= window.innerWidth")
+    ran = page.js(
+        "const script = document.createElement('script');"
+        "script.textContent = 'window.inlineRan = true';"
+        "document.body.append(script);"
+        "return window.inlineRan === true"
+    )
+    assert ran is False
+    page.wait("return document.querySelector('#alerts').textContent.includes('[ContentSecurityPolicy]')")
+
+    # Signing out forgets the key
+    page.click("#sign-out")
+    page.element("#key-id")
+    assert page.js("return sessionStorage.length") == 0
