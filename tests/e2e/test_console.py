@@ -426,7 +426,13 @@ def test_console_shows_an_image_preview_and_offers_a_10_mb_record_as_a_download(
 
 
 def test_console_uploads_example_bag_into_a_new_log_and_watches_the_ingestion_complete(
-    stack: LocalStackProcess, console: Console, turtles: dict[str, Any], fixture_bags: Path, tmp_path: Path
+    stack: LocalStackProcess,
+    console: Console,
+    api: httpx.Client,
+    turtles: dict[str, Any],
+    cameras: dict[str, Any],
+    fixture_bags: Path,
+    tmp_path: Path,
 ) -> None:
     page = console.page
     console.sign_in(stack.api_key_id, stack.api_key_secret)
@@ -462,6 +468,23 @@ def test_console_uploads_example_bag_into_a_new_log_and_watches_the_ingestion_co
     assert len(moving) >= 2, states
     progresses = [progress for _, progress in states]
     assert progresses == sorted(progresses) and states[-1] == ("completed", 1.0)
+
+    # And a file larger than a part (16 MiB) goes up in parts, each straight to storage, in order
+    large = tmp_path / "large-cameras.bag"
+    large.write_bytes(cameras["content"])
+    assert len(cameras["content"]) > 16 * 1024 * 1024
+    page.locator("input[type=file]").set_input_files(str(large))
+    page.get_by_role("button", name="Upload and ingest").click()
+    assert watch_ingestion(console, "large-cameras.bag")[-1] == ("completed", 1.0)
+    console.screenshots.take("large-upload")
+    parts = console.api_calls("/objects/large-cameras.bag/parts")
+    assert len(parts) == 2
+    puts = [url for url in console.requests if "partNumber=" in url and "large-cameras.bag" in url]
+    assert sorted(parse_qs(urlsplit(url).query)["partNumber"][0] for url in puts) == ["1", "2"]
+    assert all(not url.startswith(stack.api_url) for url in puts)  # straight to storage
+    log_id = page.evaluate("location.hash").split("/")[-1]
+    stored = data(api.get(f"/logs/{log_id}/objects/large-cameras.bag"))
+    assert httpx.get(stored["presigned_url"], timeout=60).content == cameras["content"]
     console.assert_clean()
 
 
