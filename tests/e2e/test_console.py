@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -236,6 +237,30 @@ def test_console_shows_the_401_message_for_a_wrong_key(stack: LocalStackProcess,
     assert status.inner_text() == UNAUTHORIZED
     assert page.evaluate("sessionStorage.length") == 0
     console.problems = [p for p in console.problems if "401" not in p]  # the browser logs the failed fetch
+    console.assert_clean()
+
+
+def test_console_shows_an_api_error_on_the_page_never_a_blank_one(
+    stack: LocalStackProcess, console: Console, api: httpx.Client
+) -> None:
+    page = console.page
+    console.sign_in(stack.api_key_id, stack.api_key_secret)
+
+    # When the user follows a link to a log that does not exist
+    missing = uuid4()
+    page.goto(f"{console.url}#/logs/{missing}")
+
+    # Then the page says what the API said, as "[Name] message"
+    page.get_by_role("heading", name="Something went wrong").wait_for()
+    console.screenshots.take("not-found")
+    answer = api.get(f"/logs/{missing}")
+    assert answer.status_code == 404
+    message = answer.json()["message"]
+    assert message.startswith("[NotFound] ")
+    assert message in page.locator("main").inner_text()
+    assert page.locator("#alerts .alert .text").inner_text() == message
+    assert page.get_by_role("link", name="Back to the groups").is_visible()
+    console.problems = [p for p in console.problems if "404" not in p]  # the browser logs the answer
     console.assert_clean()
 
 
