@@ -12,6 +12,7 @@ Content-Security-Policy violation in the page. One more test walks the main step
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -605,19 +606,22 @@ def test_console_read_key_disables_writes_and_the_apis_403_is_shown_when_tried(
     console.assert_clean()
 
 
-def test_console_shows_html_in_names_and_notes_as_text(
-    stack: LocalStackProcess, console: Console, api: httpx.Client
+def test_console_shows_html_in_names_notes_and_messages_as_text(
+    stack: LocalStackProcess, console: Console, api: httpx.Client, tmp_path: Path
 ) -> None:
-    # Given a group, a log and a note whose text is HTML
-    group = fetch_or_create(api, "/groups", {"name": XSS, "note": "<script>alert(2)</script>"})
-    log = fetch_or_create(
-        api, "/logs", {"group_id": group["id"], "name": "<b onmouseover=alert(3)>bold</b>", "note": XSS}
-    )
+    # Given a group, a log, notes and a message whose text is HTML
+    message = "<img src=x onerror=alert(4)><script>alert(5)</script>"
+    bag = write_string_bag(tmp_path / "html.bag", [("/chatter", 1_700_000_000_000_000_000, message)])
+    group = fetch_or_create(api, "/groups", {"name": XSS})
+    group = data(api.patch(f"/groups/{group['id']}", json={"note": "<script>alert(2)</script>"}))
+    log = ingest(api, XSS, "<b onmouseover=alert(3)>bold</b>", "html.bag", bag.read_bytes())
+    data(api.patch(f"/logs/{log['id']}", json={"note": XSS}))
 
     page = console.page
     console.sign_in(stack.api_key_id, stack.api_key_secret)
     page.get_by_role("link", name=XSS).click()
     page.get_by_role("heading", name=XSS).wait_for()
+    assert page.locator("main .note").inner_text() == group["note"]
     page.get_by_role("link", name=log["name"]).click()
     page.get_by_role("heading", name=log["name"]).wait_for()
     page.mouse.move(200, 80)
@@ -628,6 +632,16 @@ def test_console_shows_html_in_names_and_notes_as_text(
     assert page.locator("main .note").inner_text() == XSS
     assert XSS in page.locator("#crumbs").inner_text()
     assert page.locator('img[src="x"]').count() == 0 and page.locator("main b, main script").count() == 0
+
+    # And so does a message's string in its tree
+    console.open("/chatter")
+    page.locator("#records .record-button").first.click()
+    tree = page.locator("#record .tree")
+    tree.wait_for()
+    console.screenshots.take("message-as-text")
+    assert f"data: {json.dumps(message)}" in tree.inner_text().splitlines()  # a string, quoted as JSON
+    assert page.locator('img[src="x"]').count() == 0 and page.locator("main script").count() == 0
+    page.wait_for_timeout(300)
     assert console.dialogs == []
     console.assert_clean()
 
