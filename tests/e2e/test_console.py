@@ -322,6 +322,13 @@ def test_console_shows_a_failed_ingestions_error_and_queues_it_again(
     # The error's name and message, as the API has them
     failed = broken["ingestion"]
     assert f"[{failed['error_name']}] {failed['error_message']}" in row.inner_text()
+    # And its payload, folded until asked for (a keyboard toggle)
+    assert failed["error_payload"], failed
+    payload = row.locator("details pre")
+    assert payload.is_hidden()
+    row.locator("details summary", has_text="Payload").focus()
+    page.keyboard.press("Enter")
+    assert json.loads(payload.inner_text()) == failed["error_payload"]
 
     # Queue again: the ingestion runs once more (and fails again: the file is still not a bag)
     row.get_by_role("button", name="Queue again").click()
