@@ -269,13 +269,31 @@ def test_console_shows_an_api_error_on_the_page_never_a_blank_one(
 
 
 def test_console_log_shows_its_ingestion_topics_and_a_timeline_of_nine_topics(
-    stack: LocalStackProcess, console: Console, turtles: dict[str, Any]
+    stack: LocalStackProcess,
+    console: Console,
+    api: httpx.Client,
+    turtles: dict[str, Any],
+    broken: dict[str, Any],
 ) -> None:
     page = console.page
+    fetch_or_create(api, "/groups", {"name": "Others"})  # what the search leaves out: another group
     console.sign_in(stack.api_key_id, stack.api_key_secret)
 
-    # When the user opens Robots, then Turtles
-    console.open("Robots", "Turtles")
+    # When the user finds Robots, then Turtles, by searching their names
+    page.get_by_placeholder("Group name contains").fill("obot")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"#/groups\?q=obot"))
+    page.locator("main table").get_by_role("link", name="Robots").wait_for()
+    assert page.locator("main table tbody tr").count() == 1
+    console.open("Robots")
+    page.get_by_placeholder("Log name contains").fill("urtle")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"\?q=urtle"))
+    page.locator("main table").get_by_role("link", name="Turtles").wait_for()
+    assert page.locator("main table tbody tr").all_inner_texts()[0].startswith("Turtles")
+    assert page.locator("main table tbody tr").count() == 1
+    console.screenshots.take("search")
+    console.open("Turtles")
     page.locator("#timeline svg.strip").nth(8).wait_for()
     console.screenshots.take("log")
     page.locator("#timeline").scroll_into_view_if_needed()
