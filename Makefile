@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: local test test-fast skip-summary-reset test-tools lint sam-validate format unit static integration local-tier e2e fuzz official-client test-compat bench clean
+.PHONY: local test test-fast skip-summary-reset test-tools lint sam-validate format unit static integration local-tier e2e test-console fuzz official-client test-compat bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,8 @@ test-fast: skip-summary-reset $(VENV)/.installed-dev lint unit static integratio
 skip-summary-reset:
 	@rm -f $(SKIP_SUMMARY)
 
-# Debian's chromium (the API docs test), jq, curl and the AWS CLI (the README's examples), when missing.
+# Debian's chromium (the API docs and console tests), firefox-esr (the console tests), jq, curl and the
+# AWS CLI (the README's examples), when missing.
 test-tools:
 	@bash scripts/test-tools.sh
 
@@ -70,6 +71,11 @@ local-tier: $(VENV)/.installed-dev
 
 e2e: $(VENV)/.installed-dev test-tools
 	$(PYTEST) $(PARALLEL) tests/e2e --deselect tests/e2e/test_fuzz_api.py --deselect tests/e2e/test_official_client.py
+
+# The web console in Debian's Chromium and Firefox against a local stack (also part of e2e, where it is skipped when
+# no browser can be found); here a missing browser fails the run.
+test-console: $(VENV)/.installed-dev test-tools
+	OPENLQS_REQUIRE_BROWSER=1 $(PYTEST) tests/e2e/test_console.py
 
 fuzz: $(VENV)/.installed-dev
 	$(PYTEST) tests/e2e/test_fuzz_api.py

@@ -33,6 +33,8 @@ class LocalStackProcess:
     #: The API docs URL and the bearer token the stack printed for them.
     docs_url: str | None = None
     docs_token: str | None = None
+    #: The web console's URL the stack printed.
+    console_url: str | None = None
 
     def start(self) -> None:
         env = {**os.environ, "OPENLQS_DATA_DIR": str(self.data_dir), "PYTHONUNBUFFERED": "1"}
@@ -61,6 +63,9 @@ class LocalStackProcess:
             docs = re.match(r"^# API docs: (\S+)(?: \(Authorize with the bearer token (\S+)\))?", line)
             if docs:
                 self.docs_url, self.docs_token = docs.group(1), docs.group(2)
+            console = re.match(r"^# Console: (\S+)", line)
+            if console:
+                self.console_url = console.group(1)
             if "running" in line and "LQS_API_URL" in self.exports:
                 ready.set()
 

@@ -18,6 +18,9 @@ EXPECTED_LINES = [
     re.compile(r"openlqs local: data in \S+"),
     re.compile(r"export [A-Z0-9_]+=\S+"),
     re.compile(r"# API docs: http://127\.0\.0\.1:\d+/docs \(Authorize with the bearer token \S+\)"),
+    re.compile(
+        r"# Console: http://127\.0\.0\.1:\d+/console/ \(sign in with LQS_API_KEY_ID and LQS_API_KEY_SECRET\)"
+    ),
     re.compile(re.escape(RUNNING_MESSAGE)),
     re.compile(r'api 127\.0\.0\.1 "GET /\S+ HTTP/1\.1" \d{3} -'),  # the access log
 ]

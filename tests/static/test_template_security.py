@@ -107,6 +107,8 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         f"{RESOURCES}/index/ByParent": {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query"},
     },
+    # Public: it answers without a key, so it may call nothing at all.
+    "ConsoleFunction": {},
     "IngestionTriggerFunction": {
         RESOURCES: {
             "dynamodb:GetItem",
@@ -280,6 +282,41 @@ def test_template_only_the_documentation_gets_are_public(template: dict[str, Any
         ("ANY", "/"),
         ("ANY", "/{proxy+}"),
     }
+
+
+def test_template_console_is_public_for_get_only_and_no_other_function_serves_the_api(
+    template: dict[str, Any],
+) -> None:
+    served = {
+        name: {event_name: event["Properties"] for event_name, event in (props.get("Events") or {}).items()}
+        for name, resource in _resources(template).items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for props in (resource["Properties"],)
+        if any(event["Type"] == "Api" for event in (props.get("Events") or {}).values())
+    }
+    console = served["ConsoleFunction"]
+
+    assert set(served) == {"ApiFunction", "ConsoleFunction"}
+    assert {(event["Method"], event["Path"]) for event in console.values()} == {
+        ("GET", "/console"),
+        ("GET", "/console/{proxy+}"),
+    }
+    assert all(event["Auth"] == {"Authorizer": "NONE"} for event in console.values())
+    assert all(name.startswith("Public") for name in console)
+    assert all(event["RestApiId"] == {"Ref": "OpenlqsApi"} for event in console.values())
+
+
+def test_template_objects_bucket_lets_browsers_use_presigned_urls_only_to_read_and_upload(
+    template: dict[str, Any],
+) -> None:
+    (rule,) = _resources(template)["ObjectsBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    parameter = template["Parameters"]["ObjectsCorsAllowedOrigins"]
+
+    assert sorted(rule["AllowedMethods"]) == ["GET", "HEAD", "PUT"]
+    assert rule["AllowedOrigins"] == {"Ref": "ObjectsCorsAllowedOrigins"}
+    assert (parameter["Type"], parameter["Default"]) == ("CommaDelimitedList", "*")
+    # Ranged reads (the console's large records, Foxglove) need the range headers exposed.
+    assert {"ETag", "Content-Range", "Accept-Ranges", "Content-Length"} <= set(rule["ExposedHeaders"])
 
 
 def test_template_gateway_responses_answer_in_logqs_error_shape(template: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from openlqs.local.api_auth import ApiAuthSpec
+from openlqs.local.api_auth import ApiAuthSpec, api_auth_spec, api_routes, route_for
 from openlqs.local.apigateway import RequestAuthorizer, build_proxy_event
 
 ALLOW_ALL = {
@@ -144,3 +144,31 @@ def test_local_authorizer_flush_forgets_every_cached_answer() -> None:
     authorizer.authorize(event(authorization="Bearer other"))
 
     assert len(function.events) == 4
+
+
+# -- routes to other functions (the console) -----------------------------------------------------------
+
+
+def test_api_routes_send_console_requests_to_the_console_function(template: dict[str, Any]) -> None:
+    routes = api_routes(template)
+
+    def target(method: str, path: str) -> str | None:
+        route = route_for(routes, method, path)
+        return None if route is None else f"{route.function_id} {route.path}"
+
+    assert target("GET", "/console") == "ConsoleFunction /console"
+    assert target("GET", "/console/") == "ConsoleFunction /console"
+    assert target("GET", "/console/console.js") == "ConsoleFunction /console/{proxy+}"
+    assert target("POST", "/console/") == "ApiFunction /{proxy+}"
+    assert target("GET", "/consoles") == "ApiFunction /{proxy+}"
+    assert target("GET", "/docs") == "ApiFunction /docs"
+    assert target("GET", "/") == "ApiFunction /"
+
+
+def test_api_auth_spec_makes_every_functions_public_routes_public(template: dict[str, Any]) -> None:
+    spec = api_auth_spec(template)
+
+    assert spec.is_public("GET", "/console/") and spec.is_public("GET", "/console/plot.js")
+    assert spec.is_public("GET", "/docs") and spec.is_public("GET", "/docs/")
+    assert not spec.is_public("POST", "/console/")
+    assert not spec.is_public("GET", "/groups")

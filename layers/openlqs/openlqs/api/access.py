@@ -19,8 +19,8 @@ from openlqs.models.api_keys import Role
 PUBLIC_ROUTES = frozenset({("GET", "/openapi.json"), ("GET", "/docs")})
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ADMIN_PREFIXES = ("/apiKeys", "/users")
-#: Every key may read its own user.
-_OWN_USER = "/users/me"
+#: What any key may read of itself: its own user, and its own key (e.g. for the console to know its role).
+_OWN = frozenset({"/users/me", "/apiKeys/me"})
 #: Routes whose changes need an admin key (reading them needs a read key).
 _AUTOMATION_PREFIXES = ("/workflows", "/hooks", "/callbacks")
 _GROUP = re.compile(r"^/groups/[^/]+/?$")
@@ -31,7 +31,7 @@ def required_role(method: str, path: str) -> Role | None:
     method = method.upper()
     if (method, path.rstrip("/") or "/") in PUBLIC_ROUTES:
         return None
-    if method in _READ_METHODS and path.rstrip("/") == _OWN_USER:
+    if method in _READ_METHODS and path.rstrip("/") in _OWN:
         return Role.read
     if path.startswith(_ADMIN_PREFIXES):
         return Role.admin

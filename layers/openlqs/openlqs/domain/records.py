@@ -17,6 +17,7 @@ from openlqs.domain.common import (
     patch_fields,
     retry_on_conflict,
 )
+from openlqs.domain.coverage import Coverage, TopicCoverage
 from openlqs.domain.ports import RecordRepository, ResourceKind, ResourceRepository
 from openlqs.domain.record_windows import EXTRA_FIELDS, RecordWindows, TopicRef
 from openlqs.domain.resources import LOG, TOPIC
@@ -82,6 +83,13 @@ class RecordService:
 
     def _width(self, topic: Topic) -> int:
         return self.windows.width(topic)
+
+    def coverage(self, topic_id: UUID, start: int | None, end: int | None, bins: int) -> Coverage:
+        """The topic's records per time bin of [start, end), from its blocks' statistics
+        (``domain/coverage.py``)."""
+        topic = self.topic(topic_id)
+        window = (topic.start_time, topic.end_time)
+        return TopicCoverage(self.records).coverage(topic.id, self._width(topic), window, start, end, bins)
 
     def to_record(
         self, topic: Topic | TopicRef, block: RecordBlock, row: RecordRow, *, auxiliary: bool

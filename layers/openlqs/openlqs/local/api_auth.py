@@ -1,16 +1,20 @@
-"""How API Gateway guards the REST API, as ``template.yaml`` declares it: for the local API Gateway.
+"""How API Gateway guards and routes the REST API, as ``template.yaml`` declares it: for the local API
+Gateway.
 
 The default REQUEST authorizer (its function, identity header and cache), the routes declared public
-(``Auth: {Authorizer: NONE}``) and the gateway responses.
+(``Auth: {Authorizer: NONE}``, on any function of the API), the gateway responses, and which function
+each declared route invokes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from openlqs.local.cloudformation import (
+    FUNCTION_TYPE,
     Template,
     get_att_target,
     integer_value,
@@ -53,16 +57,71 @@ class ApiAuthSpec:
         return self.responses.get(response_type) or DEFAULT_GATEWAY_RESPONSES[response_type]
 
 
+@dataclass(frozen=True)
+class ApiRoute:
+    """One ``Type: Api`` event: the function API Gateway invokes for a method on a resource path."""
+
+    function_id: str
+    method: str
+    #: The resource path as declared, e.g. ``/console/{proxy+}``.
+    path: str
+    public: bool
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return _path_pattern(self.path)
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("ANY", method.upper()) and self.pattern.fullmatch(path) is not None
+
+    @property
+    def specificity(self) -> tuple[bool, int]:
+        """API Gateway prefers a resource without a greedy ``{proxy+}``, then the longer literal path."""
+        return ("+}" not in self.path, len(re.sub(r"\{[^}]+\}", "", self.path)))
+
+
+def _events(function: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``Properties`` of a function's ``Type: Api`` events."""
+    events = (function.get("Properties") or {}).get("Events") or {}
+    return [
+        event.get("Properties") or {}
+        for event in events.values()
+        if isinstance(event, dict) and event.get("Type") == "Api"
+    ]
+
+
+def _api_ids(function: Mapping[str, Any]) -> set[str]:
+    return {str((event.get("RestApiId") or {}).get("Ref")) for event in _events(function)}
+
+
+def api_routes(template: Template, function_id: str = API_FUNCTION_ID) -> tuple[ApiRoute, ...]:
+    """Every ``Type: Api`` event of every function on the REST API that ``function_id`` serves."""
+    functions = resources_of_type(template, FUNCTION_TYPE)
+    api_ids = _api_ids(functions.get(function_id) or {})
+    return tuple(
+        ApiRoute(
+            function_id=logical_id,
+            method=str(event.get("Method", "ANY")).upper(),
+            path=str(event.get("Path", "/")),
+            public=(event.get("Auth") or {}).get("Authorizer") == "NONE",
+        )
+        for logical_id, function in functions.items()
+        for event in _events(function)
+        if str((event.get("RestApiId") or {}).get("Ref")) in api_ids
+    )
+
+
+def route_for(routes: Iterable[ApiRoute], method: str, path: str) -> ApiRoute | None:
+    """The route API Gateway would pick for a request, if any declares it."""
+    found = [route for route in routes if route.matches(method, path)]
+    return max(found, key=lambda route: route.specificity, default=None)
+
+
 def api_auth_spec(template: Template, function_id: str = API_FUNCTION_ID) -> ApiAuthSpec:
     """Read the API's ``Auth`` (default authorizer), ``GatewayResponses`` and public events."""
     parameters = template_lookup(template, {})
     function = (template.get("Resources") or {}).get(function_id) or {}
-    events = (function.get("Properties") or {}).get("Events") or {}
-    api_ids = {
-        (event.get("Properties") or {}).get("RestApiId", {}).get("Ref")
-        for event in events.values()
-        if isinstance(event, dict) and event.get("Type") == "Api"
-    }
+    api_ids = _api_ids(function)
     apis = resources_of_type(template, SERVERLESS_API_TYPE)
     api = next((apis[api_id] for api_id in api_ids if api_id in apis), None)
     properties = (api or {}).get("Properties") or {}
@@ -77,12 +136,7 @@ def api_auth_spec(template: Template, function_id: str = API_FUNCTION_ID) -> Api
         status = integer_value(response.get("StatusCode"), parameters, default_status)
         if body is not None:
             responses[response_type] = (status, str(body))
-    public: list[tuple[str, re.Pattern[str]]] = []
-    for event in events.values():
-        event_properties = (event or {}).get("Properties") or {}
-        if ((event_properties.get("Auth") or {}).get("Authorizer")) == "NONE":
-            method = str(event_properties.get("Method", "ANY")).upper()
-            public.append((method, _path_pattern(str(event_properties.get("Path", "/")))))
+    public = [(route.method, route.pattern) for route in api_routes(template, function_id) if route.public]
     return ApiAuthSpec(
         authorizer_function_id=get_att_target(authorizer.get("FunctionArn"), "Arn"),
         identity_header=str(headers[0]),
@@ -93,10 +147,11 @@ def api_auth_spec(template: Template, function_id: str = API_FUNCTION_ID) -> Api
 
 
 def _path_pattern(path: str) -> re.Pattern[str]:
-    """An API Gateway resource path as a regular expression: ``{id}`` one segment, ``{proxy+}`` the rest."""
+    """An API Gateway resource path as a regular expression: ``{id}`` one segment, ``{proxy+}`` the rest;
+    a trailing slash is the same resource (``/console/`` is ``/console``), as API Gateway takes it."""
     parts = re.split(r"(\{[^}]+\})", path)
     pattern = "".join(
         (".+" if part.endswith("+}") else "[^/]+") if part.startswith("{") else re.escape(part)
         for part in parts
     )
-    return re.compile(pattern)
+    return re.compile(pattern if pattern.endswith("/") else f"{pattern}/?")

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from openlqs.local.api_auth import ApiAuthSpec
+from openlqs.local.api_auth import ApiAuthSpec, ApiRoute, route_for
 from openlqs.local.cloudformation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from openlqs.local.functions import InProcessFunction
 
@@ -355,6 +355,10 @@ class _NoBody:
 class ApiGatewayServer:
     """An HTTP server on 127.0.0.1 that sends every request to one function as a proxy event.
 
+    ``routes`` are the template's routes to other functions (``/console`` to ConsoleFunction), with the
+    function each invokes: a request they declare goes there, with that resource in its event, as API
+    Gateway picks the most specific resource; every other request goes to ``function``.
+
     While it runs with an ``authorizer``, a ``FlushStageAuthorizersCache`` of its stage (made through
     boto3's default session) empties that authorizer's cache.
     """
@@ -368,8 +372,10 @@ class ApiGatewayServer:
         stage: str = DEFAULT_STAGE,
         access_log: bool = False,
         authorizer: RequestAuthorizer | None = None,
+        routes: Sequence[tuple[ApiRoute, InProcessFunction]] = (),
     ) -> None:
         self.function = function
+        self.routes = dict(routes)
         self.stage = stage
         self.api_id = LOCAL_API_ID
         self.access_log = access_log
@@ -431,8 +437,9 @@ class ApiGatewayServer:
                 return status, [("Content-Type", "application/json")], payload.encode("utf-8")
             if context is not None:
                 event["requestContext"]["authorizer"] = context
+        function = self._function_for(event)
         try:
-            return proxy_response_parts(self.function.invoke(event))
+            return proxy_response_parts(function.invoke(event))
         except Exception:
             # API Gateway answers 502 when the integration fails, with its DEFAULT_5XX response (the
             # template's, when there is one); the traceback is the function's log.
@@ -441,6 +448,21 @@ class ApiGatewayServer:
                 _, payload = self.authorizer.spec.response("DEFAULT_5XX")
                 return 502, [("Content-Type", "application/json")], payload.encode("utf-8")
             return error_answer(502, "The integration failed; see the function's log.")
+
+    def _function_for(self, event: dict[str, Any]) -> InProcessFunction:
+        """The function of the route that declares this request (its resource set in the event), or the
+        default one."""
+        route = route_for(self.routes, event["httpMethod"], event["path"])
+        if route is None:
+            return self.function
+        event["resource"] = event["requestContext"]["resourcePath"] = route.path
+        greedy = re.search(r"\{(\w+)\+\}", route.path)
+        if greedy is not None:
+            start = route.path.index(greedy.group(0))
+            event["pathParameters"] = {greedy.group(1): unquote(event["path"][start:])}
+        else:
+            event["pathParameters"] = None
+        return self.routes[route]
 
 
 def _make_request_handler(server: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:

@@ -36,6 +36,11 @@ def docs_line(stack: LocalStack) -> str:
     return f"{line} (Authorize with the bearer token {token})"
 
 
+def console_line(stack: LocalStack) -> str:
+    """Where the web console is (a shell comment): it asks for the key printed above."""
+    return f"# Console: {stack.api_url}/console/ (sign in with LQS_API_KEY_ID and LQS_API_KEY_SECRET)"
+
+
 @contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """Turn SIGINT and SIGTERM into ``stop.set()`` while inside the block (main thread only)."""
@@ -88,6 +93,7 @@ def run_foreground(
             for line in export_lines(stack.exports()):
                 print(line, file=out)
             print(docs_line(stack), file=out)
+            print(console_line(stack), file=out)
             print(RUNNING_MESSAGE, file=out, flush=True)
             while not stop.wait(0.5):
                 pass

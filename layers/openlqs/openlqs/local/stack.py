@@ -27,7 +27,7 @@ from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.auth import Credentials
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.users import UserService
-from openlqs.local.api_auth import api_auth_spec
+from openlqs.local.api_auth import ApiRoute, api_auth_spec, api_routes
 from openlqs.local.apigateway import ApiGatewayServer, RequestAuthorizer
 from openlqs.local.cloudformation import (
     BUCKET_TYPE,
@@ -368,6 +368,7 @@ class LocalStack:
             port=self.port,
             access_log=self.access_log,
             authorizer=authorizer,
+            routes=self._other_routes(),
         )
         self.api.start()
         # What hook deliveries name as datastore_endpoint: the URL clients use (LQS_API_URL).
@@ -412,6 +413,16 @@ class LocalStack:
                 f"openlqs local: resuming {len(resumed)} ingestion(s) the last run left unfinished",
                 file=sys.stderr,
             )
+
+    def _other_routes(self) -> list[tuple[ApiRoute, InProcessFunction]]:
+        """The API's routes to functions other than ApiFunction (the console's files). Their handlers
+        are imported on first use, as Lambda would: a project without them still serves its API."""
+        routes = []
+        for route in api_routes(self.template):
+            function = self.functions.get(route.function_id)
+            if route.function_id != API_FUNCTION_ID and function is not None:
+                routes.append((route, function))
+        return routes
 
     def _authorizer(self) -> RequestAuthorizer | None:
         """The template's default authorizer, run in-process as API Gateway would run it."""

@@ -1,4 +1,5 @@
-"""API keys: ``/apiKeys`` (admin only). The secret is in the answer to the create, and nowhere else."""
+"""API keys: ``/apiKeys`` (admin only, but for ``/apiKeys/me``, the caller's own key). The secret is in the
+answer to the create, and nowhere else."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from openlqs.api.common import no_content, paginated, request_context
 from openlqs.api.responses import DELETE, READ, UNAVAILABLE, WRITE, declare
+from openlqs.domain.api_keys import INVALID_CREDENTIALS
+from openlqs.errors import Unauthorized
 from openlqs.models.api_keys import APIKey, APIKeyCreateRequest, APIKeyListParams, APIKeyUpdateRequest
 from openlqs.models.common import DataResponse, PaginatedResponse
 from openlqs.services import get_services
@@ -41,6 +44,20 @@ def list_api_keys(params: Annotated[APIKeyListParams, Query()]) -> PaginatedResp
 )
 def create_api_key(body: APIKeyCreateRequest) -> DataResponse[APIKey]:
     return DataResponse(data=get_services().api_keys.create(body, request_context()))
+
+
+@router.get(
+    "/apiKeys/me",
+    summary="Fetch the API key making the request (its name and role; openlqs)",
+    description="Not a LogQS route. Any key may read itself, e.g. to know whether it may write.",
+    tags=TAGS,
+    responses=declare(DataResponse[APIKey], READ),
+)
+def fetch_own_api_key() -> DataResponse[APIKey]:
+    context = request_context()
+    if context.actor is None:
+        raise Unauthorized(INVALID_CREDENTIALS)
+    return DataResponse(data=get_services().api_keys.get(context.actor))
 
 
 @router.get(
