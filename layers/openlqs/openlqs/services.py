@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from openlqs.adapters.apigateway import ApiGatewayAuthorizerCache
+from openlqs.adapters.digestions import DynamoDigestionIndexRepository
 from openlqs.adapters.objects import (
     DynamoUploadRepository,
     KmsSecretBox,
@@ -21,8 +22,13 @@ from openlqs.adapters.objects import (
 from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.adapters.stepfunctions import StepFunctionsExecutions
+from openlqs.digestion.attempts import DigestionAttempts
+from openlqs.digestion.pipeline import DigestionPipeline
+from openlqs.digestion.reconciler import DigestionReconciler
+from openlqs.digestion.selection import RecordSelector
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
+from openlqs.domain.digestions import DigestionPartService, DigestionService, DigestionTopicService
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
 from openlqs.domain.object_stores import ObjectSpaces, ObjectStoreService
 from openlqs.domain.objects import ObjectService
@@ -56,6 +62,11 @@ class Services:
     trigger: IngestionTrigger
     reconciler: IngestionReconciler
     record_data: RecordDataService
+    digestions: DigestionService
+    digestion_topics: DigestionTopicService
+    digestion_parts: DigestionPartService
+    digestion_pipeline: DigestionPipeline
+    digestion_reconciler: DigestionReconciler
 
 
 def build_services(settings: Settings) -> Services:
@@ -117,6 +128,25 @@ def build_services(settings: Settings) -> Services:
         stored_query_data_max_bytes=settings.stored_query_data_max_bytes,
     )
     drop_folder = DropFolder(groups, logs, ingestions, object_spaces, settings.objects_bucket_name)
+    digestion_executions = StepFunctionsExecutions(
+        settings.digestion_state_machine_arn, setting="DIGESTION_STATE_MACHINE_ARN"
+    )
+    digestion_parts = DigestionPartService(
+        resources, DynamoDigestionIndexRepository(settings.resources_table_name), environment
+    )
+    digestion_attempts = DigestionAttempts(digestion_parts, object_spaces, digestion_executions)
+    digestions = DigestionService(resources, digestion_parts, environment, outputs=digestion_attempts)
+    digestion_pipeline = DigestionPipeline(
+        resources,
+        digestions,
+        digestion_parts,
+        object_spaces,
+        digestion_attempts,
+        RecordSelector(records, record_service.windows, default_bucket_width_ns=width),
+        environment,
+        part_max_records=settings.digestion_part_max_records,
+        part_max_bytes=settings.digestion_part_max_bytes,
+    )
     return Services(
         api_keys=ApiKeyService(resources, environment, ApiGatewayAuthorizerCache()),
         groups=groups,
@@ -130,13 +160,20 @@ def build_services(settings: Settings) -> Services:
         object_stores=object_stores,
         object_spaces=object_spaces,
         pipeline=pipeline,
-        trigger=IngestionTrigger(executions, drop_folder),
+        trigger=IngestionTrigger(executions, drop_folder, digestion_executions),
         reconciler=IngestionReconciler(ingestions, attempts, executions, environment),
         record_data=RecordDataService(
             resources,
             object_spaces,
             ChunkCache(settings.record_chunk_cache_bytes),
             max_inline_bytes=settings.query_data_max_inline_bytes,
+        ),
+        digestions=digestions,
+        digestion_topics=DigestionTopicService(resources, digestions, environment),
+        digestion_parts=digestion_parts,
+        digestion_pipeline=digestion_pipeline,
+        digestion_reconciler=DigestionReconciler(
+            digestions, digestion_attempts, digestion_executions, environment
         ),
     )
 

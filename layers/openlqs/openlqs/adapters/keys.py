@@ -53,6 +53,11 @@ def parse_record_block_sk(sort_key: str) -> tuple[int, str]:
     return int(bucket), segment
 
 
+def digestion_index_pk(part_id: UUID) -> str:
+    """The index of a digestion part, kept beside the part's item."""
+    return f"digestion_index#{part_id}"
+
+
 def upload_pk(scope: str, key: str) -> str:
     """A multipart upload in progress: ``upload#{log#id | store#id}#{full key}``."""
     return f"upload#{scope}#{key}"

@@ -19,7 +19,17 @@ from openlqs.api.access import authorize, principal_of
 from openlqs.api.common import current_event
 from openlqs.api.errors import JSON, register_error_handlers
 from openlqs.api.limits import refuse_request
-from openlqs.api.routers import api_keys, groups, ingestions, logs, object_stores, objects, records, topics
+from openlqs.api.routers import (
+    api_keys,
+    digestions,
+    groups,
+    ingestions,
+    logs,
+    object_stores,
+    objects,
+    records,
+    topics,
+)
 from openlqs.errors import NotFound, OpenLQSError
 from openlqs.settings import get_settings
 from openlqs.version import LOGQS_API_VERSION, __version__
@@ -156,6 +166,7 @@ def build_app() -> APIGatewayRestResolver:
         objects.router,
         object_stores.router,
         api_keys.router,
+        digestions.router,
     ):
         app.include_router(router)
     register_error_handlers(app)
