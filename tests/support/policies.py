@@ -117,6 +117,7 @@ def stack_references(
     bucket: str = DEPLOYED_BUCKET,
     key_id: str = "1234abcd-12ab-34cd-56ef-1234567890ab",
     state_machine_name: str = "IngestionStateMachine-Ab12Cd34",
+    digestion_state_machine_name: str = "DigestionStateMachine-Ef56Gh78",
 ) -> dict[str, Any]:
     """What ``Ref``/``GetAtt`` and the pseudo parameters are in a fake deployed stack.
 
@@ -135,6 +136,10 @@ def stack_references(
         "SecretsKey.Arn": key_arn(key_id),
         "IngestionStateMachine": f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{state_machine_name}",
         "IngestionStateMachine.Name": state_machine_name,
+        "DigestionStateMachine": (
+            f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{digestion_state_machine_name}"
+        ),
+        "DigestionStateMachine.Name": digestion_state_machine_name,
         "OpenlqsApi": REST_API_ID,
     }
     for logical_id, name in tables.items():
