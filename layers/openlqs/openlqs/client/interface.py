@@ -15,12 +15,24 @@ from pydantic import BaseModel
 
 from openlqs.client.models import Object, ObjectList, ObjectPart, ObjectPartList
 from openlqs.client.transport import error_from_response, quote_key
-from openlqs.models import api_keys, ingestions, objects, records, resources
+from openlqs.models import api_keys, digestions, ingestions, objects, records, resources
 from openlqs.models.common import DataResponse, PaginatedResponse
 
 if TYPE_CHECKING:
     from openlqs.client.client import LogQS
-    from openlqs.client.models import APIKey, Group, Ingestion, IngestionPart, Log, ObjectStore, Record, Topic
+    from openlqs.client.models import (
+        APIKey,
+        Digestion,
+        DigestionPart,
+        DigestionTopic,
+        Group,
+        Ingestion,
+        IngestionPart,
+        Log,
+        ObjectStore,
+        Record,
+        Topic,
+    )
 
 T = TypeVar("T")
 #: A page of a list route: ``data`` plus ``offset``, ``limit``, ``order``, ``sort`` and ``count``.
@@ -81,6 +93,23 @@ class List(_Verb):
     def object_store(self, **params: Any) -> Page[ObjectStore]:
         return self._page("objectStores", self._resource.ObjectStore, objects.ObjectStoreListParams, params)
 
+    def digestion(self, **params: Any) -> Page[Digestion]:
+        return self._page("digestions", self._resource.Digestion, digestions.DigestionListParams, params)
+
+    def digestion_topic(self, digestion_id: UUID | str | None = None, **params: Any) -> Page[DigestionTopic]:
+        path = "digestionTopics" if digestion_id is None else f"digestions/{digestion_id}/topics"
+        return self._page(path, self._resource.DigestionTopic, digestions.DigestionTopicListParams, params)
+
+    def digestion_part(self, digestion_id: UUID | str | None = None, **params: Any) -> Page[DigestionPart]:
+        """Parts of a digestion (or all), without their index: fetch a part for it."""
+        path = "digestionParts" if digestion_id is None else f"digestions/{digestion_id}/parts"
+        return self._page(path, self._resource.DigestionPart, digestions.DigestionPartListParams, params)
+
+    # The official client's plural spellings.
+    digestions = digestion
+    digestion_topics = digestion_topic
+    digestion_parts = digestion_part
+
     def api_key(self, **params: Any) -> Page[APIKey]:
         """API keys (admin only); secrets are never listed."""
         return self._page("apiKeys", self._resource.APIKey, api_keys.APIKeyListParams, params)
@@ -137,6 +166,22 @@ class Fetch(_Verb):
 
     def object_store(self, object_store_id: UUID | str) -> DataResponse[ObjectStore]:
         return self._one(f"objectStores/{object_store_id}", self._resource.ObjectStore)
+
+    def digestion(self, digestion_id: UUID | str) -> DataResponse[Digestion]:
+        return self._one(f"digestions/{digestion_id}", self._resource.Digestion)
+
+    def digestion_topic(
+        self, digestion_topic_id: UUID | str, digestion_id: UUID | str | None = None
+    ) -> DataResponse[DigestionTopic]:
+        path = _child_path("digestion", "topics", digestion_topic_id, digestion_id)
+        return self._one(path, self._resource.DigestionTopic)
+
+    def digestion_part(
+        self, digestion_part_id: UUID | str, digestion_id: UUID | str | None = None
+    ) -> DataResponse[DigestionPart]:
+        """A part with its ``index`` (one entry per record, in the order of its blob's bytes)."""
+        path = _child_path("digestion", "parts", digestion_part_id, digestion_id)
+        return self._one(path, self._resource.DigestionPart)
 
     def api_key(self, api_key_id: UUID | str) -> DataResponse[APIKey]:
         return self._one(f"apiKeys/{api_key_id}", self._resource.APIKey)
@@ -219,6 +264,13 @@ def _part_path(ingestion_part_id: UUID | str, ingestion_id: UUID | str | None) -
     return f"ingestions/{ingestion_id}/parts/{ingestion_part_id}"
 
 
+def _child_path(parent: str, children: str, child_id: UUID | str, parent_id: UUID | str | None) -> str:
+    """``digestions/{id}/parts/{id}``, or the flat ``digestionParts/{id}`` without a parent."""
+    if parent_id is None:
+        return f"{parent}{children.capitalize()}/{child_id}"
+    return f"{parent}s/{parent_id}/{children}/{child_id}"
+
+
 def _lock(lock_token: str | None) -> dict[str, Any]:
     return {"lock_token": lock_token} if lock_token else {}
 
@@ -276,6 +328,32 @@ class Create(_Verb):
         body = {"sequence": sequence, **fields}
         request = ingestions.IngestionPartCreateRequest
         return self._create(path, self._resource.IngestionPart, request, body, lock_token)
+
+    def digestion(
+        self, log_id: UUID | str, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[Digestion]:
+        """A digestion of a log (``context={"export": {"format": "mcap"}}`` asks for an export too);
+        add its topics, then queue it (``update.digestion(id, data={"state": "queued"})``)."""
+        body = {"log_id": log_id, **fields}
+        request = digestions.DigestionCreateRequest
+        return self._create("digestions", self._resource.Digestion, request, body, lock_token)
+
+    def digestion_topic(
+        self, digestion_id: UUID | str, topic_id: UUID | str, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[DigestionTopic]:
+        """A topic of the digestion's log, with ``start_time``/``end_time``, ``frequency`` and filters."""
+        path = f"digestions/{digestion_id}/topics"
+        body = {"topic_id": topic_id, **fields}
+        request = digestions.DigestionTopicCreateRequest
+        return self._create(path, self._resource.DigestionTopic, request, body, lock_token)
+
+    def digestion_part(
+        self, digestion_id: UUID | str, sequence: int, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[DigestionPart]:
+        path = f"digestions/{digestion_id}/parts"
+        body = {"sequence": sequence, **fields}
+        request = digestions.DigestionPartCreateRequest
+        return self._create(path, self._resource.DigestionPart, request, body, lock_token)
 
     def object_store(self, bucket_name: str, **fields: Any) -> DataResponse[ObjectStore]:
         body = {"bucket_name": bucket_name, **fields}
@@ -362,6 +440,35 @@ class Update(_Verb):
         request = ingestions.IngestionPartUpdateRequest
         return self._update(path, self._resource.IngestionPart, request, data, lock_token)
 
+    def digestion(
+        self, digestion_id: UUID | str, data: dict[str, Any], lock_token: str | None = None
+    ) -> DataResponse[Digestion]:
+        path = f"digestions/{digestion_id}"
+        request = digestions.DigestionUpdateRequest
+        return self._update(path, self._resource.Digestion, request, data, lock_token)
+
+    def digestion_topic(
+        self,
+        digestion_topic_id: UUID | str,
+        data: dict[str, Any],
+        digestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> DataResponse[DigestionTopic]:
+        path = _child_path("digestion", "topics", digestion_topic_id, digestion_id)
+        request = digestions.DigestionTopicUpdateRequest
+        return self._update(path, self._resource.DigestionTopic, request, data, lock_token)
+
+    def digestion_part(
+        self,
+        digestion_part_id: UUID | str,
+        data: dict[str, Any],
+        digestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> DataResponse[DigestionPart]:
+        path = _child_path("digestion", "parts", digestion_part_id, digestion_id)
+        request = digestions.DigestionPartUpdateRequest
+        return self._update(path, self._resource.DigestionPart, request, data, lock_token)
+
     def object_store(self, object_store_id: UUID | str, data: dict[str, Any]) -> DataResponse[ObjectStore]:
         path = f"objectStores/{object_store_id}"
         return self._update(path, self._resource.ObjectStore, objects.ObjectStoreUpdateRequest, data)
@@ -406,6 +513,26 @@ class Delete(_Verb):
         lock_token: str | None = None,
     ) -> None:
         self._delete(_part_path(ingestion_part_id, ingestion_id), lock_token)
+
+    def digestion(self, digestion_id: UUID | str, lock_token: str | None = None) -> None:
+        """Delete a digestion with its topics, parts, blobs and export."""
+        self._delete(f"digestions/{digestion_id}", lock_token)
+
+    def digestion_topic(
+        self,
+        digestion_topic_id: UUID | str,
+        digestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> None:
+        self._delete(_child_path("digestion", "topics", digestion_topic_id, digestion_id), lock_token)
+
+    def digestion_part(
+        self,
+        digestion_part_id: UUID | str,
+        digestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> None:
+        self._delete(_child_path("digestion", "parts", digestion_part_id, digestion_id), lock_token)
 
     def object_store(self, object_store_id: UUID | str) -> None:
         self._delete(f"objectStores/{object_store_id}")

@@ -228,6 +228,30 @@ Index = Annotated[
 ]
 
 
+class DigestionPartIndexEntry(BaseModel):
+    """One index entry as a model (what the official client's ``iter_digestion_records`` yields)."""
+
+    topic_id: str
+    ingestion_id: str | None
+    source: str | None
+    data_offset: int
+    data_length: int
+    chunk_compression: str | None
+    chunk_offset: int | None
+    chunk_length: int | None
+    timestamp: Int64
+
+    @classmethod
+    def of(cls, entry: IndexEntry | list[Any]) -> DigestionPartIndexEntry:
+        names = cls.model_fields
+        return cls.model_validate(dict(zip(names, entry, strict=True)))
+
+    @property
+    def message_size(self) -> int:
+        """How many bytes of the part's blob the record takes."""
+        return self.data_length if self.chunk_length is None else self.chunk_length
+
+
 class DigestionPart(ProcessModel):
     """A part of a digestion's output. ``index`` is only returned by fetches (null in lists)."""
 
