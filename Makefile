@@ -83,14 +83,15 @@ official-client: $(VENV)/.installed-dev
 test-compat: $(VENV)/.installed-dev
 	OPENLQS_REQUIRE_COMPAT=1 PYTHON=$(PYTHON) $(PYTEST) tests/e2e/test_official_client.py
 
-# Benchmarks (docs/performance.md), at the sizes the figures were taken (~20 minutes on 2 cores, most
-# of it generating the bags once, cached in the temp folder). Smaller, quicker:
+# Benchmarks (docs/performance.md), at the sizes the figures were taken (~30 minutes on 2 cores, most
+# of it generating the logs once, cached in the temp folder). Smaller, quicker:
 # make bench BENCH_MESSAGES=300000 BENCH_RECORDS=200000 BENCH_FANOUT_MB=24
 BENCH_MESSAGES ?= 2000000
 BENCH_RECORDS ?= 1200000
 BENCH_FANOUT_MB ?= 100
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.ingest --messages $(BENCH_MESSAGES)
+	$(BIN)/python -m bench.mcap --messages $(BENCH_MESSAGES)
 	$(BIN)/python -m bench.queries --records $(BENCH_RECORDS)
 	$(BIN)/python -m bench.storage --records $(BENCH_RECORDS)
 	$(BIN)/python -m bench.memory

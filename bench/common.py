@@ -96,16 +96,18 @@ class Ingested:
     records: int
 
 
-def ingest(stack: Any, http: httpx.Client, base: str, path: Path, name: str) -> Ingested:
+def ingest(
+    stack: Any, http: httpx.Client, base: str, path: Path, name: str, object_key: str = "bench.bag"
+) -> Ingested:
     """Upload ``path`` as a new log's object, then time its ingestion from the POST to completed."""
     group = data(http.post(f"{base}/groups", json={"name": name}))
     log = data(http.post(f"{base}/logs", json={"group_id": group["id"], "name": name}))
-    key = f"lqs/{stack.datastore_id}/logs/{log['id']}/bench.bag"
+    key = f"lqs/{stack.datastore_id}/logs/{log['id']}/{object_key}"
     stack.client("s3").upload_file(str(path), stack.bucket_name, key)
     start = time.perf_counter()
     ingestion = data(
         http.post(
-            f"{base}/ingestions", json={"log_id": log["id"], "object_key": "bench.bag", "state": "queued"}
+            f"{base}/ingestions", json={"log_id": log["id"], "object_key": object_key, "state": "queued"}
         )
     )
     final = wait_for_end(http, f"{base}/ingestions/{ingestion['id']}")

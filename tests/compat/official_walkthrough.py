@@ -3,15 +3,20 @@
 This script runs inside ``.venv-compat`` (see ``scripts/compat-venv.sh``), where the official client and
 the rosbags version it pins are installed; it never imports openlqs. It follows the documentation's
 walkthrough: a group, a log, an uploaded bag, an ingestion run to completion, then topics and records,
-whose bytes and deserialized data are compared with what rosbags reads from the same bag.
+whose bytes and deserialized data are compared with what rosbags reads from the same bag. MCAP files
+(``--mcap``, ROS 2 messages) go the same way, compared with what the ``mcap`` package reads and what
+rosbags deserializes; their records are read with ``fetch_record_bytes``, ``iter_record_data`` (bytes
+and deserialized) and ``get_deserialized_record_data``.
 
     LQS_API_URL=http://127.0.0.1:8000 LQS_DATASTORE_ID=<uuid> \\
         .venv-compat/bin/python tests/compat/official_walkthrough.py \\
-        --topic-counts '{"/rosout": 10, ...}' --every-record-of /rosout example.bag example-lz4.bag
+        --topic-counts '{"/rosout": 10, ...}' --every-record-of /rosout example.bag example-lz4.bag \\
+        --mcap talker.mcap
 
-Each bag gets its own log in the same group. Every passed step prints ``ok <step>``; the first failed step
-prints its error and the script exits 1, so exit 0 means every step passed. The datastore must not hold
-a "Demo Group" yet. ``LQS_API_KEY_ID``/``LQS_API_KEY_SECRET`` are sent when set, placeholders otherwise.
+Each bag and each MCAP file gets its own log in the same group. Every passed step prints ``ok <step>``;
+the first failed step prints its error and the script exits 1, so exit 0 means every step passed. The
+datastore must not hold a "Demo Group" yet. ``LQS_API_KEY_ID``/``LQS_API_KEY_SECRET`` are sent when set,
+placeholders otherwise.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lqs import LogQS
+from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 GROUP_NAME = "Demo Group"
 LOG_NAME = "Demo Log"
@@ -36,6 +43,7 @@ INGESTION_NAME = "Demo Ingestion"
 GROUP_NOTE = "This is a note for the demo group."
 RESOURCE_NOTE = "Updated through the Group resource."
 BAG_MAGIC = b"#ROSBAG V2.0"
+MCAP_MAGIC = b"\x89MCAP0\r\n"
 INGESTION_TIMEOUT_S = 300.0
 # Placeholders for when no key is given: the client only sends an Authorization header with both set.
 DEFAULT_API_KEY_ID = "00000000-0000-4000-8000-00000000c0de"
@@ -197,9 +205,11 @@ def fetch_object_metadata(lqs: LogQS, log: Any, bag: Path) -> None:
     assert meta.presigned_url, "object metadata has no presigned_url"
 
 
-def fetch_object_bytes(lqs: LogQS, log: Any, bag: Path) -> None:
-    head = lqs.fetch.log_object(log_id=log.id, object_key=bag.name, redirect=True, offset=0, length=12)
-    assert head == BAG_MAGIC, f"first 12 bytes are {head!r}, expected {BAG_MAGIC!r}"
+def fetch_object_bytes(lqs: LogQS, log: Any, bag: Path, magic: bytes = BAG_MAGIC) -> None:
+    head = lqs.fetch.log_object(
+        log_id=log.id, object_key=bag.name, redirect=True, offset=0, length=len(magic)
+    )
+    assert head == magic, f"first {len(magic)} bytes are {head!r}, expected {magic!r}"
 
 
 # Ingestions.
@@ -304,6 +314,137 @@ def walk_bag(lqs: LogQS, group: Any, log_name: str, bag: Path, args: argparse.Na
     step("utils.get_deserialized_record_data", deserialize_records, lqs, records, contents)
 
 
+# MCAP files (ROS 2 messages in zstd chunks).
+
+
+@dataclass
+class McapContents:
+    """What the ``mcap`` package reads from an MCAP file, per topic: the schema name, the schema text,
+    and the messages ``(log_time, data)`` in log-time order."""
+
+    types: dict[str, str]
+    definitions: dict[str, str]
+    messages: dict[str, list[tuple[int, bytes]]]
+
+
+def read_mcap(path: Path) -> McapContents:
+    types: dict[str, str] = {}
+    definitions: dict[str, str] = {}
+    messages: dict[str, list[tuple[int, bytes]]] = {}
+    with path.open("rb") as stream:
+        reader = make_reader(stream)
+        summary = reader.get_summary()
+        assert summary is not None, f"{path.name} has no summary"
+        for channel in summary.channels.values():
+            schema = summary.schemas[channel.schema_id]
+            types[channel.topic] = schema.name
+            definitions[channel.topic] = schema.data.decode()
+            messages.setdefault(channel.topic, [])
+        for _, channel, message in reader.iter_messages(log_time_order=True):
+            messages[channel.topic].append((message.log_time, message.data))
+    return McapContents(types, definitions, messages)
+
+
+def as_dict(message: Any) -> Any:
+    """A rosbags ROS 2 message as the official client's CDR deserializer renders it: the dataclass's
+    fields as a dict, constants included and ``__msgtype__`` left out (what orjson makes of a
+    dataclass), arrays as lists."""
+    if hasattr(message, "tolist"):
+        return message.tolist()
+    if isinstance(message, list | tuple):
+        return [as_dict(item) for item in message]
+    if is_dataclass(message):
+        fields = [name for name in message.__dataclass_fields__ if not name.startswith("__")]
+        return {name: as_dict(getattr(message, name)) for name in fields}
+    return message
+
+
+def ros2_decoder(contents: McapContents) -> Callable[[str, bytes], Any]:
+    """Deserialize a topic's CDR bytes with rosbags (its latest types, the file's own for others)."""
+    typestore = get_typestore(Stores.LATEST)
+
+    def decode(topic: str, data: bytes) -> Any:
+        type_name = contents.types[topic]
+        if type_name not in typestore.types:
+            typestore.register(get_types_from_msg(contents.definitions[topic], type_name))
+        return as_dict(typestore.deserialize_cdr(data, type_name))
+
+    return decode
+
+
+def list_mcap_topics(log: Any, contents: McapContents) -> dict[str, Any]:
+    topics = {topic.name: topic for topic in log.list_topics()}
+    counts = {name: topic.record_count for name, topic in topics.items()}
+    expected = {name: len(messages) for name, messages in contents.messages.items()}
+    assert counts == expected, f"log.list_topics() record counts {counts}, the mcap reader's {expected}"
+    for name, topic in topics.items():
+        typed = (topic.type_encoding, topic.type_name)
+        assert typed == ("cdr", contents.types[name]), f"{name} is typed {typed}"
+        assert topic.type_data == contents.definitions[name], f"{name}: type_data is not the schema"
+    return topics
+
+
+def list_mcap_records(topics: dict[str, Any], contents: McapContents) -> dict[str, list[Any]]:
+    records: dict[str, list[Any]] = {}
+    for name, topic in topics.items():
+        records[name] = topic.list_records() if topic.record_count else []
+        timestamps = [record.timestamp for record in records[name]]
+        expected = [log_time for log_time, _ in contents.messages[name]]
+        assert timestamps == expected, (
+            f"{name}: topic.list_records() timestamps differ from the mcap reader's"
+        )
+        compressions = {record.chunk_compression for record in records[name]}
+        assert compressions <= {"zstd_mcap"}, f"{name}: chunk_compression {compressions}"
+    return records
+
+
+def fetch_mcap_record_bytes(lqs: LogQS, records: dict[str, list[Any]], contents: McapContents) -> None:
+    for name, topic_records in records.items():
+        fetched = [lqs.utils.fetch_record_bytes(record) for record in topic_records]
+        expected = [data for _, data in contents.messages[name]]
+        assert fetched == expected, f"{name}: fetch_record_bytes differs from the mcap reader's bytes"
+
+
+def iter_mcap_record_data(lqs: LogQS, records: dict[str, list[Any]], contents: McapContents) -> None:
+    decode = ros2_decoder(contents)
+    for name, topic_records in records.items():
+        expected = [data for _, data in contents.messages[name]]
+        read = [data for _, data in lqs.utils.iter_record_data(topic_records)]
+        assert read == expected, f"{name}: iter_record_data differs from the mcap reader's bytes"
+        decoded = [data for _, data in lqs.utils.iter_record_data(topic_records, deserialize_results=True)]
+        want = [decode(name, data) for data in expected]
+        assert decoded == want, (
+            f"{name}: iter_record_data(deserialize_results=True) gave {decoded[:1]}, rosbags {want[:1]}"
+        )
+
+
+def deserialize_mcap_records(lqs: LogQS, records: dict[str, list[Any]], contents: McapContents) -> None:
+    decode = ros2_decoder(contents)
+    for name, topic_records in records.items():
+        for record, (_, data) in list(zip(topic_records, contents.messages[name], strict=True))[:3]:
+            got = lqs.utils.get_deserialized_record_data(record)
+            assert got == decode(name, data), (
+                f"{name}: deserialized {got}, rosbags reads {decode(name, data)}"
+            )
+
+
+def walk_mcap(lqs: LogQS, group: Any, log_name: str, path: Path) -> None:
+    """The walkthrough from "Logs" on, for one MCAP file of ROS 2 messages in a log of its own."""
+    print(f"-- {path.name} as log {log_name!r}", flush=True)
+    contents = read_mcap(path)
+    log = step("Log.fetch_or_create", fetch_or_create_log, lqs, group, log_name)
+    step("utils.upload_log_object", upload_bag, lqs, log, path)
+    step("fetch.log_object bytes (MCAP magic)", fetch_object_bytes, lqs, log, path, MCAP_MAGIC)
+    ingestion = step("Ingestion.fetch_or_create", create_ingestion, lqs, log, path)
+    step("ingestion.update(state='queued')", queue_ingestion, ingestion)
+    step("ingestion.refresh until completed", wait_for_ingestion, ingestion)
+    topics = step("log.list_topics (cdr, schema names)", list_mcap_topics, log, contents)
+    records = step("topic.list_records", list_mcap_records, topics, contents)
+    step("utils.fetch_record_bytes (zstd_mcap)", fetch_mcap_record_bytes, lqs, records, contents)
+    step("utils.iter_record_data (bytes, deserialized)", iter_mcap_record_data, lqs, records, contents)
+    step("utils.get_deserialized_record_data (cdr)", deserialize_mcap_records, lqs, records, contents)
+
+
 def walk(args: argparse.Namespace) -> None:
     """The whole walkthrough: the group once, then each bag."""
     lqs = step("LogQS(config=...)", connect)
@@ -316,6 +457,8 @@ def walk(args: argparse.Namespace) -> None:
     step("repr(group)", check_group_repr, group)
     for index, bag in enumerate(args.bags):
         walk_bag(lqs, group, LOG_NAME if index == 0 else f"{LOG_NAME} ({bag.name})", bag, args)
+    for path in args.mcap:
+        walk_mcap(lqs, group, f"{LOG_NAME} ({path.name})", path)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -333,6 +476,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=[],
         metavar="TOPIC",
         help="check the bytes of every record of this topic (others: first and last); repeatable",
+    )
+    parser.add_argument(
+        "--mcap",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="an MCAP file of ROS 2 (cdr) messages to upload and ingest in a log of its own; repeatable",
     )
     return parser.parse_args(argv)
 

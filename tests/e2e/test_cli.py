@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import LocalStackProcess
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS
+from tests.support.fixture_logs import FIXTURES
 
 pytestmark = pytest.mark.e2e
 
@@ -60,6 +61,20 @@ def ingested(stack: LocalStackProcess, fixture_bags: Path) -> list[dict[str, Any
 
 def test_cli_ingest_prints_the_bags_topics(ingested: list[dict[str, Any]]) -> None:
     assert {topic["name"]: topic["record_count"] for topic in ingested} == EXAMPLE_BAG_TOPIC_COUNTS
+
+
+def test_cli_ingest_of_an_mcap_file_prints_its_topics(stack: LocalStackProcess, fixture_logs: Path) -> None:
+    name = "rosbag2-talker-mcap/talker.mcap"
+
+    topics = run_json(
+        stack, "ingest", str(fixture_logs / name), "--group", GROUP, "--log", "MCAP", "--no-progress"
+    )
+
+    expected = FIXTURES[name]
+    assert {t["name"]: t["record_count"] for t in topics} == {n: e.count for n, e in expected.items()}
+    assert {t["name"]: (t["type_name"], t["type_encoding"]) for t in topics} == {
+        n: (e.type_name, e.type_encoding) for n, e in expected.items()
+    }
 
 
 def test_cli_ingest_again_neither_uploads_nor_ingests_twice(

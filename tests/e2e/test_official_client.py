@@ -1,4 +1,5 @@
-"""The official LogQS client (logqs==1.1.16) runs the documentation walkthrough against the local stack.
+"""The official LogQS client (logqs==1.1.16) runs the documentation walkthrough against the local stack,
+on ROS 1 bags and on an MCAP file of ROS 2 messages in zstd chunks.
 
 The client lives in its own virtual environment, .venv-compat (scripts/compat-venv.sh), because it pins
 rosbags < 0.11 and heavy media packages; tests/compat/official_walkthrough.py runs there. Without a way
@@ -30,6 +31,8 @@ WALKTHROUGH_TIMEOUT_S = 900
 BAGS = ("example.bag", "example-lz4.bag")
 # Topics whose every record's bytes are checked (the others: first and last record).
 EVERY_RECORD_OF = ("/rosout", "/turtle1/cmd_vel")
+# An MCAP file of ROS 2 messages in zstd chunks, written by the Go mcap tool (shared/fixtures/logs).
+MCAP_FILES = ("rosbag2-talker-mcap/talker.mcap",)
 
 
 def _tail(text: str, lines: int = 30) -> str:
@@ -60,7 +63,11 @@ def compat_python() -> Path:
 
 
 def test_official_client_runs_the_documentation_walkthrough(
-    compat_python: Path, local_stack: LocalStackProcess, fixture_bags: Path, tmp_path: Path
+    compat_python: Path,
+    local_stack: LocalStackProcess,
+    fixture_bags: Path,
+    fixture_logs: Path,
+    tmp_path: Path,
 ) -> None:
     # Given the local stack, and an environment holding no LogQS settings but the stack's
     env = {name: value for name, value in os.environ.items() if not name.startswith("LQS_")}
@@ -78,6 +85,7 @@ def test_official_client_runs_the_documentation_walkthrough(
         json.dumps(EXAMPLE_BAG_TOPIC_COUNTS),
         *(f"--every-record-of={topic}" for topic in EVERY_RECORD_OF),
         *(str(fixture_bags / bag) for bag in BAGS),
+        *(f"--mcap={fixture_logs / name}" for name in MCAP_FILES),
     ]
 
     # When the official client walks through the documentation (from an empty directory, so that no

@@ -7,6 +7,7 @@ use this; the workflow itself is tested in ``tests/integration/test_ingestion_wo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -27,9 +28,12 @@ def put_log_object(aws: dict[str, str], datastore_id: str, log_id: str, key: str
     )
 
 
-def ingest(api: ApiClient, log_id: str, key: str) -> dict[str, Any]:
+def ingest(api: ApiClient, log_id: str, key: str, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """Queue an ingestion of the log object ``key`` and run it to the end; the finished ingestion."""
-    response = api.post("/ingestions", {"log_id": log_id, "object_key": key, "state": "queued"})
+    body: dict[str, Any] = {"log_id": log_id, "object_key": key, "state": "queued"}
+    if context is not None:
+        body["context"] = context
+    response = api.post("/ingestions", body)
     assert response.status == 200, response.body
     ingestion = response.data
     payload = {"ingestion_id": ingestion["id"], "attempt": 1}
@@ -40,3 +44,27 @@ def ingest(api: ApiClient, log_id: str, key: str) -> dict[str, Any]:
     finished = api.get(f"/ingestions/{ingestion['id']}").data
     assert finished["state"] == "completed", finished
     return dict(finished)
+
+
+def run_ingestion(
+    api: ApiClient, log_id: str, key: str, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Queue an ingestion of ``key`` and run it as the state machine does, failures included: any task
+    that raises is caught and "Fail ingestion" runs with the error (the ASL's Catch). The ingestion as
+    it ended (``completed`` or ``failed``)."""
+    body: dict[str, Any] = {"log_id": log_id, "object_key": key, "state": "queued"}
+    if context is not None:
+        body["context"] = context
+    response = api.post("/ingestions", body)
+    assert response.status == 200, response.body
+    ingestion = response.data
+    payload = {"ingestion_id": ingestion["id"], "attempt": 1}
+    try:
+        plan = tasks.plan(payload)
+        for part in plan["parts"]:
+            tasks.process_part(part)
+        tasks.finalize(payload)
+    except Exception as error:
+        cause = {"errorType": type(error).__name__, "errorMessage": str(error)}
+        tasks.fail({**payload, "error": {"Error": type(error).__name__, "Cause": json.dumps(cause)}})
+    return dict(api.get(f"/ingestions/{ingestion['id']}").data)

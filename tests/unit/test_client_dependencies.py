@@ -14,6 +14,8 @@ NOT_IN_THE_BASE_INSTALL = [
     "pydantic_settings",
     "rosbags",
     "lz4",
+    "zstandard",
+    "mcap",
     "tqdm",
     "click",
     "moto",
@@ -39,9 +41,20 @@ def test_client_imports_and_builds_without_server_or_optional_packages() -> None
         from openlqs.formats.compression import decompress
         import bz2
 
+        from openlqs.formats.messages import decode_message
+
         lqs = LogQS(api_url="http://127.0.0.1:9", datastore_id="00000000-0000-0000-0000-000000000001")
         assert lqs.resource.Group.__name__ == "Group"
         assert decompress(bz2.compress(b"chunk"), "bz2") == b"chunk"
+        # JSON messages (an MCAP json channel) decode without anything installed
+        assert decode_message("json", "MouseEvent", "{{}}", b'{{"x": 1}}') == {{"x": 1}}
+        # a zstd chunk needs zstandard only when one is read, and says so
+        try:
+            decompress(bytes(40), "zstd_mcap")
+        except ValueError as error:
+            assert "zstandard" in str(error), error
+        else:
+            raise AssertionError("a zstd_mcap chunk decompressed without zstandard")
         print("ok")
         """
     )

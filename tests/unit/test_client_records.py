@@ -7,8 +7,10 @@ storage answers ``Range`` reads of in-memory objects, recording each one.
 from __future__ import annotations
 
 import bz2
+import json
 import os
 import re
+import struct
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote
@@ -25,6 +27,7 @@ from openlqs.records.reading import MAX_COALESCED_READ
 from tests.support.bags import string_message
 from tests.support.client import BASE, CREATED_AT, data
 from tests.support.client import offline_client as client_over
+from tests.support.mcap import indexed_messages, ros2_string, write_mcap
 
 STORAGE = "http://storage.test"
 LOG_ID = UUID("1a1a1a1a-1111-2222-3333-444444444444")
@@ -82,15 +85,18 @@ def _ingestion_json() -> dict[str, Any]:
     }
 
 
-def _topic_json(type_name: str, type_data: str) -> dict[str, Any]:
+def _topic_json(
+    type_name: str | None, type_data: str | None, type_encoding: str | None = "ros1", **fields: Any
+) -> dict[str, Any]:
     return {
         "id": str(TOPIC_ID),
         "created_at": CREATED_AT.isoformat(),
         "log_id": str(LOG_ID),
         "name": "/chatter",
         "type_name": type_name,
-        "type_encoding": "ros1",
+        "type_encoding": type_encoding,
         "type_data": type_data,
+        **fields,
     }
 
 
@@ -279,4 +285,96 @@ def test_deserialize_refuses_a_topic_without_a_definition() -> None:
     (record,) = _records(lqs, (0, 6))
 
     with pytest.raises(ValueError, match="no message definition"):
+        lqs.utils.get_deserialized_record_data(record)
+
+
+def _mcap_records(lqs: LogQS, data: bytes) -> list[Record]:
+    """Records of every message of the MCAP file ``data`` (stored as KEY), as openlqs indexes them."""
+    return [
+        lqs.resource.Record.model_validate(
+            {
+                "timestamp": message.log_time,
+                "log_id": str(LOG_ID),
+                "topic_id": str(TOPIC_ID),
+                "created_at": CREATED_AT.isoformat(),
+                "ingestion_id": str(INGESTION_ID),
+                "data_offset": message.position.data_offset,
+                "data_length": message.position.data_length,
+                "chunk_compression": message.position.chunk_compression,
+                "chunk_offset": message.position.chunk_offset,
+                "chunk_length": message.position.chunk_length,
+            }
+        )
+        for message in indexed_messages(data)
+    ]
+
+
+@pytest.mark.parametrize(("compression", "stored"), [("zstd", "zstd_mcap"), ("lz4", "lz4"), ("none", None)])
+def test_iter_record_data_decodes_ros2_cdr_records_of_an_mcap_file(
+    compression: str, stored: str | None
+) -> None:
+    texts = [f"message {i}" for i in range(40)]
+    data = write_mcap(
+        [("/chatter", 1_000 + i, ros2_string(text)) for i, text in enumerate(texts)],
+        compression=compression,
+        chunk_size=512,
+    )
+    api = FakeObjectApi({KEY: data}, topic=_topic_json("std_msgs/msg/String", "string data\n", "cdr"))
+    lqs = client_over(api)
+    records = _mcap_records(lqs, data)
+    assert {record.chunk_compression for record in records} == {stored}
+
+    decoded = [message for _, message in lqs.utils.iter_record_data(records, deserialize_results=True)]
+    raw = [lqs.utils.fetch_record_bytes(record) for record in records[:3]]
+
+    assert decoded == [{"data": text} for text in texts]
+    assert raw == [ros2_string(text) for text in texts[:3]]  # with the 4-byte CDR header
+    if stored is not None:  # each chunk read once, however many records it holds
+        assert len(api.reads) == len({record.data_offset for record in records})
+
+
+def test_get_deserialized_record_data_decodes_a_custom_cdr_type_from_the_topics_definition() -> None:
+    definition = "int32 x\nstring label\nGrid grid\n" + "=" * 80 + "\nMSG: demo_msgs/Grid\nuint8[] cells\n"
+    cells = bytes([1, 2, 3])
+    message = (
+        b"\x00\x01\x00\x00"  # CDR little endian
+        + struct.pack("<i", -7)
+        + struct.pack("<I", 3)
+        + b"ab\x00"
+        + b"\x00"  # "ab" + NUL, padded to 4
+        + struct.pack("<I", len(cells))
+        + cells
+    )
+    data = write_mcap([("/chatter", 5, message)], compression="zstd")
+    api = FakeObjectApi({KEY: data}, topic=_topic_json("demo_msgs/msg/Point", definition, "cdr"))
+    lqs = client_over(api)
+    (record,) = _mcap_records(lqs, data)
+
+    assert lqs.utils.get_deserialized_record_data(record) == {
+        "x": -7,
+        "label": "ab",
+        "grid": {"cells": cells},
+    }
+
+
+def test_get_deserialized_record_data_of_a_json_topic_is_the_json_object() -> None:
+    events = [json.dumps({"x": i, "button": "left"}).encode() for i in range(3)]
+    data = write_mcap([("/chatter", 10 + i, event) for i, event in enumerate(events)])
+    api = FakeObjectApi({KEY: data}, topic=_topic_json("MouseEvent", '{"type": "object"}', "json"))
+    lqs = client_over(api)
+
+    decoded = [lqs.utils.get_deserialized_record_data(record) for record in _mcap_records(lqs, data)]
+
+    assert decoded == [{"x": i, "button": "left"} for i in range(3)]
+
+
+def test_deserialize_of_an_untyped_mcap_topic_says_its_records_are_bytes_only() -> None:
+    data = write_mcap([("/chatter", 10, b"\x08\x96\x01")])
+    topic = _topic_json("foxglove.LaserScan", None, None, context={"message_encoding": "protobuf"})
+    api = FakeObjectApi({KEY: data}, topic=topic)
+    lqs = client_over(api)
+    (record,) = _mcap_records(lqs, data)
+
+    assert lqs.utils.fetch_record_bytes(record) == b"\x08\x96\x01"
+    with pytest.raises(ValueError, match=r"protobuf messages.*bytes only"):
         lqs.utils.get_deserialized_record_data(record)

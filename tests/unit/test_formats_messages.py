@@ -12,6 +12,7 @@ from openlqs.formats.messages import (
     MessageDecodeError,
     NoDecoder,
     decode_message,
+    encoding_of,
     is_decodable,
     to_json_value,
 )
@@ -173,3 +174,22 @@ def test_decode_cdr_remembers_a_definition_that_does_not_build() -> None:
             decode_message("cdr", name, "this is not ( a definition", b"\x00\x01\x00\x00")
 
     assert _cdr_typestore_or_error.cache_info().hits >= 2
+
+
+@pytest.mark.parametrize(
+    ("type_encoding", "type_name", "type_data", "decoder"),
+    [
+        ("ros1", "std_msgs/String", "string data", "ros1"),
+        ("ros1", "std_msgs/String", None, None),  # a ROS 1 message needs its definition
+        ("cdr", "std_msgs/msg/String", None, "cdr"),  # rosbags knows the standard ROS 2 types
+        ("cdr", None, "string data", None),
+        ("json", None, None, "json"),
+        (None, "std_msgs/String", "string data", "ros1"),  # a topic made through the API, untyped
+        (None, "foxglove.LaserScan", None, None),  # an MCAP protobuf channel: bytes only
+        ("rbuf", "Type", "{}", None),
+    ],
+)
+def test_encoding_of_a_topic_names_its_decoder_or_none(
+    type_encoding: str | None, type_name: str | None, type_data: str | None, decoder: str | None
+) -> None:
+    assert encoding_of(type_encoding, type_name, type_data) == decoder

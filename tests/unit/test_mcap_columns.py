@@ -138,13 +138,19 @@ def test_columns_agree_with_the_span_counts(variant: str) -> None:
     data = write_mcap(MESSAGES, chunk_size=1500, **VARIANTS[variant])
     index = read_index(BytesSource(data))
 
+    totals: Counter[int] = Counter()
     for span in index.spans:
         found: Counter[int] = Counter()
         for columns in index_columns(data[span.start : span.end], span.start):
             found.update(np.asarray(columns.connection_ids).tolist())
-        if span.counts:  # empty only where the file has no message indexes to count from
+        totals.update(found)
+        if span.counted:  # else estimated from the statistics: only their sums are exact
             assert dict(found) == span.counts
-    assert sum(span.message_count for span in index.spans) in (0, len(MESSAGES))
+    estimated: Counter[int] = Counter()
+    for span in index.spans:
+        estimated.update(span.counts)
+    assert estimated == totals
+    assert sum(span.message_count for span in index.spans) == len(MESSAGES)
 
 
 def test_columns_keep_equal_log_times_in_file_order() -> None:
@@ -305,8 +311,11 @@ def test_columns_refuse_a_chunk_whose_crc_does_not_match() -> None:
     _, _, records, _, _ = _chunk_at(bytes(data), second.start)
     data[records + 40] ^= 0xFF  # inside a message's data: the records still parse
 
-    with pytest.raises(BadLogFile, match=f"chunk at byte {second.start} is corrupt: the CRC"):
+    with pytest.raises(BadLogFile, match=f"chunk at byte {second.start} is corrupt: the CRC") as raised:
         list(index_columns(bytes(data[second.start : second.end]), second.start))
+    # where it is, for the failed ingestion's error_payload
+    assert raised.value.payload["chunk_offset"] == second.start
+    assert raised.value.payload["crc"] != raised.value.payload["expected_crc"]
 
 
 @pytest.mark.parametrize("compression", ["zstd", "lz4"])
@@ -331,8 +340,9 @@ def test_columns_refuse_an_unknown_chunk_compression_naming_it() -> None:
     inner = string_schema_and_channel(1, "/a") + message_record(1, 7, b"payload")
     part = chunk_record(inner, "brotli", crc=0)
 
-    with pytest.raises(BadLogFile, match="'brotli'"):
+    with pytest.raises(BadLogFile, match="'brotli'") as raised:
         list(index_columns(part, 64))
+    assert raised.value.payload == {"chunk_offset": 64, "compression": "brotli"}
 
 
 def test_columns_refuse_a_range_cut_inside_a_record() -> None:

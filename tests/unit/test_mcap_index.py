@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections import Counter
 
 import pytest
 from mcap.writer import IndexType, Writer
@@ -13,7 +14,7 @@ from mcap.writer import IndexType, Writer
 from openlqs.errors import BadLogFile
 from openlqs.formats.base import Channel
 from openlqs.formats.mcap import McapFormat, attachments, read_index
-from openlqs.formats.mcap.summary import TAIL_READ
+from openlqs.formats.mcap.summary import TAIL_READ, apportion
 from tests.support.mcap import (
     MAGIC,
     BytesSource,
@@ -94,14 +95,32 @@ def test_index_of_one_chunk_without_message_indexes_counts_from_the_statistics()
     assert span.counts == {1: 10, 2: 10, 3: 10}
 
 
-def test_index_of_chunks_without_message_indexes_leaves_counts_to_the_columns() -> None:
+def test_index_of_chunks_without_message_indexes_estimates_counts_from_the_statistics() -> None:
     data = write_mcap(MESSAGES, chunk_size=3000, index_types=IndexType.CHUNK)
 
     index = read_index(BytesSource(data))
 
-    assert len(index.spans) > 2 and all(span.counts == {} for span in index.spans)
+    # Each chunk's share of the statistics' totals, by its uncompressed size: estimates whose sums
+    # per channel are exact (what planning needs: the record limit, the topics' rates).
+    assert len(index.spans) > 2 and not any(span.counted for span in index.spans)
+    totals: Counter[int] = Counter()
+    for span in index.spans:
+        totals.update(span.counts)
+    assert totals == Counter(m.channel_id for m in indexed_messages(data, index))
     assert index.salvaged is False
     assert len(indexed_messages(data, index)) == len(MESSAGES)
+
+
+def test_index_of_chunks_without_message_indexes_or_statistics_is_scanned() -> None:
+    data = write_mcap(MESSAGES, chunk_size=3000, index_types=IndexType.CHUNK, statistics=False)
+
+    index = read_index(BytesSource(data))
+
+    # Nothing in the summary says how many messages the chunks hold: a scan counts them.
+    assert index.salvaged is True and index.ignored_bytes == 0
+    assert "no statistics" in index.context["salvage"]["reason"]
+    assert all(span.counted for span in index.spans)
+    assert sum(span.message_count for span in index.spans) == len(MESSAGES)
 
 
 def test_index_of_an_empty_file_has_no_spans() -> None:
@@ -270,6 +289,22 @@ def test_index_keeps_channel_metadata_in_the_context() -> None:
     assert channel.context["metadata"] == {"offered_qos_profiles": qos}
 
 
+def test_index_leaves_channel_metadata_too_large_for_a_topic_out_with_its_size() -> None:
+    channel = _channel(Topic("/qos", metadata={"offered_qos_profiles": "q" * 20_000}), ros2_string("x"))
+
+    assert "metadata" not in channel.context and channel.context["metadata_bytes"] > 20_000
+
+
+def test_index_keeps_no_type_schema_for_a_json_schema_nested_deeper_than_a_topic_holds() -> None:
+    deep: dict[str, object] = {"type": "string"}
+    for _ in range(40):
+        deep = {"type": "object", "properties": {"x": deep}}
+    schema = json.dumps(deep).encode()
+    channel = _channel(Topic("/deep", "Deep", "jsonschema", schema, "json"), b'{"x": {}}')
+
+    assert (channel.type_encoding, channel.type_data, channel.type_schema) == ("json", schema.decode(), None)
+
+
 def test_index_makes_channels_of_one_schema_on_one_topic_one_topic() -> None:
     definition = b"string data\n"
     data = raw_mcap(
@@ -392,6 +427,7 @@ def test_index_scans_when_the_summary_crc_does_not_match() -> None:
 
     assert index.salvaged is True
     assert index.context["salvage"] == {
+        "index_missing": True,
         "reason": "the summary section does not match its CRC",
         "ignored_bytes": 0,
     }
@@ -427,3 +463,35 @@ def test_index_bounds_the_listing_it_puts_in_the_context(monkeypatch: pytest.Mon
     small, large = context["metadata"]
     assert small["metadata"] == {"k": "v"}
     assert large["metadata"] is None and large["metadata_bytes"] > 10_000
+
+
+def test_index_bounds_the_listings_json_as_a_whole() -> None:
+    # Every metadata record is small, but 300 of them would not fit an ingestion's context
+    data = write_mcap(MESSAGES[:10], metadata=[(f"m{i}", {"k": "v" * 1000}) for i in range(300)])
+
+    context = read_index(BytesSource(data)).context
+
+    assert len(json.dumps(context)) < attachments.MAX_LISTING_BYTES + 1024
+    assert context["metadata_count"] == 300
+    listed = context["metadata"]
+    assert 0 < len(listed) < 300
+    assert listed[0]["metadata"] == {"k": "v" * 1000}
+    assert listed[-1]["metadata"] is None  # past the budget: listed without the pairs first
+
+
+@pytest.mark.parametrize(
+    ("total", "weights", "shares"),
+    [
+        (10, [1, 1], [5, 5]),
+        (7, [3, 1], [5, 2]),
+        (2, [1, 1, 1], [1, 1, 0]),
+        (5, [0, 0], [3, 2]),
+        (0, [4], [0]),
+    ],
+)
+def test_apportion_splits_a_total_exactly_by_weight(
+    total: int, weights: list[int], shares: list[int]
+) -> None:
+    found = apportion(total, weights)
+
+    assert found == shares and sum(found) == total

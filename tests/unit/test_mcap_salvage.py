@@ -68,6 +68,7 @@ def test_salvage_ignores_what_follows_the_last_complete_record() -> None:
     assert index.spans[-1].end == spans[3].end
     assert index.ignored_bytes == cut - spans[4].start
     assert index.context["salvage"] == {
+        "index_missing": True,
         "reason": "the file does not end with a footer (cut off?)",
         "ignored_bytes": cut - spans[4].start,
     }
@@ -114,7 +115,7 @@ def test_salvage_of_a_complete_file_without_chunk_indexes_ignores_nothing(
     index = read_index(BytesSource(data))
 
     assert index.salvaged is True and index.ignored_bytes == 0
-    assert index.context["salvage"] == {"reason": reason, "ignored_bytes": 0}
+    assert index.context["salvage"] == {"index_missing": True, "reason": reason, "ignored_bytes": 0}
     assert sum(span.message_count for span in index.spans) == len(MESSAGES)
     assert {c.topic for c in index.channels.values()} == {"/a", "/b", "/c"}
 

@@ -12,6 +12,7 @@ import pytest
 from rosbags.rosbag1 import Reader, Writer
 
 from openlqs.errors import BadLogFile
+from openlqs.formats.ros1 import Ros1Format
 from openlqs.formats.ros1.bag import (
     BagIndex,
     MessagePosition,
@@ -201,6 +202,9 @@ def test_salvage_recovers_complete_chunks_of_a_cut_off_recording(tmp_path: Path)
     assert index.salvaged is True
     assert len(index.chunks) == 10
     assert index.ignored_bytes == cut_at - complete_index.chunks[10].start
+    salvage = Ros1Format().read_index(source).context["salvage"]
+    assert salvage["index_missing"] is True and salvage["ignored_bytes"] == index.ignored_bytes
+    assert "cut off" in salvage["reason"]
     expected = [m for c in complete_index.chunks[:10] for m in index_chunks(full[c.start : c.end], c.start)]
     assert [(p.timestamp, p.data_offset) for p in positions] == [
         (p.timestamp, p.data_offset) for p in expected

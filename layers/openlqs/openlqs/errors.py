@@ -7,7 +7,7 @@ cannot drift from the definition.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class OpenLQSError(Exception):
@@ -86,9 +86,17 @@ class Locked(OpenLQSError):
 
 
 class BadLogFile(OpenLQSError):
-    """A log file cannot be read (not a bag, truncated, corrupt)."""
+    """A log file cannot be read (not a bag, truncated, corrupt).
+
+    ``payload`` says where, for a failed ingestion's ``error_payload`` (``{"chunk_offset": 1234}``: the
+    file offset of the chunk that is corrupt).
+    """
 
     status_code = 400
+
+    def __init__(self, detail: str, *, payload: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.payload: dict[str, Any] = dict(payload or {})
 
 
 class StaleAttempt(OpenLQSError):

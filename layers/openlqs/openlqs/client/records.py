@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from openlqs.formats.messages import decode_ros1
+from openlqs.formats.messages import decode_message, encoding_of
 from openlqs.records.reading import CHUNK_CACHE_BYTES, ChunkCache, RecordBytesReader
 
 if TYPE_CHECKING:
@@ -91,10 +91,22 @@ class RecordReader:
         return self._bytes.iter_bytes(records)
 
     def deserialize(self, record: Record, data: bytes, topic: Topic | None = None) -> dict[str, Any]:
-        """The message decoded with the topic's own definition (needs rosbags)."""
+        """The message decoded by its topic's ``type_encoding``: ``ros1`` and ``cdr`` with the topic's
+        own definitions (needs rosbags), ``json``. ``ValueError`` for a topic whose messages are bytes
+        only (protobuf…, or no definition); ``MessageDecodeError`` (a ``ValueError``) for bytes that do
+        not decode."""
         topic = topic or self.topic(record.topic_id)
-        if topic.type_encoding not in (None, "ros1"):
-            raise ValueError(f"Topic {topic.name} holds {topic.type_encoding} messages; only ros1 decodes")
-        if not topic.type_name or not topic.type_data:
-            raise ValueError(f"Topic {topic.name} has no message definition (type_name/type_data)")
-        return decode_ros1(topic.type_name, topic.type_data, data)
+        encoding = encoding_of(topic.type_encoding, topic.type_name, topic.type_data)
+        if encoding is None:
+            if topic.type_encoding is None and not topic.type_data:
+                kept = (topic.context or {}).get("message_encoding")
+                detail = f" ({kept} messages)" if kept else ""
+                raise ValueError(
+                    f"Topic {topic.name} has no message definition (type_name/type_data) and no "
+                    f"type_encoding{detail}: its records are bytes only (fetch_record_bytes)"
+                )
+            raise ValueError(
+                f"Topic {topic.name} ({topic.type_encoding}, {topic.type_name!r}) has no message "
+                "definition openlqs can decode with"
+            )
+        return decode_message(encoding, topic.type_name, topic.type_data, data)

@@ -22,7 +22,13 @@ from openlqs.domain.objects import ObjectSpace
 from openlqs.domain.ports import ResourceRepository
 from openlqs.domain.resources import INGESTION
 from openlqs.errors import ContentTooLarge, OpenLQSError
-from openlqs.formats.messages import DEFAULT_MAX_INLINE_BYTES, MessageDecodeError, decode_ros1, to_json_value
+from openlqs.formats.messages import (
+    DEFAULT_MAX_INLINE_BYTES,
+    MessageDecodeError,
+    decode_message,
+    encoding_of,
+    to_json_value,
+)
 from openlqs.models.records import Record
 from openlqs.models.resources import Topic
 from openlqs.records.previews import PreviewError, image_preview, is_image_type
@@ -182,9 +188,12 @@ class RecordDataService:
 
     @staticmethod
     def _decode(topic: Topic, data: bytes) -> dict[str, Any] | None:
-        if topic.type_encoding not in (None, "ros1") or not topic.type_name or not topic.type_data:
+        """The message decoded by its topic's ``type_encoding`` (``ros1``, ``cdr`` from the topic's own
+        definitions, ``json``); None for messages openlqs keeps as bytes only (protobuf…)."""
+        encoding = encoding_of(topic.type_encoding, topic.type_name, topic.type_data)
+        if encoding is None:
             return None
-        return decode_ros1(topic.type_name, topic.type_data, data)
+        return decode_message(encoding, topic.type_name, topic.type_data, data)
 
 
 def _message_size(record: Record) -> int:

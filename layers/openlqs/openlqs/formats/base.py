@@ -82,13 +82,19 @@ class Channel:
 
 @dataclass(frozen=True)
 class Span:
-    """A chunk and what it holds: byte range in the file, time range, messages per channel id."""
+    """A chunk and what it holds: byte range in the file, time range, messages per channel id.
+
+    ``counted`` is False when the file does not say how many messages the chunk holds (an MCAP chunk
+    without message indexes): ``counts`` are then an estimate, apportioned from totals the file states
+    for all such chunks together (so their sum over the spans is exact), or empty when it states none.
+    """
 
     start: int
     end: int
     start_time: int
     end_time: int
     counts: dict[int, int]
+    counted: bool = True
 
     @property
     def message_count(self) -> int:

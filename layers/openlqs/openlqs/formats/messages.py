@@ -207,6 +207,26 @@ def is_decodable(type_encoding: str | None) -> bool:
     return type_encoding is not None and type_encoding in DECODERS
 
 
+def encoding_of(type_encoding: str | None, type_name: str | None, type_data: str | None) -> str | None:
+    """The decoder a topic's messages need, None when they are bytes only.
+
+    A topic without ``type_encoding`` but with a name and a definition is ROS 1 (topics made through
+    the API before there were other encodings); one without a definition has no decoder (an MCAP
+    channel of protobuf, flatbuffer… messages). ``ros1`` needs a definition, ``cdr`` a type name (rosbags
+    knows the standard types without one), ``json`` nothing.
+    """
+    encoding = str(type_encoding) if type_encoding is not None else None
+    if encoding is None:
+        return "ros1" if type_name and type_data else None
+    if not is_decodable(encoding):
+        return None
+    if encoding == "ros1" and not (type_name and type_data):
+        return None
+    if encoding == "cdr" and not type_name:
+        return None
+    return encoding
+
+
 def decode_message(
     type_encoding: str | None, type_name: str | None, type_data: str | None, data: Data
 ) -> dict[str, Any]:

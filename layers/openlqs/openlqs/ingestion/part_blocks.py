@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from openlqs.errors import BadLogFile
 from openlqs.formats.base import ChunkColumns
-from openlqs.formats.messages import MessageDecodeError, decode_message, to_json_value
+from openlqs.formats.messages import MessageDecodeError, decode_message, encoding_of, to_json_value
 from openlqs.models.resources import Topic
 from openlqs.records.blocks import RecordBlock
 from openlqs.records.codec import BlockColumns, encode_columns
@@ -86,8 +86,11 @@ def fit_block(columns: BlockColumns) -> list[tuple[BlockColumns, bytes]]:
 def stored_query_data(topic: Topic, data: bytes) -> dict[str, Any] | None:
     """``{"query_data": ...}`` for a record of an opted-in topic; None when it does not decode (the
     record then reports the error when read)."""
+    encoding = encoding_of(topic.type_encoding, topic.type_name, topic.type_data)
+    if encoding is None:
+        return None  # bytes only (protobuf…): nothing to store
     try:
-        plain = decode_message(topic.type_encoding, topic.type_name or "", topic.type_data or "", data)
+        plain = decode_message(encoding, topic.type_name, topic.type_data, data)
     except MessageDecodeError:
         return None
     return {"query_data": to_json_value(plain)}
@@ -128,8 +131,11 @@ def part_columns(chunks: Iterable[ChunkColumns], topic_of_channel: dict[int, int
         topics = np.where(known_ids[at] == ids, known_topics[at], -1)
         if (topics < 0).any():
             bad = int(np.flatnonzero(topics < 0)[0])
-            position = chunk.offsets[bad] if chunk.compression is None else chunk.chunk_start
-            raise BadLogFile(f"A message at byte {position} uses unknown connection {ids[bad]}.")
+            position = int(chunk.offsets[bad] if chunk.compression is None else chunk.chunk_start)
+            raise BadLogFile(
+                f"A message at byte {position} uses unknown connection {ids[bad]}.",
+                payload={"offset": position, "channel_id": int(ids[bad])},
+            )
         offsets = np.array(chunk.offsets, dtype=np.int64)
         lengths = np.array(chunk.lengths, dtype=np.int64)
         pieces["topic"].append(topics)

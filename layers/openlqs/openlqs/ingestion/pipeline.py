@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
+
+from pydantic import ValidationError
 
 from openlqs.domain.common import Context, Environment
 from openlqs.domain.ingestions import IngestionPartService, IngestionService, attempt_of
@@ -54,6 +57,33 @@ from openlqs.models.resources import Topic, TopicCreateRequest, TopicListParams,
 
 #: The topic context flag that asks ingestions to store small messages' ``query_data``.
 STORE_QUERY_DATA = "store_query_data"
+#: Where an ingestion keeps (server-side) the context keys its last plan wrote from the file's index,
+#: so that the next attempt replaces them and leaves the user's own keys alone.
+INDEX_CONTEXT_KEYS = "index_context_keys"
+#: Where a plan that failed on a bad file keeps where the file is bad (``BadLogFile.payload``) for
+#: "Fail ingestion", with its attempt.
+PLAN_FAILURE = "plan_failure"
+#: The keys of a failed part's ``error_payload`` that say which part it is (the rest came from its error).
+PART_KEYS = frozenset({"part_id", "sequence", "start", "end"})
+
+
+def with_index_context(
+    context: dict[str, Any] | None, index: LogIndex, internal: dict[str, Any]
+) -> dict[str, Any] | None:
+    """An ingestion's ``context`` with what the file's index says (salvage, attachments, metadata
+    records…) in place of what an earlier attempt's index said; the user's own keys are kept (a key of
+    both is the file's). Records the keys written in ``internal``."""
+    earlier = set(internal.get(INDEX_CONTEXT_KEYS) or [])
+    kept = {key: value for key, value in (context or {}).items() if key not in earlier}
+    facts = dict(index.context)
+    if index.salvaged:
+        salvage = dict(facts.get("salvage") or {})
+        salvage.setdefault("index_missing", True)
+        salvage.setdefault("ignored_bytes", index.ignored_bytes)
+        facts["salvage"] = salvage
+    internal[INDEX_CONTEXT_KEYS] = sorted(facts)
+    merged = {**kept, **facts}
+    return merged if merged or context is not None else None
 
 
 @dataclass(frozen=True)
@@ -170,6 +200,15 @@ class IngestionPipeline:
             ProcessState.processing,
             expected_from={ProcessState.queued, ProcessState.processing},
         )
+        created: list[UUID] = []
+        try:
+            return self._plan(ingestion, attempt, created)
+        except Exception as error:
+            self._undo_plan(ingestion, attempt, created, error)
+            raise
+
+    def _plan(self, ingestion: Ingestion, attempt: int, created: list[UUID]) -> PlannedIngestion:
+        ingestion_id = ingestion.id
         source = self._source(ingestion)
         log_format = format_for(source.read(0, SNIFF_BYTES))
         index = log_format.read_index(source)
@@ -183,7 +222,7 @@ class IngestionPipeline:
         touched = self.statistics.clear_ingestion(ingestion)
         if touched:
             self.statistics.refresh(ingestion.log_id, touched)
-        topics, widths, created = self._topics(ingestion, index)
+        topics, widths = self._topics(ingestion, index, created)
         previous = ingestion._internal.get("plan")
         if previous and IngestionPlan.model_validate(previous).attempt == attempt:
             # "Plan ingestion" retried within its attempt: the topics the first run made are this attempt's.
@@ -200,11 +239,7 @@ class IngestionPipeline:
 
         def remember(new: Ingestion) -> None:
             new._internal["plan"] = plan.to_internal()
-            if index.salvaged:
-                new.context = {
-                    **(new.context or {}),
-                    "salvage": {"index_missing": True, "ignored_bytes": index.ignored_bytes},
-                }
+            new.context = with_index_context(new.context, index, new._internal)
 
         self.resources.update(INGESTION, ingestion_id, remember)
         return PlannedIngestion(
@@ -216,10 +251,27 @@ class IngestionPipeline:
             ],
         )
 
+    def _undo_plan(self, ingestion: Ingestion, attempt: int, created: list[UUID], error: Exception) -> None:
+        """A plan that failed leaves nothing behind: the topics it made (still empty) are deleted, and
+        where a bad file is bad is kept for "Fail ingestion"."""
+        for topic_id in created:
+            # Another ingestion of the log may have found the topic meanwhile and written to it.
+            with suppress(OpenLQSError):
+                if not self.records.topic_summary(topic_id).count:
+                    self.topics.delete(topic_id, Context())
+        payload = error.payload if isinstance(error, BadLogFile) else {}
+
+        def note(new: Ingestion) -> None:
+            new._internal[PLAN_FAILURE] = {"attempt": attempt, "payload": payload}
+
+        with suppress(OpenLQSError):
+            self.resources.update(INGESTION, ingestion.id, note)
+
     def _topics(
-        self, ingestion: Ingestion, index: LogIndex
-    ) -> tuple[dict[str, UUID], dict[UUID, int], list[UUID]]:
-        """One topic per topic name (fetched or created); returns channel → topic, widths, created ids."""
+        self, ingestion: Ingestion, index: LogIndex, created: list[UUID]
+    ) -> tuple[dict[str, UUID], dict[UUID, int]]:
+        """One topic per topic name (fetched or created; the ids of those made go to ``created``);
+        returns channel → topic and the topics' bucket widths."""
         counts: dict[int, int] = defaultdict(int)
         first: dict[int, int] = {}
         last: dict[int, int] = {}
@@ -230,7 +282,6 @@ class IngestionPipeline:
                 last[channel_id] = max(last.get(channel_id, span.end_time), span.end_time)
         topics: dict[str, UUID] = {}
         widths: dict[UUID, int] = {}
-        created: list[UUID] = []
         for name, channels in index.topics().items():
             ids = [c.id for c in channels]
             count = sum(counts[i] for i in ids)
@@ -243,7 +294,7 @@ class IngestionPipeline:
             widths[topic.id] = int(topic._internal.get("bucket_width_ns") or width)
             for channel_id in ids:
                 topics[str(channel_id)] = topic.id
-        return topics, widths, created
+        return topics, widths
 
     def _query_data_topics(self, topic_ids: set[UUID]) -> list[UUID]:
         """The topics that opted in to stored ``query_data`` (``context.store_query_data: true``)."""
@@ -258,31 +309,53 @@ class IngestionPipeline:
         _, found = self.topics.list(TopicListParams(log_id=log_id, name=name, limit=1))
         if found:
             return self._typed(found[0], channel), False
-        request = TopicCreateRequest(
-            log_id=log_id,
-            name=name,
-            type_name=channel.type_name,
-            type_encoding=channel.type_encoding,
-            type_data=channel.type_data,
-            type_schema=channel.type_schema,
-            context=channel.context or None,
-        )
+        try:
+            request = TopicCreateRequest(
+                log_id=log_id,
+                name=name,
+                type_name=channel.type_name,
+                type_encoding=channel.type_encoding,
+                type_data=channel.type_data,
+                type_schema=channel.type_schema,
+                context=channel.context or None,
+            )
+        except ValidationError as error:
+            raise BadLogFile(
+                f"Topic {name!r} of the file cannot be stored: {_first_problem(error)}"
+            ) from error
         try:
             return self.topics.create(request, Context(), bucket_width_ns=width), True
         except Conflict:
             return self.topics.list(TopicListParams(log_id=log_id, name=name, limit=1))[1][0], False
 
     def _typed(self, topic: Topic, channel: Channel) -> Topic:
-        """A topic made before its first ingestion (to opt in to stored query_data) gets the file's type."""
-        if topic.type_name is not None and topic.type_data is not None:
+        """A topic made before its first ingestion (to opt in to stored query_data) gets the file's type:
+        what it does not say (name, encoding, definition, schema) is taken from the file."""
+        encoded = topic.type_encoding is not None or channel.type_encoding is None
+        if topic.type_name is not None and topic.type_data is not None and encoded:
             return topic
-        request = TopicUpdateRequest(
-            type_name=topic.type_name or channel.type_name,
-            type_encoding=topic.type_encoding or channel.type_encoding,
-            type_data=topic.type_data or channel.type_data,
-            type_schema=topic.type_schema or channel.type_schema,
-            context={**(topic.context or {}), **channel.context},
-        )
+        changes = {
+            "type_name": topic.type_name or channel.type_name,
+            "type_encoding": topic.type_encoding or channel.type_encoding,
+            "type_data": topic.type_data or channel.type_data,
+            "type_schema": topic.type_schema or channel.type_schema,
+            "context": {**(topic.context or {}), **channel.context},
+        }
+        current = {
+            "type_name": topic.type_name,
+            "type_encoding": topic.type_encoding,
+            "type_data": topic.type_data,
+            "type_schema": topic.type_schema,
+            "context": topic.context,
+        }
+        if changes == current:  # an untyped channel (protobuf…) on a topic that already says so
+            return topic
+        try:
+            request = TopicUpdateRequest(**changes)
+        except ValidationError as error:
+            raise BadLogFile(
+                f"Topic {topic.name!r} cannot take the file's type: {_first_problem(error)}"
+            ) from error
         return self.topics.update(topic.id, request, Context())
 
     def _parts(self, ingestion: Ingestion, index: LogIndex) -> list[tuple[int, UUID]]:
@@ -324,7 +397,13 @@ class IngestionPipeline:
                 raise BadLogFile(f"The file ends at byte {start + len(data)}, inside part {part.sequence}.")
             built = self._blocks(ingestion, plan, part.sequence, data, start)
         except BadLogFile as error:
-            payload = {"part_id": str(part_id), "sequence": part.sequence, "start": start, "end": end}
+            payload = {
+                **error.payload,
+                "part_id": str(part_id),
+                "sequence": part.sequence,
+                "start": start,
+                "end": end,
+            }
             self.parts.transition(
                 part_id,
                 ProcessState.failed,
@@ -425,7 +504,9 @@ class IngestionPipeline:
             if p.state == ProcessState.failed
         ]
         self.attempts.discard(ingestion)
-        payload = {"attempt": attempt, "failed_parts": failed_parts} if failed_parts else {"attempt": attempt}
+        payload: dict[str, Any] = {"attempt": attempt, **_where_it_failed(ingestion, attempt, failed_parts)}
+        if failed_parts:
+            payload["failed_parts"] = failed_parts
         self.ingestions.transition(
             ingestion_id,
             ProcessState.failed,
@@ -434,3 +515,26 @@ class IngestionPipeline:
             error_payload=payload,
         )
         return IngestionOutcome(ingestion_id=ingestion_id, state=ProcessState.failed)
+
+
+def _where_it_failed(
+    ingestion: Ingestion, attempt: int, failed_parts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Where the file is bad (``chunk_offset``…), for a failed ingestion's ``error_payload``: what the
+    plan of this attempt found, else what the first failed part's error said."""
+    plan_failure = ingestion._internal.get(PLAN_FAILURE)
+    if isinstance(plan_failure, dict) and plan_failure.get("attempt") == attempt:
+        return dict(plan_failure.get("payload") or {})
+    for part in sorted(failed_parts, key=lambda p: int(p["sequence"])):
+        found = {
+            key: value for key, value in part.items() if key not in PART_KEYS and not key.startswith("error_")
+        }
+        if found:
+            return found
+    return {}
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem.get("loc", ()))
+    return f"{where} {problem.get('msg', 'is not valid')}".strip()

@@ -15,7 +15,9 @@ anything else          None               schema name   None (encodings in ``con
 =====================  =================  ============  ===============================================
 
 A channel without a schema (schema id 0) is untyped too. The message and schema encodings, and the
-channel's metadata (rosbag2's ``offered_qos_profiles``…), go to the channel's ``context``.
+channel's metadata (rosbag2's ``offered_qos_profiles``…, up to :data:`MAX_CONTEXT_METADATA_BYTES`), go
+to the channel's ``context``. A JSON schema becomes ``type_schema`` only when it is a JSON object a
+topic can hold (:func:`openlqs.models.common.check_json`).
 
 One topic name is one topic: several channels on it are fine (like ROS 1 connections) as long as they
 carry the same type; channels of different types on one name are refused (:func:`check_topics`).
@@ -29,6 +31,7 @@ from typing import Any
 from openlqs.errors import BadLogFile
 from openlqs.formats.base import Channel
 from openlqs.formats.mcap.records import ChannelRecord, Schema
+from openlqs.models.common import check_json
 
 #: ``(message encoding, schema encoding)`` → the contract's ``type_encoding``.
 TYPE_ENCODINGS = {
@@ -47,12 +50,19 @@ def ros1_type_name(name: str) -> str:
     return name
 
 
+#: A channel's metadata larger than this (as JSON) is left out of the topic's context, its size kept.
+MAX_CONTEXT_METADATA_BYTES = 8 * 1024
+
+
 def _json_object(text: str) -> dict[str, Any] | None:
+    """The schema as a JSON object a topic's ``type_schema`` can hold; None for anything else."""
     try:
         value = json.loads(text)
-    except ValueError:
+        if not isinstance(value, dict):
+            return None
+        return dict(check_json(value))
+    except ValueError:  # not JSON, NaN in it, too deep or too large for a topic
         return None
-    return value if isinstance(value, dict) else None
 
 
 def channel_of(record: ChannelRecord, schema: Schema | None) -> Channel:
@@ -62,7 +72,11 @@ def channel_of(record: ChannelRecord, schema: Schema | None) -> Channel:
         "schema_encoding": schema.encoding if schema is not None else None,
     }
     if record.metadata:
-        context["metadata"] = dict(record.metadata)
+        size = len(json.dumps(record.metadata, separators=(",", ":")))
+        if size <= MAX_CONTEXT_METADATA_BYTES:
+            context["metadata"] = dict(record.metadata)
+        else:
+            context["metadata_bytes"] = size
     encoding = None if schema is None else TYPE_ENCODINGS.get((record.message_encoding, schema.encoding))
     text: str | None = None
     if encoding is not None and schema is not None:

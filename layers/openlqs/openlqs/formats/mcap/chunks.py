@@ -68,15 +68,18 @@ def chunk_records(chunk: Chunk, data: Buffer, base: int) -> Buffer:
     """The chunk's decompressed ``records`` (a view of ``data`` when uncompressed), checked against the
     chunk's uncompressed size and CRC; ``BadLogFile`` naming the chunk's offset when they do not match
     or the compression is unknown."""
+    where = {"chunk_offset": chunk.start}
     if chunk.compression not in STORED_COMPRESSIONS:
         raise BadLogFile(
             f"The chunk at byte {chunk.start} uses compression {chunk.compression!r}, which openlqs "
-            "does not read (zstd, lz4 or none)."
+            "does not read (zstd, lz4 or none).",
+            payload={**where, "compression": chunk.compression},
         )
     if chunk.uncompressed_size > MAX_CHUNK_BYTES:
         raise BadLogFile(
             f"The chunk at byte {chunk.start} says it holds {chunk.uncompressed_size} bytes uncompressed; "
-            f"openlqs reads chunks of at most {MAX_CHUNK_BYTES} bytes."
+            f"openlqs reads chunks of at most {MAX_CHUNK_BYTES} bytes.",
+            payload=where,
         )
     start = chunk.records_start - base
     compressed = memoryview(data)[start : start + chunk.records_length]
@@ -89,17 +92,20 @@ def chunk_records(chunk: Chunk, data: Buffer, base: int) -> Buffer:
             records = compressed
     except ValueError as error:
         raise BadLogFile(
-            f"The {chunk.compression} chunk at byte {chunk.start} is corrupt: {error}"
+            f"The {chunk.compression} chunk at byte {chunk.start} is corrupt: {error}", payload=where
         ) from error
     if chunk.compression and len(records) != chunk.uncompressed_size:
         raise BadLogFile(
             f"The chunk at byte {chunk.start} holds {len(records)} bytes; its header says "
-            f"{chunk.uncompressed_size}."
+            f"{chunk.uncompressed_size}.",
+            payload=where,
         )
-    if chunk.uncompressed_crc and zlib.crc32(records) != chunk.uncompressed_crc:
+    crc = zlib.crc32(records) if chunk.uncompressed_crc else 0
+    if crc != chunk.uncompressed_crc:
         raise BadLogFile(
             f"The chunk at byte {chunk.start} is corrupt: the CRC of its records is "
-            f"{zlib.crc32(records):#010x}, its header says {chunk.uncompressed_crc:#010x}."
+            f"{crc:#010x}, its header says {chunk.uncompressed_crc:#010x}.",
+            payload={**where, "crc": crc, "expected_crc": chunk.uncompressed_crc},
         )
     return records
 
@@ -236,13 +242,16 @@ def chunk_columns(
     where = f"the chunk at byte {chunk.start}"
     found = columns_from_indexes(records, indexes or [])
     if found is None:
-        ids, times, starts, lengths, _ = walk_messages(records, 0, len(records), where)
-        found = (
-            np.array(ids, dtype=np.int64),
-            _times(times, starts, where),
-            np.array(starts, dtype=np.int64),
-            np.array(lengths, dtype=np.int64),
-        )
+        try:
+            ids, times, starts, lengths, _ = walk_messages(records, 0, len(records), where)
+            found = (
+                np.array(ids, dtype=np.int64),
+                _times(times, starts, where),
+                np.array(starts, dtype=np.int64),
+                np.array(lengths, dtype=np.int64),
+            )
+        except BadLogFile as error:
+            raise BadLogFile(error.detail, payload={"chunk_offset": chunk.start}) from error
     ids_column, times_column, starts_column, lengths_column = found
     stored = STORED_COMPRESSIONS[chunk.compression]
     if stored == "zstd_mcap":

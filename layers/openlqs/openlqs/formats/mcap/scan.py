@@ -64,8 +64,11 @@ class _Found:
         return Span(self.start, self.end, self.start_time, self.end_time, dict(sorted(self.counts.items())))
 
 
-def _undeclared(channel_id: int, where: str) -> BadLogFile:
-    return BadLogFile(f"The message at {where} uses channel {channel_id}, which the file does not declare.")
+def _undeclared(channel_id: int, where: str, payload: dict[str, int]) -> BadLogFile:
+    return BadLogFile(
+        f"The message at {where} uses channel {channel_id}, which the file does not declare.",
+        payload={**payload, "channel_id": channel_id},
+    )
 
 
 class _Scan:
@@ -146,7 +149,7 @@ class _Scan:
 
     def message(self, channel_id: int, log_time: int, position: int, end: int) -> None:
         if channel_id not in self.declarations.records:
-            raise _undeclared(channel_id, f"byte {position}")
+            raise _undeclared(channel_id, f"byte {position}", {"offset": position})
         run = self.run
         if run is not None and end - run.start > UNCHUNKED_SPAN_BYTES:
             self.close_run()
@@ -168,13 +171,21 @@ class _Scan:
                 elif opcode == Op.CHANNEL:
                     self.declarations.add_channel(parse_channel(records, content, end), position)
             except BadLogFile as error:
-                raise BadLogFile(f"In the chunk at byte {position}, at offset {start}: {error}") from error
+                raise BadLogFile(
+                    f"In the chunk at byte {position}, at offset {start}: {error}",
+                    payload={"chunk_offset": position},
+                ) from error
 
-        ids, times, starts, _, _ = walk_messages(records, 0, len(records), where, declare)
+        try:
+            ids, times, starts, _, _ = walk_messages(records, 0, len(records), where, declare)
+        except BadLogFile as error:
+            if error.payload:
+                raise
+            raise BadLogFile(error.detail, payload={"chunk_offset": position}) from error
         undeclared = set(ids) - set(self.declarations.records)
         if undeclared:
             first = next(i for i, channel_id in enumerate(ids) if channel_id in undeclared)
-            raise _undeclared(ids[first], f"offset {starts[first]} of {where}")
+            raise _undeclared(ids[first], f"offset {starts[first]} of {where}", {"chunk_offset": position})
         if ids:
             found = _Found(position, chunk.end, min(times), max(times))
             found.counts.update(ids)
@@ -218,6 +229,6 @@ def scan_index(source: ByteSource, start: int, reason: str, context: dict[str, A
         context={
             **context,
             **scan.listing.context(),
-            "salvage": {"reason": reason, "ignored_bytes": ignored},
+            "salvage": {"index_missing": True, "reason": reason, "ignored_bytes": ignored},
         },
     )

@@ -8,11 +8,14 @@ of the file's tail usually holds footer and summary alike; a small file is read 
 Spans are the chunks in file order, each running from the chunk record's opcode to the end of its
 message index records; a chunk's message counts per channel come from the lengths of those records
 (each is ``9 + 2 + 4 + 16 x messages`` bytes, and the chunk index says where each one starts), so they
-are known without reading them.
+are known without reading them. Chunks written without message indexes are counted from the
+statistics: exactly for one such chunk, else the statistics' remaining totals apportioned by the
+chunks' uncompressed sizes (``Span.counted`` False: estimates whose sums are exact, which is what
+planning needs: the record limit and each topic's rate).
 
-When the summary cannot be used (no footer, no summary, no chunk indexes, a CRC or a consistency check
-fails), the file is indexed by a scan of its records instead (:mod:`~openlqs.formats.mcap.scan`), which
-says why in ``context["salvage"]``.
+When the summary cannot be used (no footer, no summary, no chunk indexes, chunks neither message
+indexes nor statistics count, a CRC or a consistency check fails), the file is indexed by a scan of its
+records instead (:mod:`~openlqs.formats.mcap.scan`), which says why in ``context["salvage"]``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ COALESCE_GAP = 64 * 1024
 #: A message index record's size without its entries: prefix, channel id, entries' byte length.
 MESSAGE_INDEX_FIXED = RECORD_PREFIX.size + 2 + 4
 MESSAGE_INDEX_ENTRY = 16
+#: The longest profile or library name kept from the header (in the ingestion's context).
+MAX_HEADER_TEXT = 256
 
 
 class _Unusable(Exception):
@@ -154,15 +159,59 @@ def message_counts(chunk_index: ChunkIndex) -> dict[int, int] | None:
     return counts
 
 
+def apportion(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (largest remainders), summing to ``total`` exactly."""
+    weight = sum(weights)
+    if not weights:
+        return []
+    if weight <= 0:
+        weights, weight = [1] * len(weights), len(weights)
+    shares = [total * w // weight for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (total * weights[i]) % weight, reverse=True)
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _estimated(
+    indexes: list[ChunkIndex], counts: list[dict[int, int] | None], statistics: Statistics
+) -> list[dict[int, int] | None]:
+    """Counts for the chunks without message indexes: the statistics' totals less what the other chunks
+    hold, exact for a single such chunk, else apportioned by their uncompressed sizes (an estimate
+    whose sums are exact). None when the statistics do not fit the counted chunks."""
+    rest = dict(statistics.channel_message_counts)
+    for found in counts:
+        for channel_id, count in (found or {}).items():
+            rest[channel_id] = rest.get(channel_id, 0) - count
+    if any(count < 0 for count in rest.values()):
+        return counts
+    unknown = [i for i, found in enumerate(counts) if found is None]
+    filled = list(counts)
+    weights = [indexes[i].uncompressed_size for i in unknown]
+    per_chunk: list[dict[int, int]] = [{} for _ in unknown]
+    for channel_id, count in sorted(rest.items()):
+        for k, share in enumerate(apportion(count, weights)):
+            if share:
+                per_chunk[k][channel_id] = share
+    for k, i in enumerate(unknown):
+        filled[i] = per_chunk[k]
+    return filled
+
+
 def _spans(summary: _Summary, data_start: int, data_end: int, declared: set[int]) -> list[Span]:
-    """The chunks as spans, in file order, with their counts (checked against the statistics)."""
+    """The chunks as spans, in file order, with their counts (checked against the statistics).
+
+    A chunk without message indexes is counted from the statistics (:func:`_estimated`); when the
+    statistics cannot count it either, the summary cannot plan the file and it is scanned.
+    """
     indexes = sorted(summary.chunk_indexes, key=lambda index: index.chunk_start_offset)
     previous_end = data_start
     for index in indexes:
         if index.compression not in STORED_COMPRESSIONS:
             raise BadLogFile(
                 f"The chunk at byte {index.chunk_start_offset} uses compression {index.compression!r}, "
-                "which openlqs does not read (zstd, lz4 or none)."
+                "which openlqs does not read (zstd, lz4 or none).",
+                payload={"chunk_offset": index.chunk_start_offset, "compression": index.compression},
             )
         if index.chunk_start_offset < previous_end or index.end > data_end:
             raise _Unusable(
@@ -176,17 +225,19 @@ def _spans(summary: _Summary, data_start: int, data_end: int, declared: set[int]
                 "which the summary does not declare"
             )
     counts = [message_counts(index) for index in indexes]
+    known = [found is not None for found in counts]
     statistics = summary.statistics
-    if statistics is not None and statistics.channel_message_counts:
-        unknown = [i for i, found in enumerate(counts) if found is None]
-        if len(unknown) == 1:  # the statistics' totals less what the other chunks hold
-            rest = dict(statistics.channel_message_counts)
-            for found in counts:
-                for channel_id, count in (found or {}).items():
-                    rest[channel_id] = rest.get(channel_id, 0) - count
-            if all(count >= 0 for count in rest.values()):
-                counts[unknown[0]] = {channel_id: count for channel_id, count in rest.items() if count}
-    if statistics is not None and all(found is not None for found in counts):
+    if not all(known):
+        if statistics is None or not statistics.channel_message_counts:
+            raise _Unusable(
+                "its chunks have no message indexes and it has no statistics to count their messages from"
+            )
+        counts = _estimated(indexes, counts, statistics)
+        if known.count(False) == 1:
+            known = [True] * len(known)  # the statistics' totals less the others: exact
+    if any(found is None for found in counts):
+        raise _Unusable("its statistics count fewer messages than its message indexes")
+    if statistics is not None:
         total = sum(sum((found or {}).values()) for found in counts)
         if total != statistics.message_count:
             raise _Unusable(
@@ -200,8 +251,9 @@ def _spans(summary: _Summary, data_start: int, data_end: int, declared: set[int]
             index.message_start_time,
             index.message_end_time,
             dict(sorted((found or {}).items())),
+            counted,
         )
-        for index, found in zip(indexes, counts, strict=True)
+        for index, found, counted in zip(indexes, counts, known, strict=True)
     ]
 
 
@@ -301,7 +353,10 @@ def read_index(source: ByteSource) -> LogIndex:
     tail = source.read(tail_start, size)
     head = tail if tail_start == 0 else source.read(0, min(size, HEAD_READ))
     header, data_start = read_header(source, head)
-    context: dict[str, Any] = {"mcap": {"profile": header.profile, "library": header.library}}
+    # The header's strings go to the ingestion's context: a writer's name, not a place for megabytes.
+    context: dict[str, Any] = {
+        "mcap": {"profile": header.profile[:MAX_HEADER_TEXT], "library": header.library[:MAX_HEADER_TEXT]}
+    }
     footer = _footer(tail, tail_start, data_start, size)
     if footer is None:
         return scan_index(source, data_start, "the file does not end with a footer (cut off?)", context)

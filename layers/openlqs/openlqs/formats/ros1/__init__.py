@@ -23,7 +23,23 @@ def channel_of(connection: Connection) -> Channel:
     )
 
 
+#: Why a bag is scanned: its header points at no index (a recording cut off before the bag was closed).
+SALVAGE_REASON = "the bag header points at no index (a recording cut off before the bag was closed?)"
+
+
 def log_index(index: BagIndex) -> LogIndex:
+    """The bag's index as a neutral one; a salvaged bag says so in ``context["salvage"]``."""
+    context = (
+        {
+            "salvage": {
+                "index_missing": True,
+                "reason": SALVAGE_REASON,
+                "ignored_bytes": index.ignored_bytes,
+            }
+        }
+        if index.salvaged
+        else {}
+    )
     return LogIndex(
         format=Ros1Format.name,
         file_size=index.file_size,
@@ -31,6 +47,7 @@ def log_index(index: BagIndex) -> LogIndex:
         spans=index.chunks,
         salvaged=index.salvaged,
         ignored_bytes=index.ignored_bytes,
+        context=context,
     )
 
 

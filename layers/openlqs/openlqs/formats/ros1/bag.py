@@ -607,10 +607,12 @@ def index_chunk_columns(data: bytes, base: int) -> Iterator[ChunkColumns]:
     """Every chunk record of ``data`` (file offset ``base``) as columns, in file order.
 
     A chunk is indexed once the records after it are read: its index-data records (one per connection)
-    follow it in a bag that was closed properly.
+    follow it in a bag that was closed properly. A corrupt chunk is a ``BadLogFile`` whose payload
+    names the chunk's offset (``chunk_offset``).
     """
     position = 0
     pending: _Record | None = None
+    pending_at = 0
     indexes: list[tuple[_Record, memoryview]] = []
     view = memoryview(data)
     while position < len(data):
@@ -620,10 +622,19 @@ def index_chunk_columns(data: bytes, base: int) -> Iterator[ChunkColumns]:
         op = _op(record)
         if op == OP_CHUNK:
             if pending is not None:
-                yield chunk_columns(pending, data, base, indexes)
-            pending, indexes = record, []
+                yield _chunk_columns_at(pending, pending_at, data, base, indexes)
+            pending, pending_at, indexes = record, base + position, []
         elif op == OP_INDEX_DATA and pending is not None:
             indexes.append((record, view[record.data_start - base : record.data_end - base]))
         position = record.end - base
     if pending is not None:
-        yield chunk_columns(pending, data, base, indexes)
+        yield _chunk_columns_at(pending, pending_at, data, base, indexes)
+
+
+def _chunk_columns_at(
+    record: _Record, start: int, data: bytes, base: int, indexes: list[tuple[_Record, memoryview]]
+) -> ChunkColumns:
+    try:
+        return chunk_columns(record, data, base, indexes)
+    except BadLogFile as error:
+        raise BadLogFile(error.detail, payload={"chunk_offset": start, **error.payload}) from error
