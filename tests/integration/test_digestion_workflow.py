@@ -158,3 +158,60 @@ def test_workflow_fails_a_digestion_whose_source_object_was_deleted_naming_it(
     assert (done["state"], done["error_name"]) == ("failed", "NotFound")
     assert key in done["error_message"] and "/rosout" in done["error_message"]
     assert done["error_payload"] == {"attempt": 1}
+
+
+def test_workflow_requeued_after_a_failure_runs_cleanly_on_a_real_mcap_file(
+    api: ApiClient, aws: dict[str, str], workflow: Any, fixture_logs: Path
+) -> None:
+    source = (fixture_logs / "rosbag2-talker-mcap" / "talker.mcap").read_bytes()
+    log = create_log(api, create_group(api, "Digest talker")["id"], "Talker")
+    put_log_object(aws, DATASTORE_ID, log["id"], "talker.mcap", source)
+    ingest(api, log["id"], "talker.mcap")
+    topics = {t["name"]: t for t in api.get("/topics", params={"log_id": log["id"]}).json()["data"]}
+    start = 1585866237_000_000_000
+    digestion = api.post(
+        "/digestions", {"log_id": log["id"], "context": {"export": {"format": "mcap", "latched": True}}}
+    ).data
+    for name in ("/rosout", "/topic"):
+        body = {"topic_id": topics[name]["id"], "start_time": start}
+        assert api.post(f"/digestions/{digestion['id']}/topics", body).status == 200
+    s3 = boto3.client("s3")
+    key = f"lqs/{DATASTORE_ID}/logs/{log['id']}/talker.mcap"
+    s3.delete_object(Bucket=aws["OBJECTS_BUCKET_NAME"], Key=key)
+    api.patch(f"/digestions/{digestion['id']}", {"state": "queued"})
+    workflow.trigger.invoke(_stream_record(digestion["id"], 1))
+    failed = _wait_for(api, digestion["id"])
+    assert (failed["state"], failed["error_name"]) == ("failed", "NotFound")
+    assert key in failed["error_message"]
+
+    # When the object is back and the digestion is queued again (attempt 2)
+    s3.put_object(Bucket=aws["OBJECTS_BUCKET_NAME"], Key=key, Body=source)
+    assert api.patch(f"/digestions/{digestion['id']}", {"state": "queued"}).status == 200
+    workflow.trigger.invoke(_stream_record(digestion["id"], 2))
+    done = _wait_for(api, digestion["id"])
+
+    # Then it completes, its error cleared, with the window and each topic's last earlier message
+    assert done["state"] == "completed", done
+    assert (done["error_name"], done["error_message"], done["progress"]) == (None, None, 1.0)
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=workflow.arn)["executions"]
+    mine = sorted(e["name"] for e in executions if e["name"].startswith(digestion["id"]))
+    assert mine == [f"{digestion['id']}-1", f"{digestion['id']}-2"]
+    everything = [
+        (c.topic, m.log_time, m.data)
+        for _, c, m in make_reader(io.BytesIO(source)).iter_messages(log_time_order=True)
+        if c.topic in ("/rosout", "/topic")
+    ]
+    window = [m for m in everything if m[1] >= start]
+    latched = [
+        max((m for m in everything if m[0] == topic and m[1] < start), key=lambda m: m[1])
+        for topic in ("/rosout", "/topic")
+    ]
+    export = done["context"]["export"]
+    export_key = f"lqs/{DATASTORE_ID}/logs/{log['id']}/{export['key']}"
+    body = s3.get_object(Bucket=aws["OBJECTS_BUCKET_NAME"], Key=export_key)["Body"].read()
+    reader = make_reader(io.BytesIO(body))
+    exported = [(c.topic, m.log_time, m.data) for _, c, m in reader.iter_messages(log_time_order=True)]
+    assert exported == sorted(window + latched, key=lambda m: m[1])
+    assert export["message_count"] == len(window) + 2 and export["size"] == len(body)
+    parts = api.get(f"/digestions/{digestion['id']}/parts", params={"limit": 1000}).json()["data"]
+    assert sum(p["context"]["record_count"] for p in parts) == len(window)
