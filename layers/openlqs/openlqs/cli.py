@@ -384,9 +384,14 @@ def export(
         name=output.stem,
         context={"export": {"format": export_format, "latched": latched}},
     )
-    for name in dict.fromkeys(topic_names):
-        lqs.create.digestion_topic(digestion.id, topics[name].id, **window)
-    digestion.update(state="queued")
+    try:
+        for name in dict.fromkeys(topic_names):
+            lqs.create.digestion_topic(digestion.id, topics[name].id, **window)
+        digestion.update(state="queued")
+    except Exception:
+        # Refused (a bag of ROS 2 topics, a bad window): the digestion never ran, so it is not kept.
+        lqs.delete.digestion(digestion.id)
+        raise
     digestion = lqs.utils.wait_for(
         digestion,
         timeout=DEFAULT_WAIT_TIMEOUT_S if timeout is None else (timeout or None),
