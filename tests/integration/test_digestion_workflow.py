@@ -137,6 +137,14 @@ def test_workflow_digests_a_real_bag_into_parts_and_an_mcap_export(
     summary = make_reader(io.BytesIO(body)).get_summary()
     assert summary is not None and summary.statistics is not None
     assert summary.statistics.message_count == export["message_count"] == 2688 + 1344
+    # Each channel's messages are numbered 0, 1, 2... across the 9 parts' fragments.
+    sequences: dict[str, list[int]] = {}
+    for _, channel, message in make_reader(io.BytesIO(body)).iter_messages(log_time_order=True):
+        sequences.setdefault(channel.topic, []).append(message.sequence)
+    assert {topic: numbers == list(range(len(numbers))) for topic, numbers in sequences.items()} == {
+        "/tf": True,
+        "/turtle1/pose": True,
+    }
     # The fragments were deleted once assembled.
     listed = boto3.client("s3").list_objects_v2(
         Bucket=aws["OBJECTS_BUCKET_NAME"], Prefix=f"lqs/{DATASTORE_ID}/logs/{log['id']}/digestions/"

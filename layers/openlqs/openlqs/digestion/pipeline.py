@@ -346,16 +346,12 @@ class DigestionPipeline:
                 "end_time": int(times.max()),
             }
             previous = self.parts.next_created_at(previous)
-            part = self.parts.create_planned(digestion, sequence, part_index, context, previous)
-            base = dict(counts)
+            # Where each channel's sequence numbers start in this part (MCAP message sequences).
+            internal = {"sequence_base": dict(counts)}
+            part = self.parts.create_planned(digestion, sequence, part_index, context, previous, internal)
             channels = np.array([channel_of[t] for t in part_index.topics])[part_index.topic_ix]
             for channel_id, count in zip(*np.unique(channels, return_counts=True), strict=True):
                 counts[str(channel_id)] = counts.get(str(channel_id), 0) + int(count)
-
-            def sequence_base(new: DigestionPart, base: dict[str, int] = base) -> None:
-                new._internal["sequence_base"] = base
-
-            self.resources.update(DIGESTION_PART, part.id, sequence_base)
             created.append((sequence, part.id))
         return created
 

@@ -450,9 +450,11 @@ class DigestionPartService(ProcessService[DigestionPart]):
         index: PartIndex,
         context: dict[str, Any],
         created_at: datetime,
+        internal: dict[str, Any] | None = None,
     ) -> DigestionPart:
         """A part the pipeline planned: ``queued`` (readers refuse ``ready`` parts), created at
-        ``created_at`` so that parts listed by ``created_at`` come in sequence order."""
+        ``created_at`` so that parts listed by ``created_at`` come in sequence order, with the
+        server-only ``internal`` attributes its writing needs."""
         part = self._new(
             Context(),
             {
@@ -465,6 +467,7 @@ class DigestionPartService(ProcessService[DigestionPart]):
             },
         )
         part.created_at = created_at
+        part._internal.update(internal or {})
         enter_state(part, None, S.queued, created_at)
         return self._store(part, index)
 
