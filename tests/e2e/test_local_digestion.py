@@ -189,3 +189,14 @@ def test_cli_export_refuses_a_bag_of_ros2_topics(
     assert "context.export.format" in result.stderr and "/topic" in result.stderr
     # The digestion it made is not left behind.
     assert lqs.list.digestion(log_id=talker.id, name="talker").count == 0
+
+
+def test_cli_export_of_a_topic_the_log_lacks_is_a_usage_error(
+    stack: LocalStackProcess, lqs: LogQS, turtles: Log, tmp_path: Path
+) -> None:
+    before = lqs.list.digestion(log_id=turtles.id).count
+
+    result = run_cli(stack, "export", str(turtles.id), "--topic", "/nope", "-o", str(tmp_path / "x.mcap"))
+
+    assert result.returncode == 2 and "has no topic /nope" in result.stderr
+    assert lqs.list.digestion(log_id=turtles.id).count == before
