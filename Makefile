@@ -98,6 +98,7 @@ BENCH_FANOUT_MB ?= 100
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.ingest --messages $(BENCH_MESSAGES)
 	$(BIN)/python -m bench.mcap --messages $(BENCH_MESSAGES)
+	$(BIN)/python -m bench.digest --messages $(BENCH_MESSAGES)
 	$(BIN)/python -m bench.queries --records $(BENCH_RECORDS)
 	$(BIN)/python -m bench.storage --records $(BENCH_RECORDS)
 	$(BIN)/python -m bench.memory

@@ -6,7 +6,10 @@ walkthrough: a group, a log, an uploaded bag, an ingestion run to completion, th
 whose bytes and deserialized data are compared with what rosbags reads from the same bag. MCAP files
 (``--mcap``, ROS 2 messages) go the same way, compared with what the ``mcap`` package reads and what
 rosbags deserializes; their records are read with ``fetch_record_bytes``, ``iter_record_data`` (bytes
-and deserialized) and ``get_deserialized_record_data``.
+and deserialized) and ``get_deserialized_record_data``. Each log then gets a digestion of two topics (a
+window thinned by a frequency, and a whole topic), read back with ``utils.iter_digestion_records`` (the
+part blobs the server wrote) and ``utils.iter_digestion_data`` (the source objects), compared with the
+same readers.
 
     LQS_API_URL=http://127.0.0.1:8000 LQS_DATASTORE_ID=<uuid> \\
         .venv-compat/bin/python tests/compat/official_walkthrough.py \\
@@ -363,6 +366,7 @@ def walk_bag(lqs: LogQS, group: Any, log_name: str, bag: Path, args: argparse.Na
     step("create.query, update.query (SQL over the log)", query_the_log, lqs, log, topics)
     step("delete.tag", lqs.delete.tag, tag.id)
     step("fetch.me, User.fetch", fetch_me, lqs)
+    walk_digestion(lqs, log, topics, contents.messages)
 
 
 # MCAP files (ROS 2 messages in zstd chunks).
@@ -494,6 +498,114 @@ def walk_mcap(lqs: LogQS, group: Any, log_name: str, path: Path) -> None:
     step("utils.fetch_record_bytes (zstd_mcap)", fetch_mcap_record_bytes, lqs, records, contents)
     step("utils.iter_record_data (bytes, deserialized)", iter_mcap_record_data, lqs, records, contents)
     step("utils.get_deserialized_record_data (cdr)", deserialize_mcap_records, lqs, records, contents)
+    walk_digestion(lqs, log, topics, contents.messages)
+
+
+# Digestions (next §1): the server writes the parts; the client's readers read them.
+
+
+@dataclass
+class DigestionAsked:
+    """A digestion of two topics: the one made, each topic's window and frequency, what it should hold
+    (topic name → (timestamp, bytes), in time order, as rosbags or the mcap package reads the file)."""
+
+    digestion: Any
+    names: dict[str, str]
+    expected: list[tuple[str, int, bytes]]
+
+
+def _thinned(messages: list[tuple[int, bytes]], frequency: float | None) -> list[tuple[int, bytes]]:
+    """The first message of each 1/frequency period, periods aligned to the epoch (as record lists)."""
+    if frequency is None:
+        return list(messages)
+    period = int(1e9 / frequency)
+    kept: list[tuple[int, bytes]] = []
+    for message in messages:
+        if not kept or kept[-1][0] // period != message[0] // period:
+            kept.append(message)
+    return kept
+
+
+def create_digestion(
+    lqs: LogQS, log: Any, topics: dict[str, Any], messages: dict[str, list[tuple[int, bytes]]]
+) -> DigestionAsked:
+    """Two topics with messages: the first in the middle half of its time span thinned to 2 Hz, the
+    second whole."""
+    first, second = sorted(name for name in topics if messages.get(name))[:2]
+    times = [t for t, _ in messages[first]]
+    start, end = times[0] + (times[-1] - times[0]) // 4, times[-1] - (times[-1] - times[0]) // 4
+    digestion = lqs.create.digestion(log_id=log.id, name=f"{first} and {second}").data
+    assert digestion.state == "ready" and digestion.group_id == log.group_id, digestion
+    lqs.create.digestion_topic(
+        digestion_id=digestion.id, topic_id=topics[first].id, start_time=start, end_time=end, frequency=2.0
+    )
+    lqs.create.digestion_topic(digestion_id=digestion.id, topic_id=topics[second].id)
+    listed = lqs.list.digestion_topic(digestion_id=digestion.id).data
+    assert sorted(str(t.topic_id) for t in listed) == sorted(str(topics[n].id) for n in (first, second))
+    window = [(t, d) for t, d in messages[first] if start <= t <= end]
+    expected = [(first, t, d) for t, d in _thinned(window, 2.0)]
+    expected += [(second, t, d) for t, d in messages[second]]
+    assert len(expected) < len(messages[first]) + len(messages[second]), "the window selects everything"
+    names = {str(topic.id): name for name, topic in topics.items()}
+    return DigestionAsked(digestion, names, sorted(expected, key=lambda m: m[1]))
+
+
+def run_digestion(asked: DigestionAsked) -> None:
+    digestion = asked.digestion
+    digestion.update(state="queued")
+    deadline = time.monotonic() + INGESTION_TIMEOUT_S
+    while digestion.state != "completed":
+        assert digestion.state != "failed", (
+            f"digestion failed: {digestion.error_name!r} {digestion.error_message!r} "
+            f"{digestion.error_payload!r}"
+        )
+        assert time.monotonic() < deadline, f"digestion {digestion.state!r} after {INGESTION_TIMEOUT_S} s"
+        time.sleep(0.5)
+        digestion.refresh()
+    assert digestion.progress == 1.0, digestion.progress
+
+
+def read_digestion_parts(lqs: LogQS, asked: DigestionAsked) -> None:
+    parts = lqs.list.digestion_part(digestion_id=asked.digestion.id, limit=1000).data
+    assert parts and [p.sequence for p in parts] == list(range(len(parts))), [p.sequence for p in parts]
+    assert all(p.state == "completed" and p.index is None for p in parts), "parts listed with an index"
+    for part in parts:
+        fetched = lqs.fetch.digestion_part(digestion_part_id=part.id, digestion_id=asked.digestion.id).data
+        assert fetched.index, f"part {part.id} fetched without its index"
+        part.refresh()  # the resource layer, through the nil-parent or flat route
+        assert part.index == fetched.index
+
+
+def iter_digestion_records(lqs: LogQS, asked: DigestionAsked) -> None:
+    got = [
+        (asked.names[str(entry.topic_id)], entry.timestamp, data)
+        for _, entry, data in lqs.utils.iter_digestion_records(asked.digestion)
+    ]
+    assert sorted(got) == sorted(asked.expected), (
+        f"iter_digestion_records gave {len(got)} records, the file reader {len(asked.expected)}, "
+        "or their bytes differ"
+    )
+
+
+def iter_digestion_data(lqs: LogQS, asked: DigestionAsked) -> None:
+    got = [
+        (asked.names[str(record.topic_id)], record.timestamp, data)
+        for record, data in lqs.utils.iter_digestion_data(asked.digestion)
+    ]
+    assert sorted(got) == sorted(asked.expected), (
+        f"iter_digestion_data gave {len(got)} records, the file reader {len(asked.expected)}, "
+        "or their bytes differ"
+    )
+
+
+def walk_digestion(
+    lqs: LogQS, log: Any, topics: dict[str, Any], messages: dict[str, list[tuple[int, bytes]]]
+) -> None:
+    asked = step("create.digestion, create.digestion_topic x2", create_digestion, lqs, log, topics, messages)
+    step("digestion.update(state='queued'), refresh until completed", run_digestion, asked)
+    step("list.digestion_part, fetch.digestion_part, part.refresh", read_digestion_parts, lqs, asked)
+    step("utils.iter_digestion_records", iter_digestion_records, lqs, asked)
+    step("utils.iter_digestion_data", iter_digestion_data, lqs, asked)
 
 
 def walk(args: argparse.Namespace) -> None:

@@ -23,6 +23,7 @@ from openlqs.local.queue_events import SqsEventQueue
 from openlqs.local.resources import create_queues
 from openlqs.services import get_services
 from openlqs.settings import get_settings
+from tests.support import digestion as digestion_tasks
 from tests.support.api import ApiClient, ApiResponse
 from tests.support.bags import write_string_bag
 from tests.support.hooks import HookReceiver, StreamReader
@@ -321,6 +322,32 @@ def test_hook_fires_only_for_its_process_type_and_state_and_only_while_enabled(
     }
     cancelled = json.loads(receiver.posts_to("/cancelled")[0].body)
     assert (cancelled["previous_state"], cancelled["current_state"]) == ("ready", "cancelled")
+
+
+def test_hooks_fire_for_a_digestion_and_its_parts_under_the_default_digestion_workflow(
+    api: ApiClient, aws: dict[str, str], deliveries: Deliveries, receiver: HookReceiver, tmp_path: Path
+) -> None:
+    # Given the default digestion workflow, with hooks on digestion/completed and digestion_part/completed
+    workflow = _workflow(api, name="Clips", process_type="digestion", default=True)
+    _hook(api, workflow, "digestion", "completed", receiver.url("/digestion"))
+    _hook(api, workflow, "digestion_part", "completed", receiver.url("/part"))
+    ingestion = _ingested(api, aws, tmp_path, "Clip")
+    (topic,) = api.get("/topics", params={"log_id": ingestion["log_id"]}).json()["data"]
+
+    # When a digestion made without a workflow runs to the end
+    made = _ok(api.post("/digestions", {"log_id": ingestion["log_id"], "name": "clip"}))
+    _ok(api.post(f"/digestions/{made['id']}/topics", {"topic_id": topic["id"]}))
+    finished = digestion_tasks.run(api, made["id"])
+    deliveries.run()
+
+    # Then it ran under the default workflow, and its completion and each part's were POSTed once
+    assert (finished["state"], finished["workflow_id"]) == ("completed", workflow["id"])
+    (completion,) = [json.loads(post.body) for post in receiver.posts_to("/digestion")]
+    assert (completion["process_type"], completion["resource_id"]) == ("digestion", made["id"])
+    parts = api.get(f"/digestions/{made['id']}/parts").json()["data"]
+    posted = [json.loads(post.body) for post in receiver.posts_to("/part")]
+    assert parts and sorted(post["resource_id"] for post in posted) == sorted(part["id"] for part in parts)
+    assert {part["workflow_id"] for part in parts} == {workflow["id"]}
 
 
 # -- failures: retries, timeouts, the dead-letter queue -----------------------------------------------

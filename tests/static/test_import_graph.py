@@ -1,7 +1,8 @@
 """The package's import graph: arrows only run down the layers, and no module imports itself back.
 
-Layers, lowest first: models/errors/settings < formats/records < domain < adapters/ingestion/hooks < services
-< api < local < cli/functions (and the client, which only the CLI and the package's facade import).
+Layers, lowest first: models/errors/settings < formats/records < domain < adapters/ingestion/digestion/
+hooks < services < api < local < cli/functions (and the client, which only the CLI and the package's
+facade import).
 Every import counts, function-local ones too (they hid a cycle once); imports under
 ``if TYPE_CHECKING:`` do not run and are left out.
 """
@@ -23,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"version", "errors", "models", "settings", "auth"},
     {"formats", "records", "queries"},
     {"domain"},
-    {"adapters", "ingestion", "hooks"},
+    {"adapters", "ingestion", "digestion", "hooks"},
     {"services", "bootstrap"},
     {"api"},
     {"local"},

@@ -609,11 +609,13 @@ def test_template_ingestion_trigger_starts_the_state_machine() -> None:
     assert trigger["Environment"]["Variables"]["INGESTION_STATE_MACHINE_ARN"] == {
         "Ref": "IngestionStateMachine"
     }
+    assert trigger["Environment"]["Variables"]["DIGESTION_STATE_MACHINE_ARN"] == {
+        "Ref": "DigestionStateMachine"
+    }
     assert policies == [
-        {
-            "StepFunctionsExecutionPolicy": {
-                "StateMachineName": {"Fn::GetAtt": ["IngestionStateMachine", "Name"]}
-            }
-        }
+        {"StepFunctionsExecutionPolicy": {"StateMachineName": {"Fn::GetAtt": [machine, "Name"]}}}
+        for machine in ("IngestionStateMachine", "DigestionStateMachine")
     ]
-    assert "INGESTION_STATE_MACHINE_ARN" in {field.upper() for field in Settings.model_fields}
+    assert {"INGESTION_STATE_MACHINE_ARN", "DIGESTION_STATE_MACHINE_ARN"} <= {
+        field.upper() for field in Settings.model_fields
+    }

@@ -61,6 +61,8 @@ EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:openlqs-ingestion:
 PART_MANIFESTS = f"{BUCKET}/ingestions/*"
 QUERY_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:openlqs-QueryFunction-1A2B3C4D5E6F"
 HOOK_DELIVERY_QUEUE = queue_arn("openlqs-HookDeliveryQueue-1A2B3C")
+DIGESTION_STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:DigestionStateMachine-Ef56Gh78"
+DIGESTION_EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:DigestionStateMachine-Ef56Gh78:*"
 #: FlushStageAuthorizersCache of the API's own stage (the StageName parameter's default, v1).
 AUTHORIZER_CACHE = f"arn:aws:apigateway:us-east-1::/restapis/{REST_API_ID}/stages/v1/cache/authorizers"
 
@@ -98,6 +100,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         BUCKET: {"s3:ListBucket"},
         KEY: {"kms:Encrypt", "kms:Decrypt"},
         EXECUTIONS: {"states:StopExecution"},
+        DIGESTION_EXECUTIONS: {"states:StopExecution"},
         AUTHORIZER_CACHE: {"apigateway:DELETE"},
         QUERY_FUNCTION: {"lambda:InvokeFunction"},
     },
@@ -122,6 +125,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         f"{BUCKET}/lqs/*": {"s3:PutObject", "s3:AbortMultipartUpload"},
         f"{BUCKET}/drop/*": {"s3:DeleteObject"},
         STATE_MACHINE: {"states:StartExecution"},
+        DIGESTION_STATE_MACHINE: {"states:StartExecution"},
     },
     "PlanIngestionFunction": {
         RESOURCES: {
@@ -180,6 +184,50 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
         STATE_MACHINE: {"states:StartExecution"},
         EXECUTIONS: {"states:DescribeExecution", "states:StopExecution"},
+    },
+    "PlanDigestionFunction": {
+        RESOURCES: {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        RECORDS: {"dynamodb:Query"},
+        BUCKET: S3_READ_POLICY,
+        f"{BUCKET}/*": S3_READ_POLICY,
+        f"{BUCKET}/lqs/*": {"s3:DeleteObject"},
+        KEY: {"kms:Decrypt"},
+    },
+    "WriteDigestionPartFunction": {
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        BUCKET: S3_READ_POLICY,
+        f"{BUCKET}/*": S3_READ_POLICY,
+        f"{BUCKET}/lqs/*": {"s3:PutObject", "s3:DeleteObject"},
+        KEY: {"kms:Decrypt"},
+    },
+    "FinalizeDigestionFunction": {
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        BUCKET: S3_READ_POLICY,
+        f"{BUCKET}/*": S3_READ_POLICY,
+        f"{BUCKET}/lqs/*": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"},
+        KEY: {"kms:Decrypt"},
+    },
+    "FailDigestionFunction": {
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        BUCKET: {"s3:ListBucket"},
+        f"{BUCKET}/lqs/*": {"s3:DeleteObject"},
+    },
+    "ReconcileDigestionsFunction": {
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        RESOURCES_INDEXES: {"dynamodb:Query"},
+        BUCKET: {"s3:ListBucket"},
+        f"{BUCKET}/lqs/*": {"s3:DeleteObject"},
+        DIGESTION_STATE_MACHINE: {"states:StartExecution"},
+        DIGESTION_EXECUTIONS: {"states:DescribeExecution", "states:StopExecution"},
     },
 }
 
@@ -584,7 +632,8 @@ def test_template_api_function_only_stops_executions(template: dict[str, Any]) -
     }
 
     assert {resource: actions for resource, actions in states.items() if actions} == {
-        EXECUTIONS: {"states:StopExecution"}
+        EXECUTIONS: {"states:StopExecution"},
+        DIGESTION_EXECUTIONS: {"states:StopExecution"},
     }
 
 
@@ -595,7 +644,11 @@ def test_template_only_the_trigger_and_the_reconciler_start_executions(template:
         if any("states:StartExecution" in actions for actions in _permissions(template, name).values())
     }
 
-    assert starters == {"IngestionTriggerFunction", "ReconcileIngestionsFunction"}
+    assert starters == {
+        "IngestionTriggerFunction",
+        "ReconcileIngestionsFunction",
+        "ReconcileDigestionsFunction",
+    }
 
 
 def test_template_process_part_function_writes_only_its_part_and_the_progress_in_resources_table(
@@ -675,6 +728,34 @@ def test_template_only_the_plan_writes_part_manifests(template: dict[str, Any]) 
     }
 
     assert writers == {"PlanIngestionFunction"}
+
+
+def test_template_digestion_tasks_write_only_digestions_and_their_parts_in_resources_table(
+    template: dict[str, Any],
+) -> None:
+    writes = {
+        name: {
+            action: condition
+            for (action, resource), condition in grants(_statements(template, name)).items()
+            if resource.startswith(RESOURCES) and action not in ("dynamodb:GetItem", "dynamodb:Query")
+        }
+        for name in (
+            "WriteDigestionPartFunction",
+            "FinalizeDigestionFunction",
+            "FailDigestionFunction",
+            "ReconcileDigestionsFunction",
+        )
+    }
+    parts = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["digestion#*", "digestion_part#*"]}}
+
+    assert writes == {
+        "WriteDigestionPartFunction": {"dynamodb:PutItem": parts},
+        "FinalizeDigestionFunction": {
+            "dynamodb:PutItem": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["digestion#*"]}}
+        },
+        "FailDigestionFunction": {"dynamodb:PutItem": parts},
+        "ReconcileDigestionsFunction": {"dynamodb:PutItem": parts},
+    }
 
 
 def test_template_authorizer_function_reads_only_api_key_items(template: dict[str, Any]) -> None:
@@ -796,6 +877,10 @@ def test_template_secrets_key_is_used_only_where_secrets_are_sealed_or_opened(
         "PlanIngestionFunction": {"kms:Decrypt"},
         "ProcessPartFunction": {"kms:Decrypt"},
         "HookDeliveryFunction": {"kms:Decrypt"},
+        # Digestions read records where their ingestions' objects are, a registered store's too.
+        "PlanDigestionFunction": {"kms:Decrypt"},
+        "WriteDigestionPartFunction": {"kms:Decrypt"},
+        "FinalizeDigestionFunction": {"kms:Decrypt"},
     }
 
 

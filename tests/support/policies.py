@@ -140,6 +140,7 @@ def stack_references(
     key_id: str = "1234abcd-12ab-34cd-56ef-1234567890ab",
     state_machine_name: str | None = None,
     queues: Mapping[str, str] | None = None,
+    digestion_state_machine_name: str = "DigestionStateMachine-Ef56Gh78",
 ) -> dict[str, Any]:
     """What ``Ref``/``GetAtt`` and the pseudo parameters are in a fake deployed stack.
 
@@ -159,6 +160,10 @@ def stack_references(
         "ObjectsBucket.Arn": f"arn:aws:s3:::{bucket}",
         "SecretsKey": key_id,
         "SecretsKey.Arn": key_arn(key_id),
+        "DigestionStateMachine": (
+            f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{digestion_state_machine_name}"
+        ),
+        "DigestionStateMachine.Name": digestion_state_machine_name,
         "OpenlqsApi": REST_API_ID,
     }
     for logical_id, name in tables.items():

@@ -31,7 +31,10 @@ def test_schedule_subscriptions_of_the_template_sweep_every_five_minutes() -> No
     assert schedule_subscriptions(template) == [
         ScheduleSubscription(
             "ReconcileIngestionsFunction", "Sweep", 300.0, "ReconcileIngestionsFunctionSweep"
-        )
+        ),
+        ScheduleSubscription(
+            "ReconcileDigestionsFunction", "Sweep", 300.0, "ReconcileDigestionsFunctionSweep"
+        ),
     ]
 
 

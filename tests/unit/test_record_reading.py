@@ -99,3 +99,32 @@ def test_iter_results_leaves_other_errors_to_the_caller() -> None:
 
     with pytest.raises(RuntimeError, match="storage is down"):
         list(reader.iter_results([Span("a", 0, 2)]))
+
+
+def test_read_spans_reads_gaps_up_to_max_gap_through_and_each_chunk_once() -> None:
+    chunk = b"".join(f"<msg{i}>".encode() for i in range(4))  # 6 bytes a message
+    packed = bz2.compress(chunk)
+    body = b"AAAA" + b"-" * 10 + b"BBBB" + b"-" * 100 + b"CCCC" + packed
+    objects = Objects(a=body)
+    c_at, z_at = 118, 122
+    # In index order: a chunked record, C, A, another of the chunk, B, A again.
+    offsets = [z_at, c_at, 0, z_at, 14, 0]
+    lengths = [len(packed), 4, 4, len(packed), 4, 4]
+    compressions = ["bz2", None, "none", "bz2", "", None]
+    chunk_offsets = [12, None, None, 0, None, None]
+    chunk_lengths = [6, None, None, 6, None, None]
+
+    found = _reader(objects).read_spans(
+        "a", offsets, lengths, compressions, chunk_offsets, chunk_lengths, max_gap=10
+    )
+
+    assert found == [b"<msg2>", b"CCCC", b"AAAA", b"<msg0>", b"BBBB", b"AAAA"]
+    # A and B share a read (a 10-byte gap), C is 100 bytes further: a read of its own; the chunk once.
+    assert objects.reads == [("a", 0, 18), ("a", c_at, 4), ("a", z_at, len(packed))]
+
+
+def test_read_spans_fails_on_a_record_past_the_end_of_its_object() -> None:
+    objects = Objects(a=b"0123456789")
+
+    with pytest.raises(ValueError, match="read 10 bytes at 0, expected 12"):
+        _reader(objects).read_spans("a", [0, 8], [2, 4], [None, None], [None, None], [None, None])

@@ -410,6 +410,110 @@ def records(
     _emit(found, as_json, RECORD_COLUMNS)
 
 
+# Exporting a clip -----------------------------------------------------------------------------------
+
+#: What ``openlqs export`` writes, by the output file's suffix.
+EXPORT_FORMATS = {".mcap": "mcap", ".bag": "bag"}
+
+
+@cli.command(name="export")
+@click.argument("log_ref", metavar="LOG")
+@click.option("--group", "group_ref", default=None, help="the log's group (name or id), when LOG is a name")
+@click.option("--topic", "topic_names", multiple=True, required=True, help="a topic name (repeat for more)")
+@click.option("--from", "start", default=None, help="first timestamp: ns, seconds (1.5 or 1s) or ISO 8601")
+@click.option("--to", "end", default=None, help="last timestamp (inclusive), same forms")
+@click.option(
+    "--frequency", type=click.FloatRange(min=0, min_open=True), default=None, help="records per second"
+)
+@click.option("--latched", is_flag=True, help="also each topic's last record before --from (tf_static, maps)")
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["mcap", "bag"]),
+    default=None,
+    help="file format (default: from --output's suffix, else mcap; bag needs ROS 1 topics)",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="file to write"
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=None,
+    help="seconds to wait at most (default: 3600; 0: no limit)",
+)
+@click.option("--progress/--no-progress", default=True, show_default=True, help="progress bars on a terminal")
+@click.pass_context
+def export(
+    ctx: click.Context,
+    log_ref: str,
+    group_ref: str | None,
+    topic_names: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    frequency: float | None,
+    latched: bool,
+    export_format: str | None,
+    output: Path | None,
+    timeout: float | None,
+    progress: bool,
+) -> None:
+    """Write some topics of LOG (an id, or a name with --group) in a time window as one playable file.
+
+    The server digests the log (a digestion with an export: its records are read from the log once)
+    and the file is downloaded to --output (default: the log's name with .mcap or .bag).
+    """
+    from openlqs.client.waiting import DEFAULT_WAIT_TIMEOUT_S
+
+    lqs = _client(ctx)
+    group_filters = {"group_id": lqs.resource.Group.fetch(group_ref).id} if group_ref else {}
+    log = lqs.resource.Log.fetch(log_ref, **group_filters)
+    if export_format is None:
+        export_format = EXPORT_FORMATS.get(output.suffix.lower(), "mcap") if output is not None else "mcap"
+    if output is None:
+        output = Path(f"{log.name}.{export_format}")
+    topics = {topic.name: topic for topic in log.list_topics()}
+    missing = [name for name in topic_names if name not in topics]
+    if missing:
+        raise click.UsageError(
+            f"log {log.name} has no topic {', '.join(missing)}; see: openlqs ls topics --log {log.id}"
+        )
+    window: dict[str, Any] = {
+        "start_time": None if start is None else parse_timestamp(start),
+        "end_time": None if end is None else parse_timestamp(end),
+        "frequency": frequency,
+    }
+    digestion = lqs.resource.Digestion.create(
+        log_id=log.id,
+        name=output.stem,
+        context={"export": {"format": export_format, "latched": latched}},
+    )
+    try:
+        for name in dict.fromkeys(topic_names):
+            lqs.create.digestion_topic(digestion.id, topics[name].id, **window)
+        digestion.update(state="queued")
+    except Exception:
+        # Refused (a bag of ROS 2 topics, a bad window): the digestion never ran, so it is not kept.
+        lqs.delete.digestion(digestion.id)
+        raise
+    digestion = lqs.utils.wait_for(
+        digestion,
+        timeout=DEFAULT_WAIT_TIMEOUT_S if timeout is None else (timeout or None),
+        show_progress=None if progress else False,
+    )
+    if digestion.state != "completed":
+        raise click.ClickException(
+            f"digestion {digestion.id} {digestion.state}: {digestion.error_message or 'no error message'}"
+        )
+    written = lqs.utils.download_digestion_export(
+        digestion, output, show_progress=None if progress else False
+    )
+    exported = (digestion.context or {}).get("export") or {}
+    click.echo(
+        f"{written}: {exported.get('message_count')} messages, {exported.get('size')} bytes ({export_format})"
+    )
+
+
 @cli.command()
 @click.argument("ref", metavar="OBJECT")
 @click.option(

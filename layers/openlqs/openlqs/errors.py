@@ -114,6 +114,12 @@ class IngestionIncomplete(OpenLQSError):
     status_code = 409
 
 
+class DigestionIncomplete(OpenLQSError):
+    """Finalize found parts of the digestion that did not complete."""
+
+    status_code = 409
+
+
 class TooManyRequests(OpenLQSError):
     """The API's throttling limits were reached; retry later."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from openlqs.adapters.apigateway import ApiGatewayAuthorizerCache
+from openlqs.adapters.digestions import DynamoDigestionIndexRepository
 from openlqs.adapters.objects import (
     DynamoUploadRepository,
     KmsSecretBox,
@@ -24,8 +25,13 @@ from openlqs.adapters.records import DynamoRecordRepository
 from openlqs.adapters.resources import DynamoResourceRepository
 from openlqs.adapters.stepfunctions import StepFunctionsExecutions
 from openlqs.adapters.webhooks import HttpHookTransport, SocketHostResolver
+from openlqs.digestion.attempts import DigestionAttempts
+from openlqs.digestion.pipeline import DigestionPipeline
+from openlqs.digestion.reconciler import DigestionReconciler
+from openlqs.digestion.selection import RecordSelector
 from openlqs.domain.api_keys import ApiKeyService
 from openlqs.domain.common import Environment, Limits
+from openlqs.domain.digestions import DigestionPartService, DigestionService, DigestionTopicService
 from openlqs.domain.ingestions import IngestionPartService, IngestionService
 from openlqs.domain.labels import LabelService, TagService
 from openlqs.domain.object_stores import ObjectSpaces, ObjectStoreService
@@ -80,6 +86,11 @@ class Services:
     hooks: HookService
     callbacks: CallbackService
     hook_delivery: HookDelivery
+    digestions: DigestionService
+    digestion_topics: DigestionTopicService
+    digestion_parts: DigestionPartService
+    digestion_pipeline: DigestionPipeline
+    digestion_reconciler: DigestionReconciler
 
 
 def build_services(settings: Settings) -> Services:
@@ -156,6 +167,30 @@ def build_services(settings: Settings) -> Services:
     secret_box = KmsSecretBox(settings.secrets_key_id) if settings.secrets_key_id else None
     address_policy = AddressPolicy.parse(settings.hook_allowed_networks)
     hooks = HookService(resources, secret_box, UriGuard(address_policy, SocketHostResolver()), environment)
+    digestion_executions = StepFunctionsExecutions(
+        settings.digestion_state_machine_arn, setting="DIGESTION_STATE_MACHINE_ARN"
+    )
+    digestion_parts = DigestionPartService(
+        resources,
+        DynamoDigestionIndexRepository(settings.resources_table_name),
+        environment,
+        workflows=process_workflows,
+    )
+    digestion_attempts = DigestionAttempts(digestion_parts, object_spaces, digestion_executions)
+    digestions = DigestionService(
+        resources, digestion_parts, environment, outputs=digestion_attempts, workflows=process_workflows
+    )
+    digestion_pipeline = DigestionPipeline(
+        resources,
+        digestions,
+        digestion_parts,
+        object_spaces,
+        digestion_attempts,
+        RecordSelector(records, record_service.windows, default_bucket_width_ns=width),
+        environment,
+        part_max_records=settings.digestion_part_max_records,
+        part_max_bytes=settings.digestion_part_max_bytes,
+    )
     return Services(
         api_keys=ApiKeyService(resources, environment, ApiGatewayAuthorizerCache()),
         groups=groups,
@@ -169,7 +204,7 @@ def build_services(settings: Settings) -> Services:
         object_stores=object_stores,
         object_spaces=object_spaces,
         pipeline=pipeline,
-        trigger=IngestionTrigger(executions, drop_folder),
+        trigger=IngestionTrigger(executions, drop_folder, digestion_executions),
         reconciler=IngestionReconciler(ingestions, attempts, executions, environment),
         record_data=RecordDataService(
             resources,
@@ -192,6 +227,13 @@ def build_services(settings: Settings) -> Services:
             api_url=settings.api_url,
             max_attempts=settings.hook_delivery_max_attempts,
             retry_base_delay_s=settings.hook_retry_base_delay_s,
+        ),
+        digestions=digestions,
+        digestion_topics=DigestionTopicService(resources, digestions, environment),
+        digestion_parts=digestion_parts,
+        digestion_pipeline=digestion_pipeline,
+        digestion_reconciler=DigestionReconciler(
+            digestions, digestion_attempts, digestion_executions, environment
         ),
     )
 

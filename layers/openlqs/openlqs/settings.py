@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         description="Most parts of one ingestion (the Map's result, 3 bytes a part, stays under 256 KiB).",
     )
     ingestion_state_machine_arn: str | None = Field(None, description="IngestionStateMachine's ARN.")
+    digestion_state_machine_arn: str | None = Field(None, description="DigestionStateMachine's ARN.")
+    digestion_part_max_records: int = Field(
+        10_000, ge=1, le=100_000, description="Records of one digestion part (its index)."
+    )
+    digestion_part_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Message bytes of one digestion part (its blob)."
+    )
 
     default_record_bucket_width_ns: int = Field(
         10_000_000_000,

@@ -65,6 +65,11 @@ def logs_of_label(label_id: UUID) -> str:
     return f"label_logs#{label_id}"
 
 
+def digestion_index_pk(part_id: UUID) -> str:
+    """The index of a digestion part, kept beside the part's item."""
+    return f"digestion_index#{part_id}"
+
+
 def upload_pk(scope: str, key: str) -> str:
     """A multipart upload in progress: ``upload#{log#id | store#id}#{full key}``."""
     return f"upload#{scope}#{key}"

@@ -221,6 +221,30 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    def upload_part(self, key: str, upload_id: str, part_number: int, body: bytes) -> str:
+        response = self.client.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=part_number, Body=body
+        )
+        return str(response["ETag"]).strip('"')
+
+    def copy_part(
+        self, key: str, upload_id: str, part_number: int, source_key: str, first: int, last: int
+    ) -> str:
+        try:
+            response = self.client.upload_part_copy(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=part_number,
+                CopySource={"Bucket": self.bucket, "Key": source_key},
+                CopySourceRange=f"bytes={first}-{last}",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] in _NOT_FOUND:
+                raise NotFound(f"Object {source_key!r} not found.") from None
+            raise
+        return str(response["CopyPartResult"]["ETag"]).strip('"')
+
 
 class _BucketErrors:
     """A boto3 S3 client whose calls turn the bucket's own refusals into domain errors.

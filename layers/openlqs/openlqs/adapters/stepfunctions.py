@@ -23,13 +23,17 @@ class StepFunctionsExecutions:
         self,
         state_machine_arn: str | None,
         client_factory: Callable[[], Any] = lambda: boto3.client("stepfunctions"),
+        *,
+        setting: str = "INGESTION_STATE_MACHINE_ARN",
     ) -> None:
         self.state_machine_arn = state_machine_arn
         self._client_factory = client_factory
+        #: The setting that names the state machine, for the error when it is missing.
+        self.setting = setting
 
     def start(self, name: str, payload: dict[str, Any]) -> str | None:
         if not self.state_machine_arn:
-            raise StateMachineNotConfigured("INGESTION_STATE_MACHINE_ARN is not set.")
+            raise StateMachineNotConfigured(f"{self.setting} is not set.")
         try:
             response = self._client_factory().start_execution(
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
@@ -42,7 +46,7 @@ class StepFunctionsExecutions:
 
     def _execution_arn(self, name: str) -> str:
         if not self.state_machine_arn:
-            raise StateMachineNotConfigured("INGESTION_STATE_MACHINE_ARN is not set.")
+            raise StateMachineNotConfigured(f"{self.setting} is not set.")
         return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
     def stop(self, name: str, cause: str) -> None:

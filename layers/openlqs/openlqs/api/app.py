@@ -21,6 +21,7 @@ from openlqs.api.errors import JSON, register_error_handlers
 from openlqs.api.limits import refuse_request
 from openlqs.api.routers import (
     api_keys,
+    digestions,
     groups,
     ingestions,
     labels,
@@ -173,6 +174,7 @@ def build_app() -> APIGatewayRestResolver:
         queries.router,
         users.router,
         workflows.router,
+        digestions.router,
     ):
         app.include_router(router)
     register_error_handlers(app)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 import httpx
 
 from openlqs.client import models
 from openlqs.client.config import ClientConfig
+from openlqs.client.digestions import DigestionReader, DigestionWaiter
 from openlqs.client.interface import Create, Delete, Fetch, List, Update
 from openlqs.client.records import RecordReader
 from openlqs.client.transport import Transport
@@ -21,9 +23,13 @@ from openlqs.client.waiting import (
     DEFAULT_WAIT_TIMEOUT_S,
     IngestionWaiter,
 )
+from openlqs.models.digestions import DigestionPartIndexEntry
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
+
+#: What ``wait_for`` waits for: an ingestion or a digestion.
+P = TypeVar("P", "models.Ingestion", "models.Digestion")
 
 
 class ResourceNamespace:
@@ -44,6 +50,9 @@ class ResourceNamespace:
     Workflow: type[models.Workflow]
     Hook: type[models.Hook]
     Callback: type[models.Callback]
+    Digestion: type[models.Digestion]
+    DigestionTopic: type[models.DigestionTopic]
+    DigestionPart: type[models.DigestionPart]
 
     def __init__(self, client: LogQS) -> None:
         for cls in models.RESOURCE_CLASSES:
@@ -59,6 +68,7 @@ class Utils:
     def __init__(self, client: LogQS) -> None:
         self._client = client
         self._reader = RecordReader(client)
+        self._digestions = DigestionReader(client)
 
     def upload_log_object(
         self,
@@ -140,15 +150,39 @@ class Utils:
             raise ImportError("load_auxiliary_data_image needs Pillow (pip install pillow)") from error
         return Image.open(io.BytesIO(base64.b64decode(auxiliary["image"])))
 
+    def iter_digestion_records(
+        self, digestion: models.Digestion | UUID | str
+    ) -> Iterator[tuple[UUID, DigestionPartIndexEntry, bytes]]:
+        """``(part id, index entry, message bytes)`` for every record of a completed digestion, read from
+        its parts' blobs (one request per part), as the official client's ``iter_digestion_records``."""
+        return self._digestions.records(digestion)
+
+    def iter_digestion_data(
+        self, digestion: models.Digestion | UUID | str, deserialize_results: bool = False
+    ) -> Iterator[tuple[models.Record, bytes | dict[str, Any]]]:
+        """``(record, bytes)`` (or the decoded message) for every record of a completed digestion, read
+        from the logs its records point into (each compressed chunk once)."""
+        return self.iter_record_data(self._digestions.record_models(digestion), deserialize_results)
+
+    def download_digestion_export(
+        self,
+        digestion: models.Digestion | UUID | str,
+        path: str | Path | None = None,
+        show_progress: bool | None = None,
+    ) -> Path:
+        """Download the playable file (MCAP or bag) a completed digestion with ``context.export`` wrote;
+        returns where it was written (default: ``{name or id}.{mcap|bag}`` here)."""
+        return self._digestions.download_export(digestion, path, show_progress)
+
     def wait_for(
         self,
-        ingestion: models.Ingestion,
+        ingestion: P,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
         poll_interval: float = 1.0,
         show_progress: bool | None = None,
         report_interval: float | None = DEFAULT_REPORT_INTERVAL_S,
-    ) -> models.Ingestion:
-        """Refresh ``ingestion`` until it is completed or failed (or cancelled, archived).
+    ) -> P:
+        """Refresh ``ingestion`` (or a digestion) until it is completed or failed (or cancelled, archived).
 
         Returns the refreshed ingestion whatever its final state: check ``state`` and ``error_message``.
         Waits at most ``timeout`` seconds (default one hour; None: no limit), then raises
@@ -156,7 +190,8 @@ class Utils:
         Every ``report_interval`` seconds it says on standard error what the ingestion is doing
         (``queued for 30 s: no execution has started``, ``processing 3/12 parts``); None: silent.
         """
-        return IngestionWaiter(self._client).wait(
+        waiter = DigestionWaiter if isinstance(ingestion, models.Digestion) else IngestionWaiter
+        return waiter(self._client).wait(
             ingestion,
             timeout=timeout,
             poll_interval=poll_interval,

@@ -17,6 +17,7 @@ from openlqs.client.models import Object, ObjectList, ObjectPart, ObjectPartList
 from openlqs.client.transport import error_from_response, quote_key
 from openlqs.models import (
     api_keys,
+    digestions,
     ingestions,
     labels,
     objects,
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from openlqs.client.models import (
         APIKey,
         Callback,
+        Digestion,
+        DigestionPart,
+        DigestionTopic,
         Group,
         Hook,
         Ingestion,
@@ -106,6 +110,23 @@ class List(_Verb):
 
     def object_store(self, **params: Any) -> Page[ObjectStore]:
         return self._page("objectStores", self._resource.ObjectStore, objects.ObjectStoreListParams, params)
+
+    def digestion(self, **params: Any) -> Page[Digestion]:
+        return self._page("digestions", self._resource.Digestion, digestions.DigestionListParams, params)
+
+    def digestion_topic(self, digestion_id: UUID | str | None = None, **params: Any) -> Page[DigestionTopic]:
+        path = "digestionTopics" if digestion_id is None else f"digestions/{digestion_id}/topics"
+        return self._page(path, self._resource.DigestionTopic, digestions.DigestionTopicListParams, params)
+
+    def digestion_part(self, digestion_id: UUID | str | None = None, **params: Any) -> Page[DigestionPart]:
+        """Parts of a digestion (or all), without their index: fetch a part for it."""
+        path = "digestionParts" if digestion_id is None else f"digestions/{digestion_id}/parts"
+        return self._page(path, self._resource.DigestionPart, digestions.DigestionPartListParams, params)
+
+    # The official client's plural spellings.
+    digestions = digestion
+    digestion_topics = digestion_topic
+    digestion_parts = digestion_part
 
     def api_key(self, **params: Any) -> Page[APIKey]:
         """API keys (admin only); secrets are never listed."""
@@ -190,6 +211,22 @@ class Fetch(_Verb):
 
     def object_store(self, object_store_id: UUID | str) -> DataResponse[ObjectStore]:
         return self._one(f"objectStores/{object_store_id}", self._resource.ObjectStore)
+
+    def digestion(self, digestion_id: UUID | str) -> DataResponse[Digestion]:
+        return self._one(f"digestions/{digestion_id}", self._resource.Digestion)
+
+    def digestion_topic(
+        self, digestion_topic_id: UUID | str, digestion_id: UUID | str | None = None
+    ) -> DataResponse[DigestionTopic]:
+        path = _digestion_child_path("topics", digestion_topic_id, digestion_id)
+        return self._one(path, self._resource.DigestionTopic)
+
+    def digestion_part(
+        self, digestion_part_id: UUID | str, digestion_id: UUID | str | None = None
+    ) -> DataResponse[DigestionPart]:
+        """A part with its ``index`` (one entry per record, in the order of its blob's bytes)."""
+        path = _digestion_child_path("parts", digestion_part_id, digestion_id)
+        return self._one(path, self._resource.DigestionPart)
 
     def api_key(self, api_key_id: UUID | str) -> DataResponse[APIKey]:
         return self._one(f"apiKeys/{api_key_id}", self._resource.APIKey)
@@ -301,6 +338,13 @@ def _hook_path(hook_id: UUID | str, workflow_id: UUID | str | None) -> str:
     return f"hooks/{hook_id}" if workflow_id is None else f"workflows/{workflow_id}/hooks/{hook_id}"
 
 
+def _digestion_child_path(children: str, child_id: UUID | str, digestion_id: UUID | str | None) -> str:
+    """``digestions/{id}/parts/{id}``, or the flat ``digestionParts/{id}`` without a digestion."""
+    if digestion_id is None:
+        return f"digestion{children.capitalize()}/{child_id}"
+    return f"digestions/{digestion_id}/{children}/{child_id}"
+
+
 def _lock(lock_token: str | None) -> dict[str, Any]:
     return {"lock_token": lock_token} if lock_token else {}
 
@@ -358,6 +402,32 @@ class Create(_Verb):
         body = {"sequence": sequence, **fields}
         request = ingestions.IngestionPartCreateRequest
         return self._create(path, self._resource.IngestionPart, request, body, lock_token)
+
+    def digestion(
+        self, log_id: UUID | str, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[Digestion]:
+        """A digestion of a log (``context={"export": {"format": "mcap"}}`` asks for an export too);
+        add its topics, then queue it (``update.digestion(id, data={"state": "queued"})``)."""
+        body = {"log_id": log_id, **fields}
+        request = digestions.DigestionCreateRequest
+        return self._create("digestions", self._resource.Digestion, request, body, lock_token)
+
+    def digestion_topic(
+        self, digestion_id: UUID | str, topic_id: UUID | str, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[DigestionTopic]:
+        """A topic of the digestion's log, with ``start_time``/``end_time``, ``frequency`` and filters."""
+        path = f"digestions/{digestion_id}/topics"
+        body = {"topic_id": topic_id, **fields}
+        request = digestions.DigestionTopicCreateRequest
+        return self._create(path, self._resource.DigestionTopic, request, body, lock_token)
+
+    def digestion_part(
+        self, digestion_id: UUID | str, sequence: int, lock_token: str | None = None, **fields: Any
+    ) -> DataResponse[DigestionPart]:
+        path = f"digestions/{digestion_id}/parts"
+        body = {"sequence": sequence, **fields}
+        request = digestions.DigestionPartCreateRequest
+        return self._create(path, self._resource.DigestionPart, request, body, lock_token)
 
     def object_store(self, bucket_name: str, **fields: Any) -> DataResponse[ObjectStore]:
         body = {"bucket_name": bucket_name, **fields}
@@ -513,6 +583,35 @@ class Update(_Verb):
         request = ingestions.IngestionPartUpdateRequest
         return self._update(path, self._resource.IngestionPart, request, data, lock_token)
 
+    def digestion(
+        self, digestion_id: UUID | str, data: dict[str, Any], lock_token: str | None = None
+    ) -> DataResponse[Digestion]:
+        path = f"digestions/{digestion_id}"
+        request = digestions.DigestionUpdateRequest
+        return self._update(path, self._resource.Digestion, request, data, lock_token)
+
+    def digestion_topic(
+        self,
+        digestion_topic_id: UUID | str,
+        data: dict[str, Any],
+        digestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> DataResponse[DigestionTopic]:
+        path = _digestion_child_path("topics", digestion_topic_id, digestion_id)
+        request = digestions.DigestionTopicUpdateRequest
+        return self._update(path, self._resource.DigestionTopic, request, data, lock_token)
+
+    def digestion_part(
+        self,
+        digestion_part_id: UUID | str,
+        data: dict[str, Any],
+        digestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> DataResponse[DigestionPart]:
+        path = _digestion_child_path("parts", digestion_part_id, digestion_id)
+        request = digestions.DigestionPartUpdateRequest
+        return self._update(path, self._resource.DigestionPart, request, data, lock_token)
+
     def object_store(self, object_store_id: UUID | str, data: dict[str, Any]) -> DataResponse[ObjectStore]:
         path = f"objectStores/{object_store_id}"
         return self._update(path, self._resource.ObjectStore, objects.ObjectStoreUpdateRequest, data)
@@ -598,6 +697,26 @@ class Delete(_Verb):
         lock_token: str | None = None,
     ) -> None:
         self._delete(_part_path(ingestion_part_id, ingestion_id), lock_token)
+
+    def digestion(self, digestion_id: UUID | str, lock_token: str | None = None) -> None:
+        """Delete a digestion with its topics, parts, blobs and export."""
+        self._delete(f"digestions/{digestion_id}", lock_token)
+
+    def digestion_topic(
+        self,
+        digestion_topic_id: UUID | str,
+        digestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> None:
+        self._delete(_digestion_child_path("topics", digestion_topic_id, digestion_id), lock_token)
+
+    def digestion_part(
+        self,
+        digestion_part_id: UUID | str,
+        digestion_id: UUID | str | None = None,
+        lock_token: str | None = None,
+    ) -> None:
+        self._delete(_digestion_child_path("parts", digestion_part_id, digestion_id), lock_token)
 
     def object_store(self, object_store_id: UUID | str) -> None:
         self._delete(f"objectStores/{object_store_id}")

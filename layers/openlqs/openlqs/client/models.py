@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from openlqs.errors import NotFound
 from openlqs.models import (
     api_keys,
+    digestions,
     ingestions,
     labels,
     objects,
@@ -291,6 +292,47 @@ class IngestionPart(Resource, ingestions.IngestionPart):
         return {"ingestion_part_id": self.id, "ingestion_id": self.ingestion_id}
 
 
+class Digestion(Resource, digestions.Digestion):
+    """A selection of a log's records, written by the server as parts (and an export on request)."""
+
+    model_config = ENUMS_KEPT
+    _verb = "digestion"
+    _list_params = digestions.DigestionListParams
+    _repr_fields = ("id", "name", "state")
+
+    def list_digestion_topics(self, **filters: Any) -> list[DigestionTopic]:
+        return list(iterate_pages(self.client().list.digestion_topic, digestion_id=self.id, **filters))
+
+    def list_digestion_parts(self, **filters: Any) -> list[DigestionPart]:
+        """Every part, in sequence order (creation order), without their indexes."""
+        return list(iterate_pages(self.client().list.digestion_part, digestion_id=self.id, **filters))
+
+    def fetch_log(self) -> Log:
+        return self.client().fetch.log(self.log_id).data
+
+
+class DigestionTopic(Resource, digestions.DigestionTopic):
+    model_config = ENUMS_KEPT
+    _verb = "digestion_topic"
+    _list_params = digestions.DigestionTopicListParams
+    _repr_fields = ("id", "topic_id", "start_time", "end_time")
+    _friendly_field = None
+
+    def _key(self) -> dict[str, Any]:
+        return {"digestion_topic_id": self.id, "digestion_id": self.digestion_id}
+
+
+class DigestionPart(Resource, digestions.DigestionPart):
+    model_config = ENUMS_KEPT
+    _verb = "digestion_part"
+    _list_params = digestions.DigestionPartListParams
+    _repr_fields = ("id", "sequence", "state")
+    _friendly_field = None
+
+    def _key(self) -> dict[str, Any]:
+        return {"digestion_part_id": self.id, "digestion_id": self.digestion_id}
+
+
 class ObjectStore(Resource, objects.ObjectStore):
     model_config = ENUMS_KEPT
     _verb = "object_store"
@@ -416,6 +458,9 @@ RESOURCE_CLASSES: tuple[type[Resource], ...] = (
     Workflow,
     Hook,
     Callback,
+    Digestion,
+    DigestionTopic,
+    DigestionPart,
 )
 
 

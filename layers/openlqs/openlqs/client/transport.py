@@ -11,7 +11,8 @@ import json
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -178,6 +179,15 @@ class Transport:
                     return response
             self.pause(attempt)
             attempt += 1
+
+    @contextmanager
+    def stream(self, method: str, url: str) -> Iterator[httpx.Response]:
+        """A streamed response from ``url`` (a presigned URL: no API headers), read as it arrives."""
+        try:
+            with self._http.stream(method, url) as response:
+                yield response
+        except httpx.TransportError as error:
+            raise self.unreachable(url, error) from error
 
     def unreachable(self, url: str, error: httpx.TransportError) -> ApiUnreachable:
         """The error for a request to ``url`` that failed with ``error``: which URL, why, what to check."""

@@ -14,13 +14,16 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from openlqs.client.progress import SilentBar, progress_bar
 
 if TYPE_CHECKING:
     from openlqs.client.client import LogQS
-    from openlqs.client.models import Ingestion
+    from openlqs.client.models import Digestion, Ingestion
+
+#: What a wait refreshes: an ingestion, or a digestion (``DigestionWaiter``).
+Process = TypeVar("Process", "Ingestion", "Digestion")
 
 #: How long ``wait_for`` and ``openlqs ingest`` wait by default (``timeout=None`` waits for ever).
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
@@ -36,16 +39,16 @@ BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}"
 class IngestionWaitTimeout(TimeoutError):
     """An ingestion did not end within the wait's timeout. ``ingestion`` is its last known state."""
 
-    def __init__(self, message: str, ingestion: Ingestion) -> None:
+    def __init__(self, message: str, ingestion: Ingestion | Digestion) -> None:
         super().__init__(message)
         self.ingestion = ingestion
 
 
-def _label(ingestion: Ingestion) -> str:
+def _label(ingestion: Ingestion | Digestion) -> str:
     return f"{ingestion.name} ({ingestion.id})" if ingestion.name else str(ingestion.id)
 
 
-def _seconds_in_state(ingestion: Ingestion, now: datetime) -> float | None:
+def _seconds_in_state(ingestion: Ingestion | Digestion, now: datetime) -> float | None:
     since = ingestion.transitioned_at or ingestion.updated_at or ingestion.created_at
     if since is None:
         return None
@@ -55,7 +58,14 @@ def _seconds_in_state(ingestion: Ingestion, now: datetime) -> float | None:
 
 
 class IngestionWaiter:
-    """Refreshes one ingestion until it ends; ``clock``, ``sleep``, ``now`` and ``out`` are for tests."""
+    """Refreshes one ingestion until it ends; ``clock``, ``sleep``, ``now`` and ``out`` are for tests.
+
+    A subclass waits for another process (``what``) by saying what it is doing (:meth:`status`) and what
+    to check when it does not end (:meth:`advice`).
+    """
+
+    #: What is waited for, in the lines a wait prints.
+    what = "ingestion"
 
     def __init__(
         self,
@@ -74,14 +84,14 @@ class IngestionWaiter:
 
     # What the ingestion is doing ------------------------------------------------------------------
 
-    def _parts(self, ingestion: Ingestion) -> tuple[int, int]:
+    def _parts(self, ingestion: Ingestion | Digestion) -> tuple[int, int]:
         """(completed parts, all parts) of the ingestion, counted by the API."""
         listing = self.client.list.ingestion_part
         total = listing(ingestion_id=ingestion.id, limit=1).count or 0
         done = listing(ingestion_id=ingestion.id, state="completed", limit=1).count or 0
         return done, total
 
-    def status(self, ingestion: Ingestion) -> str:
+    def status(self, ingestion: Ingestion | Digestion) -> str:
         """One line on what the ingestion is doing now, e.g. ``processing 3/12 parts``."""
         state = str(ingestion.state)
         waited = _seconds_in_state(ingestion, self.now())
@@ -101,7 +111,7 @@ class IngestionWaiter:
             return f"{state}: {ingestion.error_message}"
         return state
 
-    def advice(self, ingestion: Ingestion) -> str:
+    def advice(self, ingestion: Ingestion | Digestion) -> str:
         """What to check when an ingestion does not end."""
         state = str(ingestion.state)
         if state == "queued":
@@ -122,12 +132,12 @@ class IngestionWaiter:
 
     def wait(
         self,
-        ingestion: Ingestion,
+        ingestion: Process,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT_S,
         poll_interval: float = 1.0,
         show_progress: bool | None = None,
         report_interval: float | None = DEFAULT_REPORT_INTERVAL_S,
-    ) -> Ingestion:
+    ) -> Process:
         """Refresh ``ingestion`` until it is in a final state; returns it whatever that state is.
 
         ``timeout`` seconds (None: no limit) end the wait with :class:`IngestionWaitTimeout`. Every
@@ -159,7 +169,8 @@ class IngestionWaiter:
                 now = self.clock()
                 if deadline is not None and now >= deadline:
                     raise IngestionWaitTimeout(
-                        f"Ingestion {_label(ingestion)} is still {state} after waiting {timeout:g} s "
+                        f"{self.what.capitalize()} {_label(ingestion)} is still {state} after waiting "
+                        f"{timeout:g} s "
                         f"({self.status(ingestion)}). {self.advice(ingestion)}",
                         ingestion,
                     )
@@ -168,7 +179,7 @@ class IngestionWaiter:
                     if shows_bar:
                         bar.set_postfix_str(line)
                     else:
-                        self._say(f"ingestion {_label(ingestion)}: {line}")
+                        self._say(f"{self.what} {_label(ingestion)}: {line}")
                     next_report = now + report_interval
                 pause = poll_interval if deadline is None else min(poll_interval, max(0.0, deadline - now))
                 self.sleep(pause)

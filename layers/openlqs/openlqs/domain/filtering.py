@@ -121,6 +121,26 @@ def parse_json_filter(name: str, text: str) -> list[Mapping[str, Any]]:
     return conditions
 
 
+def check_json_filter(name: str, conditions: Any) -> None:
+    """Refuse a JSON filter given as a value (a condition or a list of them) that could never be
+    evaluated: ``BadRequest`` naming ``name`` and what is wrong (an unknown operator, a missing var)."""
+    parsed = parse_json_filter(name, json.dumps(conditions))
+    for condition in parsed:
+        var = condition.get("var")
+        if not isinstance(var, str) or not var:
+            raise BadRequest(f"{name}: each condition needs a non-empty string 'var'")
+        document: dict[str, Any] = {}
+        current = document
+        *parents, last = var.split(".")
+        for segment in parents:
+            current = current.setdefault(segment, {})
+        current[last] = None
+        try:
+            _json_condition(document, condition)
+        except BadRequest as error:
+            raise BadRequest(f"{name}: {error.detail}") from None
+
+
 @dataclass(frozen=True)
 class Predicate:
     """One compiled filter parameter."""

@@ -292,6 +292,17 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def upload_part(self, key: str, upload_id: str, part_number: int, body: bytes) -> str:
+        """Send one part of a multipart upload from here; returns its ETag."""
+        ...
+
+    def copy_part(
+        self, key: str, upload_id: str, part_number: int, source_key: str, first: int, last: int
+    ) -> str:
+        """Make bytes ``first`` to ``last`` (inclusive) of another object of the bucket one part of a
+        multipart upload, server-side; returns its ETag."""
+        ...
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -398,6 +409,17 @@ class Executions(Protocol):
     def status(self, name: str) -> str | None:
         """``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT`` or ``ABORTED``; None when never started."""
         ...
+
+
+class DigestionIndexStore(Protocol):
+    """Where the indexes of digestion parts are kept: one encoded index (``records.part_index``) per
+    part, beside the part rather than in it, so that listing parts reads no index."""
+
+    def put(self, part_id: UUID, digestion_id: UUID, blob: bytes) -> None: ...
+
+    def get(self, part_id: UUID) -> bytes | None: ...
+
+    def delete(self, part_id: UUID) -> None: ...
 
 
 class AttemptCancellation(Protocol):

@@ -14,7 +14,7 @@ import base64
 import json
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from openlqs.domain.object_stores import ObjectSpaces
@@ -44,33 +44,44 @@ MAX_PAGE_ENCODED_BYTES = 5 * 1024 * 1024 + 512 * 1024
 
 
 @dataclass(frozen=True)
-class _Where:
-    """An object records point into (hashable: it keys the chunk cache)."""
+class ObjectLocation:
+    """An object records point into (hashable: it keys the chunk cache): its space and full key."""
 
     scope: str
     key: str
 
 
-@dataclass
-class _Request:
-    """What one list or fetch has resolved: where each ingestion's records are, and the object spaces.
+class Locatable(Protocol):
+    """What locating a record's object needs: its ingestion (id, as a UUID or text) and source."""
 
-    Records of a page share a few ingestions: each (ingestion, source) is resolved once per request
-    (an ingestion read and a log or object store read), failures included.
+    @property
+    def ingestion_id(self) -> UUID | str | None: ...
+    @property
+    def source(self) -> str | None: ...
+
+
+@dataclass
+class RecordLocations:
+    """Where records' bytes are: each (ingestion, source) resolved to an object once, failures included
+    (an ingestion read and a log or object store read), and ranged reads of those objects.
+
+    Records of a page share a few ingestions, as the records of a digestion part do; both read through
+    one of these (``locate``/``read`` of a ``RecordBytesReader``).
     """
 
     spaces: ObjectSpaces
     resources: ResourceRepository
-    places: dict[tuple[UUID, str | None], _Where | Exception] = field(default_factory=dict)
-    blobs: dict[_Where, ObjectSpace] = field(default_factory=dict)
+    places: dict[tuple[UUID, str | None], ObjectLocation | Exception] = field(default_factory=dict)
+    blobs: dict[ObjectLocation, ObjectSpace] = field(default_factory=dict)
 
-    def where(self, record: Record) -> _Where:
+    def where(self, record: Locatable) -> ObjectLocation:
         if record.ingestion_id is None:
             raise ValueError("the record belongs to no ingestion: its bytes are in no object")
-        place = (record.ingestion_id, record.source)
+        ingestion_id = record.ingestion_id
+        place = (ingestion_id if isinstance(ingestion_id, UUID) else UUID(ingestion_id), record.source)
         if place not in self.places:
             try:
-                self.places[place] = self._resolve(record.ingestion_id, record.source)
+                self.places[place] = self._resolve(*place)
             except (OpenLQSError, ValueError) as error:
                 self.places[place] = error
         found = self.places[place]
@@ -78,7 +89,7 @@ class _Request:
             raise found
         return found
 
-    def _resolve(self, ingestion_id: UUID, source: str | None) -> _Where:
+    def _resolve(self, ingestion_id: UUID, source: str | None) -> ObjectLocation:
         ingestion = self.resources.get(INGESTION, ingestion_id)
         if not ingestion.object_key:
             raise ValueError(f"ingestion {ingestion.id} names no object")
@@ -91,12 +102,17 @@ class _Request:
             if ingestion.object_store_id is not None
             else self.spaces.for_log(ingestion.log_id)
         )
-        where = _Where(space.scope, space.full_key(key))
+        where = ObjectLocation(space.scope, space.full_key(key))
         self.blobs.setdefault(where, space)
         return where
 
-    def read(self, where: _Where, offset: int, length: int) -> bytes:
+    def read(self, where: ObjectLocation, offset: int, length: int) -> bytes:
         return self.blobs[where].blobs.read(where.key, offset, offset + length - 1)
+
+    def size(self, where: ObjectLocation) -> int | None:
+        """The object's size, or None when it no longer exists."""
+        info = self.blobs[where].blobs.head(where.key)
+        return None if info is None else info.size
 
 
 class RecordDataService:
@@ -131,8 +147,10 @@ class RecordDataService:
                     f"The page's raw data is {total} bytes (at most {self.max_page_data_bytes}); ask for a "
                     "smaller limit."
                 )
-        request = _Request(self.spaces, self.resources)
-        reader: RecordBytesReader[Record, _Where] = RecordBytesReader(request.where, request.read, self.cache)
+        locations = RecordLocations(self.spaces, self.resources)
+        reader: RecordBytesReader[Record, ObjectLocation] = RecordBytesReader(
+            locations.where, locations.read, self.cache
+        )
         filled: dict[int, Record] = {}
         encoded = 0
         # A record that cannot be located or read (no ingestion, object gone, past its end…) gets the error.

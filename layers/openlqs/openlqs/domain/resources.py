@@ -19,6 +19,7 @@ from openlqs.domain.filtering import apply_filters, compile_filters, order_and_p
 from openlqs.domain.ports import Counter, ResourceKind, ResourceRepository, WriteConditions
 from openlqs.errors import BadRequest, Conflict
 from openlqs.models.common import CommonListParams, CommonModel
+from openlqs.models.digestions import Digestion, DigestionPart, DigestionTopic
 from openlqs.models.ingestions import Ingestion, IngestionPart
 from openlqs.models.resources import (
     Group,
@@ -41,6 +42,10 @@ TOPIC = ResourceKind("topic", Topic, parent_field="log_id", unique_field="name",
 #: Ingestion names are not unique (LogQS README); their rules are in ``openlqs.domain.ingestions``.
 INGESTION = ResourceKind("ingestion", Ingestion, parent_field="log_id")
 INGESTION_PART = ResourceKind("ingestion_part", IngestionPart, parent_field="ingestion_id")
+#: Digestions of a log, and their topics and parts; their rules are in ``openlqs.domain.digestions``.
+DIGESTION = ResourceKind("digestion", Digestion, parent_field="log_id")
+DIGESTION_TOPIC = ResourceKind("digestion_topic", DigestionTopic, parent_field="digestion_id")
+DIGESTION_PART = ResourceKind("digestion_part", DigestionPart, parent_field="digestion_id")
 
 
 class TopicRecords(Protocol):
@@ -233,13 +238,18 @@ class LogService(ResourceService[Log]):
         return saved
 
     def _move_children(self, log: Log) -> None:
-        """Topics, ingestions and ingestion parts carry their log's group id; they follow a moved log."""
+        """Topics, ingestions, digestions and their parts carry their log's group id; they follow a
+        moved log."""
         for topic in self.repository.list_resources(TOPIC, log.id):
             self._regroup(TOPIC, topic.id, log.group_id)
         for ingestion in self.repository.list_resources(INGESTION, log.id):
             self._regroup(INGESTION, ingestion.id, log.group_id)
             for part in self.repository.list_resources(INGESTION_PART, ingestion.id):
                 self._regroup(INGESTION_PART, part.id, log.group_id)
+        for digestion in self.repository.list_resources(DIGESTION, log.id):
+            self._regroup(DIGESTION, digestion.id, log.group_id)
+            for digestion_part in self.repository.list_resources(DIGESTION_PART, digestion.id):
+                self._regroup(DIGESTION_PART, digestion_part.id, log.group_id)
 
     def _regroup(self, kind: ResourceKind[Any], resource_id: UUID, group_id: UUID) -> None:
         # Children are written concurrently (statistics, ingestion progress): re-read on conflict.
@@ -252,7 +262,11 @@ class LogService(ResourceService[Log]):
         """Delete a log without topics or ingestions (409 otherwise), with its tags and queries."""
         log = self.get(log_id)
         check_unlocked(log, log._internal, context, what=f"log {log_id}")
-        in_use = (Counter(str(log_id), TOPIC.name), Counter(str(log_id), INGESTION.name))
+        in_use = (
+            Counter(str(log_id), TOPIC.name),
+            Counter(str(log_id), INGESTION.name),
+            Counter(str(log_id), DIGESTION.name),
+        )
         for counter in in_use:
             # Checked before the children go, so a refused delete leaves them; the transaction checks again.
             if self.repository.count(counter) > 0:

@@ -70,6 +70,15 @@ def decode_ros1(type_name: str, type_data: str, data: bytes | memoryview) -> dic
     return _deserialized(store.deserialize_ros1, type_name, data)
 
 
+def ros1_md5sum(type_name: str, type_data: str) -> str:
+    """The ROS 1 md5sum of a type from its full definition (what a bag's connection header carries)."""
+    store = _typestore(type_name, type_data)
+    try:
+        return str(store.generate_msgdef(rosbags_type_name(type_name))[1])
+    except Exception as error:  # rosbags raises several errors with no common base
+        raise MessageDecodeError(f"the definition of {type_name} is incomplete: {error}") from error
+
+
 def _deserialized(deserialize: Callable[[Data, str], Any], type_name: str, data: Data) -> dict[str, Any]:
     """The message ``deserialize`` (a typestore's ROS 1 or CDR deserializer) makes, as plain values."""
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from aws_lambda_powertools import Logger
@@ -23,14 +23,13 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from openlqs.domain.common import Environment
-from openlqs.domain.ingestions import ACTIVE_STATES, IngestionService, attempt_of
+from openlqs.domain.ingestions import ACTIVE_STATES, attempt_of
 from openlqs.domain.ports import Executions
 from openlqs.errors import NotFound, OpenLQSError
-from openlqs.ingestion.attempts import AttemptCleaner
 from openlqs.ingestion.payloads import IngestionTask
 from openlqs.ingestion.trigger import execution_name
 from openlqs.models.common import ProcessState
-from openlqs.models.ingestions import Ingestion, IngestionListParams
+from openlqs.models.ingestions import IngestionListParams, ProcessModel
 
 logger = Logger(service="openlqs")
 
@@ -76,17 +75,48 @@ class Reconciled:
         }
 
 
+class ProcessRuns(Protocol):
+    """The process service a reconciler settles (ingestions, digestions): read and move processes."""
+
+    def get(self, resource_id: UUID) -> Any: ...
+
+    def list(self, params: Any) -> tuple[int, list[Any]]: ...
+
+    def transition(
+        self,
+        process_id: UUID,
+        to_state: ProcessState,
+        *,
+        expected_from: set[ProcessState] | None = None,
+        error_name: str | None = None,
+        error_message: str | None = None,
+        error_payload: dict | None = None,
+    ) -> Any: ...
+
+
+class AttemptSettlement(Protocol):
+    """Takes an attempt back once its execution ended: its parts settled, what it wrote removed."""
+
+    def settle_parts(self, process: Any, reason: str) -> None: ...
+
+    def discard(self, process: Any) -> None: ...
+
+
 class IngestionReconciler:
     """Settles ingestions whose execution ended without them; starts those left queued without one.
 
     ``queued_grace`` is how long a queued ingestion may wait for its execution before the sweep starts
-    it (the trigger normally starts it within a second).
+    it (the trigger normally starts it within a second). A subclass settles another kind of process
+    (``what``) by saying how to list them (:meth:`_list_params`) and start their execution (:meth:`_task`).
     """
+
+    #: What the reconciled processes are called in reports and logs.
+    what = "ingestion"
 
     def __init__(
         self,
-        ingestions: IngestionService,
-        attempts: AttemptCleaner,
+        ingestions: ProcessRuns,
+        attempts: AttemptSettlement,
         executions: Executions,
         environment: Environment | None = None,
         *,
@@ -111,13 +141,13 @@ class IngestionReconciler:
         report = Reconciled()
         match = _EXECUTION_NAME.match(name)
         if match is None:
-            report.left_alone.append(f"execution {name}: not an ingestion's execution name")
+            report.left_alone.append(f"execution {name}: not an {self.what}'s execution name")
             logger.warning("execution name not understood; nothing done", extra={"execution": name})
             return report
         try:
             ingestion = self.ingestions.get(UUID(match["id"]))
         except NotFound:
-            report.left_alone.append(f"execution {name}: its ingestion no longer exists")
+            report.left_alone.append(f"execution {name}: its {self.what} no longer exists")
             return report
         if attempt_of(ingestion) != int(match["attempt"]) or ingestion.state not in ACTIVE_STATES:
             return report  # settled already, or queued again since
@@ -132,23 +162,31 @@ class IngestionReconciler:
                 try:
                     self._check(ingestion, report)
                 except OpenLQSError as error:  # it moved meanwhile: the next sweep looks again
-                    report.left_alone.append(f"ingestion {ingestion.id}: {error.message}")
+                    report.left_alone.append(f"{self.what} {ingestion.id}: {error.message}")
         return report
 
-    def _in_state(self, state: ProcessState) -> list[Ingestion]:
-        found: list[Ingestion] = []
+    def _in_state(self, state: ProcessState) -> list[ProcessModel]:
+        found: list[ProcessModel] = []
         while True:
-            _, page = self.ingestions.list(IngestionListParams(state=state, limit=1000, offset=len(found)))
+            _, page = self.ingestions.list(self._list_params(state, len(found)))
             found.extend(page)
             if len(page) < 1000:
                 return found
 
-    def _check(self, ingestion: Ingestion, report: Reconciled) -> None:
+    def _list_params(self, state: ProcessState, offset: int) -> Any:
+        """The list parameters of a page of 1,000 processes in ``state``."""
+        return IngestionListParams(state=state, limit=1000, offset=offset)
+
+    def _task(self, process_id: UUID, attempt: int) -> dict[str, Any]:
+        """The input of an execution of the process's state machine."""
+        return IngestionTask(ingestion_id=process_id, attempt=attempt).model_dump(mode="json")
+
+    def _check(self, ingestion: ProcessModel, report: Reconciled) -> None:
         attempt = attempt_of(ingestion)
         if attempt < 1:
-            report.left_alone.append(f"ingestion {ingestion.id}: {ingestion.state} without an attempt")
+            report.left_alone.append(f"{self.what} {ingestion.id}: {ingestion.state} without an attempt")
             logger.warning(
-                "ingestion without an attempt; left alone", extra={"ingestion_id": str(ingestion.id)}
+                f"{self.what} without an attempt; left alone", extra={f"{self.what}_id": str(ingestion.id)}
             )
             return
         name = execution_name(ingestion.id, attempt)
@@ -158,20 +196,21 @@ class IngestionReconciler:
         if ingestion.state == ProcessState.queued and status is None:
             waited = self.env.now() - (ingestion.transitioned_at or ingestion.created_at)
             if waited >= self.queued_grace:
-                task = IngestionTask(ingestion_id=ingestion.id, attempt=attempt)
-                self.executions.start(name, task.model_dump(mode="json"))
+                self.executions.start(name, self._task(ingestion.id, attempt))
                 report.started.append(ingestion.id)
                 logger.info(
-                    "queued ingestion started by the sweep", extra={"ingestion_id": str(ingestion.id)}
+                    f"queued {self.what} started by the sweep", extra={f"{self.what}_id": str(ingestion.id)}
                 )
             return
         self._fail(ingestion, status, None, report)
 
-    def _fail(self, ingestion: Ingestion, status: str | None, cause: str | None, report: Reconciled) -> None:
+    def _fail(
+        self, ingestion: ProcessModel, status: str | None, cause: str | None, report: Reconciled
+    ) -> None:
         name = ENDED_ERRORS.get(status, "ExecutionEnded")
         execution = execution_name(ingestion.id, attempt_of(ingestion))
         said = f"The execution {execution} " + (f"ended {status}" if status else "does not exist")
-        message = f"{said} while the ingestion was {ingestion.state}" + (f": {cause}" if cause else ".")
+        message = f"{said} while the {self.what} was {ingestion.state}" + (f": {cause}" if cause else ".")
         self.ingestions.transition(
             ingestion.id,
             ProcessState.failed,
@@ -184,5 +223,6 @@ class IngestionReconciler:
         self.attempts.discard(ingestion)
         report.failed.append(ingestion.id)
         logger.info(
-            "ingestion failed by the reconciler", extra={"ingestion_id": str(ingestion.id), "status": status}
+            f"{self.what} failed by the reconciler",
+            extra={f"{self.what}_id": str(ingestion.id), "status": status},
         )

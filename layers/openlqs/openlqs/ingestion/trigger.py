@@ -1,9 +1,11 @@
-"""IngestionTriggerFunction's rules: queued ingestions start their execution; dropped files are ingested.
+"""IngestionTriggerFunction's rules: queued processes start their execution; dropped files are ingested.
 
 The function is subscribed to two event sources, told apart by the records' ``eventSource``: the
-ResourcesTable stream (an ingestion entered ``queued``: start its state machine execution, named after
-the ingestion and its attempt so that a duplicate event starts nothing) and S3 (a file created in the
-drop folder). Each event is parsed into its Powertools model first.
+ResourcesTable stream (an ingestion or a digestion entered ``queued``: start its state machine's
+execution, named after the process and its attempt so that a duplicate event starts nothing) and S3 (a
+file created in the drop folder). Each event is parsed into its Powertools model first. Digestions are
+started here rather than by a consumer of their own: a DynamoDB stream serves at most two readers per
+shard without throttling, and the hooks' delivery is the other one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from pydantic import BaseModel
 
+from openlqs.digestion.payloads import DigestionTask
 from openlqs.domain.ports import Executions
 from openlqs.ingestion.drop_folder import DropFolder
 from openlqs.ingestion.payloads import IngestionTask
@@ -49,17 +52,21 @@ class ResourceChange(DynamoDBStreamChangedRecordModel):
     NewImage: ResourceImage | None = None
     OldImage: ResourceImage | None = None
 
-    @property
-    def queued_ingestion(self) -> ResourceImage | None:
-        """The new image if this change moved an ingestion into ``queued``, else None.
+    def queued(self, kind: str) -> ResourceImage | None:
+        """The new image if this change moved a process of ``kind`` into ``queued``, else None.
 
         The same test as the event's FilterCriteria in template.yaml, repeated for the sources that do
         not filter (local mode's stream poller).
         """
         new, old = self.NewImage, self.OldImage
-        if new is None or new.kind != "ingestion" or new.state != "queued":
+        if new is None or new.kind != kind or new.state != "queued":
             return None
         return new if old is None or old.state != "queued" else None
+
+    @property
+    def queued_ingestion(self) -> ResourceImage | None:
+        """The new image if this change moved an ingestion into ``queued``, else None."""
+        return self.queued("ingestion")
 
 
 class ResourceStreamRecord(DynamoDBStreamRecordModel):
@@ -93,11 +100,15 @@ def event_source(event: Mapping[str, Any]) -> str:
 
 
 class IngestionTrigger:
-    """Starts ingestion executions (``starter``) and registers dropped files (``drop_folder``)."""
+    """Starts ingestion executions (``starter``) and digestion executions (``digestions``, when the
+    deployment has them), and registers dropped files (``drop_folder``)."""
 
-    def __init__(self, starter: Executions, drop_folder: DropFolder) -> None:
+    def __init__(
+        self, starter: Executions, drop_folder: DropFolder, digestions: Executions | None = None
+    ) -> None:
         self.starter = starter
         self.drop_folder = drop_folder
+        self.digestions = digestions
 
     def handle(self, event: Mapping[str, Any]) -> TriggerResult:
         """Parse the event by its source and act on it."""
@@ -112,22 +123,32 @@ class IngestionTrigger:
         task = IngestionTask(ingestion_id=ingestion_id, attempt=attempt)
         return self.starter.start(execution_name(ingestion_id, attempt), task.model_dump(mode="json"))
 
+    def start_digestion(self, digestion_id: UUID, attempt: int) -> str | None:
+        """Start the digestion execution of this attempt; None when it was already started."""
+        if self.digestions is None:
+            raise ValueError("This deployment has no digestion state machine (DIGESTION_STATE_MACHINE_ARN).")
+        task = DigestionTask(digestion_id=digestion_id, attempt=attempt)
+        return self.digestions.start(execution_name(digestion_id, attempt), task.model_dump(mode="json"))
+
     def on_resources_changed(self, event: ResourceStreamModel) -> list[str]:
-        """Start one execution per ingestion that entered ``queued``; returns the started executions' ARNs.
+        """Start one execution per ingestion or digestion that entered ``queued``; returns the started
+        executions' ARNs.
 
         An execution already started for the same attempt (a duplicate or retried record) is not started
         again and not listed.
         """
+        starts = {"ingestion": self.start_ingestion, "digestion": self.start_digestion}
         execution_arns = []
         for record in event.Records:
-            queued = record.dynamodb.queued_ingestion
-            if queued is None:
-                continue
-            if queued.id is None or queued.x_attempt is None:
-                raise ValueError(f"Queued ingestion item {record.dynamodb.Keys} has no id or no x_attempt.")
-            execution_arn = self.start_ingestion(queued.id, queued.x_attempt)
-            if execution_arn is not None:
-                execution_arns.append(execution_arn)
+            for kind, start in starts.items():
+                queued = record.dynamodb.queued(kind)
+                if queued is None:
+                    continue
+                if queued.id is None or queued.x_attempt is None:
+                    raise ValueError(f"Queued {kind} item {record.dynamodb.Keys} has no id or no x_attempt.")
+                execution_arn = start(queued.id, queued.x_attempt)
+                if execution_arn is not None:
+                    execution_arns.append(execution_arn)
         return execution_arns
 
     def on_objects_created(self, event: S3Model) -> list[UUID]:

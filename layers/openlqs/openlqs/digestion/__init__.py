@@ -1,0 +1,1 @@
+"""Digestions: records selected into parts, the parts' blobs and an export (DigestionStateMachine)."""
