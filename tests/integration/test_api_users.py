@@ -59,6 +59,17 @@ def test_users_me_is_the_user_owning_the_calling_key(api: ApiClient) -> None:
     assert "password" not in bob
 
 
+def test_users_a_key_of_a_user_reads_itself_not_its_user(api: ApiClient) -> None:
+    # The request's actor is the key's user; apiKeys/me is still the key (the console asks it its role).
+    bob = _user(api, "bob")
+    key = _key(api, "read", user_id=bob["id"])
+
+    me = _as(api, key).get("/apiKeys/me")
+
+    assert me.status == 200, me.body
+    assert (me.data["id"], me.data["role"], me.data["secret"]) == (key["id"], "read", None)
+
+
 def test_users_me_is_null_for_a_key_made_before_users(api: ApiClient) -> None:
     legacy = get_services().api_keys.create(APIKeyCreateRequest(name="old", role=Role.read), Context())
 
