@@ -249,10 +249,11 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
                 )
             )
         for counter in conditions.require_empty:
+            # Deleted, not only checked: it counts for the resource being deleted, and would outlive it.
             operations.append(
                 (
                     {
-                        "ConditionCheck": {
+                        "Delete": {
                             "Key": {"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE},
                             "ConditionExpression": "attribute_not_exists(n) OR n <= :zero",
                             "ExpressionAttributeValues": {":zero": 0},
