@@ -14,6 +14,7 @@ from uuid import UUID
 import boto3
 import pytest
 
+from openlqs.errors import NotFound, StaleAttempt
 from openlqs.services import get_services
 from tests.support import tasks
 from tests.support.api import ApiClient
@@ -109,3 +110,41 @@ def test_cancelled_ingestion_and_its_log_can_be_deleted_with_nothing_left(
         )
         is None
     )
+
+
+@pytest.mark.parametrize("then", ["kept", "deleted"])
+def test_cancel_while_the_plan_runs_leaves_no_topics_or_parts(
+    api: ApiClient, aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str
+) -> None:
+    # Given an ingestion cancelled (then kept, or deleted) while its plan creates the log's topics
+    log = create_log(api, create_group(api, "Fleet")["id"], "run")
+    bag = write_string_bag(tmp_path / "run.bag", [("/a", 10**9, "a"), ("/b", 2 * 10**9, "b")])
+    put_log_object(aws, DATASTORE_ID, log["id"], "run.bag", bag.read_bytes())
+    ingestion = api.post(
+        "/ingestions", {"log_id": log["id"], "object_key": "run.bag", "state": "queued"}
+    ).data
+    topics = get_services().pipeline.topics
+    create_topic = topics.create
+    stops = [f"/ingestions/{ingestion['id']}"]
+
+    def create_while_stopped(*args: Any, **kwargs: Any) -> Any:
+        while stops:
+            path = stops.pop()
+            assert api.patch(path, {"state": "cancelled"}).status == 200
+            if then == "deleted":
+                assert api.delete(path).status == 204
+        return create_topic(*args, **kwargs)
+
+    monkeypatch.setattr(topics, "create", create_while_stopped)
+
+    # When the plan goes on, then ends
+    with pytest.raises(StaleAttempt if then == "kept" else NotFound):
+        tasks.plan({"ingestion_id": ingestion["id"], "attempt": 1})
+
+    # Then it took back what it made: no topic, no part left queued, and the log can be deleted
+    assert api.get("/topics", params={"log_id": log["id"]}).json()["count"] == 0
+    if then == "kept":
+        parts = api.get(f"/ingestions/{ingestion['id']}/parts").json()["data"]
+        assert {part["state"] for part in parts} == {"cancelled"}
+        assert api.delete(f"/ingestions/{ingestion['id']}").status == 204
+    assert api.delete(f"/logs/{log['id']}").status == 204

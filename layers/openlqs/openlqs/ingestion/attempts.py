@@ -10,6 +10,7 @@ deleted, the topics it created and left empty deleted, the statistics recomputed
 from __future__ import annotations
 
 from contextlib import suppress
+from uuid import UUID
 
 from openlqs.domain.common import Context
 from openlqs.domain.ingestions import IngestionPartService, attempt_of
@@ -47,12 +48,15 @@ class AttemptCleaner:
         then recompute the statistics they were in."""
         touched = self.statistics.clear_ingestion(ingestion)
         stored = ingestion._internal.get("plan")
-        created = IngestionPlan.model_validate(stored).created_topics if stored else []
+        self.discard_topics(IngestionPlan.model_validate(stored).created_topics if stored else [])
+        self.statistics.refresh(ingestion.log_id, touched)
+
+    def discard_topics(self, created: list[UUID]) -> None:
+        """Delete the topics an attempt created that hold no records."""
         for topic_id in created:
             topic = self.resources.find(TOPIC, topic_id)
             if topic is not None and not self.records.topic_summary(topic.id).count:
                 self.topics.delete(topic.id, Context())
-        self.statistics.refresh(ingestion.log_id, touched)
 
     def settle_parts(self, ingestion: Ingestion, reason: str) -> None:
         """Parts still queued are cancelled and parts still running failed, naming ``reason``."""
