@@ -14,7 +14,9 @@ from uuid import UUID
 import boto3
 import pytest
 
+from openlqs.domain.common import Context
 from openlqs.errors import NotFound, StaleAttempt
+from openlqs.models.resources import TopicUpdateRequest
 from openlqs.services import get_services
 from tests.support import tasks
 from tests.support.api import ApiClient
@@ -148,3 +150,26 @@ def test_cancel_while_the_plan_runs_leaves_no_topics_or_parts(
         assert {part["state"] for part in parts} == {"cancelled"}
         assert api.delete(f"/ingestions/{ingestion['id']}").status == 204
     assert api.delete(f"/logs/{log['id']}").status == 204
+
+
+def test_cancel_while_a_task_of_the_attempt_writes_its_topics_answers_200_and_deletes_them(
+    api: ApiClient, aws: dict[str, str], running: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a task of the attempt (a finalize's statistics) that writes each topic just before the
+    # cancel deletes it
+    topics = get_services().topics
+    resources = topics.repository
+    delete = resources.delete
+
+    def delete_after_a_write(kind: Any, resource: Any, *args: Any) -> None:
+        if kind.name == "topic" and resource.note is None:
+            topics.update(resource.id, TopicUpdateRequest(note="written by a task"), Context())
+        delete(kind, resource, *args)
+
+    monkeypatch.setattr(resources, "delete", delete_after_a_write)
+
+    response = api.patch(f"/ingestions/{running['ingestion']['id']}", {"state": "cancelled"})
+
+    assert response.status == 200, response.body
+    assert api.get("/topics", params={"log_id": running["log"]["id"]}).json()["count"] == 0
+    assert _records(aws) == 0
