@@ -57,12 +57,12 @@ class RecordStatistics:
         count = size = 0
         widened = RecordSummary()
         shrank = False
-        for topic in self.resources.list_resources(TOPIC, log_id):
-            if topic_ids is not None and topic.id not in topic_ids:
-                continue
-            summary = self.records.topic_summary(topic.id)
+        if topic_ids is None:
+            topic_ids = [topic.id for topic in self.resources.list_resources(TOPIC, log_id)]
+        for topic_id in topic_ids:  # by id: a list of a log's topics is eventually consistent on AWS
+            summary = self.records.topic_summary(topic_id)
             try:
-                old = self._set(TOPIC, topic.id, summary)
+                old = self._set(TOPIC, topic_id, summary)
             except NotFound:
                 continue  # deleted meanwhile: its deletion took its records out of the log
             count, size = count + summary.count - old.count, size + summary.size - old.size
