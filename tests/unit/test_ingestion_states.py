@@ -9,6 +9,7 @@ from uuid import UUID
 
 import pytest
 
+from openlqs.domain import common
 from openlqs.domain.common import Environment, VersionedUpdates, retry_on_conflict
 from openlqs.domain.ingestions import (
     LIFE_CYCLE,
@@ -217,6 +218,25 @@ def test_retry_on_conflict_gives_up_after_its_attempts() -> None:
     with pytest.raises(Conflict):
         retry_on_conflict(operation, attempts=4)
     assert len(calls) == 4
+
+
+def test_retry_on_conflict_waits_longer_at_random_after_each_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Writers that lost together must not all read and write again at once (full jitter)
+    waits: list[float] = []
+    monkeypatch.setattr(common.time, "sleep", waits.append)
+
+    def operation() -> None:
+        raise Conflict("changed by another request")
+
+    for _ in range(50):
+        with pytest.raises(Conflict):
+            retry_on_conflict(operation, attempts=8)
+    ceilings = [min(common.CONFLICT_BACKOFF_CAP_S, common.CONFLICT_BACKOFF_BASE_S * 2**a) for a in range(7)]
+    by_attempt = [waits[a::7] for a in range(7)]  # no wait after the last attempt
+    assert len(waits) == 50 * 7
+    assert all(0 <= wait <= ceilings[a] for a, column in enumerate(by_attempt) for wait in column)
+    assert len(set(by_attempt[0])) == 50  # random, not one fixed wait
+    assert max(by_attempt[-1]) > ceilings[0]  # the range grows
 
 
 def test_retry_on_conflict_never_retries_an_invalid_transition() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from openlqs.domain.common import retry_on_conflict
 from openlqs.domain.ports import RecordRepository, ResourceKind, ResourceRepository
 from openlqs.domain.resources import LOG, TOPIC
 from openlqs.errors import NotFound
@@ -31,7 +32,8 @@ class RecordStatistics:
     def _set(
         self, kind: ResourceKind[RecordStats], resource_id: UUID, summary: RecordSummary
     ) -> RecordSummary:
-        """Set a topic's or log's statistics to ``summary``; returns what they were just before."""
+        """Set a topic's or log's statistics to ``summary``; returns what they were just before. Records
+        created through the API meanwhile change the same item: it is written however busy it is."""
         replaced = RecordSummary()
 
         def change(stats: RecordStats) -> None:
@@ -41,7 +43,7 @@ class RecordStatistics:
             stats.start_time, stats.end_time = summary.start_time, summary.end_time
             stats.duration = _duration(summary)
 
-        self.resources.update(kind, resource_id, change)
+        retry_on_conflict(lambda: self.resources.update(kind, resource_id, change))
         return replaced
 
     def refresh(self, log_id: UUID, topic_ids: list[UUID] | None = None) -> None:
@@ -52,7 +54,8 @@ class RecordStatistics:
         a sum over its topics: a record created meanwhile in another topic is counted in the log before
         its topic (``RecordService``), and a sum read before its topic's write would drop it from the
         log for good. Time bounds widen with the topics', or are recomputed from every topic when a
-        refreshed topic lost records.
+        refreshed topic lost records. Each write is tried again, with waits, for as long as a record
+        create does: the topics are written by then, and a log left behind them would stay wrong.
         """
         count = size = 0
         widened = RecordSummary()
@@ -76,7 +79,7 @@ class RecordStatistics:
             stats.start_time, stats.end_time = bounds.start_time, bounds.end_time
             stats.duration = _duration(bounds)
 
-        self.resources.update(LOG, log_id, change)
+        retry_on_conflict(lambda: self.resources.update(LOG, log_id, change))
 
     def _bounds(self, log_id: UUID) -> RecordSummary:
         """The time bounds of every topic of the log together."""
