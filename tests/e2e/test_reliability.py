@@ -36,9 +36,9 @@ pytestmark = pytest.mark.e2e
 TOPICS = ("/imu", "/odom", "/tf")
 CONCURRENT = 20
 MIB = 1024 * 1024
-#: How long the short load runs, and with how many clients (bench/reliability.py: 16 for a minute).
+#: How long the short load runs, and with how many clients (bench/reliability.py: the same for a minute).
 LOAD_SECONDS = 10
-LOAD_CLIENTS = 4
+LOAD_CLIENTS = 16
 #: Bounds for things to happen; nothing is timed against them.
 SETTLE_S = 60
 
@@ -122,17 +122,29 @@ def test_reliability_short_load_loses_nothing(
 # 2. Concurrent creates of one name ------------------------------------------------------------------
 
 
-def test_reliability_concurrent_creates_of_one_group_name_have_one_winner(api: StackApi) -> None:
+def _contested(api: StackApi, kind: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Where a ``kind`` named "Contested" is created, the body, and the list query that finds it."""
+    if kind == "group":
+        return "/groups", {"name": "Contested"}, {"name": "Contested"}
+    group, log = api.group_and_log(f"Contested {kind}s", "Holder")
+    if kind == "log":
+        return "/logs", {"group_id": group["id"], "name": "Contested"}, {"group_id": group["id"]}
+    body = {"log_id": log["id"], "name": "/contested", "type_name": "std_msgs/String"}
+    return "/topics", body, {"log_id": log["id"]}
+
+
+@pytest.mark.parametrize("kind", ["group", "log", "topic"])
+def test_reliability_concurrent_creates_of_one_name_have_one_winner(api: StackApi, kind: str) -> None:
+    path, body, listed = _contested(api, kind)
     headers = dict(api.http.headers)
 
-    answers = _at_once(
-        CONCURRENT, lambda http: http.post(f"{api.base}/groups", json={"name": "Contested"}, headers=headers)
-    )
+    answers = _at_once(CONCURRENT, lambda http: http.post(f"{api.base}{path}", json=body, headers=headers))
 
+    # Then one create won, every other was refused with 409, and only the winner exists
     assert sorted(a.status_code for a in answers) == [200] + [409] * (CONCURRENT - 1)
     assert all(a.json()["message"].startswith("[Conflict]") for a in answers if a.status_code == 409)
     winner = next(a.json()["data"] for a in answers if a.status_code == 200)
-    assert [g["id"] for g in api.items("/groups", name="Contested")] == [winner["id"]]
+    assert [r["id"] for r in api.items(path, **listed) if r["name"] == body["name"]] == [winner["id"]]
 
 
 # 3. Concurrent queueings of one ingestion -----------------------------------------------------------
