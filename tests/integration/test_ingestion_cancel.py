@@ -173,3 +173,30 @@ def test_cancel_while_a_task_of_the_attempt_writes_its_topics_answers_200_and_de
     assert response.status == 200, response.body
     assert api.get("/topics", params={"log_id": running["log"]["id"]}).json()["count"] == 0
     assert _records(aws) == 0
+
+
+def test_delete_just_after_a_cancel_while_a_task_of_the_attempt_writes_the_ingestion_answers_204(
+    api: ApiClient, aws: dict[str, str], running: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cancelled ingestion, and a task of its stopped attempt (a plan storing what it made) that
+    # writes the ingestion between the delete's read and its write
+    ingestion_id, log_id = running["ingestion"]["id"], running["log"]["id"]
+    assert api.patch(f"/ingestions/{ingestion_id}", {"state": "cancelled"}).status == 200
+    ingestions = get_services().ingestions
+    resources = ingestions.repository
+    delete, written = resources.delete, []
+
+    def delete_after_a_write(kind: Any, resource: Any, *args: Any) -> None:
+        if kind.name == "ingestion" and not written:
+            written.append(resource.id)
+            resources.update(kind, resource.id, lambda ingestion: None)
+        delete(kind, resource, *args)
+
+    monkeypatch.setattr(resources, "delete", delete_after_a_write)
+
+    # When it is deleted, then its log: both go (the delete read the ingestion again)
+    response = api.delete(f"/ingestions/{ingestion_id}")
+    assert response.status == 204, response.body
+    assert written == [UUID(ingestion_id)]
+    assert api.delete(f"/logs/{log_id}").status == 204
+    assert _records(aws) == 0
