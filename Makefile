@@ -89,8 +89,8 @@ official-client: $(VENV)/.installed-dev
 test-compat: $(VENV)/.installed-dev
 	OPENLQS_REQUIRE_COMPAT=1 PYTHON=$(PYTHON) $(PYTEST) tests/e2e/test_official_client.py
 
-# Benchmarks (docs/performance.md), at the sizes the figures were taken (~30 minutes on 2 cores, most
-# of it generating the logs once, cached in the temp folder). Smaller, quicker:
+# Benchmarks (docs/performance.md, docs/reliability.md), at the sizes the figures were taken (~35 minutes
+# on 2 cores, most of it generating the logs once, cached in the temp folder). Smaller, quicker:
 # make bench BENCH_MESSAGES=300000 BENCH_RECORDS=200000 BENCH_FANOUT_MB=24
 BENCH_MESSAGES ?= 2000000
 BENCH_RECORDS ?= 1200000
@@ -104,6 +104,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.fanout --megabytes $(BENCH_FANOUT_MB)
 	$(BIN)/python -m bench.parts
+	$(BIN)/python -m bench.reliability
 
 clean:
 	rm -rf $(VENV) .venv-sam .venv-compat .pytest_cache .mypy_cache .ruff_cache .aws-sam $(SKIP_SUMMARY)

@@ -12,12 +12,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
+import boto3
 import httpx
 import pytest
+from botocore.config import Config
 
 from openlqs.auth import format_authorization
+from openlqs.local.cloudformation import load_template
+from openlqs.local.resources import local_resource_names
+from tests.support.paths import PROJECT_DIR
 
 STARTUP_TIMEOUT_S = 90
 
@@ -91,6 +97,32 @@ class LocalStackProcess:
     def authorization(self) -> str:
         """The admin key the stack printed, as the Authorization header's value."""
         return format_authorization(UUID(self.api_key_id), self.api_key_secret)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for one service of the stack's moto server (S3, DynamoDB, Step Functions...),
+        with the fake credentials moto accepts: to look at what the stack stored, behind its API."""
+        return boto3.client(
+            service,
+            endpoint_url=self.exports["OPENLQS_S3_ENDPOINT"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+    def scan(self, logical_id: str) -> list[dict[str, Any]]:
+        """Every item of one of the stack's tables (``ResourcesTable``, ``RecordsTable``), read through
+        moto's endpoint."""
+        table = local_resource_names(load_template(PROJECT_DIR / "template.yaml"))[logical_id]
+        pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+        return [item for page in pages for item in page["Items"]]
+
+    def __enter__(self) -> LocalStackProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> int | None:
         """Ctrl-C, as a user would; returns the exit code."""

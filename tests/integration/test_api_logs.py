@@ -8,6 +8,8 @@ from tests.support.api import ApiClient
 from tests.support.resources import (
     BASE_NS,
     create_group,
+    create_ingestion,
+    create_ingestion_part,
     create_log,
     create_records,
     create_topic,
@@ -321,6 +323,22 @@ def test_logs_delete_removes_the_log(api: ApiClient) -> None:
     assert response.status == 204
     assert api.get(f"/logs/{log['id']}").status == 404
     assert api.get("/logs").json()["count"] == 0
+
+
+def test_logs_delete_leaves_no_item_of_the_log(api: ApiClient, aws: dict[str, str]) -> None:
+    # Given a log that had a topic and an ingestion, both deleted
+    log = create_log(api, create_group(api, "G")["id"], "Gone")
+    topic = create_topic(api, log["id"], "/t")
+    ingestion = create_ingestion(api, log["id"], object_key="run.bag")
+    create_ingestion_part(api, ingestion["id"], 0)
+    assert api.delete(f"/topics/{topic['id']}").status == 204
+    assert api.delete(f"/ingestions/{ingestion['id']}").status == 204
+
+    assert api.delete(f"/logs/{log['id']}").status == 204
+
+    # Then no item names the log, its topic or its ingestion (their counters went with them)
+    gone = (log["id"], topic["id"], ingestion["id"])
+    assert [pk for _, pk, _, item in stored_items(aws) if any(i in str(item) for i in gone)] == []
 
 
 def test_logs_delete_unknown_id_is_404(api: ApiClient) -> None:

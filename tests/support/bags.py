@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import io
 import struct
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import lz4.frame
 import numpy as np
 from PIL import Image
-from rosbags.rosbag1 import Writer
+from rosbags.rosbag1 import Reader, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from openlqs.formats.base import MessagePosition
@@ -67,6 +68,12 @@ def write_string_bag(
                 connections[topic] = writer.add_connection(topic, "std_msgs/msg/String", typestore=TYPESTORE)
             writer.write(connections[topic], timestamp, string_message(text))
     return path
+
+
+def topic_counts(path: Path) -> dict[str, int]:
+    """Messages per topic as rosbags reads them, message by message: a count independent of openlqs."""
+    with Reader(path) as reader:
+        return dict(Counter(connection.topic for connection, _, _ in reader.messages()))
 
 
 def with_index_pos(data: bytes, index_pos: int) -> bytes:

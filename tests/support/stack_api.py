@@ -19,12 +19,22 @@ class StackApi:
 
     def __init__(self, stack: LocalStack, timeout_s: float = 60) -> None:
         assert stack.admin_key is not None
-        self.stack = stack
-        self.base = f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api"
-        self.http = httpx.Client(
-            timeout=timeout_s,
-            headers={"Authorization": format_authorization(stack.admin_key.key_id, stack.admin_key.secret)},
+        self._open(
+            f"{stack.api_url}/apps/lqs/{stack.datastore_id}/api",
+            format_authorization(stack.admin_key.key_id, stack.admin_key.secret),
+            timeout_s,
         )
+
+    @classmethod
+    def at(cls, base: str, authorization: str, timeout_s: float = 60) -> StackApi:
+        """The API of a stack running in another process: ``base`` is its ``.../api`` URL."""
+        api = cls.__new__(cls)
+        api._open(base, authorization, timeout_s)
+        return api
+
+    def _open(self, base: str, authorization: str, timeout_s: float) -> None:
+        self.base = base
+        self.http = httpx.Client(timeout=timeout_s, headers={"Authorization": authorization})
 
     def close(self) -> None:
         self.http.close()

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import pytest
 
+from openlqs.domain import common
 from openlqs.domain.common import Environment, VersionedUpdates, retry_on_conflict
 from openlqs.domain.ingestions import (
     LIFE_CYCLE,
@@ -20,7 +21,7 @@ from openlqs.domain.ingestions import (
     enter_state,
 )
 from openlqs.domain.ports import ResourceKind
-from openlqs.errors import BadRequest, Conflict, InvalidTransition
+from openlqs.errors import BadRequest, ConcurrentChange, Conflict, DuplicateIngestion, InvalidTransition
 from openlqs.models.common import CommonModel, ProcessState
 from openlqs.models.ingestions import Ingestion
 
@@ -200,7 +201,7 @@ def test_retry_on_conflict_runs_again_after_a_concurrent_write() -> None:
     def operation() -> str:
         calls.append(1)
         if len(calls) < 3:
-            raise Conflict("changed by another request")
+            raise ConcurrentChange("changed by another request")
         return "done"
 
     assert retry_on_conflict(operation) == "done"
@@ -212,23 +213,55 @@ def test_retry_on_conflict_gives_up_after_its_attempts() -> None:
 
     def operation() -> None:
         calls.append(1)
-        raise Conflict("changed by another request")
+        raise ConcurrentChange("changed by another request")
 
-    with pytest.raises(Conflict):
+    with pytest.raises(ConcurrentChange):
         retry_on_conflict(operation, attempts=4)
     assert len(calls) == 4
 
 
-def test_retry_on_conflict_never_retries_an_invalid_transition() -> None:
+def test_retry_on_conflict_waits_longer_at_random_after_each_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Writers that lost together must not all read and write again at once (full jitter)
+    waits: list[float] = []
+    monkeypatch.setattr(common.time, "sleep", waits.append)
+
+    def operation() -> None:
+        raise ConcurrentChange("changed by another request")
+
+    for _ in range(50):
+        with pytest.raises(ConcurrentChange):
+            retry_on_conflict(operation, attempts=8)
+    ceilings = [min(common.CONFLICT_BACKOFF_CAP_S, common.CONFLICT_BACKOFF_BASE_S * 2**a) for a in range(7)]
+    by_attempt = [waits[a::7] for a in range(7)]  # no wait after the last attempt
+    assert len(waits) == 50 * 7
+    assert all(0 <= wait <= ceilings[a] for a, column in enumerate(by_attempt) for wait in column)
+    assert len(set(by_attempt[0])) == 50  # random, not one fixed wait
+    assert max(by_attempt[-1]) > ceilings[0]  # the range grows
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidTransition("cannot move"),
+        Conflict("A group named 'Fleet' already exists."),
+        DuplicateIngestion("Log already holds the records of this file."),
+    ],
+)
+def test_retry_on_conflict_never_retries_a_conflict_that_is_not_a_race(
+    error: Conflict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A taken name or a refused transition stays so: answered at once, without reading again or waiting
     calls: list[int] = []
+    waits: list[float] = []
+    monkeypatch.setattr(common.time, "sleep", waits.append)
 
     def operation() -> None:
         calls.append(1)
-        raise InvalidTransition("cannot move")
+        raise error
 
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(type(error)):
         retry_on_conflict(operation)
-    assert calls == [1]
+    assert (calls, waits) == ([1], [])
 
 
 # -- IngestionService.transition with a concurrent writer --------------------------------------------
@@ -256,7 +289,7 @@ class RacingRepository(VersionedUpdates):
             self.stored = self.stored.model_copy(update={"progress": 0.25})
             self.stored._version = old._version + 1
         if old._version != self.stored._version:
-            raise Conflict("Ingestion was changed by another request; try again.")
+            raise ConcurrentChange("Ingestion was changed by another request; try again.")
         new._version = old._version + 1
         self.stored = new
         return new

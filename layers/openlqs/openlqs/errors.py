@@ -59,6 +59,13 @@ class Conflict(OpenLQSError):
     status_code = 409
 
 
+class ConcurrentChange(Conflict):
+    """A concurrent write won the race for an item this request read: reading again and writing again
+    may succeed (``retry_on_conflict`` does; the caller is told to try again)."""
+
+    error_name = "Conflict"
+
+
 class InvalidTransition(Conflict):
     """A process (ingestion, part) cannot move from its current state to the requested one."""
 

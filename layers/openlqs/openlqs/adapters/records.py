@@ -14,9 +14,11 @@ from openlqs.adapters import keys
 from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import MAX_ITEM_BYTES, item_size
 from openlqs.domain.ports import BlockStream
-from openlqs.errors import Conflict, ContentTooLarge
+from openlqs.errors import ConcurrentChange, ContentTooLarge
 from openlqs.records.blocks import RecordBlock
 from openlqs.records.rows import BlockStats, RecordRow, RecordSummary
+
+_BUCKET_CHANGED = "Records of this time bucket were changed concurrently; try again."
 
 #: The RecordsTable index holding only each block's keys, ``n``, ``min_ts`` and ``max_ts`` (template.yaml).
 BLOCK_STATS_INDEX = "BlockStats"
@@ -133,7 +135,7 @@ class DynamoRecordRepository(DynamoTable):
             self.table.put_item(**kwargs)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict("Records of this time bucket were changed concurrently; try again.") from None
+                raise ConcurrentChange(_BUCKET_CHANGED) from None
             raise
         block.version += 1
         block.size = len(blob)
@@ -147,7 +149,7 @@ class DynamoRecordRepository(DynamoTable):
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise Conflict("Records of this time bucket were changed concurrently; try again.") from None
+                raise ConcurrentChange(_BUCKET_CHANGED) from None
             raise
 
     def put_blocks(self, blocks: list[RecordBlock]) -> None:

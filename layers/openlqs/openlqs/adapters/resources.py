@@ -18,7 +18,7 @@ from openlqs.adapters.dynamodb import DynamoTable
 from openlqs.adapters.items import MAX_ITEM_BYTES, from_attributes, item_size, to_attributes
 from openlqs.domain.common import VersionedUpdates
 from openlqs.domain.ports import Counter, LabelledLog, ResourceKind, WriteConditions
-from openlqs.errors import Conflict, ContentTooLarge, LimitExceeded, NotFound
+from openlqs.errors import ConcurrentChange, Conflict, ContentTooLarge, LimitExceeded, NotFound
 from openlqs.models.common import CommonModel, ProcessState
 
 _BOOKKEEPING = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "version", "kind"})
@@ -179,7 +179,7 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
                         "ExpressionAttributeValues": {":v": old._version},
                     }
                 },
-                lambda: Conflict(f"{kind.title} {old.id} was changed by another request; try again."),
+                lambda: ConcurrentChange(f"{kind.title} {old.id} was changed by another request; try again."),
             )
         ]
         old_guard, new_guard = self._guard(kind, old), self._guard(kind, new)
@@ -205,7 +205,9 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
                         "ExpressionAttributeValues": {":v": resource._version},
                     }
                 },
-                lambda: Conflict(f"{kind.title} {resource.id} was changed by another request; try again."),
+                lambda: ConcurrentChange(
+                    f"{kind.title} {resource.id} was changed by another request; try again."
+                ),
             )
         ]
         guard = self._guard(kind, resource)
@@ -322,7 +324,7 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
     def _delete_guard(self, guard: str) -> tuple[dict[str, Any], Callable[[], Exception]]:
         return (
             {"Delete": {"Key": {"pk": guard, "sk": keys.SINGLE}}},
-            lambda: Conflict("A uniqueness guard changed concurrently; try again."),
+            lambda: ConcurrentChange("A uniqueness guard changed concurrently; try again."),
         )
 
     def _conditions(
@@ -349,14 +351,15 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
                             "ExpressionAttributeValues": {":minus": -1},
                         }
                     },
-                    lambda: Conflict("A counter changed concurrently; try again."),
+                    lambda: ConcurrentChange("A counter changed concurrently; try again."),
                 )
             )
         for counter in conditions.require_empty:
+            # Deleted, not only checked: it counts for the resource being deleted, and would outlive it.
             operations.append(
                 (
                     {
-                        "ConditionCheck": {
+                        "Delete": {
                             "Key": {"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE},
                             "ConditionExpression": "attribute_not_exists(n) OR n <= :zero",
                             "ExpressionAttributeValues": {":zero": 0},
@@ -410,7 +413,7 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
             for (_, make_error), reason in zip(operations, reasons, strict=False):
                 if reason.get("Code") == "ConditionalCheckFailed":
                     raise make_error() from None
-            raise Conflict("A concurrent request changed the same resources; try again.") from error
+            raise ConcurrentChange("A concurrent request changed the same resources; try again.") from error
 
 
 def _limit_error(counter: Counter) -> Callable[[], Exception]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,14 +13,17 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel
 
 from openlqs.domain.ports import GatewayStage, ResourceKind, WriteConditions
-from openlqs.errors import BadRequest, Conflict, InvalidTransition, Locked
+from openlqs.errors import BadRequest, ConcurrentChange, Locked
 from openlqs.models.common import CommonModel
 
 M = TypeVar("M", bound=CommonModel)
 T = TypeVar("T")
 
-#: Attempts of a read-modify-write before a concurrent writer's ``Conflict`` is passed on.
+#: Attempts of a read-modify-write before a concurrent writer's ``ConcurrentChange`` is passed on.
 CONFLICT_ATTEMPTS = 8
+#: Backoff between attempts (seconds): a random wait up to ``BASE * 2**attempt``, at most ``CAP``.
+CONFLICT_BACKOFF_BASE_S = 0.01
+CONFLICT_BACKOFF_CAP_S = 0.5
 
 
 def utc_now() -> datetime:
@@ -113,19 +118,21 @@ def updated(resource: M, changes: dict[str, Any], context: Context, now: datetim
 
 
 def retry_on_conflict(operation: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
-    """Run a read-modify-write again while a concurrent write makes it fail with ``Conflict``.
+    """Run a read-modify-write again while a concurrent write makes it fail with ``ConcurrentChange``.
 
-    ``operation`` must read what it changes each time. ``InvalidTransition`` (a ``Conflict`` too) is the
-    caller's mistake, not a race, and is raised at once.
+    ``operation`` must read what it changes each time. Any other ``Conflict`` (a taken name, a state
+    that does not allow the change, a duplicate) is the caller's, not a race, and is raised at once.
+    Between attempts it waits a random time that doubles in range with each attempt ("full jitter"):
+    writers that lost together do not read and write together again, so on a busy item the losers
+    spread out and each gets its turn.
     """
     for attempt in range(attempts):
         try:
             return operation()
-        except InvalidTransition:
-            raise
-        except Conflict:
+        except ConcurrentChange:
             if attempt == attempts - 1:
                 raise
+        time.sleep(random.uniform(0, min(CONFLICT_BACKOFF_CAP_S, CONFLICT_BACKOFF_BASE_S * 2**attempt)))
     raise AssertionError("unreachable")
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from openlqs.domain.common import Context, Environment, check_unlocked, updated
+from openlqs.domain.common import Context, Environment, check_unlocked, retry_on_conflict, updated
 from openlqs.domain.object_keys import log_prefix, relative_key, validate_object_key
 from openlqs.domain.object_stores import OBJECT_STORE
 from openlqs.domain.ports import (
@@ -438,7 +438,13 @@ class IngestionService(ProcessService[Ingestion]):
         return self.transition(ingestion_id, S.queued, expected_from={S.processing, S.finalizing})
 
     def delete(self, ingestion_id: UUID, context: Context) -> None:
-        """Delete an ingestion with its records and parts; refused while its work is queued or running."""
+        """Delete an ingestion with its records and parts; refused while its work is queued or running.
+
+        A task of a stopped attempt may still write the ingestion or its parts just after a cancel (a
+        plan storing what it made, then taking it back): the delete reads again and goes on."""
+        retry_on_conflict(lambda: self._delete(ingestion_id, context))
+
+    def _delete(self, ingestion_id: UUID, context: Context) -> None:
         ingestion = self.get(ingestion_id)
         check_unlocked(ingestion, ingestion._internal, context, what=f"ingestion {ingestion_id}")
         state = ProcessState(ingestion.state)

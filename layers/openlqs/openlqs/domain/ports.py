@@ -64,7 +64,7 @@ class WriteConditions:
     decrement: Sequence[Counter] = ()
     #: Resources that must exist (checked in the same transaction).
     requires: Sequence[tuple[ResourceKind[Any], UUID]] = ()
-    #: Counters that must be zero (a group with logs cannot be deleted).
+    #: Counters that must be zero (a group with logs cannot be deleted); a delete removes them too.
     require_empty: Sequence[Counter] = field(default_factory=tuple)
     #: Label index entries to count up (+1) or down (-1) with the write.
     labelled_logs: Sequence[tuple[LabelledLog, int]] = ()

@@ -10,13 +10,15 @@ deleted, the topics it created and left empty deleted, the statistics recomputed
 from __future__ import annotations
 
 from contextlib import suppress
+from functools import partial
+from uuid import UUID
 
-from openlqs.domain.common import Context
+from openlqs.domain.common import Context, retry_on_conflict
 from openlqs.domain.ingestions import IngestionPartService, attempt_of
 from openlqs.domain.ports import Executions, RecordRepository, ResourceRepository
 from openlqs.domain.resources import TOPIC, TopicService
 from openlqs.domain.statistics import RecordStatistics
-from openlqs.errors import OpenLQSError
+from openlqs.errors import NotFound, OpenLQSError
 from openlqs.ingestion.payloads import IngestionPlan
 from openlqs.ingestion.trigger import execution_name
 from openlqs.models.common import ProcessState
@@ -47,12 +49,24 @@ class AttemptCleaner:
         then recompute the statistics they were in."""
         touched = self.statistics.clear_ingestion(ingestion)
         stored = ingestion._internal.get("plan")
-        created = IngestionPlan.model_validate(stored).created_topics if stored else []
-        for topic_id in created:
-            topic = self.resources.find(TOPIC, topic_id)
-            if topic is not None and not self.records.topic_summary(topic.id).count:
-                self.topics.delete(topic.id, Context())
+        self.discard_topics(IngestionPlan.model_validate(stored).created_topics if stored else [])
         self.statistics.refresh(ingestion.log_id, touched)
+
+    def discard_topics(self, created: list[UUID]) -> None:
+        """Delete the topics an attempt created that hold no records.
+
+        A task of the attempt may still be writing them (a finalize's statistics, the plan taking back
+        what it made): a topic changed meanwhile is looked at again, and one deleted meanwhile is gone
+        as wanted.
+        """
+        for topic_id in created:
+            with suppress(NotFound):
+                retry_on_conflict(partial(self._delete_if_empty, topic_id))
+
+    def _delete_if_empty(self, topic_id: UUID) -> None:
+        topic = self.resources.find(TOPIC, topic_id)
+        if topic is not None and not self.records.topic_summary(topic.id).count:
+            self.topics.delete(topic.id, Context())
 
     def settle_parts(self, ingestion: Ingestion, reason: str) -> None:
         """Parts still queued are cancelled and parts still running failed, naming ``reason``."""

@@ -241,15 +241,20 @@ class IngestionPipeline:
             created_topics=created,
             query_data_topics=self._query_data_topics(set(topics.values())),
         )
-        parts = self._parts(ingestion, index, attempt)
-        plan.part_count = len(parts)
-        manifest = self._write_manifest(ingestion_id, attempt, parts)
 
         def remember(new: Ingestion) -> None:
             new._internal["plan"] = plan.to_internal()
             new.context = with_index_context(new.context, index, new._internal)
 
-        self.resources.update(INGESTION, ingestion_id, remember)
+        try:
+            parts = self._parts(ingestion, index, attempt)
+            plan.part_count = len(parts)
+            manifest = self._write_manifest(ingestion_id, attempt, parts)
+            self.resources.update(INGESTION, ingestion_id, remember)
+            self._check_running(ingestion_id, attempt)
+        except (StaleAttempt, NotFound):
+            self._take_back_plan(ingestion_id, attempt, created)
+            raise
         return PlannedIngestion(
             ingestion_id=ingestion_id, attempt=attempt, manifest=manifest, part_count=len(parts)
         )
@@ -282,6 +287,20 @@ class IngestionPipeline:
         key = part_manifest_key(ingestion_id, attempt)
         self.manifests.put(key, body.encode(), "application/json")
         return ManifestLocation(bucket=self.manifest_bucket, key=key)
+
+    def _take_back_plan(self, ingestion_id: UUID, attempt: int, created: list[UUID]) -> None:
+        """The ingestion was cancelled or deleted while this attempt was planned: the cancel did not see
+        the topics and parts made since, so they are taken back here (unless a new attempt has begun,
+        which owns the log's topics now)."""
+        try:
+            ingestion: Ingestion | None = self.ingestions.get(ingestion_id)
+        except NotFound:
+            ingestion = None
+        if ingestion is not None and attempt_of(ingestion) != attempt:
+            return
+        if ingestion is not None:
+            self.attempts.settle_parts(ingestion, f"{ingestion.state} while it was planned")
+        self.attempts.discard_topics(created)
 
     def _topics(
         self, ingestion: Ingestion, index: LogIndex, created: list[UUID]

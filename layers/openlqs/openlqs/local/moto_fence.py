@@ -62,6 +62,8 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
     create_backend_app,
 )
 from moto.s3.models import s3_backends  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.environment import Environment as ExecutionEnvironment  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped  # noqa: E402
 from moto.utilities.utils import CaseInsensitiveDict  # noqa: E402
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -73,6 +75,7 @@ __all__ = [
     "UnsupportedMotoVersion",
     "check_moto_version",
     "forget_shard_iterator",
+    "install_stopped_executions",
     "install_transactions",
     "kms_keys",
     "moto_wsgi_app",
@@ -222,6 +225,22 @@ def _put_back(table: Any, hash_value: Any, range_value: Any, original: Any) -> N
 def install_transactions() -> None:
     """Make moto's TransactWriteItems check every condition before writing anything (idempotent)."""
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+
+
+_set_execution_error = ExecutionEnvironment.set_error
+
+
+def _set_error_unless_stopped(self: ExecutionEnvironment, error: Any) -> None:
+    if isinstance(self._program_state, ProgramStopped):
+        return
+    _set_execution_error(self, error)
+
+
+def install_stopped_executions() -> None:
+    """Make a stopped execution end ``ABORTED``, as on AWS (idempotent). moto's interpreter lets the
+    task that was running when ``StopExecution`` came end the execution as ``FAILED`` with that task's
+    error, overwriting the stop."""
+    ExecutionEnvironment.set_error = _set_error_unless_stopped  # type: ignore[method-assign]
 
 
 class ReadWriteLock:

@@ -28,6 +28,7 @@ from openlqs.local.moto_fence import (
     ReadWriteLock,
     ThreadedMotoServer,
     WsgiApp,
+    install_stopped_executions,
     install_transactions,
     moto_wsgi_app,
     step_functions_config,
@@ -349,6 +350,7 @@ class TrackedMotoServer(ThreadedMotoServer):
             interpreter_logger = logging.getLogger(STEP_FUNCTIONS_INTERPRETER_LOGGER)
             self._previous_interpreter_log_level = interpreter_logger.level
             interpreter_logger.setLevel(logging.CRITICAL)
+        install_stopped_executions()
         self.post_moto_api("config", STEP_FUNCTIONS_INTERPRETER_CONFIG)
 
     def restore_config(self) -> None:
