@@ -113,6 +113,10 @@ class ObjectSpaces:
             description=f"log {log_id}",
         )
 
+    def for_ingestion(self, log_id: UUID, object_store_id: UUID | None) -> ObjectSpace:
+        """Where an ingestion's object is: its object store's bucket, else its log's folder."""
+        return self.for_store(object_store_id) if object_store_id is not None else self.for_log(log_id)
+
     def for_store(self, store_id: UUID) -> ObjectSpace:
         store = self.stores.get(store_id)
         if store.disabled:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
@@ -271,6 +272,16 @@ class BlobStore(Protocol):
         ...
 
     def delete(self, key: str) -> None: ...
+
+    def download_file(self, key: str, path: Path) -> int:
+        """Copy the object to the local file ``path`` in ranged pieces (bounded memory); its size.
+        ``NotFound`` when it does not exist."""
+        ...
+
+    def upload_file(self, path: Path, key: str, content_type: str | None) -> None:
+        """Store the local file ``path`` as the object ``key``: a multipart upload of bounded pieces for
+        a large file (memory stays bounded whatever its size)."""
+        ...
 
 
 @dataclass(frozen=True)
