@@ -95,7 +95,9 @@ def build_services(settings: Settings) -> Services:
     topics = TopicService(resources, environment, records=record_service, default_bucket_width_ns=width)
     executions = StepFunctionsExecutions(settings.ingestion_state_machine_arn)
     ingestion_parts = IngestionPartService(resources, environment)
-    attempts = AttemptCleaner(resources, records, statistics, topics, ingestion_parts, executions)
+    attempts = AttemptCleaner(
+        resources, records, statistics, topics, ingestion_parts, executions, spaces=object_spaces
+    )
     ingestions = IngestionService(
         resources,
         environment,

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from uuid import UUID
 
 from openlqs.domain.common import Context, Environment
-from openlqs.domain.object_keys import log_prefix
-from openlqs.domain.objects import ObjectSpace, log_scope, store_scope
+from openlqs.domain.object_keys import derived_prefix, log_prefix
+from openlqs.domain.objects import ObjectSpace, delete_under, log_scope, store_scope
 from openlqs.domain.ports import BlobStore, ResourceKind, ResourceRepository, SecretBox
 from openlqs.domain.resources import LOG, ResourceService, list_page
-from openlqs.errors import BadRequest, Forbidden
+from openlqs.errors import BadRequest, Forbidden, OpenLQSError
+from openlqs.models.ingestions import Ingestion
 from openlqs.models.objects import (
     ObjectStore,
     ObjectStoreCreateRequest,
@@ -116,6 +117,19 @@ class ObjectSpaces:
     def for_ingestion(self, log_id: UUID, object_store_id: UUID | None) -> ObjectSpace:
         """Where an ingestion's object is: its object store's bucket, else its log's folder."""
         return self.for_store(object_store_id) if object_store_id is not None else self.for_log(log_id)
+
+    def delete_derived(self, ingestion: Ingestion) -> list[str]:
+        """Delete the objects the ingestion derived (``derived/{ingestion_id}/`` next to its object); the
+        keys deleted. Nothing when its space is gone or read-only (it then derived nothing)."""
+        if not ingestion.object_key:
+            return []
+        try:
+            space = self.for_ingestion(ingestion.log_id, ingestion.object_store_id)
+        except OpenLQSError:
+            return []
+        if space.read_only:
+            return []
+        return delete_under(space, derived_prefix(ingestion.object_key, ingestion.id))
 
     def for_store(self, store_id: UUID) -> ObjectSpace:
         store = self.stores.get(store_id)

@@ -341,6 +341,11 @@ class LogObjectStore(Protocol):
         """What identifies the log object's bytes whatever route stored them; None when it is missing."""
         ...
 
+    def delete_derived(self, ingestion: Ingestion) -> list[str]:
+        """Delete the objects an ingestion derived from its files (``derived/{ingestion_id}/`` next to
+        its object); the keys deleted."""
+        ...
+
     def fingerprint_in_store(self, object_store_id: UUID, key: str) -> str | None:
         """The same for an object of a registered object store."""
         ...

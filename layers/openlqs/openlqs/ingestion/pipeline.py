@@ -509,6 +509,7 @@ class IngestionPipeline:
         touched = self.statistics.clear_ingestion(ingestion)
         if touched:
             self.statistics.refresh(ingestion.log_id, touched)
+        self.spaces.delete_derived(ingestion)  # what an earlier attempt converted
         # One topic per name: a plain file's channels first (they carry the definitions), then the
         # topics metadata.yaml (or a lone .db3's topics table) lists, which cover the files to convert.
         by_name: dict[str, list[Channel]] = {}
@@ -815,8 +816,15 @@ class IngestionPipeline:
                     payload={"file": planned.path},
                 )
             self._check_running(ingestion.id, attempt)
-            space.blobs.upload_file(mcap_path, space.full_key(planned.derived_key), MCAP_CONTENT_TYPE)
-            return self._index_local(ingestion, plan, part, planned, mcap_path, attempt)
+            derived = space.full_key(planned.derived_key)
+            space.blobs.upload_file(mcap_path, derived, MCAP_CONTENT_TYPE)
+            try:
+                return self._index_local(ingestion, plan, part, planned, mcap_path, attempt)
+            except (StaleAttempt, NotFound):
+                # The ingestion failed, was cancelled or deleted while this part converted: its cleanup
+                # may have run before the upload ended.
+                space.blobs.delete(derived)
+                raise
 
     def _index_local(
         self,
