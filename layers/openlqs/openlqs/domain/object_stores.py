@@ -120,8 +120,12 @@ class ObjectSpaces:
 
     def delete_derived(self, ingestion: Ingestion) -> list[str]:
         """Delete the objects the ingestion derived (``derived/{ingestion_id}/`` next to its object); the
-        keys deleted. Nothing when its space is gone or read-only (it then derived nothing)."""
-        if not ingestion.object_key:
+        keys deleted. Only an ingestion of a log's own objects whose plan converts files derives objects
+        (a plan's ``files`` with a ``derived_key``); for the others, and when the log is gone, nothing is
+        asked of S3."""
+        plan = ingestion._internal.get("plan") or {}
+        converts = any(isinstance(f, dict) and f.get("derived_key") for f in plan.get("files") or [])
+        if not ingestion.object_key or not converts or ingestion.object_store_id is not None:
             return []
         try:
             space = self.for_ingestion(ingestion.log_id, ingestion.object_store_id)

@@ -472,10 +472,10 @@ class IngestionPipeline:
                 sizes[planned.path] = info.size
         if missing:
             raise missing_files_error(missing)
-        if any(planned.converted for planned in files) and space.read_only:
+        if any(planned.converted for planned in files) and ingestion.object_store_id is not None:
             raise BadLogFile(
-                f"The recording has files to convert ({', '.join(f.path for f in files if f.converted)}), "
-                f"and {space.description} is read-only: copy the recording into the log to ingest it."
+                f"The recording has files to convert ({', '.join(f.path for f in files if f.converted)}) "
+                "into objects of the log, and it is in an object store: upload it to the log to ingest it."
             )
         indexes: dict[int, LogIndex] = {}
         mcap = McapFormat()
