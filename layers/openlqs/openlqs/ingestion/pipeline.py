@@ -93,6 +93,8 @@ INDEX_CONTEXT_KEYS = "index_context_keys"
 #: Where a plan that failed on a bad file keeps where the file is bad (``BadLogFile.payload``) for
 #: "Fail ingestion", with its attempt.
 PLAN_FAILURE = "plan_failure"
+#: Writes of a topic's type a conversion part tries (another part may type it at the same time).
+TYPE_WRITE_ATTEMPTS = 5
 #: The ``format`` of a recording's plan (its files are MCAP files, or converted into MCAP files).
 RECORDING_FORMAT = "rosbag2"
 #: The keys of a failed part's ``error_payload`` that say which part it is (the rest came from its error).
@@ -847,8 +849,7 @@ class IngestionPipeline:
                         "does not list.",
                         payload={"file": planned.path},
                     )
-                topic = self.resources.get(TOPIC, topic_id)
-                self._typed(topic, found[0])
+                self._type_from_file(topic_id, found[0])
                 channels.update({str(channel.id): topic_id for channel in found})
             stats: dict[UUID, TopicStats] = {}
             for batch, run in enumerate(self._runs(index)):
@@ -871,6 +872,17 @@ class IngestionPipeline:
             return PartBlocks([], stats)
         finally:
             local.close()
+
+    def _type_from_file(self, topic_id: UUID, channel: Channel) -> None:
+        """Give a topic what a converted file says of its type (parts of several files run at once: a
+        write that lost the race reads the topic again, which the winner may have typed already)."""
+        for attempt in range(TYPE_WRITE_ATTEMPTS):
+            try:
+                self._typed(self.resources.get(TOPIC, topic_id), channel)
+                return
+            except Conflict:
+                if attempt == TYPE_WRITE_ATTEMPTS - 1:
+                    raise
 
     def _recording_metadata(self, ingestion: Ingestion) -> Rosbag2Metadata | None:
         """The recording's ``metadata.yaml`` (None for a lone ``.db3``), read again by a part."""
