@@ -26,12 +26,14 @@ from tests.support.paths import DATASTORE_ID
 from tests.support.resources import create_group, create_log
 from tests.support.rosbag2 import (
     CUSTOM_DEFINITION,
+    CUSTOM_TYPE,
     Db3Topic,
     Message,
     in_replay_order,
     mixed_messages,
     read_db3,
     read_mcap,
+    reading_message,
     string_message,
     topic_digests,
     write_db3,
@@ -354,6 +356,10 @@ def _metadata(folder: Path) -> dict[str, Any]:
         ),
         (lambda text: text.replace("version: 9", "version: 42"), "version 42"),
         (
+            lambda text: text.replace("compression_format: ''", "compression_format: lz4"),
+            "unknown compression_format",
+        ),
+        (
             lambda text: text.replace("- run_0.db3", "- ../../other/run_0.db3"),
             "outside the recording's folder",
         ),
@@ -427,3 +433,46 @@ def test_bad_storage_file_fails_clearly_leaving_nothing(
     assert _keys(aws, log) == before  # derived objects of the good file removed too
     assert _topics(api, log) == {}
     assert failed["error_payload"]["file"] == recording.files[1]
+
+
+def test_old_db3_of_an_unknown_type_keeps_its_bytes_until_a_user_gives_the_definition(
+    api: ApiClient, aws: dict[str, str], log: dict[str, Any], tmp_path: Path
+) -> None:
+    messages = [reading_message("/reading", START + i * 1000, f"r{i}", [i, -i]) for i in range(5)]
+    json_rows = [(2, START + i, b'{"x": %d}' % i) for i in range(3)]
+    write_db3(
+        tmp_path / "run_0.db3",
+        3,
+        [
+            Db3Topic("/reading", CUSTOM_TYPE),
+            Db3Topic("/events", "my_msgs/msg/Event", serialization_format="json"),
+        ],
+        [(1, m.timestamp, m.data) for m in messages] + json_rows,
+    )
+    put_log_object(aws, DATASTORE_ID, log["id"], "run_0.db3", (tmp_path / "run_0.db3").read_bytes())
+
+    ingest(api, log["id"], "run_0.db3")
+
+    topics = _topics(api, log)
+    reading, events = topics["/reading"], topics["/events"]
+    assert (reading["type_name"], reading["type_encoding"], reading["type_data"]) == (
+        CUSTOM_TYPE,
+        "cdr",
+        None,
+    )
+    assert (events["type_encoding"], events["context"]["message_encoding"]) == (None, "json")
+    assert [_raw(r) for r in _records(api, events["id"])] == [data for _, _, data in json_rows]
+    records = _records(api, reading["id"])
+    assert [base64.b64decode(r["raw_data"]) for r in records] == [m.data for m in messages]
+    assert records[0]["query_data"] is None
+    assert records[0]["error"]["name"] == "MessageDecodeError"  # the bytes are there, the type is not
+    # The definition given later makes query_data decode.
+    definition = (
+        CUSTOM_DEFINITION
+        + "=" * 80
+        + "\nMSG: std_msgs/Header\nbuiltin_interfaces/Time stamp\nstring frame_id\n"
+    )
+    definition += "=" * 80 + "\nMSG: builtin_interfaces/Time\nint32 sec\nuint32 nanosec\n"
+    assert api.patch(f"/topics/{reading['id']}", {"type_data": definition}).status == 200
+    decoded = _records(api, reading["id"])[1]["query_data"]
+    assert (decoded["label"], decoded["values"]) == ("r1", [1.0, -1.0])
