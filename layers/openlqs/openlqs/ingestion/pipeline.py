@@ -14,6 +14,7 @@ indexes (``openlqs.formats``).
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections import defaultdict
 from contextlib import suppress
@@ -785,7 +786,9 @@ class IngestionPipeline:
                 plain = folder / "decompressed"
                 with local.open("rb") as src, plain.open("wb") as dst:
                     try:
-                        decompress_zstd_stream(src, dst, max_output_bytes=None)
+                        # Bounded by the part's storage (it holds the converted MCAP too, later).
+                        room = shutil.disk_usage(folder).free - local.stat().st_size
+                        decompress_zstd_stream(src, dst, max_output_bytes=max(room, 0))
                     except BadLogFile as error:
                         raise BadLogFile(
                             f"{planned.path}: {error.detail}", payload={"file": planned.path}
