@@ -1,6 +1,7 @@
 """How an ingestion takes a ROS 2 recording apart (``openlqs.ingestion.recordings``): which files are
 converted and where their derived objects go, what ``metadata.yaml`` says of topics, and the rewrite of
-a message-compressed MCAP file (checked with the ``mcap`` package's reader)."""
+a message-compressed MCAP file, and the conversions' MCAP writer (checked with the ``mcap`` package's
+reader and openlqs's own index)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from mcap.reader import make_reader
 
 from openlqs.domain.object_keys import derived_prefix
 from openlqs.errors import BadLogFile
+from openlqs.formats.mcap import McapFormat
 from openlqs.formats.rosbag2 import decompress_mcap_messages, parse_metadata, storage_files
+from openlqs.formats.rosbag2.mcap_writer import FastMcapWriter
 from openlqs.ingestion.recordings import (
     is_metadata_yaml,
     is_sqlite,
@@ -21,6 +25,7 @@ from openlqs.ingestion.recordings import (
     missing_files_error,
     planned_file,
 )
+from tests.support.mcap import BytesSource
 from tests.support.rosbag2 import (
     in_replay_order,
     mixed_messages,
@@ -131,3 +136,51 @@ def test_a_message_that_does_not_decompress_fails_naming_its_topic(tmp_path: Pat
         decompress_mcap_messages(source, io.BytesIO())
 
     assert "/chatter" in caught.value.detail and "does not decompress" in caught.value.detail
+
+
+def test_the_fast_writer_indexes_as_the_mcap_package_and_openlqs_read_it() -> None:
+    out = io.BytesIO()
+    writer = FastMcapWriter(out, chunk_size=2048)
+    writer.start(profile="ros2", library="test")
+    schema = writer.register_schema(name="std_msgs/msg/String", encoding="ros2msg", data=b"string data\n")
+    channels = [
+        writer.register_channel(topic=t, message_encoding="cdr", schema_id=schema, metadata={"k": t})
+        for t in ("/a", "/b")
+    ]
+    written = [(channels[i % 2], START + i * 10, f"message {i}".encode() * (i % 7 + 1)) for i in range(500)]
+    for channel, time_ns, data in written:
+        writer.add_message(
+            channel, log_time=time_ns, data=data, publish_time=time_ns + 1, sequence=i_of(time_ns)
+        )
+    writer.finish()
+    data = out.getvalue()
+
+    reader = make_reader(io.BytesIO(data))
+    summary = reader.get_summary()
+    assert summary is not None and summary.statistics is not None
+    assert (summary.statistics.message_count, dict(summary.statistics.channel_message_counts)) == (
+        500,
+        {channels[0]: 250, channels[1]: 250},
+    )
+    assert len(summary.chunk_indexes) > 5
+    read = [(c.id, m.log_time, m.data, m.publish_time, m.sequence) for _, c, m in reader.iter_messages()]
+    assert read == [(c, t, d, t + 1, i_of(t)) for c, t, d in written]
+    assert {c.topic: dict(c.metadata) for c in summary.channels.values()} == {
+        "/a": {"k": "/a"},
+        "/b": {"k": "/b"},
+    }
+    index = McapFormat().read_index(BytesSource(data))
+    assert sum(span.message_count for span in index.spans) == 500 and all(
+        span.counted for span in index.spans
+    )
+    positions = [
+        p
+        for span in index.spans
+        for c in McapFormat().index_columns(data[span.start : span.end], span.start)
+        for p in c.positions()
+    ]
+    assert [p.timestamp for p in positions] == [t for _, t, _ in written]
+
+
+def i_of(time_ns: int) -> int:
+    return (time_ns - START) // 10

@@ -16,7 +16,8 @@ shape of rosbag2's own MCAP storage:
   timestamp (sqlite3 storage keeps only the receive time). Message-compressed recordings are
   decompressed on the way, so the MCAP holds the plain message bytes.
 
-Memory stays bounded: rows are streamed from the cursor and the writer holds one chunk at a time.
+Memory stays bounded: rows are streamed from the cursor and the writer holds one chunk at a time. The
+writer is :mod:`.mcap_writer`'s (about ten times the ``mcap`` package's writer on small messages).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from mcap.writer import CompressionType, IndexType, Writer
 from pydantic import BaseModel, ConfigDict
 
 from openlqs.errors import BadLogFile
 from openlqs.formats.rosbag2.definitions import definition_from_store
+from openlqs.formats.rosbag2.mcap_writer import FastMcapWriter
 from openlqs.formats.rosbag2.metadata import COMPRESSION_MODES, CompressionMode, Rosbag2Metadata
 from openlqs.formats.rosbag2.sqlite import Db3MessageDefinition, Db3Reader, Db3Topic
 from openlqs.formats.rosbag2.zstd import ZstdMessageDecompressor
@@ -156,15 +157,7 @@ def convert_db3_to_mcap(
     with Db3Reader(db3_path) as reader:
         ros_distro = reader.ros_distro or (metadata.ros_distro if metadata else "")
         sink = _CountingSink(out)
-        writer = Writer(
-            sink,  # type: ignore[arg-type]  # write, tell and flush are all the writer uses
-            chunk_size=chunk_size,
-            compression=CompressionType.ZSTD,
-            index_types=IndexType.ALL,
-            use_chunking=True,
-            use_statistics=True,
-            use_summary_offsets=True,
-        )
+        writer = FastMcapWriter(sink, chunk_size=chunk_size)  # type: ignore[arg-type]  # write is all it uses
         writer.start(profile="ros2", library=LIBRARY)
         channels: dict[int, _Channel] = {}
         for topic in reader.topics:
@@ -320,15 +313,7 @@ def decompress_mcap_messages(
     from mcap.reader import make_reader
 
     sink = _CountingSink(out)
-    writer = Writer(
-        sink,  # type: ignore[arg-type]  # write, tell and flush are all the writer uses
-        chunk_size=chunk_size,
-        compression=CompressionType.ZSTD,
-        index_types=IndexType.ALL,
-        use_chunking=True,
-        use_statistics=True,
-        use_summary_offsets=True,
-    )
+    writer = FastMcapWriter(sink, chunk_size=chunk_size)  # type: ignore[arg-type]  # write is all it uses
     decompress = ZstdMessageDecompressor(max_output_bytes=MAX_MESSAGE_BYTES)
     schema_ids: dict[int, int] = {}
     channel_ids: dict[int, int] = {}
