@@ -9,6 +9,11 @@ the ingestion and the part (so a re-run overwrites exactly the same items), then
 Finalize ingestion sets topic and log statistics from the stored blocks. Fail ingestion removes what
 the attempt wrote and records why it failed, naming the failed parts. Nothing here knows which format it
 indexes (``openlqs.formats``).
+
+A ROS 2 recording (an ingestion of its ``metadata.yaml``, or of a lone ``.db3``: ``recordings``) is
+planned file by file: a plain MCAP file's chunks become parts of that file, and a file records cannot
+point into becomes one conversion part, which converts it into a derived MCAP next to it, uploads it
+and indexes it. Each part's records name their file in ``source``.
 """
 
 from __future__ import annotations
