@@ -105,6 +105,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.fanout --megabytes $(BENCH_FANOUT_MB)
 	$(BIN)/python -m bench.parts
 	$(BIN)/python -m bench.reliability
+	$(BIN)/python -m bench.rosbag2 --messages $(BENCH_MESSAGES)
 
 clean:
 	rm -rf $(VENV) .venv-sam .venv-compat .pytest_cache .mypy_cache .ruff_cache .aws-sam $(SKIP_SUMMARY)

@@ -6,10 +6,12 @@ walkthrough: a group, a log, an uploaded bag, an ingestion run to completion, th
 whose bytes and deserialized data are compared with what rosbags reads from the same bag. MCAP files
 (``--mcap``, ROS 2 messages) go the same way, compared with what the ``mcap`` package reads and what
 rosbags deserializes; their records are read with ``fetch_record_bytes``, ``iter_record_data`` (bytes
-and deserialized) and ``get_deserialized_record_data``. Each log then gets a digestion of two topics (a
-window thinned by a frequency, and a whole topic), read back with ``utils.iter_digestion_records`` (the
-part blobs the server wrote) and ``utils.iter_digestion_data`` (the source objects), compared with the
-same readers.
+and deserialized) and ``get_deserialized_record_data``. ROS 2 recordings (``--rosbag2``, a directory
+with metadata.yaml) are uploaded file by file and ingested through their metadata.yaml; their records
+name their file in ``source`` (a ``.db3`` converted into a derived MCAP), which the client reads. Each
+log then gets a digestion of two topics (a window thinned by a frequency, and a whole topic), read back
+with ``utils.iter_digestion_records`` (the part blobs the server wrote) and ``utils.iter_digestion_data``
+(the source objects), compared with the same readers.
 
     LQS_API_URL=http://127.0.0.1:8000 LQS_DATASTORE_ID=<uuid> \\
         .venv-compat/bin/python tests/compat/official_walkthrough.py \\
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 import traceback
@@ -608,6 +611,114 @@ def walk_digestion(
     step("utils.iter_digestion_data", iter_digestion_data, lqs, asked)
 
 
+# ROS 2 recordings (rosbag2 directories).
+
+
+def read_recording(folder: Path) -> McapContents:
+    """What the ``mcap`` package (``.mcap`` files) or Python's ``sqlite3`` (``.db3`` files) read from
+    every storage file of a rosbag2 directory, per topic, all files together in time order (ties in file
+    order); definitions from the MCAP schemas or the ``message_definitions`` table."""
+    types: dict[str, str] = {}
+    definitions: dict[str, str] = {}
+    messages: dict[str, list[tuple[int, bytes]]] = {}
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".mcap", ".db3"))
+    assert files, f"{folder} holds no .mcap or .db3 file"
+    for path in files:
+        if path.suffix == ".mcap":
+            contents = read_mcap(path)
+            types.update(contents.types)
+            definitions.update(contents.definitions)
+            for topic, found in contents.messages.items():
+                messages.setdefault(topic, []).extend(found)
+            continue
+        connection = sqlite3.connect(path)
+        try:
+            topics = {
+                topic_id: (name, type_name)
+                for topic_id, name, type_name in connection.execute("SELECT id, name, type FROM topics")
+            }
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+            known = (
+                dict(
+                    connection.execute(
+                        "SELECT topic_type, encoded_message_definition FROM message_definitions"
+                    )
+                )
+                if "message_definitions" in tables
+                else {}
+            )
+            for name, type_name in topics.values():
+                types[name] = type_name
+                messages.setdefault(name, [])
+                if known.get(type_name):
+                    definitions[name] = known[type_name]
+            rows = connection.execute("SELECT topic_id, timestamp, data FROM messages ORDER BY timestamp, id")
+            for topic_id, timestamp, data in rows:
+                messages[topics[topic_id][0]].append((timestamp, bytes(data)))
+        finally:
+            connection.close()
+    for topic in messages:
+        messages[topic].sort(key=lambda message: message[0])  # stable: ties keep file order
+    return McapContents(types, definitions, messages)
+
+
+def upload_recording(lqs: LogQS, log: Any, folder: Path) -> None:
+    for path in sorted(folder.iterdir()):
+        uploaded, _ = lqs.utils.upload_log_object(
+            log_id=log.id, file_path=str(path), object_key=f"{folder.name}/{path.name}"
+        )
+        assert uploaded.upload_state == "complete", f"{path.name}: upload ended {uploaded.upload_state!r}"
+
+
+def create_recording_ingestion(lqs: LogQS, log: Any, folder: Path) -> Any:
+    key = f"{folder.name}/metadata.yaml"
+    ingestion = lqs.resource.Ingestion.fetch_or_create(log_id=log.id, object_key=key, name=INGESTION_NAME)
+    assert ingestion.object_key == key, f"ingestion object_key is {ingestion.object_key!r}"
+    return ingestion
+
+
+def list_recording_topics(log: Any, contents: McapContents) -> dict[str, Any]:
+    topics = {topic.name: topic for topic in log.list_topics()}
+    counts = {name: topic.record_count for name, topic in topics.items()}
+    expected = {name: len(messages) for name, messages in contents.messages.items()}
+    assert counts == expected, f"log.list_topics() record counts {counts}, the files' {expected}"
+    for name, topic in topics.items():
+        typed = (topic.type_encoding, topic.type_name)
+        assert typed == ("cdr", contents.types[name]), f"{name} is typed {typed}"
+        if name in contents.definitions:
+            assert topic.type_data == contents.definitions[name], f"{name}: type_data is not the file's"
+    return topics
+
+
+def list_recording_records(topics: dict[str, Any], contents: McapContents) -> dict[str, list[Any]]:
+    records: dict[str, list[Any]] = {}
+    for name, topic in topics.items():
+        records[name] = topic.list_records() if topic.record_count else []
+        timestamps = [record.timestamp for record in records[name]]
+        assert timestamps == [t for t, _ in contents.messages[name]], f"{name}: timestamps differ"
+        sources = {record.source for record in records[name]}
+        assert None not in sources, f"{name}: records without source"
+    return records
+
+
+def walk_recording(lqs: LogQS, group: Any, log_name: str, folder: Path) -> None:
+    """The walkthrough for a rosbag2 directory: every file uploaded under the folder's name, one
+    ingestion of its metadata.yaml; records' bytes read where their ``source`` says."""
+    print(f"-- {folder.name}/ (rosbag2) as log {log_name!r}", flush=True)
+    contents = read_recording(folder)
+    log = step("Log.fetch_or_create", fetch_or_create_log, lqs, group, log_name)
+    step("utils.upload_log_object (every file of the folder)", upload_recording, lqs, log, folder)
+    ingestion = step(
+        "Ingestion.fetch_or_create (metadata.yaml)", create_recording_ingestion, lqs, log, folder
+    )
+    step("ingestion.update(state='queued')", queue_ingestion, ingestion)
+    step("ingestion.refresh until completed", wait_for_ingestion, ingestion)
+    topics = step("log.list_topics (cdr, the files' types)", list_recording_topics, log, contents)
+    records = step("topic.list_records (with source)", list_recording_records, topics, contents)
+    step("utils.fetch_record_bytes (via source)", fetch_mcap_record_bytes, lqs, records, contents)
+    step("utils.get_deserialized_record_data (via source)", deserialize_mcap_records, lqs, records, contents)
+
+
 def walk(args: argparse.Namespace) -> None:
     """The whole walkthrough: the group once, then each bag."""
     lqs = step("LogQS(config=...)", connect)
@@ -622,6 +733,8 @@ def walk(args: argparse.Namespace) -> None:
         walk_bag(lqs, group, LOG_NAME if index == 0 else f"{LOG_NAME} ({bag.name})", bag, args)
     for path in args.mcap:
         walk_mcap(lqs, group, f"{LOG_NAME} ({path.name})", path)
+    for folder in args.rosbag2:
+        walk_recording(lqs, group, f"{LOG_NAME} ({folder.name}/)", folder)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -647,6 +760,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=Path,
         metavar="FILE",
         help="an MCAP file of ROS 2 (cdr) messages to upload and ingest in a log of its own; repeatable",
+    )
+    parser.add_argument(
+        "--rosbag2",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FOLDER",
+        help="a rosbag2 directory (metadata.yaml and its files) to upload and ingest in a log; repeatable",
     )
     return parser.parse_args(argv)
 

@@ -17,10 +17,12 @@ import pytest
 from tests.e2e.conftest import LocalStackProcess
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS
 from tests.support.fixture_logs import FIXTURES
+from tests.support.rosbag2 import in_replay_order, mixed_messages, topic_digests, write_split_recording
 
 pytestmark = pytest.mark.e2e
 
 GROUP = "CLI Group"
+START = 1_650_000_000_000_000_000
 LOG = "CLI Log"
 
 
@@ -75,6 +77,51 @@ def test_cli_ingest_of_an_mcap_file_prints_its_topics(stack: LocalStackProcess, 
     assert {t["name"]: (t["type_name"], t["type_encoding"]) for t in topics} == {
         n: (e.type_name, e.type_encoding) for n, e in expected.items()
     }
+
+
+def test_cli_ingest_of_a_ros2_recording_folder_makes_one_log_of_its_split_files(
+    stack: LocalStackProcess, tmp_path: Path
+) -> None:
+    parts = [
+        mixed_messages(START, 30),
+        mixed_messages(START + 10**9, 21),
+        mixed_messages(START + 2 * 10**9, 9),
+    ]
+    recording = write_split_recording(tmp_path / "run", parts, storage="sqlite3", compression="file")
+
+    topics = run_json(
+        stack, "ingest", str(recording.path), "--group", GROUP, "--log", "ROS 2", "--no-progress"
+    )
+    again = run_json(
+        stack, "ingest", str(recording.path), "--group", GROUP, "--log", "ROS 2", "--no-progress"
+    )
+
+    expected = topic_digests(in_replay_order(recording.all_messages))
+    assert {t["name"]: t["record_count"] for t in topics} == {name: d[0] for name, d in expected.items()}
+    assert {t["name"]: (t["start_time"], t["end_time"]) for t in topics} == {
+        name: (d[1], d[2]) for name, d in expected.items()
+    }
+    assert {t["id"] for t in again} == {t["id"] for t in topics}
+    log_id = topics[0]["log_id"]
+    (ingestion,) = run_json(stack, "ls", "ingestions", "--log", log_id)
+    assert ingestion["object_key"] == "run/metadata.yaml"
+    objects = boto3.client(
+        "s3",
+        endpoint_url=stack.exports["OPENLQS_S3_ENDPOINT"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).list_objects_v2(
+        Bucket=stack.exports["OPENLQS_BUCKET"], Prefix=f"lqs/{stack.datastore_id}/logs/{log_id}/run/"
+    )
+    names = sorted(item["Key"].split("/run/", 1)[1] for item in objects["Contents"])
+    assert names == sorted(
+        [
+            "metadata.yaml",
+            *recording.files,
+            *(f"derived/{ingestion['id']}/run_{i}.mcap" for i in range(3)),
+        ]
+    )
 
 
 def test_cli_ingest_again_neither_uploads_nor_ingests_twice(

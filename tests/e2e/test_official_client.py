@@ -1,6 +1,7 @@
 """The official LogQS client (logqs==1.1.16) runs the documentation walkthrough against the local stack,
-on ROS 1 bags and on an MCAP file of ROS 2 messages in zstd chunks, and its webhook receiver takes
-openlqs's hook deliveries.
+on ROS 1 bags, on an MCAP file of ROS 2 messages in zstd chunks, and on ROS 2 recordings (a rosbag2
+directory of MCAP files, and one of a .db3 converted at ingestion) whose records name their file in
+``source``; and its webhook receiver takes openlqs's hook deliveries.
 
 The client lives in its own virtual environment, .venv-compat (scripts/compat-venv.sh), because it pins
 rosbags < 0.11 and heavy media packages; tests/compat/official_walkthrough.py runs there. Without a way
@@ -20,6 +21,7 @@ import pytest
 from tests.e2e.conftest import LocalStackProcess
 from tests.support import real_files
 from tests.support.bags import EXAMPLE_BAG_TOPIC_COUNTS, write_string_bag
+from tests.support.rosbag2 import mixed_messages, write_split_recording
 
 pytestmark = pytest.mark.e2e
 
@@ -29,12 +31,15 @@ WALKTHROUGH = PROJECT_DIR / "tests" / "compat" / "official_walkthrough.py"
 HOOKS = PROJECT_DIR / "tests" / "compat" / "official_hooks.py"
 INSTALL_TIMEOUT_S = 900
 WALKTHROUGH_TIMEOUT_S = 900
+START = 1_650_000_000_000_000_000
 # An uncompressed bag, then an lz4-compressed one: record bytes are read by offset, then from chunks.
 BAGS = ("example.bag", "example-lz4.bag")
 # Topics whose every record's bytes are checked (the others: first and last record).
 EVERY_RECORD_OF = ("/rosout", "/turtle1/cmd_vel")
 # An MCAP file of ROS 2 messages in zstd chunks, written by the Go mcap tool (shared/fixtures/logs).
 MCAP_FILES = ("rosbag2-talker-mcap/talker.mcap",)
+# ROS 2 recordings by rosbag2's tools: an MCAP one, and a sqlite3 one converted at ingestion.
+RECORDINGS = ("rosbag2-talker-mcap", "rosbag2-cdr-test-sqlite3")
 
 
 def _tail(text: str, lines: int = 30) -> str:
@@ -84,7 +89,13 @@ def test_official_client_runs_the_documentation_walkthrough(
     fixture_logs: Path,
     tmp_path: Path,
 ) -> None:
-    # Given the local stack, and an environment holding no LogQS settings but the stack's
+    # Given the local stack, a recording split into three MCAP files (rosbags' writer, custom type too),
+    # and an environment holding no LogQS settings but the stack's
+    split = write_split_recording(
+        tmp_path / "split_run",
+        [mixed_messages(START, 30), mixed_messages(START + 10**9, 20), mixed_messages(START + 3 * 10**9, 9)],
+        storage="mcap",
+    ).path
     env = _compat_environment(local_stack)
     command = [
         str(compat_python),
@@ -94,6 +105,8 @@ def test_official_client_runs_the_documentation_walkthrough(
         *(f"--every-record-of={topic}" for topic in EVERY_RECORD_OF),
         *(str(fixture_bags / bag) for bag in BAGS),
         *(f"--mcap={fixture_logs / name}" for name in MCAP_FILES),
+        *(f"--rosbag2={fixture_logs / name}" for name in RECORDINGS),
+        f"--rosbag2={split}",
     ]
 
     # When the official client walks through the documentation (from an empty directory, so that no

@@ -185,10 +185,12 @@ def test_a_failed_part_is_noted_and_named_when_the_ingestion_fails(
     pipeline = get_services().pipeline
     real_blocks = pipeline._blocks
 
-    def corrupt(ingestion: Any, plan: Any, sequence: int, data: bytes, base: int) -> Any:
+    def corrupt(
+        ingestion: Any, plan: Any, sequence: int, data: bytes, base: int, *more: Any, **options: Any
+    ) -> Any:
         if sequence == 1:
             raise BadLogFile("A bz2 chunk cannot be decompressed: invalid data stream")
-        return real_blocks(ingestion, plan, sequence, data, base)
+        return real_blocks(ingestion, plan, sequence, data, base, *more, **options)
 
     monkeypatch.setattr(pipeline, "_blocks", corrupt)
     with pytest.raises(BadLogFile):

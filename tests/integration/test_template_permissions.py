@@ -60,6 +60,7 @@ from tests.support.policies import (
     table_arn,
 )
 from tests.support.resources import create_group, create_log, create_records, create_topic
+from tests.support.rosbag2 import mixed_messages, write_split_recording
 
 #: As template.yaml names the state machine ("{stack name}-ingestion") in the fake stack "openlqs".
 STATE_MACHINE_NAME = "openlqs-ingestion"
@@ -772,20 +773,72 @@ def test_template_permissions_allow_every_call_of_the_hook_delivery(
         "sqs:SendMessageBatch",
         "sqs:ChangeMessageVisibility",
     } <= _operations(recorder, "HookDeliveryFunction")
+
+
+def test_template_permissions_allow_every_call_of_a_recording_converted_failed_and_deleted(
+    api: ApiClient, recorder: CallRecorder, deployed: dict[str, str], template: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given a ROS 2 recording of two .db3 files uploaded to a log
+    recording = write_split_recording(
+        tmp_path / "run", [mixed_messages(10**18, 30), mixed_messages(10**18 + 10**9, 20)], storage="sqlite3"
+    )
+    s3 = boto3.client("s3")
+    log = create_log(api, create_group(api, "Recordings")["id"], "Run")
+    for path in recording.path.iterdir():
+        s3.put_object(
+            Bucket=DEPLOYED_BUCKET,
+            Key=f"lqs/{DATASTORE_ID}/logs/{log['id']}/run/{path.name}",
+            Body=path.read_bytes(),
+        )
+    ingestion = _ok(
+        api.post("/ingestions", {"log_id": log["id"], "object_key": "run/metadata.yaml", "state": "queued"})
+    )
+
+    # When a first attempt converts one file and fails on the other (its derived object is deleted), a
+    # second converts both (a part each), and the ingestion is deleted with its derived objects
+    payload = {"ingestion_id": ingestion["id"], "attempt": 1}
+    with recorder.running("PlanIngestionFunction"):
+        plan = _function(template, "PlanIngestionFunction").invoke(payload)
+    first, second = tasks.parts_of(plan)
+    with recorder.running("ProcessPartFunction"):
+        _function(template, "ProcessPartFunction").invoke(first)
+    with recorder.running("FailPartFunction"):
+        _function(template, "FailPartFunction").invoke(
+            {**second, "error": load_event("ingestion/fail_part.json")["error"]}
+        )
+    caught = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "A part failed."}
+    with recorder.running("FailIngestionFunction"):
+        results = [_function(template, "FailIngestionFunction").invoke({**payload, "error": caught})]
+    assert _ok(api.patch(f"/ingestions/{ingestion['id']}", {"state": "queued"}))["state"] == "queued"
+    results.append(_run_tasks(recorder, template, ingestion["id"], attempt=2))
+    with recorder.running("ApiFunction"):
+        assert api.delete(f"/ingestions/{ingestion['id']}").status == 204
+
+    # Then the template allows every call they made, the S3 ones included
+    assert [result["state"] for result in results] == ["failed", "completed"]
+    assert {"s3:PutObject", "s3:GetObject"} <= _operations(recorder, "ProcessPartFunction")
+    assert {"s3:ListObjectsV2", "s3:DeleteObject"} <= _operations(recorder, "FailIngestionFunction")
+    assert {"s3:ListObjectsV2", "s3:DeleteObject"} <= _operations(recorder, "ApiFunction")
+    listed = s3.list_objects_v2(Bucket=DEPLOYED_BUCKET, Prefix=f"lqs/{DATASTORE_ID}/logs/{log['id']}/")
+    assert sorted(item["Key"].rsplit("/", 1)[1] for item in listed["Contents"]) == [
+        "metadata.yaml",
+        "run_0.db3",
+        "run_1.db3",
+    ]
     assert _refused(recorder, template, deployed) == {}
 
 
 def test_refused_reports_a_call_the_policy_does_not_allow(
     recorder: CallRecorder, deployed: dict[str, str], template: dict[str, Any]
 ) -> None:
-    # Given ProcessPartFunction writing a topic item (its policy allows ingestions and parts only)
+    # Given ProcessPartFunction writing a log item (its policy allows parts and topics only)
     recorder.calls["ProcessPartFunction"].append(
         Call(
             "dynamodb",
             "TransactWriteItems",
             {
                 "TransactItems": [
-                    {"Put": {"TableName": deployed["RESOURCES_TABLE_NAME"], "Item": {"pk": "topic#1"}}}
+                    {"Put": {"TableName": deployed["RESOURCES_TABLE_NAME"], "Item": {"pk": "log#1"}}}
                 ]
             },
         )

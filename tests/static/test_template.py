@@ -278,8 +278,8 @@ def test_template_objects_bucket_name_is_spelled_out_where_a_ref_would_be_circul
     assert template["Globals"]["Function"]["Environment"]["Variables"]["OBJECTS_BUCKET_NAME"] == bucket_name
     assert spelled == {
         "IngestionTriggerFunction": [bucket_name] * 3,
-        "PlanIngestionFunction": [bucket_name] * 2,
-        "ProcessPartFunction": [bucket_name],
+        "PlanIngestionFunction": [bucket_name] * 3,
+        "ProcessPartFunction": [bucket_name] * 2,
         "IngestionStateMachine": [bucket_name],
     }
 

@@ -141,6 +141,8 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         BUCKET: S3_READ_POLICY,
         f"{BUCKET}/*": S3_READ_POLICY,
         PART_MANIFESTS: {"s3:PutObject"},
+        # What an earlier attempt of a recording derived (docs/ros2.md).
+        f"{BUCKET}/lqs/*": {"s3:DeleteObject"},
         KEY: {"kms:Decrypt"},
     },
     "ProcessPartFunction": {
@@ -149,6 +151,8 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
         BUCKET: S3_READ_POLICY,
         f"{BUCKET}/*": S3_READ_POLICY,
+        # A recording's file converted into a derived MCAP (uploaded, deleted when the attempt ended).
+        f"{BUCKET}/lqs/*": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"},
         KEY: {"kms:Decrypt"},
     },
     "FailPartFunction": {RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"}},
@@ -166,6 +170,8 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         },
         RESOURCES_INDEXES: {"dynamodb:Query"},
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
+        BUCKET: {"s3:ListBucket"},
+        f"{BUCKET}/lqs/*": {"s3:DeleteObject"},
     },
     "HookDeliveryFunction": {
         RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
@@ -184,6 +190,8 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         RECORDS: {"dynamodb:Query", "dynamodb:BatchWriteItem"},
         STATE_MACHINE: {"states:StartExecution"},
         EXECUTIONS: {"states:DescribeExecution", "states:StopExecution"},
+        BUCKET: {"s3:ListBucket"},
+        f"{BUCKET}/lqs/*": {"s3:DeleteObject"},
     },
     "PlanDigestionFunction": {
         RESOURCES: {
@@ -651,7 +659,7 @@ def test_template_only_the_trigger_and_the_reconciler_start_executions(template:
     }
 
 
-def test_template_process_part_function_writes_only_its_part_and_the_progress_in_resources_table(
+def test_template_process_part_function_writes_only_its_part_the_progress_and_topics_in_resources_table(
     template: dict[str, Any],
 ) -> None:
     granted = grants(_statements(template, "ProcessPartFunction"))
@@ -661,8 +669,11 @@ def test_template_process_part_function_writes_only_its_part_and_the_progress_in
         if resource.startswith(RESOURCES) and action not in ("dynamodb:GetItem", "dynamodb:Query")
     }
 
+    # Topics: a converted recording's file gives its topics their definitions (docs/ros2.md).
     assert resources_writes == {
-        "dynamodb:PutItem": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ingestion_part#*"]}},
+        "dynamodb:PutItem": {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["ingestion_part#*", "topic#*"]}
+        },
         "dynamodb:UpdateItem": {
             "ForAllValues:StringLike": {
                 "dynamodb:LeadingKeys": ["ingestion#*", "count#*#completed_ingestion_part"]
@@ -811,8 +822,9 @@ _INGESTION_ID = uuid4()
         (
             "ProcessPartFunction",
             "dynamodb:PutItem",
-            [keys.entity_pk("ingestion_part", uuid4())],
-            [keys.entity_pk(kind, uuid4()) for kind in ("ingestion", "topic", "log")],
+            [keys.entity_pk(kind, uuid4()) for kind in ("ingestion_part", "topic")],
+            [keys.entity_pk(kind, uuid4()) for kind in ("ingestion", "log", "group")]
+            + [keys.unique_pk("topic", "", "x")],
         ),
         (
             "ProcessPartFunction",

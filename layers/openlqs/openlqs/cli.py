@@ -108,7 +108,7 @@ def local(
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=True, path_type=Path))
 @click.option("--group", "group_name", required=True, help="group name (created if missing)")
 @click.option("--log", "log_name", required=True, help="log name (created if missing)")
 @click.option("--object-key", default=None, help="object key in the log (default: the file name)")
@@ -139,17 +139,33 @@ def ingest(
 ) -> None:
     """Upload FILE into a log and ingest it, then print its topics.
 
+    FILE may be a ROS 2 recording's folder (``ros2 bag record``'s output: metadata.yaml and its storage
+    files): every file it lists is uploaded under the folder's name (or --object-key), metadata.yaml
+    last, and one ingestion of its metadata.yaml makes the recording one log.
+
     Running it again is safe: a finished upload is not repeated, an interrupted one is resumed, and a
     completed ingestion is not queued again. A file whose content the log already holds (uploaded under
     another key, or dropped into the drop folder) is not ingested twice: the command says so and prints
     the topics. Waits at most --timeout seconds, saying every 15 s what the ingestion is doing.
     """
-    from openlqs.client.waiting import DEFAULT_WAIT_TIMEOUT_S
-    from openlqs.errors import Conflict, DuplicateIngestion
+    from openlqs.errors import Conflict
 
     lqs = _client(ctx)
     group = lqs.resource.Group.fetch_or_create(name=group_name)
     log = lqs.resource.Log.fetch_or_create(group_id=group.id, name=log_name)
+    if file.is_dir():
+        try:
+            key, _ = lqs.utils.upload_log_recording(
+                log_id=log.id,
+                folder=str(file),
+                key_prefix=object_key,
+                part_size=part_size * 1024 * 1024,
+                show_progress=None if progress else False,
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="FILE") from None
+        _ingest_and_wait(lqs, log, key, wait, timeout, progress, as_json)
+        return
     key = object_key or file.name
     stored, _ = lqs.utils.upload_log_object(
         log_id=log.id,
@@ -164,6 +180,16 @@ def ingest(
         raise Conflict(
             f"Log {log_name} already holds a different {key} ({stored.size} bytes); use --object-key."
         )
+    _ingest_and_wait(lqs, log, key, wait, timeout, progress, as_json)
+
+
+def _ingest_and_wait(
+    lqs: Any, log: Any, key: str, wait: bool, timeout: float | None, progress: bool, as_json: bool
+) -> None:
+    """Queue the ingestion of ``key`` (once), wait for it, print the log's topics."""
+    from openlqs.client.waiting import DEFAULT_WAIT_TIMEOUT_S
+    from openlqs.errors import DuplicateIngestion
+
     ingestion = _ingestion_of(log, key)
     try:
         if ingestion is None:

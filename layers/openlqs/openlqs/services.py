@@ -137,7 +137,9 @@ def build_services(settings: Settings) -> Services:
     executions = StepFunctionsExecutions(settings.ingestion_state_machine_arn)
     process_workflows = ProcessWorkflows(resources)
     ingestion_parts = IngestionPartService(resources, environment, workflows=process_workflows)
-    attempts = AttemptCleaner(resources, records, statistics, topics, ingestion_parts, executions)
+    attempts = AttemptCleaner(
+        resources, records, statistics, topics, ingestion_parts, executions, spaces=object_spaces
+    )
     ingestions = IngestionService(
         resources,
         environment,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -19,6 +21,11 @@ from openlqs.errors import BadRequest, Conflict, Forbidden, NotFound
 from openlqs.models.objects import ObjectStore
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+#: Managed transfers of whole objects (a recording's files converted by a part): 16 MiB pieces, four
+#: at a time, so a transfer holds at most ~64 MiB whatever the object's size.
+_TRANSFER = TransferConfig(
+    multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
+)
 #: The upload item's map of declared part sizes.
 _PART_SIZES = "part_sizes"
 #: S3 answers meaning the bucket refuses the credentials (a registered store's own keys).
@@ -244,6 +251,19 @@ class S3BlobStore:
                 raise NotFound(f"Object {source_key!r} not found.") from None
             raise
         return str(response["CopyPartResult"]["ETag"]).strip('"')
+
+    def download_file(self, key: str, path: Path) -> int:
+        try:
+            self.client.download_file(self.bucket, key, str(path), Config=_TRANSFER)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in _NOT_FOUND:
+                raise NotFound(f"Object {key!r} not found.") from None
+            raise
+        return path.stat().st_size
+
+    def upload_file(self, path: Path, key: str, content_type: str | None) -> None:
+        extra = {"ContentType": content_type} if content_type else None
+        self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=_TRANSFER)
 
 
 class _BucketErrors:

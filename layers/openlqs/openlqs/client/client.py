@@ -17,7 +17,7 @@ from openlqs.client.digestions import DigestionReader, DigestionWaiter
 from openlqs.client.interface import Create, Delete, Fetch, List, Update
 from openlqs.client.records import RecordReader
 from openlqs.client.transport import Transport
-from openlqs.client.uploads import DEFAULT_PART_SIZE, upload_log_object
+from openlqs.client.uploads import DEFAULT_PART_SIZE, upload_log_object, upload_log_recording
 from openlqs.client.waiting import (
     DEFAULT_REPORT_INTERVAL_S,
     DEFAULT_WAIT_TIMEOUT_S,
@@ -91,6 +91,27 @@ class Utils:
             max_workers=max_workers,
             skip_if_exists=skip_if_exists,
             continue_upload=continue_upload,
+            show_progress=show_progress,
+        )
+
+    def upload_log_recording(
+        self,
+        log_id: UUID | str,
+        folder: str,
+        key_prefix: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        max_workers: int = 4,
+        show_progress: bool | None = None,
+    ) -> tuple[str, list[models.Object]]:
+        """Upload a ROS 2 recording folder (metadata.yaml and its files) → ``(metadata key, objects)``;
+        ingest the metadata key. See ``openlqs.client.uploads.upload_log_recording``."""
+        return upload_log_recording(
+            self._client,
+            log_id=log_id,
+            folder=folder,
+            key_prefix=key_prefix,
+            part_size=part_size,
+            max_workers=max_workers,
             show_progress=show_progress,
         )
 

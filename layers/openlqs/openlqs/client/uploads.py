@@ -7,9 +7,11 @@ URL. The file is read part by part: at most ``max_workers`` parts are in memory 
 from __future__ import annotations
 
 import os
+import posixpath
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from openlqs.client.errors import ApiUnreachable
@@ -37,6 +39,7 @@ def upload_log_object(
     skip_if_exists: bool = False,
     continue_upload: bool = False,
     show_progress: bool | None = None,
+    bar: Any = None,
 ) -> tuple[Object, list[ObjectPart]]:
     """Upload ``file_path`` as the log object ``object_key`` (default: the file's name).
 
@@ -59,6 +62,8 @@ def upload_log_object(
     if existing is not None:
         if existing.upload_state == "complete":
             if skip_if_exists:
+                if bar is not None:
+                    bar.update(size)
                 return existing, _list_parts(client, log_id, key, tolerate_missing=True)
             raise Conflict(f"Object {key} already exists in log {log_id}; pass skip_if_exists=True.")
         if not continue_upload:
@@ -77,10 +82,12 @@ def upload_log_object(
         if number not in uploaded or uploaded[number].size != length
     ]
     enabled = client.config.progress if show_progress is None else show_progress
-    bar = progress_bar(
-        None if enabled else False, total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=key
-    )
-    with bar:
+    shared = bar is not None
+    if bar is None:
+        bar = progress_bar(
+            None if enabled else False, total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=key
+        )
+    with nullcontext(bar) if shared else bar:
         bar.update(size - sum(length for _, _, length in todo))
 
         def send(number: int, start: int, length: int) -> None:
@@ -152,3 +159,86 @@ def _list_parts(
         if not page.is_truncated or page.next_part_number_marker is None:
             return parts
         marker = page.next_part_number_marker
+
+
+#: The file ``ros2 bag record`` writes last into a recording's folder.
+METADATA_NAME = "metadata.yaml"
+
+
+def recording_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The storage files of the rosbag2 recording in ``folder`` as its ``metadata.yaml`` lists them
+    (``relative_file_paths``; with PyYAML installed), else every file of the folder but
+    ``metadata.yaml``. ``ValueError`` for a folder without ``metadata.yaml``, a listed file that is
+    missing or outside the folder."""
+    root = Path(folder)
+    metadata = root / METADATA_NAME
+    if not metadata.is_file():
+        raise ValueError(f"{root} is not a ROS 2 recording: it has no {METADATA_NAME}")
+    try:
+        import yaml
+    except ImportError:
+        return sorted(p for p in root.rglob("*") if p.is_file() and p != metadata)
+    document = yaml.safe_load(metadata.read_text(encoding="utf-8"))
+    info = document.get("rosbag2_bagfile_information") if isinstance(document, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("relative_file_paths"), list):
+        raise ValueError(f"{metadata} is not a rosbag2 recording's metadata (no relative_file_paths)")
+    files: list[Path] = []
+    for listed in info["relative_file_paths"]:
+        relative = posixpath.normpath(str(listed).replace("\\", "/"))
+        if int(info.get("version") or 0) < 4 and "/" in relative:
+            relative = relative.split("/", 1)[1]  # before version 4, paths start with the folder's name
+        if relative.startswith(("/", "../")) or relative in (".", ".."):
+            raise ValueError(f"{metadata} lists a file outside the recording's folder: {listed!r}")
+        path = root / relative
+        if not path.is_file():
+            raise ValueError(f"{metadata} lists {relative}, which the folder does not hold")
+        files.append(path)
+    return files
+
+
+def upload_log_recording(
+    client: LogQS,
+    log_id: UUID | str,
+    folder: str | os.PathLike[str],
+    key_prefix: str | None = None,
+    part_size: int = DEFAULT_PART_SIZE,
+    max_workers: int = 4,
+    skip_if_exists: bool = True,
+    continue_upload: bool = True,
+    show_progress: bool | None = None,
+) -> tuple[str, list[Object]]:
+    """Upload a ROS 2 recording (a rosbag2 folder) as log objects under ``key_prefix`` (default: the
+    folder's name): every storage file its ``metadata.yaml`` lists, then ``metadata.yaml`` last (as
+    ``ros2 bag record`` writes it, so a drop folder sees the recording complete). One progress bar for
+    all; resumable like :func:`upload_log_object` (finished files are skipped, interrupted ones
+    resumed). Returns the key of ``metadata.yaml`` (what to ingest) and the objects."""
+    root = Path(folder)
+    prefix = (key_prefix if key_prefix is not None else root.resolve().name).strip("/")
+    files = [*recording_files(root), root / METADATA_NAME]
+    enabled = client.config.progress if show_progress is None else show_progress
+    total = sum(path.stat().st_size for path in files)
+    objects: list[Object] = []
+    with progress_bar(
+        None if enabled else False, total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=prefix
+    ) as bar:
+        for path in files:
+            key = (
+                f"{prefix}/{path.relative_to(root).as_posix()}"
+                if prefix
+                else path.relative_to(root).as_posix()
+            )
+            stored, _ = upload_log_object(
+                client,
+                log_id=log_id,
+                file_path=path,
+                object_key=key,
+                part_size=part_size,
+                max_workers=max_workers,
+                skip_if_exists=skip_if_exists,
+                continue_upload=continue_upload,
+                show_progress=show_progress,
+                bar=bar,
+            )
+            objects.append(stored)
+    metadata_key = f"{prefix}/{METADATA_NAME}" if prefix else METADATA_NAME
+    return metadata_key, objects

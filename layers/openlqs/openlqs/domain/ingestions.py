@@ -454,6 +454,8 @@ class IngestionService(ProcessService[Ingestion]):
             )
         if self.records is not None:
             self.records.delete_ingestion_records(ingestion)
+        if self.objects is not None:
+            self.objects.delete_derived(ingestion)
         parts = _parts_counter(ingestion_id)
         # In batches: a terabyte log has ~20,000 parts, far too many for one transaction each.
         self.repository.delete_many(

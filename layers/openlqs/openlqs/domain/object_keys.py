@@ -52,3 +52,16 @@ def part_manifest_key(ingestion_id: UUID, attempt: int) -> str:
     """The part manifest of one attempt of an ingestion: ``ingestions/{ingestion_id}/{attempt}/parts.json``
     (an attempt never overwrites another's, so a late reader of an old attempt reads its own)."""
     return f"{INGESTIONS_PREFIX}{ingestion_id}/{attempt}/parts.json"
+
+
+#: The folder, next to an ingested object, where an ingestion keeps the objects it derives from the files
+#: it ingests (a ``.db3`` converted to MCAP, a ``.zstd`` file decompressed): ``derived/{ingestion_id}/``.
+DERIVED_FOLDER = "derived"
+
+
+def derived_prefix(object_key: str, ingestion_id: UUID) -> str:
+    """Where ingestion ``ingestion_id`` of ``object_key`` keeps its derived objects, relative to the same
+    space: ``{dirname(object_key)}/derived/{ingestion_id}/`` (records name them in ``source`` relative
+    to ``dirname(object_key)``, as the contract's §5.3 reads it)."""
+    folder = object_key.rsplit("/", 1)[0] + "/" if "/" in object_key else ""
+    return f"{folder}{DERIVED_FOLDER}/{ingestion_id}/"

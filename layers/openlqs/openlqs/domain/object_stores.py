@@ -7,12 +7,13 @@ from collections.abc import Callable
 from uuid import UUID
 
 from openlqs.domain.common import Context, Environment
-from openlqs.domain.object_keys import log_prefix
-from openlqs.domain.objects import ObjectSpace, log_scope, store_scope
+from openlqs.domain.object_keys import derived_prefix, log_prefix
+from openlqs.domain.objects import ObjectSpace, delete_under, log_scope, store_scope
 from openlqs.domain.ports import BlobStore, ResourceKind, ResourceRepository, SecretBox
 from openlqs.domain.resources import LOG, ResourceService, list_page
 from openlqs.domain.secrets import SealedSecrets, without_field
-from openlqs.errors import Forbidden
+from openlqs.errors import Forbidden, OpenLQSError
+from openlqs.models.ingestions import Ingestion
 from openlqs.models.objects import (
     ObjectStore,
     ObjectStoreCreateRequest,
@@ -93,6 +94,27 @@ class ObjectSpaces:
             blobs=self.managed,
             description=f"log {log_id}",
         )
+
+    def for_ingestion(self, log_id: UUID, object_store_id: UUID | None) -> ObjectSpace:
+        """Where an ingestion's object is: its object store's bucket, else its log's folder."""
+        return self.for_store(object_store_id) if object_store_id is not None else self.for_log(log_id)
+
+    def delete_derived(self, ingestion: Ingestion) -> list[str]:
+        """Delete the objects the ingestion derived (``derived/{ingestion_id}/`` next to its object); the
+        keys deleted. Only an ingestion of a log's own objects whose plan converts files derives objects
+        (a plan's ``files`` with a ``derived_key``); for the others, and when the log is gone, nothing is
+        asked of S3."""
+        plan = ingestion._internal.get("plan") or {}
+        converts = any(isinstance(f, dict) and f.get("derived_key") for f in plan.get("files") or [])
+        if not ingestion.object_key or not converts or ingestion.object_store_id is not None:
+            return []
+        try:
+            space = self.for_ingestion(ingestion.log_id, ingestion.object_store_id)
+        except OpenLQSError:
+            return []
+        if space.read_only:
+            return []
+        return delete_under(space, derived_prefix(ingestion.object_key, ingestion.id))
 
     def for_store(self, store_id: UUID) -> ObjectSpace:
         store = self.stores.get(store_id)

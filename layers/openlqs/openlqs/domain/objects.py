@@ -42,6 +42,23 @@ class ObjectSpace:
             raise Forbidden(f"{self.description} is read-only.")
 
 
+def delete_under(space: ObjectSpace, prefix: str) -> list[str]:
+    """Delete every object of ``space`` under ``prefix`` (relative to the space); the keys deleted."""
+    full = space.full_key(prefix.rstrip("/")) + "/"
+    deleted: list[str] = []
+    token: str | None = None
+    while True:
+        listing = space.blobs.list_objects(
+            prefix=full, delimiter=None, start_after=None, continuation_token=token, max_keys=1000
+        )
+        for blob in listing.objects:
+            space.blobs.delete(blob.key)
+            deleted.append(blob.key)
+        token = listing.next_continuation_token
+        if not listing.is_truncated or not token:
+            return deleted
+
+
 def log_scope(log_id: UUID) -> str:
     return f"log#{log_id}"
 

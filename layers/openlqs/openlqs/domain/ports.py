@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
@@ -303,6 +304,16 @@ class BlobStore(Protocol):
         multipart upload, server-side; returns its ETag."""
         ...
 
+    def download_file(self, key: str, path: Path) -> int:
+        """Copy the object to the local file ``path`` in ranged pieces (bounded memory); its size.
+        ``NotFound`` when it does not exist."""
+        ...
+
+    def upload_file(self, path: Path, key: str, content_type: str | None) -> None:
+        """Store the local file ``path`` as the object ``key``: a multipart upload of bounded pieces for
+        a large file (memory stays bounded whatever its size)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -359,6 +370,11 @@ class LogObjectStore(Protocol):
 
     def fingerprint(self, log_id: UUID, key: str) -> str | None:
         """What identifies the log object's bytes whatever route stored them; None when it is missing."""
+        ...
+
+    def delete_derived(self, ingestion: Ingestion) -> list[str]:
+        """Delete the objects an ingestion derived from its files (``derived/{ingestion_id}/`` next to
+        its object); the keys deleted."""
         ...
 
     def fingerprint_in_store(self, object_store_id: UUID, key: str) -> str | None:

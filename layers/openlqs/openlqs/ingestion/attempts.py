@@ -15,6 +15,7 @@ from uuid import UUID
 
 from openlqs.domain.common import Context, retry_on_conflict
 from openlqs.domain.ingestions import IngestionPartService, attempt_of
+from openlqs.domain.object_stores import ObjectSpaces
 from openlqs.domain.ports import Executions, RecordRepository, ResourceRepository
 from openlqs.domain.resources import TOPIC, TopicService
 from openlqs.domain.statistics import RecordStatistics
@@ -36,6 +37,7 @@ class AttemptCleaner:
         topics: TopicService,
         parts: IngestionPartService,
         executions: Executions,
+        spaces: ObjectSpaces | None = None,
     ) -> None:
         self.resources = resources
         self.records = records
@@ -43,10 +45,13 @@ class AttemptCleaner:
         self.topics = topics
         self.parts = parts
         self.executions = executions
+        self.spaces = spaces
 
     def discard(self, ingestion: Ingestion) -> None:
-        """Delete the records the ingestion wrote and the topics its plan created that are left empty,
-        then recompute the statistics they were in."""
+        """Delete the records the ingestion wrote, the objects it derived (converted recordings' files)
+        and the topics its plan created that are left empty, then recompute the statistics they were in."""
+        if self.spaces is not None:
+            self.spaces.delete_derived(ingestion)
         touched = self.statistics.clear_ingestion(ingestion)
         stored = ingestion._internal.get("plan")
         self.discard_topics(IngestionPlan.model_validate(stored).created_topics if stored else [])

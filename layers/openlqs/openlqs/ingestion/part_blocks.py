@@ -182,6 +182,15 @@ class TopicStats:
     def to_json(self) -> dict[str, int]:
         return {"count": self.count, "size": self.size, "start": self.start, "end": self.end}
 
+    def merged(self, other: TopicStats) -> TopicStats:
+        """What two runs of a part hold of the topic together."""
+        return TopicStats(
+            self.count + other.count,
+            self.size + other.size,
+            min(self.start, other.start),
+            max(self.end, other.end),
+        )
+
 
 @dataclass(frozen=True)
 class PartBlocks:

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openlqs.ingestion.recordings import PlannedFile
 from openlqs.models.common import ProcessState
 
 
@@ -143,10 +144,15 @@ class IngestionPlan(BaseModel):
     query_data_topics: list[UUID] = Field(default_factory=list)
     #: How many parts the plan made (the denominator of the ingestion's progress).
     part_count: int = 0
+    #: A recording's files (``metadata.yaml``'s storage files, or a lone ``.db3``): each part names
+    #: its file. Empty for a single file, whose channels are ``topics``.
+    files: list[PlannedFile] = Field(default_factory=list)
+    #: A recording's topics by name (a converted file's channels are matched by name).
+    names: dict[str, UUID] = Field(default_factory=dict)
 
     def topic_ids(self) -> list[UUID]:
         """Every topic the log's channels map to, in a stable order."""
-        return sorted(set(self.topics.values()))
+        return sorted(set(self.topics.values()) | set(self.names.values()))
 
     def to_internal(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -12,7 +12,12 @@ MCAP storage files are MCAP files: the MCAP format reads them. Nothing here does
 files and streams it is handed.
 """
 
-from openlqs.formats.rosbag2.convert import ConversionSummary, ConvertedTopic, convert_db3_to_mcap
+from openlqs.formats.rosbag2.convert import (
+    ConversionSummary,
+    ConvertedTopic,
+    convert_db3_to_mcap,
+    decompress_mcap_messages,
+)
 from openlqs.formats.rosbag2.metadata import Rosbag2Metadata, StorageFile, parse_metadata, storage_files
 from openlqs.formats.rosbag2.zstd import ZstdMessageDecompressor, decompress_zstd_stream
 
@@ -23,6 +28,7 @@ __all__ = [
     "StorageFile",
     "ZstdMessageDecompressor",
     "convert_db3_to_mcap",
+    "decompress_mcap_messages",
     "decompress_zstd_stream",
     "parse_metadata",
     "storage_files",

@@ -109,6 +109,17 @@ class Db3Reader:
         finally:
             cursor.close()
 
+    def summary(self) -> tuple[int, int, int]:
+        """How many messages the file holds, and its first and last timestamps (0 without messages)."""
+        row = self._query("SELECT COUNT(*), MIN(timestamp), MAX(timestamp) FROM messages").fetchone()
+        count = int(row[0] or 0)
+        if not count:
+            return 0, 0, 0
+        first, last = row[1], row[2]
+        if isinstance(first, bool) or not isinstance(first, int) or not isinstance(last, int):
+            raise BadLogFile(f"{self.path.name} has message timestamps that are not integers.")
+        return count, first, last
+
     def _read_schema(self) -> None:
         tables = {row[0] for row in self._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = sorted({"topics", "messages"} - tables)
