@@ -59,6 +59,18 @@ def test_users_me_is_the_user_owning_the_calling_key(api: ApiClient) -> None:
     assert "password" not in bob
 
 
+def test_api_keys_me_is_the_calling_key_also_when_a_user_owns_it(api: ApiClient) -> None:
+    # The console signs in with GET /apiKeys/me: a user's key is the key, not its user
+    carol = _user(api, "carol")
+    key = _key(api, "read", user_id=carol["id"])
+
+    me = _as(api, key).get("/apiKeys/me")
+
+    assert me.status == 200, me.body
+    assert (me.data["id"], me.data["role"], me.data["user_id"]) == (key["id"], "read", carol["id"])
+    assert me.data["secret"] is None
+
+
 def test_users_me_is_null_for_a_key_made_before_users(api: ApiClient) -> None:
     legacy = get_services().api_keys.create(APIKeyCreateRequest(name="old", role=Role.read), Context())
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from openlqs.api.common import no_content, paginated, request_context
+from openlqs.api.common import no_content, paginated, request_context, request_principal
 from openlqs.api.responses import DELETE, READ, UNAVAILABLE, WRITE, declare
 from openlqs.domain.api_keys import INVALID_CREDENTIALS
 from openlqs.errors import Unauthorized
@@ -54,10 +54,12 @@ def create_api_key(body: APIKeyCreateRequest) -> DataResponse[APIKey]:
     responses=declare(DataResponse[APIKey], READ),
 )
 def fetch_own_api_key() -> DataResponse[APIKey]:
-    context = request_context()
-    if context.actor is None:
+    request_context()
+    # The key itself: the context's actor is the key's user when a user owns it.
+    principal = request_principal()
+    if principal is None:
         raise Unauthorized(INVALID_CREDENTIALS)
-    return DataResponse(data=get_services().api_keys.get(context.actor))
+    return DataResponse(data=get_services().api_keys.get(principal.key_id))
 
 
 @router.get(
