@@ -486,6 +486,7 @@ function exportCell(logId, digestion) {
       objectLinks(logId, spec.key),
     );
   }
+  if (REQUEUE.has(digestion.state)) return h("span", { class: "muted" }, `No ${spec.format || ""} file: the digestion ${digestion.state}`);
   return h("span", { class: "muted" }, `${spec.format || "An export"} file once completed`);
 }
 
