@@ -906,14 +906,31 @@ def test_console_shows_html_in_names_notes_and_messages_as_text(
     group = data(api.patch(f"/groups/{group['id']}", json={"note": "<script>alert(2)</script>"}))
     log = ingest(api, XSS, "<b onmouseover=alert(3)>bold</b>", "html.bag", bag.read_bytes())
     data(api.patch(f"/logs/{log['id']}", json={"note": XSS}))
+    # And a label whose value and category are HTML, tagging the log and a range of its topic
+    label = fetch_or_create(api, "/labels", {"value": "<img src=x onerror=alert(6)>", "category": "<i>c</i>"})
+    chatter = data(api.get("/topics", params={"log_id": log["id"], "name": "/chatter"}))[0]
+    if not data(api.get(f"/logs/{log['id']}/tags")):
+        data(
+            api.post(
+                f"/logs/{log['id']}/tags",
+                json={"label_id": label["id"], "topic_id": chatter["id"], "start_time": 1, "end_time": 2},
+            )
+        )
+    label_text = f"{label['category']}: {label['value']}"
 
     page = console.page
     console.sign_in(stack.api_key_id, stack.api_key_secret)
     page.get_by_role("link", name=XSS).click()
     page.get_by_role("heading", name=XSS).wait_for()
     assert page.locator("main .note").inner_text() == group["note"]
+    page.locator("#logs .labels[data-loaded]").wait_for()
+    assert page.locator("#logs .label").all_inner_texts() == [label_text]
+    assert page.get_by_role("checkbox", name=label_text).count() == 1
     page.get_by_role("link", name=log["name"]).click()
     page.get_by_role("heading", name=log["name"]).wait_for()
+    page.locator("#tags tbody tr").wait_for()
+    assert page.locator("#tags tbody tr td").first.inner_text() == label_text
+    page.locator("#timeline .tag-mark").filter(has_text=label_text).wait_for()
     page.mouse.move(200, 80)
     page.wait_for_timeout(300)
     console.screenshots.take("html-as-text")
@@ -921,7 +938,8 @@ def test_console_shows_html_in_names_notes_and_messages_as_text(
     # Then it reads as the text it is, and no script ran
     assert page.locator("main .note").inner_text() == XSS
     assert XSS in page.locator("#crumbs").inner_text()
-    assert page.locator('img[src="x"]').count() == 0 and page.locator("main b, main script").count() == 0
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator("main b, main i, main script").count() == 0
 
     # And so does a message's string in its tree
     console.open("/chatter")

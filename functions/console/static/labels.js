@@ -42,11 +42,11 @@ export async function logTags(logId) {
 }
 
 /**
- * Calls ``fill(log, labels)`` for each log of ``logIds`` with the distinct labels of its tags, as they
+ * Calls ``show(log, labels)`` for each log of ``logIds`` with the distinct labels of its tags, as they
  * arrive (``onError(log, error)`` for a log whose tags cannot be read). At most ``CONCURRENT`` calls
  * run at once; ``stillWanted()`` false stops asking (the user left the page).
  */
-export async function labelsOfLogs(logIds, labels, fill, onError, stillWanted) {
+export async function labelsOfLogs(logIds, labels, show, onError, stillWanted) {
   const queue = [...logIds];
   const worker = async () => {
     while (queue.length && stillWanted()) {
@@ -56,7 +56,7 @@ export async function labelsOfLogs(logIds, labels, fill, onError, stillWanted) {
         const ids = [...new Set(tags.map((tag) => tag.label_id))];
         await withLabels(labels, ids);
         if (!stillWanted()) return;
-        fill(
+        show(
           logId,
           ids.map((id) => labels.get(id)).sort((a, b) => labelText(a).localeCompare(labelText(b))),
         );
