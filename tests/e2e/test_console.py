@@ -791,7 +791,7 @@ def wait_for_digestion(api: httpx.Client, digestion_id: str) -> dict[str, Any]:
 def test_console_lists_digestions_and_opens_an_mcap_export_in_foxglove(
     stack: LocalStackProcess, console: Console, api: httpx.Client, tmp_path: Path
 ) -> None:
-    # Given a log of a small bag, a digestion of it with an MCAP export, and one that failed
+    # Given a log of a small bag
     messages = [
         (f"/chatter{i % 2}", 1_700_000_000_000_000_000 + i * 10_000_000, f"hello {i}") for i in range(200)
     ]
@@ -799,7 +799,7 @@ def test_console_lists_digestions_and_opens_an_mcap_export_in_foxglove(
     log = ingest(api, "Digests", f"Chatter {uuid4().hex[:8]}", "chatter.bag", bag.read_bytes())
     topic = data(api.get("/topics", params={"log_id": log["id"], "name": "/chatter0"}))[0]
 
-    def digest(name: str) -> dict[str, Any]:
+    def digest(name: str) -> str:
         created = data(
             api.post(
                 "/digestions",
@@ -808,19 +808,45 @@ def test_console_lists_digestions_and_opens_an_mcap_export_in_foxglove(
         )
         data(api.post(f"/digestions/{created['id']}/topics", json={"topic_id": topic["id"]}))
         data(api.patch(f"/digestions/{created['id']}", json={"state": "queued"}))
-        return wait_for_digestion(api, created["id"])
+        return str(created["id"])
 
-    clip = digest("clip")
-    assert clip["state"] == "completed", clip
-    export = clip["context"]["export"]
-    assert export["key"] == f"digestions/{clip['id']}/export.mcap" and export["message_count"] == 100
-    assert api.delete(f"/logs/{log['id']}/objects/chatter.bag").status_code == 204
-    broken = digest("broken")
-    assert broken["state"] == "failed" and broken["error_name"], broken
-
+    # When the user, on the log's page, refreshes its digestions while one runs
     page = console.page
     console.sign_in(stack.api_key_id, stack.api_key_secret)
     console.open("Digests", log["name"])
+    page.locator("#digestions").filter(has_text="No digestion yet").wait_for()
+    page.evaluate("window.notReloaded = true")
+    clip_id = digest("clip")
+    page.get_by_role("button", name="Refresh digestions").click()
+
+    # Then the page follows it until it completes, and its export's links appear without a reload
+    done = page.locator("#digestions tbody tr", has_text="clip")
+    states = []
+    deadline = time.monotonic() + INGESTION_TIMEOUT_S
+    while not states or states[-1] not in ("completed", "failed"):
+        assert time.monotonic() < deadline, states
+        try:
+            state = done.locator(".state").inner_text(timeout=2000)
+        except Exception:  # the table is being redrawn
+            continue
+        if not states or states[-1] != state:
+            states.append(state)
+        page.wait_for_timeout(100)
+    assert states[-1] == "completed" and len(states) > 1, states
+    link = done.get_by_role("link", name="Open in Foxglove")
+    link.wait_for()
+    assert page.evaluate("window.notReloaded") is True
+    assert "100%" in done.inner_text() and "export.mcap" in done.inner_text()
+    clip = data(api.get(f"/digestions/{clip_id}"))
+    export = clip["context"]["export"]
+    assert export["key"] == f"digestions/{clip_id}/export.mcap" and export["message_count"] == 100
+    page.locator("#objects tbody tr", has_text="export.mcap").wait_for()  # the objects read again
+
+    # Given a second digestion that failed (its source file deleted)
+    assert api.delete(f"/logs/{log['id']}/objects/chatter.bag").status_code == 204
+    broken = wait_for_digestion(api, digest("broken"))
+    assert broken["state"] == "failed" and broken["error_name"], broken
+    page.reload()
 
     # Then both are listed: the failed one with its error, the completed one with its export's links
     failed = page.locator("#digestions tbody tr", has_text="broken")
@@ -829,12 +855,9 @@ def test_console_lists_digestions_and_opens_an_mcap_export_in_foxglove(
     assert f"[{broken['error_name']}] {broken['error_message']}" in failed.inner_text()
     assert failed.get_by_role("link").count() == 0
     assert "No mcap file: the digestion failed" in failed.inner_text()
-    done = page.locator("#digestions tbody tr", has_text="clip")
-    link = done.get_by_role("link", name="Open in Foxglove")
     link.wait_for()
     console.screenshots.take("digestions")
-    assert "completed" in done.inner_text() and "100%" in done.inner_text()
-    assert "export.mcap" in done.inner_text()
+    assert "completed" in done.inner_text()
 
     # And the Foxglove link gives the export's presigned URL, which answers ranged reads from Foxglove
     href = link.get_attribute("href")

@@ -627,6 +627,7 @@ async function logPage(mine, logId) {
     h("h3", {}, "Upload a file"),
     uploadSection(logId, () => refreshIngestions()),
     h("h2", {}, "Digestions"),
+    h("div", { class: "row" }, h("button", { type: "button", onclick: () => refreshDigestions().catch(showError) }, "Refresh digestions")),
     digestions,
     h("h2", {}, "Objects"),
     objects,
