@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -591,6 +592,290 @@ def test_console_links_an_mcap_object_to_foxglove_by_its_presigned_url(
     console.assert_clean()
 
 
+# -- labels, tags and digestions -------------------------------------------------------------------------
+
+
+def iso(timestamp: int) -> str:
+    """A nanosecond timestamp as the console writes it (ISO 8601 with nanoseconds)."""
+    seconds, fraction = divmod(timestamp, 1_000_000_000)
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{fraction:09d}Z"
+
+
+def test_console_shows_each_logs_labels_and_filters_logs_by_two_labels(
+    stack: LocalStackProcess, console: Console, api: httpx.Client
+) -> None:
+    # Given five logs carrying none, one, two or three of three labels
+    suffix = uuid4().hex[:8]
+    group = data(api.post("/groups", json={"name": f"Labelled {suffix}"}))
+    labels = {
+        name: data(api.post("/labels", json={"value": f"{name} {suffix}", "category": "events"}))
+        for name in ("braking", "dropout", "night")
+    }
+    carrying = {
+        "All three": ("braking", "dropout", "night"),
+        "Braking and dropout": ("braking", "dropout"),
+        "Braking only": ("braking",),
+        "Dropout only": ("dropout",),
+        "Untagged": (),
+    }
+    logs = {}
+    for name, names in carrying.items():
+        logs[name] = data(api.post("/logs", json={"group_id": group["id"], "name": name}))
+        for label in names:
+            data(api.post(f"/logs/{logs[name]['id']}/tags", json={"label_id": labels[label]["id"]}))
+    # A label tagged twice on a log (here, a time range of it too) is shown once
+    data(
+        api.post(
+            f"/logs/{logs['Braking only']['id']}/tags",
+            json={"label_id": labels["braking"]["id"], "start_time": 1, "end_time": 2},
+        )
+    )
+
+    page = console.page
+    console.sign_in(stack.api_key_id, stack.api_key_secret)
+    console.open(group["name"])
+
+    # Then each log shows its labels, from its tags, one call per log shown
+    page.wait_for_function("() => document.querySelectorAll('#logs .labels[data-loaded]').length === 5")
+    console.screenshots.take("labels")
+    shown = {
+        row.locator("td").first.inner_text(): row.locator(".label").all_inner_texts()
+        for row in page.locator("#logs tbody tr").all()
+    }
+    assert shown == {
+        name: sorted(f"events: {label} {suffix}" for label in names) for name, names in carrying.items()
+    }
+    tag_calls = [urlsplit(url).path for url in console.api_calls("/tags?")]
+    assert sorted(tag_calls) == sorted(
+        f"{urlsplit(stack.base()).path}/logs/{log['id']}/tags" for log in logs.values()
+    )
+
+    # When the user ticks two labels with the keyboard and filters
+    for name in ("braking", "dropout"):
+        page.get_by_role("checkbox", name=f"events: {name} {suffix}").focus()
+        page.keyboard.press("Space")
+    page.get_by_role("button", name="Filter by labels").focus()
+    page.keyboard.press("Enter")
+
+    # Then exactly the logs carrying both are listed, asked for with both labels
+    page.wait_for_url(re.compile(r"labels="))
+    page.wait_for_function("() => document.querySelectorAll('#logs tbody tr').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#logs .labels[data-loaded]').length === 2")
+    console.screenshots.take("filtered-by-labels")
+    names = page.locator("#logs tbody tr td:first-child").all_inner_texts()
+    assert sorted(names) == ["All three", "Braking and dropout"]
+    asked = parse_qs(urlsplit(console.api_calls("/logs?")[-1]).query)
+    assert sorted(asked["tag_label_ids_includes"]) == sorted(
+        [labels["braking"]["id"], labels["dropout"]["id"]]
+    )
+    assert asked["group_id"] == [group["id"]]
+    expected = api.get(
+        "/logs",
+        params={
+            "group_id": group["id"],
+            "tag_label_ids_includes": [labels["braking"]["id"], labels["dropout"]["id"]],
+        },
+    ).json()
+    assert sorted(log["name"] for log in expected["data"]) == sorted(names)
+    assert page.get_by_role("checkbox", name=f"events: braking {suffix}").is_checked()
+    assert not page.get_by_role("checkbox", name=f"events: night {suffix}").is_checked()
+    assert "Carrying every one of:" in page.locator("#label-filter-status").inner_text()
+
+    # And a third label narrows it to the one log carrying all three; "Clear labels" lists all again
+    page.get_by_role("checkbox", name=f"events: night {suffix}").check()
+    page.get_by_role("button", name="Filter by labels").click()
+    page.wait_for_function("() => document.querySelectorAll('#logs tbody tr').length === 1")
+    assert page.locator("#logs tbody tr td:first-child").inner_text() == "All three"
+    page.get_by_role("button", name="Clear labels").click()
+    page.wait_for_function("() => document.querySelectorAll('#logs tbody tr').length === 5")
+
+    # A label id the API refuses is shown as the API's "[Name] message"
+    refused = api.get("/logs", params={"group_id": group["id"], "tag_label_ids_includes": "not-a-label"})
+    assert refused.status_code == 400
+    page.goto(f"{console.url}#/groups/{group['id']}?labels=not-a-label")
+    page.get_by_role("heading", name="Something went wrong").wait_for()
+    assert page.locator("#alerts .alert .text").inner_text() == refused.json()["message"]
+    assert refused.json()["message"].startswith("[")
+    console.problems = [p for p in console.problems if "400" not in p]  # the browser logs the answer
+    console.assert_clean()
+
+
+def test_console_lists_a_logs_tags_marks_them_on_the_timeline_and_jumps_to_their_records(
+    stack: LocalStackProcess, console: Console, api: httpx.Client, turtles: dict[str, Any]
+) -> None:
+    # Given a tag of 2 s of /turtle1/pose, 5 s into the log
+    log = data(api.get(f"/logs/{turtles['id']}"))
+    pose = data(api.get("/topics", params={"log_id": log["id"], "name": "/turtle1/pose"}))[0]
+    label = data(api.post("/labels", json={"value": f"turn {uuid4().hex[:8]}"}))
+    start, end = log["start_time"] + 5_000_000_000, log["start_time"] + 7_000_000_000
+    tag = data(
+        api.post(
+            f"/logs/{log['id']}/tags",
+            json={"label_id": label["id"], "topic_id": pose["id"], "start_time": start, "end_time": end},
+        )
+    )
+    try:
+        expected = api.get(
+            f"/topics/{pose['id']}/records", params={"tag_id": tag["id"], "limit": 1000}
+        ).json()
+        inside = [record["timestamp"] for record in expected["data"]]
+        assert 50 < expected["count"] == len(inside) < pose["record_count"]
+        assert start <= inside[0] and inside[-1] <= end
+
+        page = console.page
+        console.sign_in(stack.api_key_id, stack.api_key_secret)
+        console.open("Robots", "Turtles")
+
+        # Then the tag is listed with its label, topic and time range
+        row = page.locator("#tags tbody tr")
+        row.wait_for()
+        assert row.count() == 1
+        cells = row.locator("td").all_inner_texts()
+        assert cells[:4] == [label["value"], "/turtle1/pose", iso(start), iso(end)]
+        # And marked on the timeline: over its window, and on /turtle1/pose's strip only
+        mark = page.locator(f'#timeline a.tag-mark[data-tag-id="{tag["id"]}"]')
+        mark.wait_for()
+        page.locator("#timeline svg.strip").nth(8).wait_for()
+        page.locator("#timeline").scroll_into_view_if_needed()
+        console.screenshots.take("tags")
+        span = log["end_time"] + 1 - log["start_time"]
+        left = mark.evaluate("mark => parseFloat(mark.style.left)")
+        assert abs(left - 100 * (start - log["start_time"]) / span) < 0.01
+        tagged = page.locator("#timeline svg.strip").evaluate_all(
+            "strips => strips.map((strip) => [strip.closest('[data-topic-row]').dataset.topicRow,"
+            " strip.dataset.tagged])"
+        )
+        assert {name: count for name, count in tagged if count != "0"} == {"/turtle1/pose": "1"}
+
+        # When the user presses Enter on the mark
+        mark.focus()
+        page.keyboard.press("Enter")
+
+        # Then the topic's records in the tag's window are listed, asked for with tag_id
+        page.get_by_role("heading", name="/turtle1/pose").wait_for()
+        status = page.locator("#records .page-status")
+        status.filter(has_text=f"1\u201350 of {expected['count']:,}").wait_for()
+        console.screenshots.take("tag-records")
+        assert page.locator("#records .record-button").first.inner_text() == iso(inside[0])
+        asked = [parse_qs(urlsplit(url).query) for url in console.api_calls(f"/topics/{pose['id']}/records?")]
+        assert asked and all(query["tag_id"] == [tag["id"]] for query in asked)
+        assert label["value"] in page.locator("#tag-window").inner_text()
+        # And its last page ends with the window's last record
+        page.locator("#records").get_by_role("button", name="Last").click()
+        count = expected["count"]
+        status.filter(has_text=f"{(count - 1) // 50 * 50 + 1}\u2013{count} of {count}").wait_for()
+        assert page.locator("#records .record-button").last.inner_text() == iso(inside[-1])
+
+        # The Tags table's link goes there too
+        page.go_back()
+        page.locator("#tags").get_by_role(
+            "link", name=f"Records of {label['value']} on /turtle1/pose"
+        ).click()
+        status.filter(has_text=f"1\u201350 of {expected['count']:,}").wait_for()
+        console.assert_clean()
+    finally:
+        api.delete(f"/tags/{tag['id']}")
+        api.delete(f"/labels/{label['id']}")
+
+
+def wait_for_digestion(api: httpx.Client, digestion_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + INGESTION_TIMEOUT_S
+    while True:
+        digestion = data(api.get(f"/digestions/{digestion_id}"))
+        if digestion["state"] in ("completed", "failed"):
+            return digestion
+        assert time.monotonic() < deadline, digestion
+        time.sleep(0.3)
+
+
+def test_console_lists_digestions_and_opens_an_mcap_export_in_foxglove(
+    stack: LocalStackProcess, console: Console, api: httpx.Client, tmp_path: Path
+) -> None:
+    # Given a log of a small bag
+    messages = [
+        (f"/chatter{i % 2}", 1_700_000_000_000_000_000 + i * 10_000_000, f"hello {i}") for i in range(200)
+    ]
+    bag = write_string_bag(tmp_path / "chatter.bag", messages)
+    log = ingest(api, "Digests", f"Chatter {uuid4().hex[:8]}", "chatter.bag", bag.read_bytes())
+    topic = data(api.get("/topics", params={"log_id": log["id"], "name": "/chatter0"}))[0]
+
+    def digest(name: str) -> str:
+        created = data(
+            api.post(
+                "/digestions",
+                json={"log_id": log["id"], "name": name, "context": {"export": {"format": "mcap"}}},
+            )
+        )
+        data(api.post(f"/digestions/{created['id']}/topics", json={"topic_id": topic["id"]}))
+        data(api.patch(f"/digestions/{created['id']}", json={"state": "queued"}))
+        return str(created["id"])
+
+    # When the user, on the log's page, refreshes its digestions while one runs
+    page = console.page
+    console.sign_in(stack.api_key_id, stack.api_key_secret)
+    console.open("Digests", log["name"])
+    page.locator("#digestions").filter(has_text="No digestion yet").wait_for()
+    page.evaluate("window.notReloaded = true")
+    clip_id = digest("clip")
+    page.get_by_role("button", name="Refresh digestions").click()
+
+    # Then the page follows it until it completes, and its export's links appear without a reload
+    done = page.locator("#digestions tbody tr", has_text="clip")
+    states = []
+    deadline = time.monotonic() + INGESTION_TIMEOUT_S
+    while not states or states[-1] not in ("completed", "failed"):
+        assert time.monotonic() < deadline, states
+        try:
+            state = done.locator(".state").inner_text(timeout=2000)
+        except Exception:  # the table is being redrawn
+            continue
+        if not states or states[-1] != state:
+            states.append(state)
+        page.wait_for_timeout(100)
+    assert states[-1] == "completed" and len(states) > 1, states
+    link = done.get_by_role("link", name="Open in Foxglove")
+    link.wait_for()
+    assert page.evaluate("window.notReloaded") is True
+    assert "100%" in done.inner_text() and "export.mcap" in done.inner_text()
+    clip = data(api.get(f"/digestions/{clip_id}"))
+    export = clip["context"]["export"]
+    assert export["key"] == f"digestions/{clip_id}/export.mcap" and export["message_count"] == 100
+    page.locator("#objects tbody tr", has_text="export.mcap").wait_for()  # the objects read again
+
+    # Given a second digestion that failed (its source file deleted)
+    assert api.delete(f"/logs/{log['id']}/objects/chatter.bag").status_code == 204
+    broken = wait_for_digestion(api, digest("broken"))
+    assert broken["state"] == "failed" and broken["error_name"], broken
+    page.reload()
+
+    # Then both are listed: the failed one with its error, the completed one with its export's links
+    failed = page.locator("#digestions tbody tr", has_text="broken")
+    failed.wait_for()
+    assert "failed" in failed.inner_text()
+    assert f"[{broken['error_name']}] {broken['error_message']}" in failed.inner_text()
+    assert failed.get_by_role("link").count() == 0
+    assert "No mcap file: the digestion failed" in failed.inner_text()
+    link.wait_for()
+    console.screenshots.take("digestions")
+    assert "completed" in done.inner_text()
+
+    # And the Foxglove link gives the export's presigned URL, which answers ranged reads from Foxglove
+    href = link.get_attribute("href")
+    assert href.startswith("https://app.foxglove.dev/?ds=remote-file&ds.url=")
+    (presigned,) = parse_qs(urlsplit(href).query)["ds.url"]
+    assert f"/logs/{log['id']}/{export['key']}" in urlsplit(presigned).path
+    assert done.get_by_role("link", name="Download").get_attribute("href") == presigned
+    origin = {"Origin": "https://app.foxglove.dev"}
+    head = httpx.get(presigned, headers={**origin, "Range": "bytes=0-7"}, timeout=30)
+    assert head.status_code == 206 and head.content == b"\x89MCAP0\r\n"
+    assert head.headers["content-range"] == f"bytes 0-7/{export['size']}"
+    assert head.headers["access-control-allow-origin"] in ("*", "https://app.foxglove.dev")
+    size = export["size"]
+    tail = httpx.get(presigned, headers={**origin, "Range": f"bytes={size - 8}-{size - 1}"}, timeout=30)
+    assert tail.status_code == 206 and tail.content == b"\x89MCAP0\r\n"
+    console.assert_clean()
+
+
 # -- keys, roles and what the page will not do -------------------------------------------------------
 
 
@@ -644,14 +929,31 @@ def test_console_shows_html_in_names_notes_and_messages_as_text(
     group = data(api.patch(f"/groups/{group['id']}", json={"note": "<script>alert(2)</script>"}))
     log = ingest(api, XSS, "<b onmouseover=alert(3)>bold</b>", "html.bag", bag.read_bytes())
     data(api.patch(f"/logs/{log['id']}", json={"note": XSS}))
+    # And a label whose value and category are HTML, tagging the log and a range of its topic
+    label = fetch_or_create(api, "/labels", {"value": "<img src=x onerror=alert(6)>", "category": "<i>c</i>"})
+    chatter = data(api.get("/topics", params={"log_id": log["id"], "name": "/chatter"}))[0]
+    if not data(api.get(f"/logs/{log['id']}/tags")):
+        data(
+            api.post(
+                f"/logs/{log['id']}/tags",
+                json={"label_id": label["id"], "topic_id": chatter["id"], "start_time": 1, "end_time": 2},
+            )
+        )
+    label_text = f"{label['category']}: {label['value']}"
 
     page = console.page
     console.sign_in(stack.api_key_id, stack.api_key_secret)
     page.get_by_role("link", name=XSS).click()
     page.get_by_role("heading", name=XSS).wait_for()
     assert page.locator("main .note").inner_text() == group["note"]
+    page.locator("#logs .labels[data-loaded]").wait_for()
+    assert page.locator("#logs .label").all_inner_texts() == [label_text]
+    assert page.get_by_role("checkbox", name=label_text).count() == 1
     page.get_by_role("link", name=log["name"]).click()
     page.get_by_role("heading", name=log["name"]).wait_for()
+    page.locator("#tags tbody tr").wait_for()
+    assert page.locator("#tags tbody tr td").first.inner_text() == label_text
+    page.locator("#timeline .tag-mark").filter(has_text=label_text).wait_for()
     page.mouse.move(200, 80)
     page.wait_for_timeout(300)
     console.screenshots.take("html-as-text")
@@ -659,7 +961,8 @@ def test_console_shows_html_in_names_notes_and_messages_as_text(
     # Then it reads as the text it is, and no script ran
     assert page.locator("main .note").inner_text() == XSS
     assert XSS in page.locator("#crumbs").inner_text()
-    assert page.locator('img[src="x"]').count() == 0 and page.locator("main b, main script").count() == 0
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator("main b, main i, main script").count() == 0
 
     # And so does a message's string in its tree
     console.open("/chatter")

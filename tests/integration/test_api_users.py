@@ -59,15 +59,16 @@ def test_users_me_is_the_user_owning_the_calling_key(api: ApiClient) -> None:
     assert "password" not in bob
 
 
-def test_users_a_key_of_a_user_reads_itself_not_its_user(api: ApiClient) -> None:
-    # The request's actor is the key's user; apiKeys/me is still the key (the console asks it its role).
-    bob = _user(api, "bob")
-    key = _key(api, "read", user_id=bob["id"])
+def test_api_keys_me_is_the_calling_key_also_when_a_user_owns_it(api: ApiClient) -> None:
+    # The console signs in with GET /apiKeys/me: a user's key is the key, not its user
+    carol = _user(api, "carol")
+    key = _key(api, "read", user_id=carol["id"])
 
     me = _as(api, key).get("/apiKeys/me")
 
     assert me.status == 200, me.body
-    assert (me.data["id"], me.data["role"], me.data["secret"]) == (key["id"], "read", None)
+    assert (me.data["id"], me.data["role"], me.data["user_id"]) == (key["id"], "read", carol["id"])
+    assert me.data["secret"] is None
 
 
 def test_users_me_is_null_for_a_key_made_before_users(api: ApiClient) -> None:

@@ -52,14 +52,17 @@ function messageOf(status, statusText, payload) {
 }
 
 /**
- * One API call. ``query`` values that are undefined, null or "" are left out; ``token`` overrides the
- * session's (to check a key before keeping it). Resolves to the parsed answer (null for 204); rejects
- * with an ApiError whose message is "[Name] detail".
+ * One API call. ``query`` values that are undefined, null or "" are left out (a list repeats its key);
+ * ``token`` overrides the session's (to check a key before keeping it). Resolves to the parsed answer
+ * (null for 204); rejects with an ApiError whose message is "[Name] detail".
  */
 export async function call(method, path, { query, body, token } = {}) {
   const url = new URL(apiBase + path, window.location.origin);
   for (const [name, value] of Object.entries(query || {})) {
-    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
+    // A list is sent as the key repeated (tag_label_ids_includes=A&tag_label_ids_includes=B).
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item !== undefined && item !== null && item !== "") url.searchParams.append(name, String(item));
+    }
   }
   const headers = { Authorization: `Bearer ${token ?? session.token() ?? ""}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";

@@ -4,6 +4,7 @@
 
 import { ApiError, call, keySegment, session, tokenOf } from "./api.js";
 import { fill, formatBytes, formatCount, formatDuration, formatTime, h, ns, parseTime, secondsBetween } from "./dom.js";
+import { allLabels, labelChip, labelsOfLogs, labelText, logTags, withLabels } from "./labels.js";
 import { linePlot } from "./plot.js";
 import { timeline } from "./timeline.js";
 import { numericPaths, queryTree, valueAt } from "./tree.js";
@@ -32,6 +33,7 @@ let key = null;
 /** Each render has a number; a late answer for an older page is dropped. */
 let generation = 0;
 let timer = null;
+let digestionTimer = null;
 /** An alert raised just before a route change that must outlive it (a key that stopped working). */
 let keepAlerts = false;
 
@@ -315,14 +317,44 @@ async function groupsPage(mine) {
   );
 }
 
+/**
+ * The label filter: a checkbox per label (Space ticks one, Enter applies), the chosen ones ticked.
+ * ``onFilter`` gets the ids ticked.
+ */
+function labelFilter(labels, chosen, onFilter) {
+  if (!labels.size) return h("p", { class: "muted", id: "label-filter" }, "No label yet: tag logs to filter them by label.");
+  const boxes = [...labels.values()].map((label) =>
+    h("label", {}, h("input", { type: "checkbox", name: "label", value: label.id, checked: chosen.includes(label.id) }), labelText(label)),
+  );
+  const form = h(
+    "form",
+    { id: "label-filter", role: "search", "aria-label": "Filter logs by labels" },
+    h("fieldset", { class: "label-filter" }, h("legend", {}, "Logs carrying every label ticked"), h("div", { class: "choices" }, boxes)),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "submit" }, "Filter by labels"),
+      h("button", { type: "button", disabled: !chosen.length, onclick: () => onFilter([]) }, "Clear labels"),
+    ),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    onFilter([...form.querySelectorAll("input[name=label]:checked")].map((box) => box.value));
+  });
+  return form;
+}
+
 async function groupPage(mine, groupId) {
   const query = routeQuery();
   const q = query.get("q") || "";
   const offset = Number(query.get("offset") || 0);
-  const group = (await call("GET", `/groups/${groupId}`)).data;
+  const chosen = (query.get("labels") || "").split(",").filter(Boolean);
+  const [group, labels] = await Promise.all([call("GET", `/groups/${groupId}`).then((answer) => answer.data), allLabels()]);
+  if (mine !== generation) return;
+  await withLabels(labels, chosen.filter((id) => /^[0-9a-f-]{32,36}$/i.test(id))).catch(showError);
   if (mine !== generation) return;
   setCrumbs(h("span", {}, group.name));
-  const list = h("div", {}, h("p", { class: "muted" }, "Loading logs…"));
+  const list = h("div", { id: "logs" }, h("p", { class: "muted" }, "Loading logs…"));
   fill(
     main,
     heading(group.name),
@@ -330,7 +362,7 @@ async function groupPage(mine, groupId) {
     readOnlyNotice(),
     h("h2", {}, "Logs"),
     searchForm("Log name contains", q, (text) => setRouteQuery({ q: text, offset: null })),
-    h("p", { class: "muted" }, "Labels are not available in this version: search logs by name."),
+    labelFilter(labels, chosen, (ids) => setRouteQuery({ labels: ids.join(","), offset: null })),
     list,
     h("h2", {}, "New log"),
     createForm("Create log", "Log name", async (name) => {
@@ -339,22 +371,49 @@ async function groupPage(mine, groupId) {
     }),
   );
   main.querySelector("h1").focus();
-  const answer = await call("GET", "/logs", { query: { group_id: groupId, name_like: q ? `%${q}%` : "", limit: PAGE, offset, order: "name" } });
+  const answer = await call("GET", "/logs", {
+    query: { group_id: groupId, name_like: q ? `%${q}%` : "", tag_label_ids_includes: chosen, limit: PAGE, offset, order: "name" },
+  });
   if (mine !== generation) return;
+  const labelCells = new Map();
+  const filtered = q || chosen.length;
   fill(
     list,
+    chosen.length
+      ? h("p", { class: "muted", id: "label-filter-status" }, "Carrying every one of: ", chosen.map((id) => (labels.has(id) ? labelChip(labels.get(id)) : id)))
+      : null,
     answer.data.length
       ? table(
           [
             ["Name", (log) => link(`/logs/${log.id}`, log.name)],
+            [
+              "Labels",
+              (log) => {
+                const cell = h("span", { class: "labels", dataset: { logId: log.id } }, h("span", { class: "muted" }, "…"));
+                labelCells.set(log.id, cell);
+                return cell;
+              },
+            ],
             ["Records", (log) => formatCount(log.record_count), "num"],
             ["Start", (log) => formatTime(log.start_time), "time"],
             ["Duration", (log) => (log.start_time ? formatDuration(secondsBetween(log.start_time, log.end_time)) : "—")],
           ],
           answer.data,
         )
-      : h("p", { class: "muted" }, q ? "No log matches." : "No log in this group yet."),
+      : h("p", { class: "muted" }, filtered ? "No log matches." : "No log in this group yet."),
     pager(offset, answer.count ?? answer.data.length, PAGE, (next) => setRouteQuery({ offset: next })),
+  );
+  // The labels of the logs shown (their tags' labels), a few logs at a time.
+  await labelsOfLogs(
+    answer.data.map((log) => log.id),
+    labels,
+    (logId, found) => {
+      const cell = labelCells.get(logId);
+      cell.dataset.loaded = "true";
+      fill(cell, found.length ? found.map(labelChip) : h("span", { class: "muted" }, "—"));
+    },
+    (logId, error) => fill(labelCells.get(logId), h("span", { class: "inline-error" }, error.message)),
+    () => mine === generation,
   );
 }
 
@@ -393,6 +452,86 @@ function relativeKey(object, logId) {
   return at >= 0 ? object.key.slice(at + marker.length) : object.key;
 }
 
+/**
+ * Links to a log object (``key`` relative to the log): a download and, for an MCAP file, "Open in
+ * Foxglove", both by the object's presigned URL (Foxglove reads it with ranged requests).
+ */
+function objectLinks(logId, key) {
+  const cell = h("span", { class: "object-links" });
+  call("GET", `/logs/${logId}/objects/${keySegment(key)}`)
+    .then((found) => {
+      const url = found.data.presigned_url;
+      if (!url) return;
+      cell.append(h("a", { href: url, rel: "noopener noreferrer" }, "Download"));
+      if (/\.mcap$/i.test(key)) {
+        const foxglove = `https://app.foxglove.dev/?ds=remote-file&ds.url=${encodeURIComponent(url)}`;
+        cell.append(" · ", h("a", { href: foxglove, target: "_blank", rel: "noopener noreferrer", class: "foxglove" }, "Open in Foxglove"));
+      }
+    })
+    .catch((error) => cell.append(h("span", { class: "inline-error" }, error.message)));
+  return cell;
+}
+
+/** A digestion's export: its file, size and links once completed, else what it will be. */
+function exportCell(logId, digestion) {
+  const context = digestion.context && typeof digestion.context === "object" ? digestion.context : {};
+  const spec = context.export && typeof context.export === "object" ? context.export : null;
+  if (!spec) return h("span", { class: "muted" }, "No export (parts only)");
+  if (digestion.state === "completed" && typeof spec.key === "string") {
+    return h(
+      "div",
+      { class: "export" },
+      h("span", { class: "mono" }, `${spec.key.split("/").pop()} (${formatBytes(spec.size)})`),
+      " ",
+      objectLinks(logId, spec.key),
+    );
+  }
+  if (REQUEUE.has(digestion.state)) return h("span", { class: "muted" }, `No ${spec.format || ""} file: the digestion ${digestion.state}`);
+  return h("span", { class: "muted" }, `${spec.format || "An export"} file once completed`);
+}
+
+function digestionsTable(logId, digestions) {
+  if (!digestions.length) return h("p", { class: "muted" }, "No digestion yet (the client and the CLI's export make them).");
+  return table(
+    [
+      ["Digestion", (row) => h("span", { class: "mono" }, row.name || row.id), "name"],
+      ["State", stateCell, "nowrap"],
+      ["Progress", progressCell, "nowrap"],
+      ["Error", errorDetails],
+      ["Export", (row) => exportCell(logId, row)],
+    ],
+    digestions,
+  );
+}
+
+const timeOrBound = (value, bound) => (value === null || value === undefined ? bound : formatTime(value));
+
+/** The route of a tag's records: its topic's page, in the tag's window (whole-log tags have none). */
+const tagRoute = (tag) => (tag.topic_id ? `/topics/${tag.topic_id}?tag=${tag.id}` : null);
+
+function tagsTable(tags, labels, topicNames) {
+  if (!tags.length) return h("p", { class: "muted" }, "No tag yet.");
+  return table(
+    [
+      ["Label", (tag) => (labels.has(tag.label_id) ? labelChip(labels.get(tag.label_id)) : tag.label_id)],
+      ["Topic", (tag) => (tag.topic_id ? topicNames.get(tag.topic_id) || tag.topic_id : h("span", { class: "muted" }, "the whole log"))],
+      ["From", (tag) => timeOrBound(tag.start_time, "the log's start"), "time"],
+      ["To", (tag) => timeOrBound(tag.end_time, "the log's end"), "time"],
+      ["Note", (tag) => tag.note || ""],
+      [
+        "",
+        (tag) => {
+          if (!tagRoute(tag)) return "";
+          const label = labels.has(tag.label_id) ? labelText(labels.get(tag.label_id)) : tag.label_id;
+          return h("a", { href: `#${tagRoute(tag)}`, class: "tag-records", "aria-label": `Records of ${label} on ${topicNames.get(tag.topic_id) || tag.topic_id}` }, "Show records");
+        },
+        "nowrap",
+      ],
+    ],
+    tags,
+  );
+}
+
 async function objectsSection(mine, logId, container) {
   const answer = await call("GET", `/logs/${logId}/objects`, { query: { max_keys: 100 } });
   if (mine !== generation) return;
@@ -410,23 +549,7 @@ async function objectsSection(mine, logId, container) {
         ["State", (object) => object.upload_state],
         [
           "",
-          (object) => {
-            const cell = h("span", { class: "object-links" });
-            if (object.upload_state === "complete") {
-              call("GET", `/logs/${logId}/objects/${keySegment(object.name)}`)
-                .then((found) => {
-                  const url = found.data.presigned_url;
-                  if (!url) return;
-                  cell.append(h("a", { href: url, rel: "noopener noreferrer" }, "Download"));
-                  if (/\.mcap$/i.test(object.name)) {
-                    const foxglove = `https://app.foxglove.dev/?ds=remote-file&ds.url=${encodeURIComponent(url)}`;
-                    cell.append(" · ", h("a", { href: foxglove, target: "_blank", rel: "noopener noreferrer", class: "foxglove" }, "Open in Foxglove"));
-                  }
-                })
-                .catch((error) => cell.append(h("span", { class: "inline-error" }, error.message)));
-            }
-            return cell;
-          },
+          (object) => (object.upload_state === "complete" ? objectLinks(logId, object.name) : h("span", { class: "object-links" })),
         ],
       ],
       rows,
@@ -477,6 +600,8 @@ async function logPage(mine, logId) {
   const objects = h("div", { id: "objects" }, h("p", { class: "muted" }, "Loading objects…"));
   const topics = h("div", { id: "topics" }, h("p", { class: "muted" }, "Loading topics…"));
   const timelineBox = h("div", { id: "timeline" });
+  const tagsBox = h("div", { id: "tags" }, h("p", { class: "muted" }, "Loading tags…"));
+  const digestions = h("div", { id: "digestions" }, h("p", { class: "muted" }, "Loading digestions…"));
   const summary = h("dl", { class: "facts" });
   const renderSummary = (current) =>
     fill(
@@ -501,22 +626,49 @@ async function logPage(mine, logId) {
     ingestions,
     h("h3", {}, "Upload a file"),
     uploadSection(logId, () => refreshIngestions()),
+    h("h2", {}, "Digestions"),
+    h("div", { class: "row" }, h("button", { type: "button", onclick: () => refreshDigestions().catch(showError) }, "Refresh digestions")),
+    digestions,
     h("h2", {}, "Objects"),
     objects,
     h("h2", {}, "Topics"),
     topics,
+    h("h2", {}, "Tags"),
+    tagsBox,
     h("h2", {}, "Timeline"),
     timelineBox,
   );
   main.querySelector("h1").focus();
 
+  // The log's tags and their labels, read once: the topics' refreshes reuse them.
+  const labels = new Map();
+  const tagsRead = logTags(logId)
+    .then(async (tags) => {
+      await withLabels(labels, tags.map((tag) => tag.label_id));
+      return tags;
+    })
+    .catch((error) => {
+      if (mine === generation) fill(tagsBox, h("p", { class: "inline-error" }, error.message));
+      return null;
+    });
+
   let wasActive = false;
   const refreshTopics = async () => {
     const current = (await call("GET", `/logs/${logId}`)).data;
     const answer = await call("GET", "/topics", { query: { log_id: logId, limit: 1000, order: "name" } });
+    const tags = await tagsRead;
     if (mine !== generation) return;
     renderSummary(current);
     const rows = answer.data;
+    const topicNames = new Map(rows.map((topic) => [topic.id, topic.name]));
+    if (tags) fill(tagsBox, tagsTable(tags, labels, topicNames));
+    const marks = (tags || []).map((tag) => {
+      const text = labels.has(tag.label_id) ? labelText(labels.get(tag.label_id)) : tag.label_id;
+      const where = tag.topic_id ? topicNames.get(tag.topic_id) || tag.topic_id : "the whole log";
+      const when = `${timeOrBound(tag.start_time, "start")} to ${timeOrBound(tag.end_time, "end")}`;
+      const route = tagRoute(tag);
+      return { ...tag, text, title: `${text} on ${where}, ${when}${route ? ": show its records" : ""}`, href: route ? `#${route}` : null };
+    });
     fill(
       topics,
       rows.length
@@ -538,7 +690,7 @@ async function logPage(mine, logId) {
       fill(
         timelineBox,
         rows.length > shown.length ? h("p", { class: "muted" }, `The first ${shown.length} topics of ${rows.length}.`) : null,
-        timeline(shown, current.start_time, current.end_time),
+        timeline(shown, current.start_time, current.end_time, marks),
       );
     } else {
       fill(timelineBox, h("p", { class: "muted" }, "The timeline shows once the log has records."));
@@ -565,7 +717,23 @@ async function logPage(mine, logId) {
     clearTimeout(timer);
     if (active) timer = setTimeout(() => refreshIngestions().catch(showError), 1000);
   };
-  await Promise.all([refreshIngestions(), refreshTopics(), objectsSection(mine, logId, objects)]);
+  let digestionsActive = false;
+  const refreshDigestions = async () => {
+    const answer = await call("GET", "/digestions", { query: { log_id: logId, limit: 100, order: "created_at", sort: "desc" } });
+    if (mine !== generation) return;
+    fill(digestions, digestionsTable(logId, answer.data));
+    const active = answer.data.some((digestion) => ACTIVE.has(digestion.state));
+    if (digestionsActive && !active) objectsSection(mine, logId, objects).catch(showError);
+    digestionsActive = active;
+    clearTimeout(digestionTimer);
+    if (active) digestionTimer = setTimeout(() => refreshDigestions().catch(showError), 2000);
+  };
+  await Promise.all([
+    refreshIngestions(),
+    refreshTopics(),
+    objectsSection(mine, logId, objects),
+    refreshDigestions().catch((error) => fill(digestions, h("p", { class: "inline-error" }, error.message))),
+  ]);
 }
 
 // -- a topic -----------------------------------------------------------------------------------------
@@ -704,8 +872,20 @@ async function topicPage(mine, topicId) {
   setCrumbs(link(`/groups/${group.id}`, group.name), link(`/logs/${log.id}`, log.name), h("span", {}, topic.name));
   const query = routeQuery();
   const hasRecords = topic.start_time !== null && topic.start_time !== undefined;
-  const from = query.get("from") ? BigInt(query.get("from")) : hasRecords ? ns(topic.start_time) : 0n;
-  const to = query.get("to") ? BigInt(query.get("to")) : hasRecords ? ns(topic.end_time) + 1n : 1n;
+  // A tag's records (#/topics/{id}?tag={tag_id}): the list asks with tag_id, in the tag's window.
+  const tagId = query.get("tag");
+  let tag = null;
+  let tagLabel = null;
+  if (tagId) {
+    tag = (await call("GET", `/tags/${tagId}`)).data;
+    tagLabel = (await withLabels(new Map(), [tag.label_id])).get(tag.label_id);
+    if (mine !== generation) return;
+  }
+  const bound = (value, fallback) => (value === null || value === undefined ? fallback : ns(value));
+  const topicFrom = hasRecords ? ns(topic.start_time) : 0n;
+  const topicTo = hasRecords ? ns(topic.end_time) + 1n : 1n;
+  const from = query.get("from") ? BigInt(query.get("from")) : tag ? bound(tag.start_time, topicFrom) : topicFrom;
+  const to = query.get("to") ? BigInt(query.get("to")) : tag ? bound(tag.end_time, topicTo - 1n) + 1n : topicTo;
   const offset = Number(query.get("offset") || 0);
   const pageSize = Number(query.get("limit") || PAGE);
   const selected = query.get("record");
@@ -724,7 +904,7 @@ async function topicPage(mine, topicId) {
   windowForm.addEventListener("submit", (event) => {
     event.preventDefault();
     try {
-      setRouteQuery({ from: parseTime(fromInput.value), to: parseTime(toInput.value), offset: 0, limit: sizeSelect.value, record: null });
+      setRouteQuery({ from: parseTime(fromInput.value), to: parseTime(toInput.value), offset: 0, limit: sizeSelect.value, record: null, tag: null });
     } catch (error) {
       showError(error);
     }
@@ -748,6 +928,16 @@ async function topicPage(mine, topicId) {
       h("dd", {}, formatTime(topic.end_time)),
     ),
     h("h2", {}, "Records in a window"),
+    tag
+      ? h(
+          "p",
+          { class: "notice", id: "tag-window" },
+          "The records of the tag ",
+          labelChip(tagLabel),
+          ` from ${timeOrBound(tag.start_time, "the topic's start")} to ${timeOrBound(tag.end_time, "the topic's end")} (inclusive). `,
+          link(`/topics/${topicId}`, "All records"),
+        )
+      : null,
     windowForm,
     h("div", { class: "columns" }, h("div", { class: "scroll" }, records), h("div", { class: "scroll" }, detail)),
     h("h2", {}, "Plot"),
@@ -758,7 +948,7 @@ async function topicPage(mine, topicId) {
   // Paging and choosing a record change the list and the record in place (the plot stays).
   const showPage = async (pageOffset, chosen) => {
     const page = await call("GET", `/topics/${topicId}/records`, {
-      query: { timestamp_gte: String(from), timestamp_lt: String(to), limit: pageSize, offset: pageOffset },
+      query: { tag_id: tag ? tag.id : "", timestamp_gte: String(from), timestamp_lt: String(to), limit: pageSize, offset: pageOffset },
     });
     if (mine !== generation) return null;
     const total = page.count ?? page.data.length;
@@ -816,6 +1006,7 @@ async function render() {
   generation += 1;
   const mine = generation;
   clearTimeout(timer);
+  clearTimeout(digestionTimer);
   if (keepAlerts) keepAlerts = false;
   else clearErrors();
   const path = window.location.hash.slice(1).split("?")[0] || "/";

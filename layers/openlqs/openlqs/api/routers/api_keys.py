@@ -54,7 +54,8 @@ def create_api_key(body: APIKeyCreateRequest) -> DataResponse[APIKey]:
     responses=declare(DataResponse[APIKey], READ),
 )
 def fetch_own_api_key() -> DataResponse[APIKey]:
-    # The key itself, not the request's actor (the key's user, when it has one).
+    request_context()
+    # The key itself: the context's actor is the key's user when a user owns it.
     principal = request_principal()
     if principal is None:
         raise Unauthorized(INVALID_CREDENTIALS)
