@@ -10,20 +10,16 @@ Finalize ingestion sets topic and log statistics from the stored blocks. Fail in
 the attempt wrote and records why it failed, naming the failed parts. Nothing here knows which format it
 indexes (``openlqs.formats``).
 
-A ROS 2 recording (an ingestion of its ``metadata.yaml``, or of a lone ``.db3``: ``recordings``) is
-planned file by file: a plain MCAP file's chunks become parts of that file, and a file records cannot
-point into becomes one conversion part, which converts it into a derived MCAP next to it, uploads it
-and indexes it. Each part's records name their file in ``source``.
+A ROS 2 recording (an ingestion of its ``metadata.yaml``, or of a lone ``.db3``) is planned file by
+file and may have conversion parts: those steps are ``recording_steps``'s, and a part of a recording's
+file names it in its records' ``source``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections import defaultdict
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -49,12 +45,9 @@ from openlqs.errors import (
 from openlqs.formats.base import Channel, LogIndex, Span
 from openlqs.formats.mcap import McapFormat
 from openlqs.formats.registry import SNIFF_BYTES, format_for, format_named
-from openlqs.formats.rosbag2.convert import convert_db3_to_mcap, decompress_mcap_messages
-from openlqs.formats.rosbag2.metadata import Rosbag2Metadata, parse_metadata, storage_files
-from openlqs.formats.rosbag2.sqlite import Db3Reader
-from openlqs.formats.rosbag2.zstd import decompress_zstd_stream
 from openlqs.ingestion.attempts import AttemptCleaner
-from openlqs.ingestion.part_blocks import BlockBuilder, PartBlocks, TopicStats, bucket_width_for, part_columns
+from openlqs.ingestion.log_sources import BlobByteSource, with_index_context
+from openlqs.ingestion.part_blocks import BlockBuilder, PartBlocks, bucket_width_for, part_columns
 from openlqs.ingestion.part_sizes import PartSizing
 from openlqs.ingestion.payloads import (
     FailedPartTask,
@@ -68,17 +61,11 @@ from openlqs.ingestion.payloads import (
     PartTask,
     PlannedIngestion,
 )
+from openlqs.ingestion.recording_steps import RecordingSteps
 from openlqs.ingestion.recordings import (
-    MAX_METADATA_BYTES,
-    MCAP_CONTENT_TYPE,
-    LocalFile,
     PlannedFile,
     is_metadata_yaml,
     is_sqlite,
-    lone_db3_file,
-    metadata_channels,
-    missing_files_error,
-    planned_file,
 )
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import Ingestion, IngestionPart, IngestionPartCreateRequest
@@ -93,16 +80,9 @@ MAX_PARTS = 50_000
 NAMED_PARTS = 20
 #: The counter of an attempt's completed parts: ``count#{ingestion}#{attempt}#completed_ingestion_part``.
 COMPLETED_PARTS = "completed_ingestion_part"
-#: Where an ingestion keeps (server-side) the context keys its last plan wrote from the file's index,
-#: so that the next attempt replaces them and leaves the user's own keys alone.
-INDEX_CONTEXT_KEYS = "index_context_keys"
 #: Where a plan that failed on a bad file keeps where the file is bad (``BadLogFile.payload``) for
 #: "Fail ingestion", with its attempt.
 PLAN_FAILURE = "plan_failure"
-#: Writes of a topic's type a conversion part tries (another part may type it at the same time).
-TYPE_WRITE_ATTEMPTS = 5
-#: The ``format`` of a recording's plan (its files are MCAP files, or converted into MCAP files).
-RECORDING_FORMAT = "rosbag2"
 #: The keys of a failed part's ``error_payload`` that say which part it is (the rest came from its error).
 PART_KEYS = frozenset({"part_id", "sequence", "start", "end"})
 
@@ -117,40 +97,6 @@ def named(sequences: list[int]) -> str:
     shown = sequences[:NAMED_PARTS]
     more = len(sequences) - len(shown)
     return f"{shown}" + (f" (and {more} more)" if more else "")
-
-
-def with_index_context(
-    context: dict[str, Any] | None, index: LogIndex, internal: dict[str, Any]
-) -> dict[str, Any] | None:
-    """An ingestion's ``context`` with what the file's index says (salvage, attachments, metadata
-    records…) in place of what an earlier attempt's index said; the user's own keys are kept (a key of
-    both is the file's). Records the keys written in ``internal``."""
-    earlier = set(internal.get(INDEX_CONTEXT_KEYS) or [])
-    kept = {key: value for key, value in (context or {}).items() if key not in earlier}
-    facts = dict(index.context)
-    if index.salvaged:
-        salvage = dict(facts.get("salvage") or {})
-        salvage.setdefault("index_missing", True)
-        salvage.setdefault("ignored_bytes", index.ignored_bytes)
-        facts["salvage"] = salvage
-    internal[INDEX_CONTEXT_KEYS] = sorted(facts)
-    merged = {**kept, **facts}
-    return merged if merged or context is not None else None
-
-
-@dataclass(frozen=True)
-class BlobByteSource:
-    """``ByteSource`` over one object of a bucket (S3 range reads)."""
-
-    blobs: BlobStore
-    key: str
-    size: int
-
-    def read(self, start: int, end: int) -> bytes:
-        end = min(end, self.size)
-        if end <= start:
-            return b""
-        return self.blobs.read(self.key, start, end - 1)
 
 
 class IngestionPipeline:
@@ -192,6 +138,8 @@ class IngestionPipeline:
         #: Local storage for the files a part converts (Lambda's ephemeral storage; the system's
         #: temporary folder when None).
         self.scratch_dir = scratch_dir
+        #: The steps only ROS 2 recordings take (their plan, their conversion parts).
+        self.recordings = RecordingSteps(self)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _current(self, ingestion_id: UUID, attempt: int) -> Ingestion:
@@ -251,7 +199,7 @@ class IngestionPipeline:
         source = self._source(ingestion)
         head = source.read(0, SNIFF_BYTES)
         if is_sqlite(head) or is_metadata_yaml(ingestion.object_key or "", head):
-            return self._plan_recording(ingestion, attempt, created, source, head)
+            return self.recordings.plan(ingestion, attempt, created, source, head)
         log_format = format_for(head)
         index = log_format.read_index(source)
         log = self.resources.get(LOG, ingestion.log_id)
@@ -466,180 +414,6 @@ class IngestionPipeline:
         )
         return self.parts.create_many(ingestion, requests, Context())
 
-    # -- Plan ingestion: recordings (ROS 2 bag directories, lone .db3 files) ---------------------------
-    def _plan_recording(
-        self, ingestion: Ingestion, attempt: int, created: list[UUID], source: BlobByteSource, head: bytes
-    ) -> PlannedIngestion:
-        """Plan a recording (``recordings``): its files checked to be there, plain MCAP files indexed and
-        cut into parts, one conversion part per file to convert, one topic per name across files."""
-        ingestion_id = ingestion.id
-        object_key = ingestion.object_key or ""
-        space = self.spaces.for_ingestion(ingestion.log_id, ingestion.object_store_id)
-        metadata: Rosbag2Metadata | None = None
-        if is_sqlite(head):
-            files = [lone_db3_file(object_key, ingestion_id)]
-            declared, message_count, duration = self._lone_db3_topics(source)
-        else:
-            if source.size > MAX_METADATA_BYTES:
-                raise BadLogFile(
-                    f"metadata.yaml is {source.size} bytes, more than the {MAX_METADATA_BYTES} a "
-                    "recording's metadata may have."
-                )
-            metadata = parse_metadata(source.read(0, source.size))
-            files = [planned_file(object_key, ingestion_id, f) for f in storage_files(metadata)]
-            declared = metadata_channels(metadata)
-            message_count, duration = metadata.message_count, metadata.duration
-        sizes: dict[str, int] = {}
-        missing: list[str] = []
-        for planned in files:
-            info = space.blobs.head(space.full_key(planned.key))
-            if info is None:
-                missing.append(planned.path)
-            else:
-                sizes[planned.path] = info.size
-        if missing:
-            raise missing_files_error(missing)
-        if any(planned.converted for planned in files) and ingestion.object_store_id is not None:
-            raise BadLogFile(
-                f"The recording has files to convert ({', '.join(f.path for f in files if f.converted)}) "
-                "into objects of the log, and it is in an object store: upload it to the log to ingest it."
-            )
-        indexes: dict[int, LogIndex] = {}
-        mcap = McapFormat()
-        for position, planned in enumerate(files):
-            if planned.converted:
-                continue
-            file_source = BlobByteSource(space.blobs, space.full_key(planned.key), sizes[planned.path])
-            file_head = file_source.read(0, SNIFF_BYTES)
-            if not mcap.sniff(file_head):
-                raise BadLogFile(
-                    f"{planned.path} is not an MCAP file (storage_identifier mcap): it starts with "
-                    f"{file_head!r}.",
-                    payload={"file": planned.path},
-                )
-            try:
-                indexes[position] = mcap.read_index(file_source)
-            except BadLogFile as error:
-                raise BadLogFile(
-                    f"{planned.path}: {error.detail}", payload={**error.payload, "file": planned.path}
-                ) from error
-        # metadata.yaml's count is what rosbag2 wrote; the plain files' indexes may say more.
-        message_count = max(
-            message_count, sum(span.message_count for index in indexes.values() for span in index.spans)
-        )
-        log = self.resources.get(LOG, ingestion.log_id)
-        if log.record_count + message_count > self.env.limits.max_records_per_log:
-            raise LimitExceeded(
-                f"max_records_per_log ({self.env.limits.max_records_per_log}) would be exceeded: "
-                f"the log holds {log.record_count} records and the recording {message_count}."
-            )
-        touched = self.statistics.clear_ingestion(ingestion)
-        if touched:
-            self.statistics.refresh(ingestion.log_id, touched)
-        self.spaces.delete_derived(ingestion)  # what an earlier attempt converted
-        # One topic per name: a plain file's channels first (they carry the definitions), then the
-        # topics metadata.yaml (or a lone .db3's topics table) lists, which cover the files to convert.
-        by_name: dict[str, list[Channel]] = {}
-        counts: dict[str, int] = defaultdict(int)
-        for position in sorted(indexes):
-            index = indexes[position]
-            for name, channels in index.topics().items():
-                by_name.setdefault(name, []).extend(channels)
-            names_of = {channel.id: channel.topic for channel in index.channels.values()}
-            for span in index.spans:
-                for channel_id, count in span.counts.items():
-                    counts[names_of.get(channel_id, "")] += count
-        for channel in declared:
-            by_name.setdefault(channel.topic, []).append(channel)
-        if metadata is not None:
-            for information in metadata.topics_with_message_count:
-                name = information.topic_metadata.name
-                counts[name] = max(counts[name], information.message_count)
-        names: dict[str, UUID] = {}
-        widths: dict[UUID, int] = {}
-        for name, channels in by_name.items():
-            width = bucket_width_for(counts.get(name, 0), duration)
-            topic, is_new = self._topic(ingestion.log_id, name, channels[0], width)
-            if is_new:
-                created.append(topic.id)
-            names[name] = topic.id
-            widths[topic.id] = int(topic._internal.get("bucket_width_ns") or width)
-        for position, index in indexes.items():
-            files[position].channels = {
-                str(channel.id): names[channel.topic] for channel in index.channels.values()
-            }
-        previous = ingestion._internal.get("plan")
-        if previous and IngestionPlan.model_validate(previous).attempt == attempt:
-            created = [*IngestionPlan.model_validate(previous).created_topics, *created]
-        plan = IngestionPlan(
-            format=RECORDING_FORMAT,
-            attempt=attempt,
-            topics={},
-            names=names,
-            files=files,
-            widths=widths,
-            created_topics=created,
-            query_data_topics=self._query_data_topics(set(names.values())),
-        )
-        contexts: list[dict[str, Any]] = []
-        for position, planned in enumerate(files):
-            if planned.converted:
-                contexts.append(
-                    {
-                        "attempt": attempt,
-                        "file": position,
-                        "path": planned.path,
-                        "conversion": planned.conversion,
-                        "size": sizes[planned.path],
-                    }
-                )
-            else:
-                contexts += [
-                    {**self._run_context(attempt, run), "file": position, "path": planned.path}
-                    for run in self._runs(indexes[position])
-                ]
-        parts = self._create_parts(ingestion, contexts)
-        plan.part_count = len(parts)
-        manifest = self._write_manifest(ingestion_id, attempt, parts)
-        facts = _recording_facts(metadata, files, indexes)
-
-        def remember(new: Ingestion) -> None:
-            new._internal["plan"] = plan.to_internal()
-            new.context = with_index_context(new.context, facts, new._internal)
-
-        self.resources.update(INGESTION, ingestion_id, remember)
-        return PlannedIngestion(
-            ingestion_id=ingestion_id, attempt=attempt, manifest=manifest, part_count=len(parts)
-        )
-
-    def _lone_db3_topics(self, source: BlobByteSource) -> tuple[list[Channel], int, int]:
-        """A lone ``.db3``'s topics (its ``topics`` table), message count and duration: the file is
-        copied to scratch space (sqlite reads pages, not ranges)."""
-        with tempfile.TemporaryDirectory(dir=self.scratch_dir) as scratch:
-            local = Path(scratch) / "recording.db3"
-            source.blobs.download_file(source.key, local)
-            with Db3Reader(local) as reader:
-                summary = reader.summary()
-                channels = [
-                    Channel(
-                        id=-1 - position,
-                        topic=topic.name,
-                        type_name=topic.type,
-                        type_encoding="cdr" if topic.serialization_format == "cdr" else None,
-                        type_data=None,
-                        context={
-                            "message_encoding": topic.serialization_format,
-                            **(
-                                {"metadata": {"offered_qos_profiles": topic.offered_qos_profiles}}
-                                if topic.offered_qos_profiles
-                                else {}
-                            ),
-                        },
-                    )
-                    for position, topic in enumerate(reader.topics)
-                ]
-        return channels, summary[0], summary[2] - summary[1] if summary[0] else 0
-
     # -- Process part ----------------------------------------------------------------------------
     def process_part(self, task: PartTask) -> PartOutcome:
         ingestion_id, part_id, attempt = task.ingestion_id, task.part_id, task.attempt
@@ -657,11 +431,13 @@ class IngestionPipeline:
         where = {key: context[key] for key in ("start", "end", "path") if key in context}
         try:
             if planned is not None and planned.converted:
-                built = self._converted_part(ingestion, plan, part, planned, attempt)
+                built = self.recordings.converted_part(ingestion, plan, part, planned, attempt)
             else:
                 start, end = int(context["start"]), int(context["end"])
                 file_source = (
-                    self._source(ingestion) if planned is None else self._file_source(ingestion, planned)
+                    self._source(ingestion)
+                    if planned is None
+                    else self.recordings.file_source(ingestion, planned)
                 )
                 data = file_source.read(start, end)
                 if len(data) != end - start:
@@ -774,154 +550,6 @@ class IngestionPipeline:
         )
         return builder.build(part_columns(chunks, channels), topic_ids, plan.widths)
 
-    def _file_source(self, ingestion: Ingestion, planned: PlannedFile) -> BlobByteSource:
-        """A recording's file, read where it was uploaded."""
-        space = self.spaces.for_ingestion(ingestion.log_id, ingestion.object_store_id)
-        key = space.full_key(planned.key)
-        info = space.blobs.head(key)
-        if info is None:
-            raise BadLogFile(f"{planned.path} of the recording is gone.", payload={"file": planned.path})
-        return BlobByteSource(space.blobs, key, info.size)
-
-    def _converted_part(
-        self,
-        ingestion: Ingestion,
-        plan: IngestionPlan,
-        part: IngestionPart,
-        planned: PlannedFile,
-        attempt: int,
-    ) -> PartBlocks:
-        """A file that records cannot point into as it is: copied to scratch space, decompressed and
-        converted into an MCAP (``formats.rosbag2``), uploaded as the derived object ``planned.derived_key``
-        (a multipart upload), then indexed from the local copy, run of chunks by run of chunks (each run's
-        blocks written as soon as built: memory holds one run). Returns the stats; blocks are written."""
-        space = self.spaces.for_ingestion(ingestion.log_id, ingestion.object_store_id)
-        assert planned.derived_key is not None
-        with tempfile.TemporaryDirectory(dir=self.scratch_dir) as scratch:
-            folder = Path(scratch)
-            local = folder / "original"
-            try:
-                space.blobs.download_file(space.full_key(planned.key), local)
-            except NotFound:
-                raise BadLogFile(
-                    f"{planned.path} of the recording is gone.", payload={"file": planned.path}
-                ) from None
-            if "zstd_file" in planned.conversion:
-                plain = folder / "decompressed"
-                with local.open("rb") as src, plain.open("wb") as dst:
-                    try:
-                        # Bounded by the part's storage (it holds the converted MCAP too, later).
-                        room = shutil.disk_usage(folder).free - local.stat().st_size
-                        decompress_zstd_stream(src, dst, max_output_bytes=max(room, 0))
-                    except BadLogFile as error:
-                        raise BadLogFile(
-                            f"{planned.path}: {error.detail}", payload={"file": planned.path}
-                        ) from error
-                local.unlink()
-                local = plain
-            mcap_path = local
-            if "db3_to_mcap" in planned.conversion or "zstd_messages" in planned.conversion:
-                mcap_path = folder / "converted.mcap"
-                try:
-                    with mcap_path.open("wb") as out:
-                        if "db3_to_mcap" in planned.conversion:
-                            convert_db3_to_mcap(
-                                local,
-                                out,
-                                compression_mode="message" if self._message_compressed(ingestion) else "none",
-                                metadata=self._recording_metadata(ingestion),
-                            )
-                        else:
-                            with local.open("rb") as src:
-                                decompress_mcap_messages(src, out)
-                except BadLogFile as error:
-                    detail = error.detail.replace(local.name, planned.path)
-                    raise BadLogFile(f"{planned.path}: {detail}", payload={"file": planned.path}) from error
-                local.unlink()
-            head = mcap_path.open("rb").read(SNIFF_BYTES)
-            if not McapFormat().sniff(head):
-                raise BadLogFile(
-                    f"{planned.path} is not an MCAP file once decompressed: it starts with {head!r}.",
-                    payload={"file": planned.path},
-                )
-            self._check_running(ingestion.id, attempt)
-            derived = space.full_key(planned.derived_key)
-            space.blobs.upload_file(mcap_path, derived, MCAP_CONTENT_TYPE)
-            try:
-                return self._index_local(ingestion, plan, part, planned, mcap_path, attempt)
-            except (StaleAttempt, NotFound):
-                # The ingestion failed, was cancelled or deleted while this part converted: its cleanup
-                # may have run before the upload ended.
-                space.blobs.delete(derived)
-                raise
-
-    def _index_local(
-        self,
-        ingestion: Ingestion,
-        plan: IngestionPlan,
-        part: IngestionPart,
-        planned: PlannedFile,
-        mcap_path: Path,
-        attempt: int,
-    ) -> PartBlocks:
-        local = LocalFile(mcap_path)
-        try:
-            index = McapFormat().read_index(local)
-            channels: dict[str, UUID] = {}
-            for name, found in index.topics().items():
-                topic_id = plan.names.get(name)
-                if topic_id is None:
-                    raise BadLogFile(
-                        f"{planned.path} has the topic {name!r}, which the recording's metadata.yaml "
-                        "does not list.",
-                        payload={"file": planned.path},
-                    )
-                self._type_from_file(topic_id, found[0])
-                channels.update({str(channel.id): topic_id for channel in found})
-            stats: dict[UUID, TopicStats] = {}
-            for batch, run in enumerate(self._runs(index)):
-                start, end = run[0].start, run[-1].end
-                built = self._blocks(
-                    ingestion,
-                    plan,
-                    part.sequence,
-                    local.read(start, end),
-                    start,
-                    planned,
-                    channels_of_file=channels,
-                    batch=batch,
-                )
-                self._check_running(ingestion.id, attempt)
-                self.records.put_blocks(built.blocks)
-                for topic_id, stat in built.stats.items():
-                    seen = stats.get(topic_id)
-                    stats[topic_id] = stat if seen is None else seen.merged(stat)
-            return PartBlocks([], stats)
-        finally:
-            local.close()
-
-    def _type_from_file(self, topic_id: UUID, channel: Channel) -> None:
-        """Give a topic what a converted file says of its type (parts of several files run at once: a
-        write that lost the race reads the topic again, which the winner may have typed already)."""
-        for attempt in range(TYPE_WRITE_ATTEMPTS):
-            try:
-                self._typed(self.resources.get(TOPIC, topic_id), channel)
-                return
-            except Conflict:
-                if attempt == TYPE_WRITE_ATTEMPTS - 1:
-                    raise
-
-    def _recording_metadata(self, ingestion: Ingestion) -> Rosbag2Metadata | None:
-        """The recording's ``metadata.yaml`` (None for a lone ``.db3``), read again by a part."""
-        source = self._source(ingestion)
-        if is_sqlite(source.read(0, SNIFF_BYTES)):
-            return None
-        return parse_metadata(source.read(0, min(source.size, MAX_METADATA_BYTES)))
-
-    def _message_compressed(self, ingestion: Ingestion) -> bool:
-        metadata = self._recording_metadata(ingestion)
-        return metadata is not None and metadata.compression_mode == "message"
-
     # -- Finalize ingestion ----------------------------------------------------------------------
     def finalize(self, task: IngestionTask) -> IngestionOutcome:
         ingestion_id = task.ingestion_id
@@ -1004,32 +632,6 @@ def _where_it_failed(
         if found:
             return found
     return {}
-
-
-def _recording_facts(
-    metadata: Rosbag2Metadata | None, files: list[PlannedFile], indexes: dict[int, LogIndex]
-) -> LogIndex:
-    """What an ingestion's ``context`` says of a recording (as a ``LogIndex``'s facts): its storage,
-    compression and files, and which files were converted into which objects."""
-    facts: dict[str, Any] = {
-        "rosbag2": {
-            "metadata_version": metadata.version if metadata else None,
-            "storage_identifier": metadata.storage_identifier if metadata else "sqlite3",
-            "compression_mode": metadata.compression_mode if metadata else "none",
-            "compression_format": metadata.compression_format if metadata else "",
-            "ros_distro": metadata.ros_distro if metadata else "",
-            "files": [planned.path for planned in files],
-            "converted": [
-                {"file": planned.path, "object_key": planned.derived_key, "steps": planned.conversion}
-                for planned in files
-                if planned.converted
-            ],
-        }
-    }
-    salvaged = [files[position].path for position, index in sorted(indexes.items()) if index.salvaged]
-    if salvaged:
-        facts["salvage"] = {"files": salvaged}
-    return LogIndex(format=RECORDING_FORMAT, file_size=0, channels={}, spans=[], context=facts)
 
 
 def _first_problem(error: ValidationError) -> str:
