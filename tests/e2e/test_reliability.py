@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -225,9 +226,17 @@ def _delete_log(api: StackApi, log_id: str) -> httpx.Response:
         time.sleep(0.2)
 
 
+#: A part manifest's key (``openlqs.domain.object_keys.part_manifest_key``).
+MANIFEST = re.compile(r"ingestions/[0-9a-f-]{36}/[0-9]+/parts\.json")
+
+
 def _leftovers(stack: LocalStackProcess, ids: set[str]) -> dict[str, list[str]]:
     """Items of either table and objects of the bucket that name any of ``ids``, until there are none
-    (a part still running when the execution was stopped takes back what it wrote) or ``SETTLE_S``."""
+    (a part still running when the execution was stopped takes back what it wrote) or ``SETTLE_S``.
+
+    Part manifests (``ingestions/{id}/{attempt}/parts.json``) are not counted: they hold part ids only,
+    are kept for troubleshooting and expire with the bucket's lifecycle rule (IngestionManifestExpiryDays),
+    as an execution's history outlives it in Step Functions."""
     bucket = stack.exports["OPENLQS_BUCKET"]
     deadline = time.monotonic() + SETTLE_S
     while True:
@@ -236,7 +245,9 @@ def _leftovers(stack: LocalStackProcess, ids: set[str]) -> dict[str, list[str]]:
             for logical_id in ("ResourcesTable", "RecordsTable")
         }
         listed = stack.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
-        found["ObjectsBucket"] = [o["Key"] for o in listed if any(i in o["Key"] for i in ids)]
+        found["ObjectsBucket"] = [
+            o["Key"] for o in listed if any(i in o["Key"] for i in ids) and not MANIFEST.fullmatch(o["Key"])
+        ]
         if not any(found.values()) or time.monotonic() > deadline:
             return {where: items for where, items in found.items() if items}
         time.sleep(0.5)

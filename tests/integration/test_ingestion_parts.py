@@ -12,10 +12,10 @@ from uuid import UUID
 import boto3
 import pytest
 
+from openlqs.domain.ingestions import completed_parts_counter
 from openlqs.domain.ports import Counter
 from openlqs.domain.resources import INGESTION, INGESTION_PART
 from openlqs.errors import BadLogFile
-from openlqs.ingestion.pipeline import completed_parts_counter
 from openlqs.models.common import ProcessState
 from openlqs.services import get_services
 from openlqs.settings import get_settings
@@ -24,7 +24,7 @@ from tests.support.api import ApiClient
 from tests.support.bags import write_string_bag
 from tests.support.events import load_event
 from tests.support.paths import DATASTORE_ID
-from tests.support.resources import create_group, create_log
+from tests.support.resources import create_group, create_log, stored_items
 
 #: About 35 chunks of ~1 KiB: just over one batch of parts.
 MESSAGES = 360
@@ -108,7 +108,9 @@ def test_a_plan_run_again_replaces_the_parts_and_keeps_the_counter(
     assert not {item["part_id"] for item in first} & {part["id"] for part in parts}
 
 
-def test_deleting_an_ingestion_deletes_its_parts_in_batches(api: ApiClient, queued: dict[str, Any]) -> None:
+def test_deleting_an_ingestion_deletes_its_parts_in_batches(
+    api: ApiClient, aws: dict[str, str], queued: dict[str, Any]
+) -> None:
     payload = {"ingestion_id": queued["id"], "attempt": 1}
     plan = tasks.plan(payload)
     for part in tasks.parts_of(plan):
@@ -119,6 +121,8 @@ def test_deleting_an_ingestion_deletes_its_parts_in_batches(api: ApiClient, queu
 
     assert api.get("/ingestionParts", params={"ingestion_id": queued["id"]}).json()["count"] == 0
     assert _parts_counter(queued["id"]) == 0
+    # and no item names it, its attempt's completed-parts counter included
+    assert [pk for _, pk, _, _ in stored_items(aws) if queued["id"] in pk] == []
 
 
 def test_progress_counts_completed_parts_without_listing_any(

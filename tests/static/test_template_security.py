@@ -19,8 +19,8 @@ import pytest
 from openlqs import errors
 from openlqs.adapters import keys
 from openlqs.domain.api_keys import INVALID_CREDENTIALS
+from openlqs.domain.ingestions import COMPLETED_PARTS, completed_parts_counter
 from openlqs.domain.object_keys import part_manifest_key
-from openlqs.ingestion.pipeline import COMPLETED_PARTS, completed_parts_counter
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.resources import function_specs
 from openlqs.settings import Settings

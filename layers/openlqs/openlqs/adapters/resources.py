@@ -368,6 +368,14 @@ class DynamoResourceRepository(VersionedUpdates, DynamoTable):
                     _in_use_error(counter, resource_id),
                 )
             )
+        for counter in conditions.discard:
+            key = {"pk": keys.counter_pk(counter.scope, counter.kind), "sk": keys.SINGLE}
+            operations.append(
+                (
+                    {"Delete": {"Key": key}},
+                    lambda: ConcurrentChange("A counter changed concurrently; try again."),
+                )
+            )
         for entry, delta in conditions.labelled_logs:
             operations.append(
                 (

@@ -149,6 +149,18 @@ def _parts_counter(ingestion_id: UUID) -> Counter:
     return Counter(str(ingestion_id), INGESTION_PART.name)
 
 
+#: The counter of an attempt's completed parts: ``count#{ingestion}#{attempt}#completed_ingestion_part``.
+COMPLETED_PARTS = "completed_ingestion_part"
+#: The attempts whose completed-parts counters a deleted ingestion takes with it (the latest ones: one
+#: transaction holds at most 100 writes).
+DISCARDED_ATTEMPT_COUNTERS = 90
+
+
+def completed_parts_counter(ingestion_id: UUID, attempt: int) -> Counter:
+    """How many parts of one attempt completed (the numerator of its progress)."""
+    return Counter(f"{ingestion_id}#{attempt}", COMPLETED_PARTS)
+
+
 class ProcessService(ResourceService[P]):
     """What every process shares: creation state, workflow, API edits and pipeline transitions.
 
@@ -461,10 +473,17 @@ class IngestionService(ProcessService[Ingestion]):
         self.repository.delete_many(
             INGESTION_PART, self.repository.list_resources(INGESTION_PART, ingestion_id), parts
         )
+        last = attempt_of(ingestion)
+        completed = [
+            completed_parts_counter(ingestion_id, attempt)
+            for attempt in range(max(1, last - DISCARDED_ATTEMPT_COUNTERS + 1), last + 1)
+        ]
         self.repository.delete(
             INGESTION,
             ingestion,
-            WriteConditions(decrement=(self._counter(ingestion.log_id),), require_empty=(parts,)),
+            WriteConditions(
+                decrement=(self._counter(ingestion.log_id),), require_empty=(parts,), discard=completed
+            ),
         )
 
 

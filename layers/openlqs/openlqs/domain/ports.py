@@ -69,6 +69,8 @@ class WriteConditions:
     require_empty: Sequence[Counter] = field(default_factory=tuple)
     #: Label index entries to count up (+1) or down (-1) with the write.
     labelled_logs: Sequence[tuple[LabelledLog, int]] = ()
+    #: Counters a delete removes whatever they hold (they count for the resource deleted only).
+    discard: Sequence[Counter] = ()
 
 
 class ResourceRepository(Protocol):

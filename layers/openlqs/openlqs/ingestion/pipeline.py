@@ -27,10 +27,15 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from openlqs.domain.common import Context, Environment
-from openlqs.domain.ingestions import IngestionPartService, IngestionService, attempt_of
+from openlqs.domain.ingestions import (
+    IngestionPartService,
+    IngestionService,
+    attempt_of,
+    completed_parts_counter,
+)
 from openlqs.domain.object_keys import part_manifest_key
 from openlqs.domain.object_stores import ObjectSpaces
-from openlqs.domain.ports import BlobStore, Counter, RecordRepository, ResourceRepository
+from openlqs.domain.ports import BlobStore, RecordRepository, ResourceRepository
 from openlqs.domain.resources import INGESTION, INGESTION_PART, LOG, TOPIC, TopicService
 from openlqs.domain.statistics import RecordStatistics, segment_prefix
 from openlqs.errors import (
@@ -78,18 +83,11 @@ STORE_QUERY_DATA = "store_query_data"
 MAX_PARTS = 50_000
 #: Parts an error message or payload names at most (the rest are counted).
 NAMED_PARTS = 20
-#: The counter of an attempt's completed parts: ``count#{ingestion}#{attempt}#completed_ingestion_part``.
-COMPLETED_PARTS = "completed_ingestion_part"
 #: Where a plan that failed on a bad file keeps where the file is bad (``BadLogFile.payload``) for
 #: "Fail ingestion", with its attempt.
 PLAN_FAILURE = "plan_failure"
 #: The keys of a failed part's ``error_payload`` that say which part it is (the rest came from its error).
 PART_KEYS = frozenset({"part_id", "sequence", "start", "end"})
-
-
-def completed_parts_counter(ingestion_id: UUID, attempt: int) -> Counter:
-    """How many parts of one attempt completed (the numerator of its progress)."""
-    return Counter(f"{ingestion_id}#{attempt}", COMPLETED_PARTS)
 
 
 def named(sequences: list[int]) -> str:
