@@ -13,7 +13,7 @@ import pytest
 from openlqs.domain.filtering import apply_filters, compile_filters
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import Ingestion
-from openlqs.queries.arrow import Schema, batch
+from openlqs.queries.arrow import Schema, batch, table_strings
 from openlqs.queries.engine import QueryLimits, QueryResult, ViewSource, run_query
 from openlqs.queries.views import (
     BLOCK_SCHEMA,
@@ -540,3 +540,22 @@ def test_log_views_are_listed_by_the_catalog() -> None:
 
     assert {"topics", "records", "tags", "ingestions"} <= {row[0] for row in result.rows}
     assert log.reads == {}
+
+
+def test_table_strings_of_one_entry_in_every_row_equal_the_gathered_column() -> None:
+    # A block's topic and ingestion columns hold one entry in every row: tiled instead of gathered.
+    table = ["/imu", "héllo/wörld"]
+    constant = table_strings(np.ones(5, dtype=np.int32), table)
+    mixed = table_strings(np.array([1, 1, 1, 1, 1, 0]), table)
+
+    assert constant.length == 5 and constant.null_count == 0 and constant.buffers[0] is None
+    assert list(constant.buffers[1]) == [i * len("héllo/wörld".encode()) for i in range(6)]
+    assert bytes(constant.buffers[2]) == "héllo/wörld".encode() * 5
+    assert bytes(mixed.buffers[2]) == "héllo/wörld".encode() * 5 + b"/imu"
+    assert list(mixed.buffers[1])[:6] == list(constant.buffers[1])
+
+
+def test_table_strings_of_one_empty_entry_in_every_row() -> None:
+    column = table_strings(np.zeros(3, dtype=np.int32), [""])
+
+    assert column.length == 3 and list(column.buffers[1]) == [0, 0, 0, 0] and bytes(column.buffers[2]) == b""

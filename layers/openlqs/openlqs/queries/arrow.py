@@ -205,6 +205,15 @@ def table_strings(indexes: npt.NDArray[Any], table: Sequence[str]) -> Column:
     indexes = np.asarray(indexes, dtype=np.int64)
     nulls = indexes < 0
     encoded = [value.encode("utf-8") for value in table] or [b""]
+    if len(indexes) and indexes[0] >= 0 and not np.any(indexes != indexes[0]):
+        # One entry in every row (a block's topic, its ingestion): its bytes repeated, no gather.
+        entry, rows = encoded[int(indexes[0])], len(indexes)
+        if len(entry) * rows > MAX_TEXT_BYTES:
+            raise ValueError(f"a text column of {len(entry) * rows} bytes does not fit one batch")
+        offsets = np.arange(0, len(entry) * (rows + 1), len(entry) or 1, dtype=np.int32)[: rows + 1]
+        if not entry:
+            offsets = np.zeros(rows + 1, dtype=np.int32)
+        return Column(rows, (None, offsets, np.frombuffer(entry * rows, dtype=np.uint8)), 0)
     entry_lengths = np.array([len(item) for item in encoded], dtype=np.int64)
     entry_starts = np.zeros(len(encoded), dtype=np.int64)
     np.cumsum(entry_lengths[:-1], out=entry_starts[1:])
