@@ -436,15 +436,9 @@ class DigestionPartService(ProcessService[DigestionPart]):
         """Create a part of an existing digestion (its log and group are the digestion's)."""
         digestion = self.repository.get(DIGESTION, digestion_id)
         state = self._initial_state(request.state)
-        fields = {
-            **request.model_dump(exclude={"index"}),
-            "digestion_id": digestion.id,
-            "log_id": digestion.log_id,
-            "group_id": digestion.group_id,
-        }
-        part = self._new(context, fields)
-        self._apply_workflow(part, parent=digestion)
-        enter_state(part, None, state, part.created_at)
+        part = self._new_child(
+            digestion, "digestion_id", request.model_dump(exclude={"index"}), context, state
+        )
         index = None if request.index is None else PartIndex.from_entries(request.index)
         self._store(part, index)
         return part.model_copy(update={"index": request.index})

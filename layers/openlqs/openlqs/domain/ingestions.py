@@ -185,6 +185,24 @@ class ProcessService(ResourceService[P]):
     def process_type(self) -> ProcessType:
         return ProcessType(self.kind.name)
 
+    def _new_child(
+        self,
+        parent: Any,
+        parent_field: str,
+        fields: dict[str, Any],
+        context: Context,
+        state: ProcessState,
+    ) -> P:
+        """A new part of ``parent`` (an ingestion or a digestion): its log and group are the parent's, its
+        workflow too unless it names one, and it enters ``state``."""
+        child = self._new(
+            context,
+            {**fields, parent_field: parent.id, "log_id": parent.log_id, "group_id": parent.group_id},
+        )
+        self._apply_workflow(child, parent=parent)
+        enter_state(child, None, state, child.created_at)
+        return child
+
     def _apply_workflow(self, process: P, *, parent: ProcessModel | None = None) -> None:
         """Give a new process its workflow (its own, its parent's, or its type's default) and check it
         (``ProcessWorkflows.apply``); call before storing it."""
@@ -517,15 +535,7 @@ class IngestionPartService(ProcessService[IngestionPart]):
         """Create a part of an existing ingestion; its log and group come from the ingestion."""
         ingestion = self.repository.get(INGESTION, ingestion_id)
         state = self._initial_state(request.state)
-        fields = {
-            **request.model_dump(),
-            "ingestion_id": ingestion.id,
-            "log_id": ingestion.log_id,
-            "group_id": ingestion.group_id,
-        }
-        part = self._new(context, fields)
-        self._apply_workflow(part, parent=ingestion)
-        enter_state(part, None, state, part.created_at)
+        part = self._new_child(ingestion, "ingestion_id", request.model_dump(), context, state)
         self.repository.create(
             INGESTION_PART,
             part,
@@ -548,16 +558,9 @@ class IngestionPartService(ProcessService[IngestionPart]):
         while chunk := builtins.list(itertools.islice(pending, CREATE_MANY_MODELS)):
             parts = []
             for request in chunk:
-                fields = {
-                    **request.model_dump(),
-                    "ingestion_id": ingestion.id,
-                    "log_id": ingestion.log_id,
-                    "group_id": ingestion.group_id,
-                }
-                part = self._new(context, fields)
-                self._apply_workflow(part, parent=ingestion)  # the ingestion's: no read
-                enter_state(part, None, self._initial_state(request.state), part.created_at)
-                parts.append(part)
+                state = self._initial_state(request.state)
+                # The ingestion's workflow: no read.
+                parts.append(self._new_child(ingestion, "ingestion_id", request.model_dump(), context, state))
             self.repository.create_many(INGESTION_PART, parts, _parts_counter(ingestion.id))
             created += [(part.id, part.sequence) for part in parts]
         return created
