@@ -13,7 +13,7 @@ import pytest
 from openlqs.domain.filtering import apply_filters, compile_filters
 from openlqs.models.common import ProcessState
 from openlqs.models.ingestions import Ingestion
-from openlqs.queries.arrow import Schema, batch, table_strings
+from openlqs.queries.arrow import STRING, Schema, batch, table_strings
 from openlqs.queries.engine import QueryLimits, QueryResult, ViewSource, run_query
 from openlqs.queries.views import (
     BLOCK_SCHEMA,
@@ -559,3 +559,14 @@ def test_table_strings_of_one_empty_entry_in_every_row() -> None:
     column = table_strings(np.zeros(3, dtype=np.int32), [""])
 
     assert column.length == 3 and list(column.buffers[1]) == [0, 0, 0, 0] and bytes(column.buffers[2]) == b""
+
+
+def test_table_strings_of_nulls_in_every_row_is_a_null_column_read_as_nulls() -> None:
+    column = table_strings(np.full(4, -1, dtype=np.int32), ["unused"])
+    schema = Schema.of([("source", STRING)])
+    view = ViewSource.of("nothing", schema, lambda: [batch(schema, {"source": column})])
+
+    result = run_query("SELECT count(*), count(source) FROM nothing", None, {"nothing": view}, QueryLimits())
+
+    assert column.length == 4 and column.null_count == 4 and bytes(column.buffers[2]) == b""
+    assert result.rows == [[4, 0]]

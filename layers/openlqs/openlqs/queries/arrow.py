@@ -203,7 +203,9 @@ def table_strings(indexes: npt.NDArray[Any], table: Sequence[str]) -> Column:
     """A text column of a block's string table and its per-row indexes (-1: null), gathered with numpy
     (no Python object per row)."""
     indexes = np.asarray(indexes, dtype=np.int64)
-    nulls = indexes < 0
+    missing = indexes < 0
+    if missing.all():
+        return nulls(len(indexes))
     encoded = [value.encode("utf-8") for value in table] or [b""]
     if len(indexes) and indexes[0] >= 0 and not np.any(indexes != indexes[0]):
         # One entry in every row (a block's topic, its ingestion): its bytes repeated, no gather.
@@ -218,14 +220,14 @@ def table_strings(indexes: npt.NDArray[Any], table: Sequence[str]) -> Column:
     entry_starts = np.zeros(len(encoded), dtype=np.int64)
     np.cumsum(entry_lengths[:-1], out=entry_starts[1:])
     pool = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    safe = np.where(nulls, 0, indexes)
-    lengths = np.where(nulls, 0, entry_lengths[safe])
+    safe = np.where(missing, 0, indexes)
+    lengths = np.where(missing, 0, entry_lengths[safe])
     total = int(lengths.sum())
     # Byte k of the column is pool[start of its row's entry + k - start of its row in the column].
     row_starts = np.cumsum(lengths) - lengths
     shift = np.repeat(entry_starts[safe] - row_starts, lengths)
     data = pool[np.arange(total, dtype=np.int64) + shift] if total else np.zeros(0, dtype=np.uint8)
-    return _text(lengths, data, nulls)
+    return _text(lengths, data, missing)
 
 
 def nulls(length: int) -> Column:

@@ -289,6 +289,9 @@ def _unplaned(read: Callable[[int], bytes], n: int, dtype: np.dtype[Any]) -> npt
     varying = [plane for plane in range(dtype.itemsize) if not mask >> plane & 1]
     if mask >> dtype.itemsize:
         raise CorruptBlock(f"record block column mask {mask:#x} names no plane of {dtype.itemsize}")
+    if not varying:
+        # Every value the same (a column of nulls, one source): one value repeated, no plane copies.
+        return np.full(n, np.frombuffer(read(len(constant)), dtype=dtype)[0], dtype=dtype)
     rows = np.zeros((n, dtype.itemsize), dtype=np.uint8)
     if constant:
         rows[:, constant] = np.frombuffer(read(len(constant)), dtype=np.uint8)
