@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from openlqs.queries.arrow import FLOAT64, INT64, STRING, Batch, Schema, int64s
+from openlqs.queries.arrow import FLOAT64, INT64, STRING, Batch, Schema, batch, int64s, null_column
 from openlqs.queries.engine import (
     BAD_QUERY,
     QUERY_TIMEOUT,
@@ -449,7 +449,7 @@ def test_engine_reads_only_the_partitions_a_filter_on_their_constants_keeps() ->
     part_schema = Schema.of([("n", INT64)])
 
     def part(name: str) -> ViewPartition:
-        def build() -> list[Batch]:
+        def build(columns: frozenset[str]) -> list[Batch]:
             calls.append(name)
             return [Batch(part_schema, [int64s([1, 2, 3])])]
 
@@ -473,7 +473,8 @@ def test_engine_reads_only_the_partitions_whose_bounds_meet_a_range_filter() -> 
     schema = Schema.of([("t", INT64)])
 
     def part(low: int, high: int) -> ViewPartition:
-        def build() -> list[Batch]:
+        def build(columns: frozenset[str]) -> list[Batch]:
+            assert columns == {"t"}  # its bounds filter it, whether the statement reads it or not
             calls.append(low)
             return [Batch(schema, [int64s(np.arange(low, high + 1, dtype=np.int64))])]
 
@@ -495,7 +496,7 @@ def test_engine_reads_only_the_partitions_whose_bounds_meet_a_range_filter() -> 
 
 def test_engine_partition_rows_outside_its_bounds_are_not_seen() -> None:
     schema = Schema.of([("t", INT64)])
-    part = ViewPartition(lambda: [Batch(schema, [int64s([5, 10, 15])])], bounds={"t": (None, 10)})
+    part = ViewPartition(lambda _: [Batch(schema, [int64s([5, 10, 15])])], bounds={"t": (None, 10)})
 
     result = run_query(
         "SELECT t FROM records ORDER BY t", None, {"records": ViewSource("records", schema, [part])}, LIMITS
@@ -652,3 +653,27 @@ def test_engine_and_views_run_without_pyarrow() -> None:
     )
 
     assert done.stdout.strip() == "None 3 [[3]] False", done.stderr
+
+
+def test_engine_tells_a_part_the_columns_a_statement_reads_and_every_column_for_a_star() -> None:
+    asked: list[frozenset[str]] = []
+    schema = Schema.of([("topic", STRING), ("n", INT64), ("m", INT64)])
+    part_schema = Schema.of([("n", INT64), ("m", INT64)])
+
+    def build(columns: frozenset[str]) -> list[Batch]:
+        asked.append(columns)
+        values = {name: int64s([1, 2]) if name in columns else null_column(INT64, 2) for name in ("n", "m")}
+        return [batch(part_schema, values)]
+
+    views = {"records": ViewSource("records", schema, [ViewPartition(build, {"topic": "/a"})])}
+    statements = {
+        "SELECT topic, sum(n) FROM records GROUP BY 1": ([["/a", 3]], {"n"}),
+        "SELECT count(*) FROM records WHERE topic = '/a'": ([[2]], set()),
+        "SELECT * FROM records ORDER BY n LIMIT 1": ([["/a", 1, 1]], {"n", "m"}),
+        "SELECT r FROM records r LIMIT 1": ([[{"topic": "/a", "n": 1, "m": 1}]], {"n", "m"}),
+        "SELECT sum(x) FROM query('SELECT m AS x FROM records')": ([[3]], {"n", "m"}),
+    }
+    for statement, (rows, columns) in statements.items():
+        asked.clear()
+        result = run_query(statement, None, views, LIMITS)
+        assert (result.error, result.rows, asked) == (None, rows, [columns]), statement

@@ -232,10 +232,37 @@ def table_strings(indexes: npt.NDArray[Any], table: Sequence[str]) -> Column:
 
 def nulls(length: int) -> Column:
     """A text (or JSON) column of ``length`` nulls."""
-    validity = np.zeros((length + 7) // 8, dtype=np.uint8)
     return Column(
-        length, (validity, np.zeros(length + 1, dtype=np.int32), np.zeros(0, dtype=np.uint8)), length
+        length,
+        (_zeros(np.uint8, (length + 7) // 8), _zeros(np.int32, length + 1), _zeros(np.uint8, 0)),
+        length,
     )
+
+
+def null_column(kind: ColumnType, length: int) -> Column:
+    """A column of ``kind`` holding ``length`` nulls (its buffers share one read-only block of zeros)."""
+    if kind in (STRING, JSON):
+        return nulls(length)
+    validity = _zeros(np.uint8, (length + 7) // 8)
+    if kind is BOOL:
+        return Column(length, (validity, validity), length)
+    return Column(length, (validity, _zeros(np.float64 if kind is FLOAT64 else np.int64, length)), length)
+
+
+#: Zero bytes that null columns' buffers are read-only views of, grown to the largest asked for.
+_zero_bytes = np.zeros(0, dtype=np.uint8)
+
+
+def _zeros(dtype: type[np.generic], count: int) -> npt.NDArray[Any]:
+    """``count`` zeros of ``dtype``, read-only, without allocating unless more are needed than ever."""
+    global _zero_bytes
+    size = count * np.dtype(dtype).itemsize
+    zeros = _zero_bytes
+    if len(zeros) < size:
+        zeros = np.zeros(max(size, 2 * len(zeros)), dtype=np.uint8)
+        zeros.flags.writeable = False
+        _zero_bytes = zeros  # a thread that grew it at the same time keeps its own
+    return zeros[:size].view(dtype)
 
 
 def json_texts(values: Sequence[Any]) -> Column:

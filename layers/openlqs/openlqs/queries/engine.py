@@ -38,8 +38,10 @@ Safety, in the order a statement meets it:
 
 Views are lazy: each view (or each partition of one, see ``ViewPartition``) is registered as an Arrow
 stream that DuckDB opens only when its plan scans it, so a view the statement does not read is never
-built. Only the views DuckDB's ``get_table_names`` finds in the statement are registered (registering
-costs ~1 ms a part); when the names cannot be known (``query_table`` of a computed name), all are
+built, and a part is told which of its columns the statement can read (``columns.columns_read``, from
+DuckDB's parse tree; every column for ``*`` and the like), so it may leave the others null. Only the
+views DuckDB's ``get_table_names`` finds in the statement are registered (registering costs ~1 ms a
+part); when the names cannot be known (``query_table`` of a computed name), all are
 registered, and still only the scanned ones are built. A partition's constant columns and column
 bounds are literals in the view's SQL, so DuckDB's optimizer folds a filter such as ``topic =
 '/imu'``, ``topic_id IN (...)`` or ``timestamp BETWEEN $low AND $high`` (literals or parameters) to
@@ -61,6 +63,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 from decimal import Decimal
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -69,6 +72,7 @@ import duckdb
 from pydantic_core import to_json
 
 from openlqs.queries.arrow import INT64, STRING, Batch, ColumnType, Schema, stream
+from openlqs.queries.columns import columns_read
 from openlqs.queries.json_numbers import JSON_NUMBER_MACRO, with_json_numbers
 
 #: Error names a query can be stored with.
@@ -88,8 +92,9 @@ FETCH_ROWS = 1_024
 #: How often the watchdog repeats ``interrupt()`` once the deadline has passed (seconds).
 _INTERRUPT_EVERY_S = 0.05
 
-#: What builds a view (or one partition of it): its record batches, called only when scanned.
-Build = Callable[[], Iterable[Batch]]
+#: What builds a view part: its record batches, called only when scanned, with the names of the part's
+#: columns the statement reads (``columns.columns_read``); the others may be left null.
+Build = Callable[[frozenset[str]], Iterable[Batch]]
 #: A partition's constant column value.
 Constant = str | int | None
 
@@ -173,9 +178,9 @@ class ViewSource:
     partitions: Sequence[ViewPartition]
 
     @classmethod
-    def of(cls, name: str, schema: Schema, build: Build) -> ViewSource:
-        """A view of one part without constants."""
-        return cls(name, schema, (ViewPartition(build),))
+    def of(cls, name: str, schema: Schema, build: Callable[[], Iterable[Batch]]) -> ViewSource:
+        """A view of one part without constants, built whole whatever the statement reads."""
+        return cls(name, schema, (ViewPartition(lambda _columns: build()),))
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -201,8 +206,14 @@ class ViewSource:
                     raise ValueError(f"bounds of {column!r} are empty: {low} > {high}")
 
     def partition_schema(self, partition: ViewPartition) -> Schema:
-        """The columns ``partition.build`` gives: the schema less the partition's constants."""
-        return self.schema.without(partition.constants)
+        """The columns ``partition.build`` gives: the schema less the partition's constants (one object
+        for parts with the same constants, so its Arrow schema is made once)."""
+        return _schema_without(self.schema, frozenset(partition.constants))
+
+
+@cache
+def _schema_without(schema: Schema, names: frozenset[str]) -> Schema:
+    return schema.without(names)
 
 
 class _Refused(Exception):
@@ -244,8 +255,9 @@ def run_query(
         with _connection(limits) as connection:
             parsed = _single_select(connection, statement)
             bound = _bound(parsed, parameters)
+            read = columns_read(connection, statement)
             for view in _named(connection, statement, views):
-                _register(connection, view, failures)
+                _register(connection, view, read, failures)
             connection.execute(JSON_NUMBER_MACRO)
             rewritten = with_json_numbers(connection, statement, bound)
             connection.execute("SET lock_configuration = true")
@@ -356,13 +368,23 @@ def _check_parameter(key: str, value: Any) -> None:
             )
 
 
-def _register(connection: duckdb.DuckDBPyConnection, view: ViewSource, failures: list[BaseException]) -> None:
+def _register(
+    connection: duckdb.DuckDBPyConnection,
+    view: ViewSource,
+    read: frozenset[str] | None,
+    failures: list[BaseException],
+) -> None:
     """Register ``view``'s parts as lazy Arrow streams and the view as their UNION ALL, constants as
-    literals (quoted here: they are the caller's values, never the statement's parameters)."""
+    literals (quoted here: they are the caller's values, never the statement's parameters). A part
+    builds the columns of ``read`` (None: all) and those its bounds filter."""
     branches = []
     for number, partition in enumerate(view.partitions):
         hidden = f"__{view.name}_{number}"
-        connection.register(hidden, _LazyStream(view.partition_schema(partition), partition.build, failures))
+        schema = view.partition_schema(partition)
+        wanted = frozenset(
+            name for name in schema.names if read is None or name in read or name in partition.bounds
+        )
+        connection.register(hidden, _LazyStream(schema, partial(partition.build, wanted), failures))
         columns = [
             f"{_literal(partition.constants[name], kind)} AS {_identifier(name)}"
             if name in partition.constants
@@ -403,7 +425,9 @@ class _LazyStream:
     ``build`` or of the batches it yields are kept in ``failures``: they are storage errors, not the
     statement's, and ``run_query`` re-raises them."""
 
-    def __init__(self, schema: Schema, build: Build, failures: list[BaseException]) -> None:
+    def __init__(
+        self, schema: Schema, build: Callable[[], Iterable[Batch]], failures: list[BaseException]
+    ) -> None:
         self._schema, self._build, self._failures = schema, build, failures
 
     def __arrow_c_schema__(self) -> object:

@@ -20,7 +20,9 @@ Records go from a block's numpy columns straight into Arrow buffers (``queries.a
 batch per block, without an object per record: int64 columns are wrapped as they are (-1, the codec's
 null, becomes a validity bitmap where present), and the string-table columns (chunk_compression,
 source, ingestion_id) are gathered from the block's table by its ``int32`` index columns with numpy.
-``query_data`` is gathered from the block's rare per-record extras.
+``query_data`` is gathered from the block's rare per-record extras. Only the columns a statement can
+read are built (the engine says which); ``count(*) ... GROUP BY topic`` builds none but the
+timestamps its parts are bounded by.
 
 ``records_view`` makes one view partition per ``RecordSpan`` (a topic's records within a time range,
 read lazily), with topic_id and topic as the partition's constants and the range as bounds of
@@ -35,7 +37,7 @@ only through a join (``JOIN topics t ... WHERE t.name = '/imu'``) or an expressi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -58,6 +60,7 @@ from openlqs.queries.arrow import (
     batch,
     int64s,
     json_text,
+    null_column,
     nulls,
     rows_batch,
     strings,
@@ -114,6 +117,7 @@ RECORDS_SCHEMA = Schema.of(
 #: The records columns that come from a block (the rest say which topic it is).
 _TOPIC_COLUMNS = ("topic_id", "topic")
 BLOCK_SCHEMA = RECORDS_SCHEMA.without(_TOPIC_COLUMNS)
+_BLOCK_TYPES = dict(BLOCK_SCHEMA.columns)
 
 TAGS_SCHEMA = Schema.of(
     [
@@ -165,26 +169,32 @@ _NULL = -1
 # -- records ---------------------------------------------------------------------------------------
 
 
-def block_columns(columns: BlockColumns) -> dict[str, Column]:
-    """A block's records as Arrow columns by name (``BLOCK_SCHEMA``), straight from its numpy columns."""
-    return {
-        "timestamp": int64s(columns.timestamps),
-        "data_offset": _nullable(columns.data_offsets),
-        "data_length": _nullable(columns.data_lengths),
-        "chunk_compression": table_strings(columns.compression_ix, columns.compressions),
-        "chunk_offset": _nullable(columns.chunk_offsets),
-        "chunk_length": _nullable(columns.chunk_lengths),
-        "source": table_strings(columns.source_ix, columns.sources),
-        "ingestion_id": table_strings(
+def block_columns(columns: BlockColumns, wanted: Collection[str] | None = None) -> dict[str, Column]:
+    """A block's records as Arrow columns by name (``BLOCK_SCHEMA``), straight from its numpy columns;
+    only those ``wanted`` (None: all) hold the block's values, the others are null."""
+    builders: dict[str, Callable[[], Column]] = {
+        "timestamp": lambda: int64s(columns.timestamps),
+        "data_offset": lambda: _nullable(columns.data_offsets),
+        "data_length": lambda: _nullable(columns.data_lengths),
+        "chunk_compression": lambda: table_strings(columns.compression_ix, columns.compressions),
+        "chunk_offset": lambda: _nullable(columns.chunk_offsets),
+        "chunk_length": lambda: _nullable(columns.chunk_lengths),
+        "source": lambda: table_strings(columns.source_ix, columns.sources),
+        "ingestion_id": lambda: table_strings(
             columns.ingestion_ix, [str(UUID(value)) for value in columns.ingestions]
         ),
-        "query_data": _query_data(columns),
+        "query_data": lambda: _query_data(columns),
+    }
+    return {
+        name: build() if wanted is None or name in wanted else null_column(_BLOCK_TYPES[name], len(columns))
+        for name, build in builders.items()
     }
 
 
-def block_batch(columns: BlockColumns) -> Batch:
-    """A block as one record batch of ``BLOCK_SCHEMA`` (the records view without its topic columns)."""
-    return batch(BLOCK_SCHEMA, block_columns(columns))
+def block_batch(columns: BlockColumns, wanted: Collection[str] | None = None) -> Batch:
+    """A block as one record batch of ``BLOCK_SCHEMA`` (the records view without its topic columns),
+    with only the ``wanted`` columns (None: all) filled."""
+    return batch(BLOCK_SCHEMA, block_columns(columns, wanted))
 
 
 def records_batch(topic_id: UUID | str, topic: str, columns: BlockColumns) -> Batch:
@@ -274,9 +284,11 @@ def _int64(value: int) -> int:
     return max(INT64_MIN, min(INT64_MAX, value))
 
 
-def _blocks_reader(blocks: Callable[[], Iterable[BlockColumns]]) -> Callable[[], Iterator[Batch]]:
-    def build() -> Iterator[Batch]:
-        return (block_batch(columns) for columns in blocks() if len(columns))
+def _blocks_reader(
+    blocks: Callable[[], Iterable[BlockColumns]],
+) -> Callable[[frozenset[str]], Iterator[Batch]]:
+    def build(wanted: frozenset[str]) -> Iterator[Batch]:
+        return (block_batch(columns, wanted) for columns in blocks() if len(columns))
 
     return build
 
