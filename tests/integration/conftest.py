@@ -12,7 +12,7 @@ from moto import mock_aws
 from openlqs.api.authorizer import get_keys
 from openlqs.local.apigateway import DEFAULT_STAGE, LOCAL_API_ID, AuthorizerCacheFlushHook
 from openlqs.local.functions import InProcessFunction
-from openlqs.local.moto_fence import install_transactions
+from openlqs.local.moto_fence import install_ranged_reads, install_transactions
 from openlqs.local.resources import create_buckets, create_tables, local_resource_names, settings_environment
 from openlqs.services import get_services
 from openlqs.settings import get_settings
@@ -65,6 +65,7 @@ def aws_module(template: dict[str, Any]) -> Iterator[dict[str, str]]:
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
         install_transactions()
+        install_ranged_reads()
         with mock_aws():
             names = local_resource_names(template, prefix="itest")
             create_tables(boto3.client("dynamodb"), template, names)

@@ -28,6 +28,7 @@ from openlqs.local.moto_fence import (
     ReadWriteLock,
     ThreadedMotoServer,
     WsgiApp,
+    install_ranged_reads,
     install_stopped_executions,
     install_transactions,
     moto_wsgi_app,
@@ -287,6 +288,7 @@ class TrackedMotoServer(ThreadedMotoServer):
     def __init__(self, tracker: ChangeTracker, ip_address: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         install_transactions()
+        install_ranged_reads()
         self.tracker = tracker
         self.gate = RequestGate(tracker)
         self._start_error: BaseException | None = None
