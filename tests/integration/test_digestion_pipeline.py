@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import boto3
 import pytest
@@ -12,6 +13,9 @@ from mcap.reader import make_reader
 from rosbags.rosbag1 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from openlqs.domain.digestions import completed_digestion_parts
+from openlqs.services import get_services
+from openlqs.settings import get_settings
 from tests.support import digestion
 from tests.support.api import ApiClient
 from tests.support.fixture_logs import FIXTURES
@@ -307,3 +311,36 @@ def test_digestion_of_real_mcap_files_exports_what_the_mcap_reader_reads(
                 source_schema.data,
             )
     assert sum(1 for _ in make_reader(io.BytesIO(exported)).iter_messages()) == len(expected)
+
+
+def test_parts_raise_progress_through_their_attempts_counter_which_a_deleted_digestion_takes_along(
+    api: ApiClient, aws: dict[str, str], fixture_bags: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGESTION_PART_MAX_RECORDS", "500")
+    get_settings.cache_clear()
+    get_services.cache_clear()
+    log = _log_with_bag(api, aws, fixture_bags / "example-lz4.bag", "Progress")
+    topics = _topics(api, log["id"])
+    created = api.post("/digestions", {"log_id": log["id"]}).data
+    assert (
+        api.post(f"/digestions/{created['id']}/topics", {"topic_id": topics["/turtle1/pose"]["id"]}).status
+        == 200
+    )
+    assert api.patch(f"/digestions/{created['id']}", {"state": "queued"}).status == 200
+    payload = {"digestion_id": created["id"], "attempt": 1}
+    counter = completed_digestion_parts(UUID(created["id"]), 1)
+    resources = get_services().digestion_pipeline.resources
+
+    planned = digestion.plan(payload)["parts"]
+    progress = []
+    for part in planned:
+        digestion.write_part(part)
+        digestion.write_part(part)  # a retry after a lost answer counts nothing twice
+        progress.append(api.get(f"/digestions/{created['id']}").data["progress"])
+    digestion.finalize(payload)
+
+    assert len(planned) >= 3
+    assert progress == pytest.approx([(n + 1) / len(planned) for n in range(len(planned))])
+    assert resources.count(counter) == len(planned)
+    assert api.delete(f"/digestions/{created['id']}").status == 204
+    assert resources.count(counter) == 0

@@ -19,6 +19,7 @@ import pytest
 from openlqs import errors
 from openlqs.adapters import keys
 from openlqs.domain.api_keys import INVALID_CREDENTIALS
+from openlqs.domain.digestions import COMPLETED_DIGESTION_PARTS, completed_digestion_parts
 from openlqs.domain.ingestions import COMPLETED_PARTS, completed_parts_counter
 from openlqs.domain.object_keys import part_manifest_key
 from openlqs.local.functions import InProcessFunction
@@ -209,7 +210,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         KEY: {"kms:Decrypt"},
     },
     "WriteDigestionPartFunction": {
-        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem"},
+        RESOURCES: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         BUCKET: S3_READ_POLICY,
         f"{BUCKET}/*": S3_READ_POLICY,
         f"{BUCKET}/lqs/*": {"s3:PutObject", "s3:DeleteObject"},
@@ -760,7 +761,14 @@ def test_template_digestion_tasks_write_only_digestions_and_their_parts_in_resou
     parts = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["digestion#*", "digestion_part#*"]}}
 
     assert writes == {
-        "WriteDigestionPartFunction": {"dynamodb:PutItem": parts},
+        "WriteDigestionPartFunction": {
+            "dynamodb:PutItem": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["digestion_part#*"]}},
+            "dynamodb:UpdateItem": {
+                "ForAllValues:StringLike": {
+                    "dynamodb:LeadingKeys": ["digestion#*", "count#*#completed_digestion_part"]
+                }
+            },
+        },
         "FinalizeDigestionFunction": {
             "dynamodb:PutItem": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["digestion#*"]}}
         },
@@ -839,6 +847,26 @@ _INGESTION_ID = uuid4()
                 keys.counter_pk("", "log"),
                 keys.entity_pk("topic", uuid4()),
             ],
+        ),
+        (
+            "WriteDigestionPartFunction",
+            "dynamodb:UpdateItem",
+            [
+                keys.entity_pk("digestion", uuid4()),
+                keys.counter_pk(completed_digestion_parts(_INGESTION_ID, 2).scope, COMPLETED_DIGESTION_PARTS),
+            ],
+            [
+                keys.entity_pk("digestion_part", uuid4()),
+                keys.counter_pk(completed_parts_counter(_INGESTION_ID, 3).scope, COMPLETED_PARTS),
+                keys.counter_pk(str(_INGESTION_ID), "digestion_part"),
+                keys.entity_pk("log", uuid4()),
+            ],
+        ),
+        (
+            "WriteDigestionPartFunction",
+            "dynamodb:PutItem",
+            [keys.entity_pk("digestion_part", uuid4())],
+            [keys.entity_pk(kind, uuid4()) for kind in ("digestion", "log", "topic")],
         ),
         (
             "PlanIngestionFunction",

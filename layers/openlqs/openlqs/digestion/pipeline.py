@@ -12,7 +12,7 @@ completes the digestion; Fail digestion settles the parts and records why it fai
 
 from __future__ import annotations
 
-from contextlib import suppress
+import threading
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -33,16 +33,17 @@ from openlqs.digestion.payloads import (
 )
 from openlqs.digestion.selection import RecordSelector
 from openlqs.domain.common import Environment
-from openlqs.domain.digestions import DigestionPartService, DigestionService
+from openlqs.domain.digestions import DigestionPartService, DigestionService, completed_digestion_parts
 from openlqs.domain.ingestions import attempt_of
 from openlqs.domain.object_stores import ObjectSpaces
 from openlqs.domain.objects import ObjectSpace
 from openlqs.domain.ports import ResourceRepository
 from openlqs.domain.record_data import ObjectLocation, RecordLocations
-from openlqs.domain.resources import DIGESTION, DIGESTION_PART, TOPIC
+from openlqs.domain.resources import DIGESTION, TOPIC
 from openlqs.errors import (
     BadLogFile,
     DigestionIncomplete,
+    InvalidTransition,
     NotFound,
     OpenLQSError,
     StaleAttempt,
@@ -69,6 +70,8 @@ BLOB_CONTENT_TYPE = "application/octet-stream"
 #: GET costs about as much as reading a MiB).
 READ_GAP = 1024 * 1024
 _NULL = -1
+#: Attempts whose export channels a process keeps (a Lambda container writes parts of a few at a time).
+_REMEMBERED_ATTEMPTS = 16
 
 
 def part_ranges(
@@ -116,6 +119,9 @@ class DigestionPipeline:
         self.part_max_records = part_max_records
         self.part_max_bytes = part_max_bytes
         self.chunk_cache_bytes = chunk_cache_bytes
+        #: Export channels of the attempts this process wrote parts of, the latest few (``_channels``).
+        self._attempt_channels: dict[tuple[UUID, int], list[ExportChannel]] = {}
+        self._channels_lock = threading.Lock()
 
     # -- helpers ---------------------------------------------------------------------------------
     def _current(self, digestion_id: UUID, attempt: int) -> Digestion:
@@ -141,7 +147,22 @@ class DigestionPipeline:
             raise StaleAttempt(f"Digestion {digestion.id} has no plan; it was not planned by this attempt.")
         return DigestionPlan.model_validate(stored)
 
-    def _channels(self, plan: DigestionPlan) -> list[ExportChannel]:
+    def _channels(self, plan: DigestionPlan, digestion_id: UUID | None = None) -> list[ExportChannel]:
+        """The export's channels: the plan's topics as they are now. A part (``digestion_id`` given)
+        takes them from the ones this process read for the same attempt, when it read them: the parts
+        of an attempt then write one version of each topic, and a part reads no topic."""
+        if digestion_id is None:
+            return self._read_channels(plan)
+        attempt = (digestion_id, plan.attempt)
+        with self._channels_lock:  # parts that start together read the topics once
+            channels = self._attempt_channels.get(attempt)
+            if channels is None:
+                channels = self._attempt_channels[attempt] = self._read_channels(plan)
+                while len(self._attempt_channels) > _REMEMBERED_ATTEMPTS:
+                    self._attempt_channels.pop(next(iter(self._attempt_channels)))
+        return channels
+
+    def _read_channels(self, plan: DigestionPlan) -> list[ExportChannel]:
         channels = []
         for planned in plan.channels:
             topic = self.resources.get(TOPIC, planned.topic_id)
@@ -212,19 +233,14 @@ class DigestionPipeline:
             sequences[mine] = (start + np.arange(int(mine.sum()))) % 2**32
         return MessageRun(channel_ids, index.columns.timestamps, index.message_sizes(), data, sequences)
 
-    def _advance(self, digestion_id: UUID) -> None:
-        """One more part completed: the digestion's progress (informative; a lost race is let go)."""
-
-        def count(digestion: Digestion) -> None:
-            if digestion.state != S.processing:
-                return
-            done = int(digestion._internal.get("parts_done", 0)) + 1
-            digestion._internal["parts_done"] = done
-            total = int((digestion._internal.get("plan") or {}).get("part_count") or done)
-            digestion.progress = min(done / total, 1.0)
-
-        with suppress(OpenLQSError):
-            self.resources.update(DIGESTION, digestion_id, count)
+    def _advance(self, digestion_id: UUID, attempt: int, plan: DigestionPlan) -> None:
+        """One more part of the attempt completed: an atomic counter, then the digestion's progress (a
+        conditional write that only ever raises it). Two writes, whatever the number of parts."""
+        done = self.resources.add_to_counter(completed_digestion_parts(digestion_id, attempt), 1)
+        if plan.part_count > 0:
+            self.resources.raise_progress(
+                DIGESTION, digestion_id, min(1.0, done / plan.part_count), state=S.processing, attempt=attempt
+            )
 
     # -- Plan digestion --------------------------------------------------------------------------
     def plan(self, task: DigestionTask) -> PlannedDigestion:
@@ -257,7 +273,6 @@ class DigestionPipeline:
 
         def remember(new: Digestion) -> None:
             new._internal["plan"] = plan.to_internal()
-            new._internal["parts_done"] = 0
             if spec is not None:
                 request = spec.model_dump(exclude=set(ExportSpec.RESULT_FIELDS), mode="json")
                 new.context = {**(new.context or {}), EXPORT: request}
@@ -357,31 +372,37 @@ class DigestionPipeline:
 
     # -- Write part ------------------------------------------------------------------------------
     def write_part(self, task: DigestionPartTask) -> DigestionPartOutcome:
+        """Write one part's blob (and export fragment). Its reads and writes are few and none contends
+        with the other parts': the digestion is read twice (the attempt, then whether it still runs
+        once the objects are written), the part is moved twice (its note rides on the second move),
+        and the progress is an atomic counter."""
         digestion = self._current(task.digestion_id, task.attempt)
-        done = self.parts.state_of(task.part_id)
-        if done.state == S.completed:
+        try:
+            part = self.parts.transition(task.part_id, S.processing, expected_from={S.queued, S.processing})
+        except InvalidTransition:
+            done = self.parts.state_of(task.part_id)
+            if done.state != S.completed:
+                raise
             # A retry after a lost response: the blob is written, nothing more to do.
             return DigestionPartOutcome(
                 part_id=done.id, record_count=int((done.context or {}).get("record_count", 0))
             )
-        part = self.parts.transition(task.part_id, S.processing, expected_from={S.queued, S.processing})
         plan = self.plan_of(digestion)
         index = self.parts.index_of(part.id) or PartIndex.from_entries([])
-        space = self.spaces.for_log(digestion.log_id)
+        space = self.spaces.of_log(digestion.log_id)
         try:
             data = self._bytes(index)
             fragment = None
             if plan.export is not None:
                 export = export_format(str(plan.export["format"]))
                 run = self._run(index, data, plan, part._internal.get("sequence_base"))
-                fragment = export.fragment(self._channels(plan), run)
+                fragment = export.fragment(self._channels(plan, digestion.id), run)
         except OpenLQSError as error:
             payload = {"part_id": str(part.id), "sequence": part.sequence}
             self.parts.transition(
                 part.id, S.failed, error_name=error.name(), error_message=error.detail, error_payload=payload
             )
             raise
-        self._running(digestion.id, task.attempt)
         keys = [space.full_key(blob_key(digestion.id, part.id))]
         space.blobs.put(keys[0], data, BLOB_CONTENT_TYPE)
         if fragment is not None:
@@ -400,9 +421,8 @@ class DigestionPipeline:
             if fragment is not None:
                 new._internal["export"] = {"size": len(fragment.body), "chunks": fragment.chunks}
 
-        self.resources.update(DIGESTION_PART, part.id, note)
-        self.parts.transition(part.id, S.completed, progress=1.0)
-        self._advance(digestion.id)
+        self.parts.transition(part.id, S.completed, progress=1.0, amend=note)
+        self._advance(digestion.id, task.attempt, plan)
         return DigestionPartOutcome(part_id=part.id, record_count=len(index))
 
     # -- Finalize digestion ----------------------------------------------------------------------

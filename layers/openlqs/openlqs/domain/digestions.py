@@ -26,6 +26,9 @@ from openlqs.domain.ingestions import (
     NIL_ID,
     PART_LIFE_CYCLE,
     ProcessService,
+    attempt_counters,
+    attempt_of,
+    completed_parts_counter,
     enter_state,
 )
 from openlqs.domain.ports import Counter, DigestionIndexStore, ResourceRepository, WriteConditions
@@ -97,6 +100,15 @@ def check_export_fits(spec: ExportSpec, topics: Mapping[UUID, Topic]) -> None:
 
 def _parent(digestion_id: UUID) -> Counter:
     return Counter(str(digestion_id), DIGESTION_PART.name)
+
+
+#: The counter kind of a digestion attempt's completed parts.
+COMPLETED_DIGESTION_PARTS = "completed_digestion_part"
+
+
+def completed_digestion_parts(digestion_id: UUID, attempt: int) -> Counter:
+    """How many parts of one attempt of a digestion completed (the numerator of its progress)."""
+    return completed_parts_counter(digestion_id, attempt, COMPLETED_DIGESTION_PARTS)
 
 
 class DigestionService(ProcessService[Digestion]):
@@ -248,7 +260,11 @@ class DigestionService(ProcessService[Digestion]):
         self.repository.delete(
             DIGESTION,
             digestion,
-            WriteConditions(decrement=(self._counter(digestion.log_id),), require_empty=(parts, topics)),
+            WriteConditions(
+                decrement=(self._counter(digestion.log_id),),
+                require_empty=(parts, topics),
+                discard=attempt_counters(digestion_id, attempt_of(digestion), COMPLETED_DIGESTION_PARTS),
+            ),
         )
 
 

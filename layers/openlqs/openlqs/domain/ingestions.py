@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -149,16 +149,23 @@ def _parts_counter(ingestion_id: UUID) -> Counter:
     return Counter(str(ingestion_id), INGESTION_PART.name)
 
 
-#: The counter of an attempt's completed parts: ``count#{ingestion}#{attempt}#completed_ingestion_part``.
+#: The counter of an attempt's completed parts: ``count#{ingestion}#{attempt}#completed_ingestion_part``
+#: (``completed_digestion_part`` for a digestion's).
 COMPLETED_PARTS = "completed_ingestion_part"
-#: The attempts whose completed-parts counters a deleted ingestion takes with it (the latest ones: one
+#: The attempts whose completed-parts counters a deleted process takes with it (the latest ones: one
 #: transaction holds at most 100 writes).
 DISCARDED_ATTEMPT_COUNTERS = 90
 
 
-def completed_parts_counter(ingestion_id: UUID, attempt: int) -> Counter:
-    """How many parts of one attempt completed (the numerator of its progress)."""
-    return Counter(f"{ingestion_id}#{attempt}", COMPLETED_PARTS)
+def completed_parts_counter(process_id: UUID, attempt: int, parts: str = COMPLETED_PARTS) -> Counter:
+    """How many parts of one attempt of a process completed (the numerator of its progress)."""
+    return Counter(f"{process_id}#{attempt}", parts)
+
+
+def attempt_counters(process_id: UUID, last_attempt: int, parts: str = COMPLETED_PARTS) -> list[Counter]:
+    """The completed-parts counters a deleted process takes with it: its latest attempts'."""
+    first = max(1, last_attempt - DISCARDED_ATTEMPT_COUNTERS + 1)
+    return [completed_parts_counter(process_id, attempt, parts) for attempt in range(first, last_attempt + 1)]
 
 
 class ProcessService(ResourceService[P]):
@@ -262,13 +269,15 @@ class ProcessService(ResourceService[P]):
         error_name: str | None = None,
         error_message: str | None = None,
         error_payload: dict | None = None,
+        amend: Callable[[P], None] | None = None,
     ) -> P:
         """Move a process along its ``life_cycle`` (the pipeline's entry point; locks do not apply).
 
         ``expected_from`` names the states the caller believes the process is in; any other state is
         ``InvalidTransition``, so a stale or duplicate worker cannot move a process it no longer owns.
         Moving to the current state only updates ``progress`` and the error fields that are given. The
-        write is conditional on the process's version and re-read after a concurrent write.
+        write is conditional on the process's version and re-read after a concurrent write. ``amend``
+        changes the new version further in the same write (what a worker notes as it finishes).
         """
         to_state = ProcessState(to_state)
         if progress is not None and not 0.0 <= progress <= 1.0:
@@ -295,6 +304,8 @@ class ProcessService(ResourceService[P]):
             if to_state != current:
                 self._check_entering(new, to_state)
                 enter_state(new, current, to_state, now)
+            if amend is not None:
+                amend(new)
             return new
 
         return self.repository.update(self.kind, process_id, change)
@@ -491,11 +502,7 @@ class IngestionService(ProcessService[Ingestion]):
         self.repository.delete_many(
             INGESTION_PART, self.repository.list_resources(INGESTION_PART, ingestion_id), parts
         )
-        last = attempt_of(ingestion)
-        completed = [
-            completed_parts_counter(ingestion_id, attempt)
-            for attempt in range(max(1, last - DISCARDED_ATTEMPT_COUNTERS + 1), last + 1)
-        ]
+        completed = attempt_counters(ingestion_id, attempt_of(ingestion))
         self.repository.delete(
             INGESTION,
             ingestion,

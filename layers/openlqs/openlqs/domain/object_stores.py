@@ -87,7 +87,12 @@ class ObjectSpaces:
         self.datastore_id = datastore_id
 
     def for_log(self, log_id: UUID) -> ObjectSpace:
+        """The log's folder of the managed bucket; NotFound when there is no such log."""
         self.resources.get(LOG, log_id)
+        return self.of_log(log_id)
+
+    def of_log(self, log_id: UUID) -> ObjectSpace:
+        """The folder of a log the caller knows exists (it read a resource of it), without reading it."""
         return ObjectSpace(
             scope=log_scope(log_id),
             prefix=log_prefix(self.datastore_id, log_id),

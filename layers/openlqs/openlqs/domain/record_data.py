@@ -100,7 +100,7 @@ class RecordLocations:
         space = (
             self.spaces.for_store(ingestion.object_store_id)
             if ingestion.object_store_id is not None
-            else self.spaces.for_log(ingestion.log_id)
+            else self.spaces.of_log(ingestion.log_id)  # the ingestion's log: it was just read
         )
         where = ObjectLocation(space.scope, space.full_key(key))
         self.blobs.setdefault(where, space)
