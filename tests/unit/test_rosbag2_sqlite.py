@@ -7,11 +7,13 @@ chunking, memory, and every bad input. The MCAP is always read back with the ``m
 from __future__ import annotations
 
 import io
+import random
 import shutil
 import sqlite3
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 import zstandard
@@ -20,6 +22,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from openlqs.errors import BadLogFile
 from openlqs.formats.rosbag2 import convert_db3_to_mcap, decompress_zstd_stream, parse_metadata, storage_files
+from openlqs.formats.rosbag2.convert import CHUNK_SIZE
 from openlqs.formats.rosbag2.definitions import ROS2_STORES
 from openlqs.formats.rosbag2.sqlite import Db3Reader
 from tests.support.rosbag2 import (
@@ -570,6 +573,65 @@ class _NullSink:
         pass
 
 
+def _mixed_rows(count: int, seed: int) -> list[tuple[int, int, bytes]]:
+    """Rows of three topics, out of order, many sharing a timestamp, of 0 to 3,000 bytes (a few of
+    them with NUL bytes and with every byte value)."""
+    rng = random.Random(seed)
+    return [
+        (
+            rng.randrange(1, 4),
+            START + rng.randrange(count // 3),
+            rng.randbytes(rng.choice((0, 1, 40, 900, 3000))),
+        )
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize(("rows", "size"), [(7, 2**30), (500, 5_000), (8192, 2 * 2**20)])
+def test_db3_reader_batches_hold_the_rows_messages_gives_in_order(
+    tmp_path: Path, rows: int, size: int
+) -> None:
+    db3 = tmp_path / "mixed.db3"
+    write_db3(db3, 3, [Db3Topic(f"/t{i}", "pkg/msg/T") for i in range(3)], _mixed_rows(3_000, 5))
+
+    with Db3Reader(db3) as reader:
+        expected = [(t, ts, bytes(d)) for t, ts, d in reader.messages()]
+        batches = list(reader.message_batches(rows, size))
+        assert reader.batches_walk_the_index()
+
+    got = []
+    for batch in batches:
+        assert not batch.irregular and 1 <= len(batch) <= rows
+        assert len(batch.data) - int(batch.lengths[-1]) < size  # the size, and at most one message more
+        ends = np.cumsum(batch.lengths)
+        for topic_id, timestamp, end, length in zip(
+            batch.topic_ids.tolist(),
+            batch.timestamps.tolist(),
+            ends.tolist(),
+            batch.lengths.tolist(),
+            strict=True,
+        ):
+            got.append((topic_id, timestamp, batch.data[end - length : end]))
+    assert got == expected
+
+
+@pytest.mark.parametrize("chunk_size", [CHUNK_SIZE, 20_000])
+def test_convert_in_batches_writes_the_bytes_row_by_row_writes(
+    tmp_path: Path, fixture_logs: Path, monkeypatch: pytest.MonkeyPatch, chunk_size: int
+) -> None:
+    db3 = tmp_path / "mixed.db3"
+    write_db3(db3, 3, [Db3Topic(f"/t{i}", "pkg/msg/T") for i in range(3)], _mixed_rows(3_000, 9))
+    real = fixture_logs / "rosbag2-cdr-test-sqlite3" / "cdr_test_0.db3"
+
+    batched = [_convert(path, chunk_size=chunk_size) for path in (db3, real)]
+    monkeypatch.setattr(Db3Reader, "batches_walk_the_index", lambda self: False)
+    by_row = [_convert(path, chunk_size=chunk_size) for path in (db3, real)]
+
+    assert [mcap for mcap, _ in batched] == [mcap for mcap, _ in by_row]
+    assert [summary for _, summary in batched] == [summary for _, summary in by_row]
+    assert len(_as_messages(batched[0][0])) == 3_000
+
+
 def test_convert_memory_stays_bounded_whatever_the_recording_size(tmp_path: Path) -> None:
     db3 = tmp_path / "big.db3"
     block = bytes(range(256)) * 4
@@ -637,9 +699,13 @@ def test_convert_refuses_tables_without_rosbag2s_columns(tmp_path: Path) -> None
         _convert(path)
 
 
-def test_convert_refuses_a_message_on_a_topic_id_the_topics_table_lacks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_index", [False, True], ids=["row by row", "in batches"])
+def test_convert_refuses_a_message_on_a_topic_id_the_topics_table_lacks(
+    tmp_path: Path, with_index: bool
+) -> None:
     db3 = tmp_path / "orphan.db3"
-    write_db3(db3, 3, [Db3Topic("/a", "pkg/msg/A")], [(1, START, b"ok"), (7, START + 5, b"orphan")])
+    rows = [(1, START - 20_000 + i, b"ok") for i in range(20_000)] + [(7, START + 5, b"orphan")]
+    write_db3(db3, 3, [Db3Topic("/a", "pkg/msg/A")], rows, with_index=with_index)
 
     with pytest.raises(BadLogFile, match=f"message at {START + 5} ns names topic id 7"):
         _convert(db3)
@@ -662,8 +728,9 @@ def test_convert_refuses_a_message_that_does_not_decompress_naming_topic_and_tim
         ((1, "soon", b"x"), "not an integer"),
     ],
 )
+@pytest.mark.parametrize("with_index", [False, True], ids=["row by row", "in batches"])
 def test_convert_refuses_malformed_message_rows(
-    tmp_path: Path, row: tuple[object, object, object], message: str
+    tmp_path: Path, row: tuple[object, object, object], message: str, with_index: bool
 ) -> None:
     db3 = tmp_path / "rows.db3"
     with sqlite3.connect(db3) as connection:
@@ -673,7 +740,11 @@ def test_convert_refuses_malformed_message_rows(
         connection.execute(
             "CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER, timestamp INTEGER, data BLOB)"
         )
+        if with_index:
+            connection.execute("CREATE INDEX timestamp_idx ON messages (timestamp ASC)")
         connection.execute("INSERT INTO topics VALUES (1, '/a', 'pkg/msg/A', 'cdr')")
+        good = [(1, START + i, b"fine") for i in range(20_000)]  # batches before and after the bad row
+        connection.executemany("INSERT INTO messages (topic_id, timestamp, data) VALUES (?, ?, ?)", good)
         connection.execute("INSERT INTO messages (topic_id, timestamp, data) VALUES (?, ?, ?)", row)
     connection.close()
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from openlqs.errors import BadLogFile
@@ -197,15 +198,18 @@ def convert_db3_to_mcap(
             if compression_mode == "message"
             else None
         )
+        # Batches where each message is copied as it is, along rosbag2's timestamp index; rows where
+        # messages are decompressed one by one, or there is no index to walk.
+        rows: Iterable[tuple[Any, Any, Any]]
+        if decompress is None and reader.batches_walk_the_index():
+            rows, total = _write_batches(reader, writer, channels)
+        else:
+            rows, total = reader.messages(), 0
         add_message = writer.add_message
-        total = 0
-        for topic_id, timestamp, data in reader.messages():
+        for topic_id, timestamp, data in rows:
             target = channels.get(topic_id)
             if target is None:
-                raise BadLogFile(
-                    f"{db3_path.name}: the message at {timestamp} ns names topic id {topic_id}, "
-                    f"which its topics table does not have."
-                )
+                raise _unknown_topic(db3_path, topic_id, timestamp)
             # Runs once per message: a well-formed, uncompressed row skips the checking call.
             if (
                 type(timestamp) is not int
@@ -228,6 +232,42 @@ def convert_db3_to_mcap(
             message_count=total,
             output_bytes=sink.written,
         )
+
+
+def _write_batches(
+    reader: Db3Reader, writer: FastMcapWriter, channels: dict[int, _Channel]
+) -> tuple[Iterable[tuple[Any, Any, Any]], int]:
+    """Write the messages batch by batch (``Db3Reader.message_batches``, ``FastMcapWriter.add_messages``):
+    no Python per message. Returns the rows still to write one by one (those from a batch holding a row
+    that is not rosbag2's on, whose check names it) and how many messages were written."""
+    known = np.array(sorted(channels), dtype=np.int64)
+    channel_of = np.array([channels[topic_id].channel_id for topic_id in known.tolist()], dtype=np.int64)
+    total = 0
+    for batch in reader.message_batches():
+        if batch.irregular:
+            return reader.messages_after(batch.after), total
+        at = np.minimum(np.searchsorted(known, batch.topic_ids), max(len(known) - 1, 0))
+        found = known[at] == batch.topic_ids if len(known) else np.zeros(len(batch), dtype=bool)
+        if not found.all():
+            first = int(np.flatnonzero(~found)[0])
+            raise _unknown_topic(reader.path, int(batch.topic_ids[first]), int(batch.timestamps[first]))
+        writer.add_messages(channel_of[at], batch.timestamps, batch.lengths, batch.data)
+        for topic_id in np.unique(batch.topic_ids).tolist():
+            times = batch.timestamps[batch.topic_ids == topic_id]
+            target = channels[topic_id]
+            target.count += len(times)
+            if target.first is None:
+                target.first = int(times[0])
+            target.last = int(times[-1])
+        total += len(batch)
+    return (), total
+
+
+def _unknown_topic(path: Path, topic_id: object, timestamp: object) -> BadLogFile:
+    return BadLogFile(
+        f"{path.name}: the message at {timestamp} ns names topic id {topic_id}, "
+        f"which its topics table does not have."
+    )
 
 
 def _message_bytes(

@@ -4,6 +4,8 @@ The ``mcap`` package's writer spends ~10 µs of Python on each message (a record
 write per field, index bookkeeping); a ``.db3`` of millions of small messages spent most of its
 conversion there. This writer packs each message record with one ``struct`` call into the open chunk's
 buffer and keeps the chunk's message index as flat integer arrays, so a message costs ~1 µs.
+``add_messages`` writes a run of messages, given as arrays and their bytes one after the other, with
+numpy: the same bytes as ``add_message`` one by one, without Python per message.
 
 What it writes (MCAP specification, major version 0), as the ``mcap`` package's writer does with
 chunking, every index and summary offsets on:
@@ -26,6 +28,8 @@ from array import array
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import numpy as np
+import numpy.typing as npt
 import zstandard
 
 MAGIC = b"\x89MCAP0\r\n"
@@ -38,6 +42,18 @@ _MESSAGE_HEAD = struct.Struct("<BQHIQQ")
 _MESSAGE_FIXED = 2 + 4 + 8 + 8
 _U8, _U16, _U32, _U64 = struct.Struct("<B"), struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 _RECORD_HEAD = struct.Struct("<BQ")
+#: ``_MESSAGE_HEAD`` as a packed numpy record, for runs of messages.
+_MESSAGE_RECORD = np.dtype(
+    [
+        ("opcode", "u1"),
+        ("length", "<u8"),
+        ("channel", "<u2"),
+        ("sequence", "<u4"),
+        ("log_time", "<u8"),
+        ("publish_time", "<u8"),
+    ]
+)
+assert _MESSAGE_RECORD.itemsize == _MESSAGE_HEAD.size
 _LITTLE = sys.byteorder == "little"
 
 
@@ -143,6 +159,82 @@ class FastMcapWriter:
         self.channel_counts[channel_id] += 1
         if len(records) >= self.chunk_size:
             self._close_chunk()
+
+    def add_messages(
+        self,
+        channel_ids: npt.NDArray[np.integer],
+        log_times: npt.NDArray[np.integer],
+        lengths: npt.NDArray[np.integer],
+        data: bytes,
+    ) -> None:
+        """Add messages as ``add_message`` would one by one (sequence 0, publish time = log time): the
+        i-th has channel ``channel_ids[i]``, time ``log_times[i]`` and the next ``lengths[i]`` bytes of
+        ``data``. Chunks close where they would."""
+        data_lengths: npt.NDArray[np.int64] = np.asarray(lengths, dtype=np.int64)
+        sizes: npt.NDArray[np.int64] = data_lengths + _MESSAGE_HEAD.size
+        ends = np.cumsum(sizes)  # the run's record bytes after each message
+        data_ends = np.cumsum(data_lengths)
+        at = 0
+        while at < len(sizes):
+            before = int(ends[at - 1]) if at else 0
+            # The open chunk closes after the first message that brings it to chunk_size.
+            room = self.chunk_size - len(self.chunk.records)
+            stop = min(len(sizes), int(np.searchsorted(ends, before + room, side="left")) + 1)
+            first = int(data_ends[at - 1]) if at else 0
+            self._append_run(
+                np.asarray(channel_ids[at:stop], dtype=np.int64),
+                np.asarray(log_times[at:stop], dtype=np.int64),
+                sizes[at:stop],
+                memoryview(data)[first : int(data_ends[stop - 1])],
+            )
+            if len(self.chunk.records) >= self.chunk_size:
+                self._close_chunk()
+            at = stop
+
+    def _append_run(
+        self,
+        channel_ids: npt.NDArray[np.int64],
+        log_times: npt.NDArray[np.int64],
+        sizes: npt.NDArray[np.int64],
+        data: memoryview,
+    ) -> None:
+        """Messages that all go into the open chunk: their records, index entries and counts."""
+        chunk = self.chunk
+        count = len(sizes)
+        if not chunk.records:
+            chunk.start, chunk.end = int(log_times.min()), int(log_times.max())
+        else:
+            chunk.start, chunk.end = (
+                min(chunk.start, int(log_times.min())),
+                max(chunk.end, int(log_times.max())),
+            )
+        starts = np.cumsum(sizes) - sizes  # each record's offset in the run
+        heads = np.zeros(count, dtype=_MESSAGE_RECORD)
+        heads["opcode"] = _MESSAGE
+        heads["length"] = sizes - _RECORD_HEAD.size
+        heads["channel"] = channel_ids
+        heads["log_time"] = log_times
+        heads["publish_time"] = log_times
+        size = int(starts[-1] + sizes[-1])
+        run = np.empty(size, dtype=np.uint8)
+        # Each record's head, then its bytes: heads scattered to their offsets, the bytes in between in
+        # order. Two bytes of scratch a record byte and 124 a message; runs are at most a chunk.
+        kind = np.dtype(np.int32 if size < 2**31 else np.int64)
+        head_at = (starts.astype(kind)[:, None] + np.arange(_MESSAGE_HEAD.size).astype(kind)).ravel()
+        run[head_at] = heads.view(np.uint8).ravel()
+        between = np.ones(size, dtype=bool)
+        between[head_at] = False
+        run[between] = np.frombuffer(data, dtype=np.uint8)
+        offsets = starts + len(chunk.records)
+        for channel_id in np.unique(channel_ids).tolist():
+            mine = channel_ids == channel_id
+            index = chunk.indexes.get(channel_id)
+            if index is None:
+                index = chunk.indexes[channel_id] = array("Q")
+            pairs = np.column_stack((log_times[mine], offsets[mine])).astype(np.uint64)
+            index.frombytes(pairs.tobytes())
+            self.channel_counts[channel_id] += int(np.count_nonzero(mine))
+        chunk.records += run.tobytes()
 
     def _close_chunk(self) -> None:
         chunk = self.chunk
