@@ -56,6 +56,19 @@ BASE_ENVIRONMENT = {
 }
 
 
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's fake credentials and region, and no endpoint or profile of the machine's own."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="module")
 def aws_module(template: dict[str, Any]) -> Iterator[dict[str, str]]:
     """moto with the template's tables and bucket, built once for a test module."""

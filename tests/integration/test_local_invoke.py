@@ -43,18 +43,6 @@ def double(tmp_path: Path) -> InProcessFunction:
 
 
 @pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
 def hook(aws_credentials: None, double: InProcessFunction) -> Iterator[LambdaInvokeHook]:
     # mock_aws gives boto3 a fresh default session: the hook goes on that one, as it does locally.
     with mock_aws(), LambdaInvokeHook({double.function_name: double}, err=io.StringIO()) as installed:

@@ -22,13 +22,7 @@ BODY = bytes(range(256)) * 40  # 10,240 bytes
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+def s3(aws_credentials: None) -> Iterator[Any]:
     install_ranged_reads()
     with mock_aws():
         client = boto3.client("s3")

@@ -26,13 +26,7 @@ TABLE = "things"
 
 
 @pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+def dynamodb(aws_credentials: None) -> Iterator[Any]:
     install_transactions()
     with mock_aws():
         client = boto3.client("dynamodb")
