@@ -287,11 +287,13 @@ class HookDelivery:
         responses = self.transport.post_all([item.request for item in pending])
         for item, response in zip(pending, responses, strict=True):
             give_up = item.attempt >= self.max_attempts
+            # The hook says how the attempt went before the message moves on: a job in the
+            # dead-letter queue has its hook already saying "failed".
+            self._record(item, response, give_up=give_up)
             if response.ok:
                 report.delivered += 1
             else:
                 self._retry(item.record, item.attempt, report, give_up=give_up)
-            self._record(item, response, give_up=give_up)
         return report
 
     def _request(self, hook: Hook, job: HookDeliveryJob, attempt: int) -> HookRequest:
