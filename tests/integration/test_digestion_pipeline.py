@@ -13,7 +13,10 @@ from mcap.reader import make_reader
 from rosbags.rosbag1 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from openlqs.digestion import pipeline as digestion_pipeline
 from openlqs.domain.digestions import completed_digestion_parts
+from openlqs.domain.ports import Counter
+from openlqs.domain.resources import DIGESTION_PART
 from openlqs.services import get_services
 from openlqs.settings import get_settings
 from tests.support import digestion
@@ -317,6 +320,7 @@ def test_parts_raise_progress_through_their_attempts_counter_which_a_deleted_dig
     api: ApiClient, aws: dict[str, str], fixture_bags: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DIGESTION_PART_MAX_RECORDS", "500")
+    monkeypatch.setattr(digestion_pipeline, "PLANNED_BATCH", 2)  # full batches of planned parts, and a rest
     get_settings.cache_clear()
     get_services.cache_clear()
     log = _log_with_bag(api, aws, fixture_bags / "example-lz4.bag", "Progress")
@@ -339,7 +343,13 @@ def test_parts_raise_progress_through_their_attempts_counter_which_a_deleted_dig
         progress.append(api.get(f"/digestions/{created['id']}").data["progress"])
     digestion.finalize(payload)
 
-    assert len(planned) >= 3
+    assert len(planned) >= 3 and len(planned) % 2 == 1
+    listed = api.get(
+        f"/digestions/{created['id']}/parts", params={"limit": 100, "order": "created_at"}
+    ).json()["data"]
+    assert [part["sequence"] for part in listed] == list(range(len(planned)))
+    assert resources.count(Counter(created["id"], DIGESTION_PART.name)) == len(planned)
+    assert all(api.get(f"/digestionParts/{part['id']}").data["index"] for part in listed)
     assert progress == pytest.approx([(n + 1) / len(planned) for n in range(len(planned))])
     assert resources.count(counter) == len(planned)
     assert api.delete(f"/digestions/{created['id']}").status == 204

@@ -198,6 +198,7 @@ EXPECTED_PERMISSIONS: dict[str, dict[str, set[str]]] = {
         RESOURCES: {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
+            "dynamodb:BatchWriteItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "dynamodb:ConditionCheckItem",
@@ -867,6 +868,12 @@ _INGESTION_ID = uuid4()
             "dynamodb:PutItem",
             [keys.entity_pk("digestion_part", uuid4())],
             [keys.entity_pk(kind, uuid4()) for kind in ("digestion", "log", "topic")],
+        ),
+        (
+            "PlanDigestionFunction",
+            "dynamodb:BatchWriteItem",
+            [keys.entity_pk("digestion_part", uuid4()), keys.digestion_index_pk(uuid4())],
+            [keys.entity_pk(kind, uuid4()) for kind in ("digestion", "ingestion_part", "topic")],
         ),
         (
             "PlanIngestionFunction",

@@ -33,7 +33,12 @@ from openlqs.digestion.payloads import (
 )
 from openlqs.digestion.selection import RecordSelector
 from openlqs.domain.common import Environment
-from openlqs.domain.digestions import DigestionPartService, DigestionService, completed_digestion_parts
+from openlqs.domain.digestions import (
+    DigestionPartService,
+    DigestionService,
+    PlannedPart,
+    completed_digestion_parts,
+)
 from openlqs.domain.ingestions import attempt_of
 from openlqs.domain.object_stores import ObjectSpaces
 from openlqs.domain.objects import ObjectSpace
@@ -65,6 +70,8 @@ PART_MAX_RECORDS = 10_000
 PART_MAX_BYTES = 64 * 1024 * 1024
 #: Largest encoded index a part keeps (a DynamoDB item holds 400 KB).
 PART_MAX_INDEX_BYTES = 300 * 1024
+#: Planned parts written at once: one BatchWriteItem of indexes and one of parts (25 items each).
+PLANNED_BATCH = 25
 BLOB_CONTENT_TYPE = "application/octet-stream"
 #: Bytes of other records a part's ranged read reads through rather than making another request (an S3
 #: GET costs about as much as reading a MiB).
@@ -344,8 +351,10 @@ class DigestionPipeline:
         return [list(record) for record in records]
 
     def _parts(self, digestion: Digestion, index: PartIndex, plan: DigestionPlan) -> list[tuple[int, UUID]]:
-        """One ``queued`` part per range of the selection, created in sequence order."""
+        """One ``queued`` part per range of the selection, created in sequence order, in batches of
+        ``PLANNED_BATCH`` (their indexes are held until written)."""
         created: list[tuple[int, UUID]] = []
+        pending: list[PlannedPart] = []
         counts: dict[str, int] = {}
         channel_of = plan.channel_of()
         previous: datetime | None = None
@@ -363,11 +372,15 @@ class DigestionPipeline:
             previous = self.parts.next_created_at(previous)
             # Where each channel's sequence numbers start in this part (MCAP message sequences).
             internal = {"sequence_base": dict(counts)}
-            part = self.parts.create_planned(digestion, sequence, part_index, context, previous, internal)
+            pending.append(PlannedPart(sequence, part_index, context, previous, internal))
             channels = np.array([channel_of[t] for t in part_index.topics])[part_index.topic_ix]
             for channel_id, count in zip(*np.unique(channels, return_counts=True), strict=True):
                 counts[str(channel_id)] = counts.get(str(channel_id), 0) + int(count)
-            created.append((sequence, part.id))
+            if len(pending) == PLANNED_BATCH:
+                created += [(p.sequence, p.id) for p in self.parts.create_planned(digestion, pending)]
+                pending = []
+        if pending:
+            created += [(p.sequence, p.id) for p in self.parts.create_planned(digestion, pending)]
         return created
 
     # -- Write part ------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ so that lists read no index; a fetch returns it.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -100,6 +101,17 @@ def check_export_fits(spec: ExportSpec, topics: Mapping[UUID, Topic]) -> None:
 
 def _parent(digestion_id: UUID) -> Counter:
     return Counter(str(digestion_id), DIGESTION_PART.name)
+
+
+@dataclass(frozen=True)
+class PlannedPart:
+    """A part the digestion pipeline planned: its place, its records and what it notes."""
+
+    sequence: int
+    index: PartIndex
+    context: dict[str, Any]
+    created_at: datetime
+    internal: dict[str, Any] = field(default_factory=dict)
 
 
 #: The counter kind of a digestion attempt's completed parts.
@@ -460,17 +472,26 @@ class DigestionPartService(ProcessService[DigestionPart]):
         return part.model_copy(update={"index": request.index})
 
     def create_planned(
-        self,
-        digestion: Digestion,
-        sequence: int,
-        index: PartIndex,
-        context: dict[str, Any],
-        created_at: datetime,
-        internal: dict[str, Any] | None = None,
-    ) -> DigestionPart:
-        """A part the pipeline planned: ``queued`` (readers refuse ``ready`` parts), created at
-        ``created_at`` so that parts listed by ``created_at`` come in sequence order, with the
-        server-only ``internal`` attributes its writing needs."""
+        self, digestion: Digestion, planned: Sequence[PlannedPart]
+    ) -> builtins.list[DigestionPart]:
+        """Parts the pipeline planned, written in batches (their indexes, then the parts; the parts
+        counter raised batch by batch; the digestion, which the caller holds, not checked again).
+
+        Each is ``queued`` (readers refuse ``ready`` parts), created at its ``created_at`` so that
+        parts listed by ``created_at`` come in sequence order, with the server-only ``internal``
+        attributes its writing needs."""
+        parts = [self._planned(digestion, entry) for entry in planned]
+        self.indexes.put_many(
+            [
+                (part.id, digestion.id, entry.index.encode())
+                for part, entry in zip(parts, planned, strict=True)
+            ]
+        )
+        self.repository.create_many(DIGESTION_PART, parts, _parent(digestion.id))
+        return parts
+
+    def _planned(self, digestion: Digestion, planned: PlannedPart) -> DigestionPart:
+        sequence, context, created_at = planned.sequence, planned.context, planned.created_at
         part = self._new(
             Context(),
             {
@@ -483,10 +504,10 @@ class DigestionPartService(ProcessService[DigestionPart]):
             },
         )
         part.created_at = created_at
-        part._internal.update(internal or {})
+        part._internal.update(planned.internal)
         self._apply_workflow(part, parent=digestion)  # the digestion's: no read
         enter_state(part, None, S.queued, created_at)
-        return self._store(part, index)
+        return part
 
     def next_created_at(self, previous: datetime | None) -> datetime:
         """Now, or just after ``previous`` when the clock has not moved past it."""
