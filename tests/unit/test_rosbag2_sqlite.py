@@ -615,6 +615,28 @@ def test_db3_reader_batches_hold_the_rows_messages_gives_in_order(
     assert got == expected
 
 
+def test_db3_reader_batches_only_where_id_is_the_rowid_and_timestamp_indexed(tmp_path: Path) -> None:
+    db3 = tmp_path / "keys.db3"
+    write_db3(db3, 3, [Db3Topic("/a", "pkg/msg/A")], [(1, START, b"x")])
+    odd = tmp_path / "odd.db3"
+    with sqlite3.connect(odd) as connection:
+        connection.execute(
+            "CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT, type TEXT, serialization_format TEXT)"
+        )
+        connection.execute("CREATE TABLE messages(id INT, topic_id INTEGER, timestamp INTEGER, data BLOB)")
+        connection.execute("CREATE INDEX timestamp_idx ON messages (timestamp ASC)")
+    connection.close()
+    unindexed = tmp_path / "unindexed.db3"
+    write_db3(unindexed, 3, [Db3Topic("/a", "pkg/msg/A")], [(1, START, b"x")], with_index=False)
+
+    walks = []
+    for path in (db3, odd, unindexed):
+        with Db3Reader(path) as reader:
+            walks.append(reader.batches_walk_the_index())
+
+    assert walks == [True, False, False]
+
+
 @pytest.mark.parametrize("chunk_size", [CHUNK_SIZE, 20_000])
 def test_convert_in_batches_writes_the_bytes_row_by_row_writes(
     tmp_path: Path, fixture_logs: Path, monkeypatch: pytest.MonkeyPatch, chunk_size: int
@@ -726,6 +748,7 @@ def test_convert_refuses_a_message_that_does_not_decompress_naming_topic_and_tim
         ((1, -5, b"x"), "negative timestamp"),
         ((1, START, "text, not a blob"), "not a blob"),
         ((1, "soon", b"x"), "not an integer"),
+        ((1, None, b"x"), "not an integer"),  # no key reaches it: read row by row from the first
     ],
 )
 @pytest.mark.parametrize("with_index", [False, True], ids=["row by row", "in batches"])

@@ -152,8 +152,12 @@ class Db3Reader:
                 cursor.close()
 
     def batches_walk_the_index(self) -> bool:
-        """Whether ``message_batches`` can walk an index in (timestamp, id) order (rosbag2 writes
-        ``timestamp_idx``); without one, each batch would sort the whole table."""
+        """Whether ``message_batches`` can walk an index in (timestamp, id) order: rosbag2 writes
+        ``timestamp_idx``, and its ``id`` is the table's rowid (never null, so every row has a key).
+        Without the index each batch would sort the whole table."""
+        keys = [row for row in self._query("PRAGMA table_info(messages)") if row[5]]
+        if [(row[1], str(row[2]).upper()) for row in keys] != [("id", "INTEGER")]:
+            return False
         query = "EXPLAIN QUERY PLAN " + _BATCH.format(rows=_ROWS)
         plan = " ".join(str(row[-1]) for row in self._query(query, (0, 0, 1)))
         return "USING INDEX" in plan and "TEMP B-TREE" not in plan
@@ -168,6 +172,10 @@ class Db3Reader:
         query = _BATCH.format(rows=_ROWS)
         if not isinstance(longest, int) or longest * rows > size:
             bounds, query = (rows, size), _BATCH.format(rows=_ROWS_IN_BYTES)
+        (untimed,) = self._query("SELECT EXISTS(SELECT 1 FROM messages WHERE timestamp IS NULL)").fetchone()
+        if untimed:  # no key walks to a row without a timestamp: the rows from the first, one by one
+            yield MessageBatch.irregular_after(None)
+            return
         after = (-(2**63), -(2**63))
         while True:
             count, irregular, ids, topics, times, lengths, data = self._query(
@@ -195,8 +203,10 @@ class Db3Reader:
             last = int(batch.timestamps[-1])
             after = (last, int(keys[batch.timestamps == last].max()))
 
-    def messages_after(self, after: tuple[int, int]) -> Iterator[tuple[Any, Any, Any]]:
-        """The rows of ``messages()`` after the (timestamp, id) key ``after``."""
+    def messages_after(self, after: tuple[int, int] | None) -> Iterator[tuple[Any, Any, Any]]:
+        """The rows of ``messages()`` after the (timestamp, id) key ``after`` (None: all of them)."""
+        if after is None:
+            return self.messages()
         return self._rows(
             "SELECT topic_id, timestamp, data FROM messages WHERE (timestamp, id) > (?, ?) "
             "ORDER BY timestamp, id",
@@ -285,18 +295,18 @@ def _text(value: Any) -> str | None:
 @dataclass(frozen=True)
 class MessageBatch:
     """Messages of a ``.db3`` in (timestamp, id) order: their topic ids, timestamps (ns) and lengths,
-    and their bytes one after the other; read after the (timestamp, id) key ``after``. An irregular
-    batch holds a row that is not rosbag2's, and nothing else."""
+    and their bytes one after the other; read after the (timestamp, id) key ``after`` (None: before
+    the first row). An irregular batch holds a row that is not rosbag2's, and nothing else."""
 
     topic_ids: npt.NDArray[np.int64]
     timestamps: npt.NDArray[np.int64]
     lengths: npt.NDArray[np.int64]
     data: bytes
-    after: tuple[int, int]
+    after: tuple[int, int] | None
     irregular: bool = False
 
     @classmethod
-    def irregular_after(cls, after: tuple[int, int]) -> MessageBatch:
+    def irregular_after(cls, after: tuple[int, int] | None) -> MessageBatch:
         empty = np.zeros(0, dtype=np.int64)
         return cls(empty, empty, empty, b"", after, irregular=True)
 
