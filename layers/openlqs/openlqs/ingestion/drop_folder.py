@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 from uuid import UUID, uuid5
 
 from aws_lambda_powertools import Logger
@@ -176,27 +177,8 @@ class DropFolder:
         elif target is None:
             logger.warning("dropped file vanished before it was moved", extra={"key": key})
             return None
-        request = IngestionCreateRequest(
-            log_id=log.id,
-            name=name,
-            object_key=name,
-            state=ProcessState.queued,
-            context={"drop_folder": {"key": key, "etag": etag, "size": size}},
-        )
-        try:
-            self.ingestions.create(request, Context(), ingestion_id=ingestion_id)
-        except DuplicateIngestion as duplicate:
-            # The log holds this file's records already: skipped, as LogQS's sync skips ingested files.
-            logger.warning(
-                "dropped file not ingested: its log already holds its records",
-                extra={"key": key, "log_id": str(log.id), "reason": duplicate.detail},
-            )
-            return None
-        except Conflict:
-            if self._existing(ingestion_id) is None:
-                raise
-        logger.info("dropped file queued", extra={"key": key, "ingestion_id": str(ingestion_id)})
-        return ingestion_id
+        drop = {"key": key, "etag": etag, "size": size}
+        return self._queue(log, name, drop, ingestion_id, what="file")
 
     def _recording_file(self, dropped: DroppedFile, key: str, folder: str) -> None:
         """A storage file of a dropped recording: it waits for its metadata.yaml, unless that was taken
@@ -267,25 +249,35 @@ class DropFolder:
         elif space.blobs.head(space.full_key(name)) is None:
             logger.warning("dropped file vanished before it was moved", extra={"key": key})
             return None
+        drop = {"key": key, "etag": etag, "size": size, "files": listed}
+        return self._queue(log, name, drop, ingestion_id, what="recording")
+
+    def _queue(
+        self, log: Log, name: str, drop: dict[str, Any], ingestion_id: UUID, *, what: str
+    ) -> UUID | None:
+        """Queue the ingestion of the dropped file (or recording) moved to ``name`` in ``log``, with
+        ``drop`` as its ``context.drop_folder``; None when the log already holds its records."""
         request = IngestionCreateRequest(
             log_id=log.id,
             name=name,
             object_key=name,
             state=ProcessState.queued,
-            context={"drop_folder": {"key": key, "etag": etag, "size": size, "files": listed}},
+            context={"drop_folder": drop},
         )
+        key = drop["key"]
         try:
             self.ingestions.create(request, Context(), ingestion_id=ingestion_id)
         except DuplicateIngestion as duplicate:
+            # The log holds these records already: skipped, as LogQS's sync skips ingested files.
             logger.warning(
-                "dropped recording not ingested: its log already holds its records",
+                f"dropped {what} not ingested: its log already holds its records",
                 extra={"key": key, "log_id": str(log.id), "reason": duplicate.detail},
             )
             return None
         except Conflict:
             if self._existing(ingestion_id) is None:
                 raise
-        logger.info("dropped recording queued", extra={"key": key, "ingestion_id": str(ingestion_id)})
+        logger.info(f"dropped {what} queued", extra={"key": key, "ingestion_id": str(ingestion_id)})
         return ingestion_id
 
 

@@ -41,6 +41,7 @@ from openlqs.ingestion.recordings import (
     metadata_channels,
     missing_files_error,
     planned_file,
+    recorded_channel,
 )
 from openlqs.models.ingestions import Ingestion, IngestionPart
 
@@ -213,20 +214,12 @@ class RecordingSteps:
             with Db3Reader(local) as reader:
                 summary = reader.summary()
                 channels = [
-                    Channel(
-                        id=-1 - position,
-                        topic=topic.name,
-                        type_name=topic.type,
-                        type_encoding="cdr" if topic.serialization_format == "cdr" else None,
-                        type_data=None,
-                        context={
-                            "message_encoding": topic.serialization_format,
-                            **(
-                                {"metadata": {"offered_qos_profiles": topic.offered_qos_profiles}}
-                                if topic.offered_qos_profiles
-                                else {}
-                            ),
-                        },
+                    recorded_channel(
+                        position,
+                        topic.name,
+                        topic.type,
+                        topic.serialization_format,
+                        qos=topic.offered_qos_profiles,
                     )
                     for position, topic in enumerate(reader.topics)
                 ]

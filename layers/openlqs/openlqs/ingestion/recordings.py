@@ -131,31 +131,46 @@ def metadata_channels(metadata: Rosbag2Metadata) -> list[Channel]:
     meet no file's channel id): type name, ``cdr`` for CDR topics (the format in ``context`` otherwise),
     the offered QoS profiles in ``context`` as an MCAP channel's metadata holds them. No definition:
     that comes from the files."""
-    channels: list[Channel] = []
-    for position, information in enumerate(metadata.topics_with_message_count):
-        topic = information.topic_metadata
-        context: dict[str, Any] = {"message_encoding": topic.serialization_format}
-        qos = topic.offered_qos_text
-        if qos or topic.type_description_hash:
-            context["metadata"] = {
-                key: value
-                for key, value in (
-                    ("offered_qos_profiles", qos),
-                    ("topic_type_hash", topic.type_description_hash),
-                )
-                if value
-            }
-        channels.append(
-            Channel(
-                id=-1 - position,
-                topic=topic.name,
-                type_name=topic.type,
-                type_encoding="cdr" if topic.serialization_format == "cdr" else None,
-                type_data=None,
-                context=context,
-            )
+    return [
+        recorded_channel(
+            position,
+            information.topic_metadata.name,
+            information.topic_metadata.type,
+            information.topic_metadata.serialization_format,
+            qos=information.topic_metadata.offered_qos_text,
+            type_hash=information.topic_metadata.type_description_hash,
         )
-    return channels
+        for position, information in enumerate(metadata.topics_with_message_count)
+    ]
+
+
+def recorded_channel(
+    position: int,
+    topic: str,
+    type_name: str,
+    serialization_format: str,
+    *,
+    qos: str | None,
+    type_hash: str | None = None,
+) -> Channel:
+    """A topic of a recording as listed before its files are read (ids are positions, negated so that
+    they meet no file's channel id): ``cdr`` for CDR topics (the format in ``context`` otherwise), the
+    offered QoS profiles and type hash in ``context`` as an MCAP channel's metadata holds them, and no
+    definition (that comes from the files)."""
+    context: dict[str, Any] = {"message_encoding": serialization_format}
+    metadata = {
+        key: value for key, value in (("offered_qos_profiles", qos), ("topic_type_hash", type_hash)) if value
+    }
+    if metadata:
+        context["metadata"] = metadata
+    return Channel(
+        id=-1 - position,
+        topic=topic,
+        type_name=type_name,
+        type_encoding="cdr" if serialization_format == "cdr" else None,
+        type_data=None,
+        context=context,
+    )
 
 
 def missing_files_error(missing: list[str]) -> BadLogFile:
