@@ -100,10 +100,20 @@ def ingest(
     stack: Any, http: httpx.Client, base: str, path: Path, name: str, object_key: str = "bench.bag"
 ) -> Ingested:
     """Upload ``path`` as a new log's object, then time its ingestion from the POST to completed."""
+    return ingest_files(stack, http, base, {object_key: path}, name, object_key)
+
+
+def ingest_files(
+    stack: Any, http: httpx.Client, base: str, files: dict[str, Path], name: str, object_key: str
+) -> Ingested:
+    """Upload ``files`` (object key in the log: local path) as a new log's objects, then time the
+    ingestion of ``object_key`` from the POST to completed."""
     group = data(http.post(f"{base}/groups", json={"name": name}))
     log = data(http.post(f"{base}/logs", json={"group_id": group["id"], "name": name}))
-    key = f"lqs/{stack.datastore_id}/logs/{log['id']}/{object_key}"
-    stack.client("s3").upload_file(str(path), stack.bucket_name, key)
+    for key, path in files.items():
+        stack.client("s3").upload_file(
+            str(path), stack.bucket_name, f"lqs/{stack.datastore_id}/logs/{log['id']}/{key}"
+        )
     start = time.perf_counter()
     ingestion = data(
         http.post(

@@ -34,7 +34,7 @@ import yaml
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from bench.common import admin_stack, data, report, string_payloads, wait_for_end
+from bench.common import admin_stack, ingest_files, report, string_payloads
 from openlqs.formats.rosbag2 import convert_db3_to_mcap
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -122,27 +122,9 @@ def ingest_recording(folder: Path, name: str) -> tuple[float, int, int]:
     """A fresh local stack: every file under ``run/``, then the ingestion of run/metadata.yaml timed
     from its POST to completed; seconds, parts, records."""
     with admin_stack() as (stack, http, base):
-        group = data(http.post(f"{base}/groups", json={"name": name}))
-        log = data(http.post(f"{base}/logs", json={"group_id": group["id"], "name": name}))
-        s3 = stack.client("s3")
-        for path in sorted(folder.iterdir()):
-            s3.upload_file(
-                str(path), stack.bucket_name, f"lqs/{stack.datastore_id}/logs/{log['id']}/run/{path.name}"
-            )
-        start = time.perf_counter()
-        ingestion = data(
-            http.post(
-                f"{base}/ingestions",
-                json={"log_id": log["id"], "object_key": "run/metadata.yaml", "state": "queued"},
-            )
-        )
-        final = wait_for_end(http, f"{base}/ingestions/{ingestion['id']}")
-        seconds = time.perf_counter() - start
-        if final["state"] != "completed":
-            raise RuntimeError(f"ingestion failed: {final.get('error_message')}")
-        parts = http.get(f"{base}/ingestions/{ingestion['id']}/parts", params={"limit": 1}).json()["count"]
-        records = data(http.get(f"{base}/logs/{log['id']}"))["record_count"]
-        return seconds, parts, records
+        files = {f"run/{path.name}": path for path in sorted(folder.iterdir())}
+        ingested = ingest_files(stack, http, base, files, name, "run/metadata.yaml")
+        return ingested.seconds, ingested.parts, ingested.records
 
 
 def main() -> None:
