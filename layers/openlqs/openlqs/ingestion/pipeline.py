@@ -464,13 +464,12 @@ class IngestionPipeline:
             for topic_id in {block.topic_id for block in built.blocks}:
                 self.records.delete_segments(topic_id, f"{segment_prefix(ingestion_id)}{part.sequence:05d}-")
             raise
-        self.parts.transition(part_id, ProcessState.completed, progress=1.0)
-
         def note(new: IngestionPart) -> None:
             stats = {str(topic_id): stat.to_json() for topic_id, stat in built.stats.items()}
             new.context = {**(new.context or {}), "topics": stats, "record_count": built.record_count}
 
-        self.resources.update(INGESTION_PART, part_id, note)
+        # The part's counts ride on the write that completes it: a completed part always has them.
+        self.parts.transition(part_id, ProcessState.completed, progress=1.0, amend=note)
         self._count_done(ingestion_id, attempt, plan)
         return PartOutcome(part_id=part_id, record_count=built.record_count)
 
