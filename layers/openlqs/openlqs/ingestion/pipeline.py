@@ -464,6 +464,7 @@ class IngestionPipeline:
             for topic_id in {block.topic_id for block in built.blocks}:
                 self.records.delete_segments(topic_id, f"{segment_prefix(ingestion_id)}{part.sequence:05d}-")
             raise
+
         def note(new: IngestionPart) -> None:
             stats = {str(topic_id): stat.to_json() for topic_id, stat in built.stats.items()}
             new.context = {**(new.context or {}), "topics": stats, "record_count": built.record_count}

@@ -276,11 +276,13 @@ class RecordingSteps:
                 try:
                     with mcap_path.open("wb") as out:
                         if "db3_to_mcap" in planned.conversion:
+                            metadata = self._recording_metadata(ingestion)
+                            compressed = metadata is not None and metadata.compression_mode == "message"
                             convert_db3_to_mcap(
                                 local,
                                 out,
-                                compression_mode="message" if self._message_compressed(ingestion) else "none",
-                                metadata=self._recording_metadata(ingestion),
+                                compression_mode="message" if compressed else "none",
+                                metadata=metadata,
                             )
                         else:
                             with local.open("rb") as src:
@@ -289,7 +291,8 @@ class RecordingSteps:
                     detail = error.detail.replace(local.name, planned.path)
                     raise BadLogFile(f"{planned.path}: {detail}", payload={"file": planned.path}) from error
                 local.unlink()
-            head = mcap_path.open("rb").read(SNIFF_BYTES)
+            with mcap_path.open("rb") as converted:
+                head = converted.read(SNIFF_BYTES)
             if not McapFormat().sniff(head):
                 raise BadLogFile(
                     f"{planned.path} is not an MCAP file once decompressed: it starts with {head!r}.",
@@ -368,10 +371,6 @@ class RecordingSteps:
         if is_sqlite(source.read(0, SNIFF_BYTES)):
             return None
         return parse_metadata(source.read(0, min(source.size, MAX_METADATA_BYTES)))
-
-    def _message_compressed(self, ingestion: Ingestion) -> bool:
-        metadata = self._recording_metadata(ingestion)
-        return metadata is not None and metadata.compression_mode == "message"
 
 
 def recording_facts(
