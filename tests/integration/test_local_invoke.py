@@ -1,4 +1,5 @@
-"""The ``lambda.Invoke`` hook: in-process functions answer Lambda calls on boto3's default session."""
+"""The ``lambda.Invoke`` hook: local functions (in this process or in workers) answer Lambda calls on boto3's
+default session."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from moto import mock_aws
 
 from openlqs.local.functions import InProcessFunction
 from openlqs.local.invoke import LambdaInvokeHook, parse_function_name
+from openlqs.local.workers import ProcessFunction, close_all
 
 HANDLERS = """
 import decimal
@@ -34,12 +36,22 @@ def lambda_handler(event, context):
 """
 
 
-@pytest.fixture
-def double(tmp_path: Path) -> InProcessFunction:
+def _function(handler_file: Path, logical_id: str, where: str) -> InProcessFunction:
+    """The function in this process, or in a worker process (as the local stack runs task functions)."""
+    function = InProcessFunction.from_file(handler_file, logical_id=logical_id)
+    if where == "worker":
+        return ProcessFunction(function.spec, processes=1)
+    return function
+
+
+@pytest.fixture(params=["in-process", "worker"])
+def double(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[InProcessFunction]:
     handler_file = tmp_path / "double" / "app.py"
     handler_file.parent.mkdir()
     handler_file.write_text(HANDLERS)
-    return InProcessFunction.from_file(handler_file, logical_id="DoubleFunction")
+    function = _function(handler_file, "DoubleFunction", request.param)
+    yield function
+    close_all([function])
 
 
 @pytest.fixture
@@ -108,12 +120,16 @@ def test_invoke_hook_reports_an_unserializable_result_as_a_marshal_error(
     assert json.loads(response["Payload"].read())["errorType"] == "Runtime.MarshalError"
 
 
+@pytest.mark.parametrize("where", ["in-process", "worker"])
 def test_invoke_hook_reports_a_missing_handler_file_as_an_import_error(
-    aws_credentials: None, tmp_path: Path
+    aws_credentials: None, tmp_path: Path, where: str
 ) -> None:
-    missing = InProcessFunction.from_file(tmp_path / "nowhere" / "app.py", logical_id="MissingFunction")
-    with mock_aws(), LambdaInvokeHook({missing.function_name: missing}, err=io.StringIO()):
-        response = _invoke(missing.function_name, {})
+    missing = _function(tmp_path / "nowhere" / "app.py", "MissingFunction", where)
+    try:
+        with mock_aws(), LambdaInvokeHook({missing.function_name: missing}, err=io.StringIO()):
+            response = _invoke(missing.function_name, {})
+    finally:
+        close_all([missing])
 
     assert response["FunctionError"] == "Unhandled"
     assert json.loads(response["Payload"].read())["errorType"] == "Runtime.ImportModuleError"

@@ -16,6 +16,7 @@ import importlib.util
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,3 +124,48 @@ def _import_handler(spec: FunctionSpec) -> Handler:
     if not callable(handler):
         raise AttributeError(f"{spec.logical_id}: {path} has no callable {spec.handler_name!r}")
     return handler
+
+
+class RemoteInvocationError(Exception):
+    """What a handler raised in another process (``openlqs.local.workers``): its ``errorType``, message,
+    stack trace (Lambda's ``stackTrace`` lines) and the traceback as Python printed it there."""
+
+    def __init__(
+        self, error_type: str, message: str, *, stack_trace: list[str] | None = None, formatted: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.stack_trace = stack_trace or []
+        self.formatted = formatted or f"{error_type}: {message}\n"
+
+    def __reduce__(self) -> Any:
+        return (_remote_invocation_error, (self.error_type, str(self), self.stack_trace, self.formatted))
+
+
+def _remote_invocation_error(
+    error_type: str, message: str, stack_trace: list[str], formatted: str
+) -> RemoteInvocationError:
+    return RemoteInvocationError(error_type, message, stack_trace=stack_trace, formatted=formatted)
+
+
+def error_type(error: BaseException) -> str:
+    """The ``errorType`` the Python runtime reports: the class name, or a ``Runtime.*`` init error."""
+    if isinstance(error, RemoteInvocationError):
+        return error.error_type
+    if not _raised_while_loading(error):
+        return type(error).__name__
+    if isinstance(error, SyntaxError):
+        return "Runtime.UserCodeSyntaxError"
+    if isinstance(error, ImportError | FileNotFoundError):
+        return "Runtime.ImportModuleError"
+    if isinstance(error, AttributeError):
+        return "Runtime.HandlerNotFound"
+    return type(error).__name__
+
+
+def _raised_while_loading(error: BaseException) -> bool:
+    """Whether ``error`` comes from importing the handler's file rather than from calling the handler."""
+    return any(
+        frame.filename == __file__ and frame.name == "_import_handler"
+        for frame in traceback.extract_tb(error.__traceback__)
+    )

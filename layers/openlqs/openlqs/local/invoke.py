@@ -32,9 +32,8 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
-from openlqs.local import functions
 from openlqs.local.cloudformation import LOCAL_REGION
-from openlqs.local.functions import InProcessFunction, LambdaContext
+from openlqs.local.functions import InProcessFunction, LambdaContext, RemoteInvocationError, error_type
 
 INVOKE_EVENT = "before-call.lambda.Invoke"
 #: Lambda's limit on a synchronous invocation's request and response payloads.
@@ -168,7 +167,7 @@ class LambdaInvokeHook:
                 output = function.invoke(event, context)
             except Exception as error:
                 self._log_error(function, error)
-                return _error_payload(error, context.aws_request_id, _error_type(error)), "Unhandled"
+                return _error_payload(error, context.aws_request_id, error_type(error)), "Unhandled"
             try:
                 body = json.dumps(output, default=_json_default, ensure_ascii=False).encode()
             except (TypeError, ValueError) as error:
@@ -211,8 +210,11 @@ class LambdaInvokeHook:
 
     def _log_error(self, function: InProcessFunction, error: BaseException) -> None:
         err = self._err or sys.stderr
-        print(f"openlqs local: {function.function_name} raised {_error_type(error)}: {error}", file=err)
-        traceback.print_exception(error, file=err)
+        print(f"openlqs local: {function.function_name} raised {error_type(error)}: {error}", file=err)
+        if isinstance(error, RemoteInvocationError):
+            print(error.formatted, end="", file=err)
+        else:
+            traceback.print_exception(error, file=err)
         err.flush()
 
 
@@ -253,35 +255,16 @@ def _decode_client_context(client_context: str | None) -> Any:
         return None
 
 
-def _error_type(error: BaseException) -> str:
-    """The ``errorType`` the Python runtime reports: the class name, or a ``Runtime.*`` init error."""
-    if not _raised_while_loading(error):
-        return type(error).__name__
-    if isinstance(error, SyntaxError):
-        return "Runtime.UserCodeSyntaxError"
-    if isinstance(error, ImportError | FileNotFoundError):
-        return "Runtime.ImportModuleError"
-    if isinstance(error, AttributeError):
-        return "Runtime.HandlerNotFound"
-    return type(error).__name__
-
-
-def _raised_while_loading(error: BaseException) -> bool:
-    """Whether ``error`` comes from importing the handler's file rather than from calling the handler."""
-    loader_file = functions.__file__
-    return any(
-        frame.filename == loader_file and frame.name == "_import_handler"
-        for frame in traceback.extract_tb(error.__traceback__)
-    )
-
-
 def _error_payload(error: BaseException, request_id: str, error_type: str) -> bytes:
-    frames = traceback.extract_tb(error.__traceback__)
+    if isinstance(error, RemoteInvocationError):
+        stack_trace = error.stack_trace
+    else:
+        stack_trace = traceback.format_list(traceback.extract_tb(error.__traceback__))
     payload = {
         "errorMessage": str(error),
         "errorType": error_type,
         "requestId": request_id,
-        "stackTrace": traceback.format_list(frames),
+        "stackTrace": stack_trace,
     }
     return json.dumps(payload).encode()
 

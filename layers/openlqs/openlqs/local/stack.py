@@ -75,11 +75,13 @@ from openlqs.local.statemachines import (
     create_state_machines,
     state_machine_specs,
     stop_running_executions,
+    task_functions,
 )
 from openlqs.local.triggers import (
     DEFAULT_RETRY_DELAY_S,
     TriggerPoller,
 )
+from openlqs.local.workers import ProcessFunction, close_all, default_processes, worker_context
 from openlqs.services import get_services
 
 PORT_ENV = "OPENLQS_PORT"
@@ -88,6 +90,8 @@ DATA_DIR_ENV = "OPENLQS_DATA_DIR"
 DATASTORE_ID_ENV = "OPENLQS_DATASTORE_ID"
 #: Template parameter values for this stack, ``Name=Value Name2=Value2`` (``sam deploy``'s form).
 PARAMETER_OVERRIDES_ENV = "OPENLQS_PARAMETER_OVERRIDES"
+#: How many worker processes each state machine task function may have; 0 runs them in-process.
+LAMBDA_PROCESSES_ENV = "OPENLQS_LAMBDA_PROCESSES"
 DEFAULT_PORT = 8000
 DEFAULT_DATA_DIR = "~/.openlqs"
 #: How often a snapshot compacts the journal (every answered write is journaled at once anyway).
@@ -139,6 +143,10 @@ class LocalStack:
     ``trigger_retry_delay_s`` is how long a failed S3 event or stream batch waits, per attempt, before it
     is retried; ``drain_timeout_s`` is how long :meth:`stop` waits for Lambda invocations in progress.
 
+    The functions the state machines' tasks invoke run in up to ``lambda_processes`` worker processes
+    each (``openlqs.local.workers``; default ``$OPENLQS_LAMBDA_PROCESSES``, else the machine's cores), so
+    that a Map's parts use every core; 0 runs them in this process, as the other functions always are.
+
     While started, the template's state machines exist in moto (:attr:`state_machine_arns`) and run
     their Lambda tasks in-process: :attr:`invoke_hook` answers ``lambda.Invoke`` on boto3's default
     session for every function of :attr:`functions` (by name or ARN, e.g.
@@ -164,6 +172,7 @@ class LocalStack:
         parameter_overrides: Mapping[str, str] | None = None,
         trigger_retry_delay_s: float = DEFAULT_RETRY_DELAY_S,
         drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+        lambda_processes: int | None = None,
     ) -> None:
         self.port = port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
         #: None: the port of the last start on this data directory, or the API's + 1 (``local/ports.py``).
@@ -179,6 +188,9 @@ class LocalStack:
         self.parameter_overrides = dict(parameter_overrides)
         self.trigger_retry_delay_s = trigger_retry_delay_s
         self.drain_timeout_s = drain_timeout_s
+        if lambda_processes is None:
+            lambda_processes = _optional_int(os.environ.get(LAMBDA_PROCESSES_ENV))
+        self.lambda_processes = default_processes() if lambda_processes is None else max(0, lambda_processes)
 
         self.template: dict[str, Any] = {}
         self.names: dict[str, str] = {}
@@ -284,12 +296,19 @@ class LocalStack:
         self.names = local_resource_names(self.template)
         if OBJECTS_BUCKET_ID not in self.names:
             raise ValueError(f"{project_dir / 'template.yaml'} declares no {OBJECTS_BUCKET_ID}")
+        self.state_machines = state_machine_specs(self.template, project_dir)
+        in_workers = task_functions(self.state_machines.values()) if self.lambda_processes else set()
+        if worker_context() is None:
+            in_workers = set()
         self.functions = {
-            logical_id: InProcessFunction(spec)
+            logical_id: (
+                ProcessFunction(spec, processes=self.lambda_processes)
+                if logical_id in in_workers
+                else InProcessFunction(spec)
+            )
             for logical_id, spec in function_specs(self.template, project_dir).items()
         }
         self.functions.update(self.function_overrides)
-        self.state_machines = state_machine_specs(self.template, project_dir)
 
         self.moto = moto = start_moto_server(
             self.tracker, HOST, self.data_dir, requested=self.moto_port, api_port=self.port
@@ -521,6 +540,7 @@ class LocalStack:
                     file=sys.stderr,
                 )
             hook.uninstall()
+        close_all(self.functions.values())
 
     def _invoker(self, function_id: str) -> Callable[[dict[str, Any]], Any]:
         """Invoke a function by logical id, looked up at each call as Lambda looks up a name."""

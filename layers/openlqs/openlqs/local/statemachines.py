@@ -212,6 +212,20 @@ class StateMachineSpec:
         return json.dumps(local)
 
 
+def task_functions(specs: Iterable[StateMachineSpec]) -> set[str]:
+    """The logical ids of the functions the state machines invoke: those whose ARN a definition
+    substitution names (``!GetAtt PlanIngestionFunction.Arn``)."""
+    found: set[str] = set()
+    for spec in specs:
+        for value in spec.substitutions.values():
+            target = value.get("Fn::GetAtt") if isinstance(value, Mapping) else None
+            if isinstance(target, str):
+                target = target.split(".", 1)
+            if isinstance(target, list) and len(target) == 2 and target[1] == "Arn":
+                found.add(str(target[0]))
+    return found
+
+
 def state_machine_specs(template: Template, project_root: Path) -> dict[str, StateMachineSpec]:
     """Every ``AWS::Serverless::StateMachine`` of the template, by logical id.
 
