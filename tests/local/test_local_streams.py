@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -15,13 +16,14 @@ from openlqs.local.cloudformation import load_template
 from openlqs.local.filters import FilterCriteria
 from openlqs.local.functions import InProcessFunction, LambdaContext
 from openlqs.local.resources import DynamoDBEventSubscription, dynamodb_event_subscriptions
-from openlqs.local.streams import DynamoDBStreamSource
+from openlqs.local.streams import DynamoDBStreamSource, lambda_dynamodb_record
 from tests.local.test_local_statemachines import (
     EXECUTION_LIMIT_S,
     local_stack,
     wait_for_execution,
     write_project,
 )
+from tests.support.hooks import as_sent
 from tests.support.local import RecordingFunction
 
 TRIGGER = "TriggerFunction"
@@ -240,8 +242,9 @@ def _stopped_pollers(stack: LocalStack) -> None:
 
 
 def _source(stack: LocalStack, **kwargs: Any) -> DynamoDBStreamSource:
+    assert stack.moto is not None
     return DynamoDBStreamSource(
-        stack.client("dynamodbstreams"), stack.stream_arns["ResourcesTable"], **kwargs
+        stack.stream_arns["ResourcesTable"], reading=stack.moto.gate.locks["dynamodb"].reading, **kwargs
     )
 
 
@@ -322,3 +325,37 @@ def test_dynamodb_event_subscriptions_read_the_template_event(project: Path) -> 
     )
     assert len(subscription.filter_patterns) == 2
     assert FilterCriteria.parse(subscription.filter_patterns).patterns
+
+
+def test_dynamodb_stream_source_gives_the_records_the_streams_api_gives(
+    project: Path, data_dir: Path
+) -> None:
+    """The source reads moto's shard in-process; what it delivers is what Lambda would build from
+    GetRecords (read here through the Streams API, as the test of hook deliveries does)."""
+    item = {
+        "pk": {"S": "typed"},
+        "state": {"S": "ready"},
+        "blob": {"B": bytes(range(256))},
+        "blobs": {"BS": [b"\x00\x01", b"\xff"]},
+        "nested": {"M": {"inner": {"B": b"\x80zz"}, "list": {"L": [{"N": "1.5"}, {"NULL": True}]}}},
+        "flag": {"BOOL": False},
+        "numbers": {"NS": ["1", "2"]},
+    }
+    with _stack(project, data_dir, recording_function()) as stack:
+        _stopped_pollers(stack)
+        source = _source(stack, batch_size=10)
+        stack.client("dynamodb").put_item(TableName=TABLE, Item=item)
+        _set_state(stack, "typed", "queued")
+        delivered = _wait_for(source)[0].event["Records"]
+        streams = stack.client("dynamodbstreams")
+        stream_arn = stack.stream_arns["ResourcesTable"]
+        shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        sent = streams.get_records(ShardIterator=iterator)["Records"][-2:]
+
+    assert [r["eventName"] for r in delivered] == ["INSERT", "MODIFY"]
+    assert delivered == [lambda_dynamodb_record(as_sent(record), stream_arn) for record in sent]
+    assert delivered[0]["dynamodb"]["NewImage"]["blob"] == {"B": base64.b64encode(bytes(range(256))).decode()}
+    assert isinstance(delivered[0]["dynamodb"]["ApproximateCreationDateTime"], int)

@@ -21,6 +21,7 @@ from botocore.config import Config
 
 from openlqs.local.filters import FilterCriteria
 from openlqs.local.resources import dynamodb_event_subscriptions
+from openlqs.local.snapshot import to_json_value
 from openlqs.local.streams import lambda_dynamodb_record
 
 #: The function and its stream event, as template.yaml names them.
@@ -137,5 +138,17 @@ class StreamReader:
     def read(self) -> list[dict[str, Any]]:
         response = self.streams.get_records(ShardIterator=self.iterator, Limit=1000)
         self.iterator = response["NextShardIterator"]
-        records = [lambda_dynamodb_record(record, self.stream_arn) for record in response["Records"]]
+        records = [lambda_dynamodb_record(as_sent(record), self.stream_arn) for record in response["Records"]]
         return [record for record in records if self.filters.matches(record)]
+
+
+def as_sent(record: dict[str, Any]) -> dict[str, Any]:
+    """A boto3-parsed stream record as GetRecords sent it: DynamoDB JSON, epoch seconds."""
+    change = dict(record.get("dynamodb") or {})
+    created = change.get("ApproximateCreationDateTime")
+    if created is not None:
+        change["ApproximateCreationDateTime"] = created.timestamp()
+    for image in ("Keys", "NewImage", "OldImage"):
+        if image in change:
+            change[image] = {name: to_json_value(value) for name, value in change[image].items()}
+    return {**record, "dynamodb": change}

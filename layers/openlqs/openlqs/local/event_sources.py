@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from openlqs.local.cloudformation import Template, queue_arn
@@ -80,17 +81,18 @@ def stream_event_pollers(
     template: Template,
     functions: Mapping[str, InProcessFunction],
     stream_arns: Mapping[str, str],
-    streams_client: Any,
     invoker: Invoker,
     *,
+    reading: Callable[[], AbstractContextManager[Any]],
     retry_delay_s: float,
     sqs_client: Any = None,
     queue_urls: Mapping[str, str] | None = None,
 ) -> list[TriggerPoller]:
     """One poller per DynamoDB stream subscription of a local function, reading from the stream's end.
 
-    A batch given up goes, as Lambda describes it, to the subscription's on-failure queue (its logical
-    id in ``queue_urls``) when it has one.
+    ``reading`` enters the moto server's DynamoDB read lock (the sources read moto's shards in this
+    process). A batch given up goes, as Lambda describes it, to the subscription's on-failure queue
+    (its logical id in ``queue_urls``) when it has one.
     """
     pollers = []
     for subscription in dynamodb_event_subscriptions(template):
@@ -103,8 +105,8 @@ def stream_event_pollers(
                 f"{subscription.table_id}, which has no StreamSpecification"
             )
         source = DynamoDBStreamSource(
-            streams_client,
             stream_arn,
+            reading=reading,
             filters=FilterCriteria.parse(subscription.filter_patterns),
             batch_size=subscription.batch_size,
             starting_position=subscription.starting_position,

@@ -3,9 +3,10 @@
 moto's public API is its decorators and its server. The local stack needs a few things only moto's
 internals give: the server's WSGI application (to put a change tracker in front of it), its process-wide
 config (to make Step Functions executions run their states), the in-process KMS keys (to give a key its
-saved id and material back after a restart), the DynamoDB Streams backend (to drop shard iterators it
-would otherwise keep forever) and S3's GET handler (to read only the range a ranged GET asks
-for). Nothing else in openlqs imports from moto.
+saved id and material back after a restart), the tables' stream shards (to read a stream's records
+without serialising them through the server and botocore), S3's GET handler (to read only the range a
+ranged GET asks for) and the list of its backends (read once, not at every request). Nothing else in
+openlqs imports from moto.
 
 Importing this module with another moto version fails at once, naming this file: an upgrade of moto has
 to check each use below, and the tests of the local stack, before the pin moves.
@@ -14,6 +15,7 @@ to check each use below, and the tests of the local stack, before the pin moves.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import threading
@@ -44,6 +46,7 @@ def check_moto_version(installed: str | None = None) -> None:
 
 check_moto_version()
 
+import moto.backends  # noqa: E402
 from moto.core.config import default_user_config  # noqa: E402
 from moto.dynamodb.comparisons import get_filter_expression  # noqa: E402
 from moto.dynamodb.exceptions import (  # noqa: E402
@@ -55,7 +58,7 @@ from moto.dynamodb.exceptions import (  # noqa: E402
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends  # noqa: E402
-from moto.dynamodbstreams.models import dynamodbstreams_backends  # noqa: E402
+from moto.dynamodb.models.utilities import dynamo_json_dump  # noqa: E402
 from moto.kms.models import kms_backends  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
@@ -77,7 +80,7 @@ __all__ = [
     "ThreadedMotoServer",
     "UnsupportedMotoVersion",
     "check_moto_version",
-    "forget_shard_iterator",
+    "install_backend_lookup",
     "install_ranged_reads",
     "install_stopped_executions",
     "install_transactions",
@@ -87,6 +90,8 @@ __all__ = [
     "s3_uploads",
     "set_object_state",
     "step_functions_config",
+    "stream_records",
+    "stream_shard",
 ]
 
 #: The account and region every local resource is in (moto's defaults).
@@ -111,10 +116,33 @@ def kms_keys(account_id: str, region: str) -> dict[str, Any]:
     return keys
 
 
-def forget_shard_iterator(account_id: str, region: str, iterator: str) -> None:
-    """Drop a used DynamoDB Streams shard iterator from moto's backend (moto keeps every one it hands
-    out; AWS expires them after 15 minutes)."""
-    dynamodbstreams_backends[account_id][region].shard_iterators.pop(iterator, None)
+@dataclass(frozen=True)
+class StreamShard:
+    """The one shard moto keeps for a table's stream: its id, and how many records it holds."""
+
+    shard_id: str
+    length: int
+
+
+def stream_shard(table_name: str) -> StreamShard:
+    """The shard of ``table_name``'s stream; raises ValueError when the table has no stream."""
+    shard = dynamodb_backends[ACCOUNT_ID][REGION].get_table(table_name).stream_shard
+    if shard is None:
+        raise ValueError(f"table {table_name} has no stream")
+    return StreamShard(shard_id=str(shard.id), length=len(shard.items))
+
+
+def stream_records(table_name: str, start: int, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` records of ``table_name``'s stream from the ``start``-th, as the Streams API's
+    GetRecords sends them (DynamoDB JSON with binary values in base64, ``ApproximateCreationDateTime``
+    in epoch seconds), made by moto's own encoder. The caller holds the DynamoDB read lock: moto appends
+    to the shard while it writes."""
+    shard = dynamodb_backends[ACCOUNT_ID][REGION].get_table(table_name).stream_shard
+    if shard is None:
+        raise ValueError(f"table {table_name} has no stream")
+    records = [record.to_json() for record in shard.items[start : start + limit]]
+    decoded: list[dict[str, Any]] = json.loads(dynamo_json_dump(records))
+    return decoded
 
 
 # -- TransactWriteItems -------------------------------------------------------------------------------
@@ -287,6 +315,24 @@ def install_ranged_reads() -> None:
     """Make a GET of one byte range read only that range of the object (idempotent)."""
     FakeKey.value = property(_value_or_window, _key_value.fset)  # type: ignore[method-assign,assignment]
     S3Response.get_object = _get_object_ranged  # type: ignore[method-assign]
+
+
+_list_of_moto_modules = moto.backends.list_of_moto_modules
+_MOTO_MODULES: frozenset[str] | None = None
+
+
+def _moto_modules() -> frozenset[str]:
+    global _MOTO_MODULES
+    if _MOTO_MODULES is None:
+        _MOTO_MODULES = frozenset(_list_of_moto_modules())
+    return _MOTO_MODULES
+
+
+def install_backend_lookup() -> None:
+    """List moto's backends once (idempotent). To find the backend of a request, moto's dispatcher lists
+    its package's directory and stats each of its ~150 entries, at every request and under a lock that
+    every request of the server takes: a tenth of the local stack's time when parts run in parallel."""
+    moto.backends.list_of_moto_modules = _moto_modules
 
 
 def _set_error_unless_stopped(self: ExecutionEnvironment, error: Any) -> None:

@@ -28,6 +28,7 @@ from openlqs.local.moto_fence import (
     ReadWriteLock,
     ThreadedMotoServer,
     WsgiApp,
+    install_backend_lookup,
     install_ranged_reads,
     install_stopped_executions,
     install_transactions,
@@ -289,6 +290,7 @@ class TrackedMotoServer(ThreadedMotoServer):
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         install_transactions()
         install_ranged_reads()
+        install_backend_lookup()
         self.tracker = tracker
         self.gate = RequestGate(tracker)
         self._start_error: BaseException | None = None

@@ -504,12 +504,13 @@ class LocalStack:
 
     def _subscribe_stream_triggers(self) -> None:
         """Feed the template's DynamoDB stream events to their functions, from the stream's end."""
+        assert self.moto is not None
         self.pollers += stream_event_pollers(
             self.template,
             self.functions,
             self.stream_arns,
-            self.client("dynamodbstreams"),
             self._invoker,
+            reading=self.moto.gate.locks["dynamodb"].reading,
             retry_delay_s=self.trigger_retry_delay_s,
             sqs_client=self.client("sqs"),
             queue_urls=self.queue_urls,
