@@ -81,7 +81,13 @@ from openlqs.local.triggers import (
     DEFAULT_RETRY_DELAY_S,
     TriggerPoller,
 )
-from openlqs.local.workers import ProcessFunction, close_all, default_processes, worker_context
+from openlqs.local.workers import (
+    ProcessFunction,
+    close_all,
+    default_processes,
+    start_fork_server,
+    worker_context,
+)
 from openlqs.services import get_services
 
 PORT_ENV = "OPENLQS_PORT"
@@ -300,6 +306,9 @@ class LocalStack:
         in_workers = task_functions(self.state_machines.values()) if self.lambda_processes else set()
         if worker_context() is None:
             in_workers = set()
+        if in_workers:
+            # In the background: the API can serve meanwhile; the first task waits for it if need be.
+            threading.Thread(target=start_fork_server, name="openlqs-fork-server", daemon=True).start()
         self.functions = {
             logical_id: (
                 ProcessFunction(spec, processes=self.lambda_processes)

@@ -29,6 +29,7 @@ import threading
 import traceback
 import warnings
 from collections.abc import Iterable, Mapping
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -47,6 +48,8 @@ PRELOADED_MODULES = (
     "openlqs.services",
     "openlqs.ingestion.payloads",
     "openlqs.digestion.payloads",
+    # The workers' own module: its package imports the local stack, and with it moto.
+    "openlqs.local.workers",
 )
 #: How long :meth:`ProcessFunction.close` waits for a worker to stop before it is killed.
 STOP_TIMEOUT_S = 5.0
@@ -65,6 +68,13 @@ def worker_context() -> BaseContext | None:
             context.set_forkserver_preload(list(PRELOADED_MODULES))
             _context = context
         return _context
+
+
+def start_fork_server() -> None:
+    """Start the fork server now (it imports :data:`PRELOADED_MODULES`, a second or two) rather than
+    at the first invocation; a no-op where there is none, or when it runs already."""
+    if worker_context() is not None:
+        forkserver.ensure_running()
 
 
 def default_processes() -> int:
