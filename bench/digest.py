@@ -6,12 +6,13 @@ The 2 M-message bench bag (``bench.common.generate_small_message_bag``, fixed se
 ``/imu`` at ~400 Hz, ``/odom`` at ~50 Hz and three more topics) is ingested once into a local stack.
 Then, for each export format, a digestion of ``/imu`` and ``/odom`` over a window of ``--minutes``
 from the bag's 20th minute, with ``context.export``: the time from its creation (the POST) until it
-reads ``completed``, its export written. The reference, in the same run: rosbags reading the same
-messages from the bag (``Reader.messages`` with those connections and that window) and writing the same
-file with its own writer (rosbags' bag ``Writer`` with lz4 chunks for a bag; the ``mcap`` package's
-``Writer`` with zstd chunks for MCAP, ROS 1 schemas). Medians of ``--repeats``; target: openlqs at most
-0.5x the reference. The exported file is checked to hold exactly the reference's messages. Writes
-bench/results/digest.json.
+records itself ``completed`` (its ``updated_at``; polled every half second, since the API answering the
+polls runs in the stack's process), its export written. The reference, in the same run: rosbags
+reading the same messages from the bag (``Reader.messages`` with those connections and that window)
+and writing the same file with its own writer (rosbags' bag ``Writer`` with lz4 chunks for a bag; the
+``mcap`` package's ``Writer`` with zstd chunks for MCAP, ROS 1 schemas). Medians of ``--repeats``;
+target: openlqs at most 0.5x the reference. The exported file is checked to hold exactly the
+reference's messages. Writes bench/results/digest.json.
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ from mcap.writer import CompressionType
 from mcap.writer import Writer as McapWriter
 from rosbags.rosbag1 import Reader, Writer
 
-from bench.common import POLL_S, TIMEOUT_S, admin_stack, data, generate_small_message_bag, ingest, report
+from bench.common import (
+    SLOW_POLL_S,
+    admin_stack,
+    data,
+    generate_small_message_bag,
+    ingest,
+    recorded_seconds,
+    report,
+    wait_for_end,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOPICS = ("/imu", "/odom")
@@ -91,7 +101,7 @@ def rosbags_mcap(path: Path, out: Path, start: int, end: int) -> int:
 def digest(http: httpx.Client, base: str, log_id: str, export: str, start: int, end: int) -> dict[str, Any]:
     """A digestion of the two topics with an export: seconds from its POST to completed."""
     topics = {t["name"]: t for t in data(http.get(f"{base}/topics", params={"log_id": log_id}))}
-    began = time.perf_counter()
+    began = time.time()
     digestion = data(
         http.post(f"{base}/digestions", json={"log_id": log_id, "context": {"export": {"format": export}}})
     )
@@ -99,13 +109,8 @@ def digest(http: httpx.Client, base: str, log_id: str, export: str, start: int, 
         body = {"topic_id": topics[name]["id"], "start_time": start, "end_time": end}
         data(http.post(f"{base}/digestions/{digestion['id']}/topics", json=body))
     data(http.patch(f"{base}/digestions/{digestion['id']}", json={"state": "queued"}))
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        digestion = data(http.get(f"{base}/digestions/{digestion['id']}"))
-        if digestion["state"] in ("completed", "failed") or time.monotonic() > deadline:
-            break
-        time.sleep(POLL_S)
-    seconds = time.perf_counter() - began
+    digestion = wait_for_end(http, f"{base}/digestions/{digestion['id']}", SLOW_POLL_S)
+    seconds = recorded_seconds(digestion, began)
     if digestion["state"] != "completed":
         raise RuntimeError(f"digestion {digestion['id']} {digestion['state']}: {digestion['error_message']}")
     parts = http.get(f"{base}/digestions/{digestion['id']}/parts", params={"limit": 1}).json()["count"]

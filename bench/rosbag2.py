@@ -11,8 +11,9 @@ would. Measured in the same run:
 - the reference: ``rosbags.rosbag2.Reader(folder).messages()`` over every message;
 - openlqs's conversion alone (``convert_db3_to_mcap`` of each file, one after the other, in this
   process): its rate and the MCAP's size against the ``.db3``'s;
-- the local stack from the queued POST of ``run/metadata.yaml`` to ``completed``, for the recording in
-  ``--files`` files and for the same messages in one file: split files fan out as conversion parts.
+- the local stack from the queued POST of ``run/metadata.yaml`` to ``completed`` (the ingestion's own
+  ``updated_at``, polled every half second), for the recording in ``--files`` files and for the same
+  messages in one file: split files fan out as conversion parts, run in worker processes.
 
 Target: the split recording's ingestion <= 1.0x the reference's iteration. Writes
 bench/results/rosbag2.json.
@@ -34,7 +35,7 @@ import yaml
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from bench.common import admin_stack, ingest_files, report, string_payloads
+from bench.common import SLOW_POLL_S, admin_stack, ingest_files, report, string_payloads
 from openlqs.formats.rosbag2 import convert_db3_to_mcap
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -123,7 +124,7 @@ def ingest_recording(folder: Path, name: str) -> tuple[float, int, int]:
     from its POST to completed; seconds, parts, records."""
     with admin_stack() as (stack, http, base):
         files = {f"run/{path.name}": path for path in sorted(folder.iterdir())}
-        ingested = ingest_files(stack, http, base, files, name, "run/metadata.yaml")
+        ingested = ingest_files(stack, http, base, files, name, "run/metadata.yaml", poll_s=SLOW_POLL_S)
         return ingested.seconds, ingested.parts, ingested.records
 
 
