@@ -81,6 +81,15 @@ _NULL = -1
 _REMEMBERED_ATTEMPTS = 16
 
 
+def distinct_pairs(first: np.ndarray, second: np.ndarray) -> list[tuple[int, int]]:
+    """The distinct (first[i], second[i]) of two columns of 32-bit integers, in order. Each pair is one
+    64-bit key: ``np.unique(..., axis=0)`` compares rows as raw bytes, ten times slower on a plan's
+    quarter-million records."""
+    # The second number moved to 0 .. 2**32 - 1 keeps the keys in the pairs' order.
+    keys = (first.astype(np.int64) << 32) | (second.astype(np.int64) + (1 << 31))
+    return [(key >> 32, (key & 0xFFFFFFFF) - (1 << 31)) for key in np.unique(keys).tolist()]
+
+
 def part_ranges(
     index: PartIndex, max_records: int, max_bytes: int, max_index_bytes: int = PART_MAX_INDEX_BYTES
 ) -> list[tuple[int, int]]:
@@ -200,9 +209,8 @@ class DigestionPipeline:
         sizes = index.message_sizes()
         compressions = [*c.compressions, None]  # index -1 (null) is the last item
         pieces: list[bytes] = [b""] * len(index)
-        pairs = np.stack([c.ingestion_ix, c.source_ix], axis=1)
         try:
-            for ingestion_ix, source_ix in np.unique(pairs, axis=0).tolist():
+            for ingestion_ix, source_ix in distinct_pairs(c.ingestion_ix, c.source_ix):
                 mine = np.flatnonzero((c.ingestion_ix == ingestion_ix) & (c.source_ix == source_ix))
                 where = locations.where(c.rows(int(mine[0]), int(mine[0]) + 1)[0])
                 chunk_offsets = c.chunk_offsets[mine].tolist()
@@ -302,10 +310,9 @@ class DigestionPipeline:
         if not len(index):
             return
         columns = index.columns
-        pairs = np.stack([columns.ingestion_ix, columns.source_ix], axis=1)
         ends = columns.data_offsets + columns.data_lengths
         locations = RecordLocations(self.spaces, self.resources)
-        for ingestion_ix, source_ix in np.unique(pairs, axis=0).tolist():
+        for ingestion_ix, source_ix in distinct_pairs(columns.ingestion_ix, columns.source_ix):
             mine = (columns.ingestion_ix == ingestion_ix) & (columns.source_ix == source_ix)
             first = int(np.flatnonzero(mine)[0])
             topic = topics.get(UUID(index.topics[int(index.topic_ix[first])]))
