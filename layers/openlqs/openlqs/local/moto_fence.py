@@ -5,8 +5,9 @@ internals give: the server's WSGI application (to put a change tracker in front 
 config (to make Step Functions executions run their states), the in-process KMS keys (to give a key its
 saved id and material back after a restart), the tables' stream shards (to read a stream's records
 without serialising them through the server and botocore), S3's GET handler (to read only the range a
-ranged GET asks for) and the list of its backends (read once, not at every request). Nothing else in
-openlqs imports from moto.
+ranged GET asks for), the list of its backends (read once, not at every request) and the Step
+Functions interpreter's Lambda clients (one per session, not one per task). Nothing else in openlqs
+imports from moto.
 
 Importing this module with another moto version fails at once, naming this file: an upgrade of moto has
 to check each use below, and the tests of the local stack, before the pin moves.
@@ -19,6 +20,7 @@ import json
 import re
 import shutil
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ def check_moto_version(installed: str | None = None) -> None:
 
 check_moto_version()
 
+import boto3  # noqa: E402
 import moto.backends  # noqa: E402
 from moto.core.config import default_user_config  # noqa: E402
 from moto.dynamodb.comparisons import get_filter_expression  # noqa: E402
@@ -68,6 +71,8 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from moto.s3.models import FakeKey, s3_backends  # noqa: E402
 from moto.s3.responses import S3Response  # noqa: E402
+from moto.settings import moto_server_port  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.environment import Environment as ExecutionEnvironment  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped  # noqa: E402
 from moto.utilities.utils import CaseInsensitiveDict  # noqa: E402
@@ -83,6 +88,7 @@ __all__ = [
     "install_backend_lookup",
     "install_ranged_reads",
     "install_stopped_executions",
+    "install_task_clients",
     "install_transactions",
     "kms_keys",
     "moto_wsgi_app",
@@ -333,6 +339,32 @@ def install_backend_lookup() -> None:
     its package's directory and stats each of its ~150 entries, at every request and under a lock that
     every request of the server takes: a tenth of the local stack's time when parts run in parallel."""
     moto.backends.list_of_moto_modules = _moto_modules
+
+
+_boto_client_for = lambda_eval_utils.boto_client_for
+_TASK_CLIENTS: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+_TASK_CLIENTS_LOCK = threading.Lock()
+
+
+def _task_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    key = (region, service, repr(state_credentials), moto_server_port())
+    with _TASK_CLIENTS_LOCK:
+        clients = _TASK_CLIENTS.setdefault(session, {})
+        client = clients.get(key)
+        if client is None:
+            client = clients[key] = _boto_client_for(region, service, state_credentials)
+        return client
+
+
+def install_task_clients() -> None:
+    """Make the Step Functions interpreter's Lambda tasks share a client per boto3 default session
+    (idempotent). moto creates a boto3 client for every task it runs, a few tens of milliseconds of
+    the stack's process each: a digestion's 24 parts spent a third of a second on it. A client keeps
+    the handlers its session had when it was made (the local Lambda invoke hook), hence one per session."""
+    lambda_eval_utils.boto_client_for = _task_client
 
 
 def _set_error_unless_stopped(self: ExecutionEnvironment, error: Any) -> None:

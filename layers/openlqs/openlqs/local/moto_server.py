@@ -31,6 +31,7 @@ from openlqs.local.moto_fence import (
     install_backend_lookup,
     install_ranged_reads,
     install_stopped_executions,
+    install_task_clients,
     install_transactions,
     moto_wsgi_app,
     step_functions_config,
@@ -291,6 +292,7 @@ class TrackedMotoServer(ThreadedMotoServer):
         install_transactions()
         install_ranged_reads()
         install_backend_lookup()
+        install_task_clients()
         self.tracker = tracker
         self.gate = RequestGate(tracker)
         self._start_error: BaseException | None = None
