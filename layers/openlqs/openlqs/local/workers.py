@@ -50,6 +50,8 @@ PRELOADED_MODULES = (
     "openlqs.digestion.payloads",
     # The workers' own module: its package imports the local stack, and with it moto.
     "openlqs.local.workers",
+    # The handlers' other imports, and botocore's models parsed once.
+    "openlqs.local.worker_preload",
 )
 #: How long :meth:`ProcessFunction.close` waits for a worker to stop before it is killed.
 STOP_TIMEOUT_S = 5.0
@@ -280,6 +282,9 @@ def serve(
     os.environ.clear()
     os.environ.update(environment)
     forget_cached_configuration()
+    from openlqs.local.worker_preload import install_default_session
+
+    install_default_session()
     if warning_filters is not None:
         warnings.resetwarnings()
         # Inserted one by one at the front, last first: the list ends as the stack's.
