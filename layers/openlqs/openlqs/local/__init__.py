@@ -1,4 +1,5 @@
-"""openlqs on one machine: moto, the template's tables and bucket, and the handlers in one process.
+"""openlqs on one machine: moto, the template's tables and bucket, and the handlers (the state machines'
+tasks in worker processes, the rest in the stack's process).
 
 Start it with ``openlqs local`` (or ``python -m openlqs.local``), or from Python with
 :class:`~openlqs.local.stack.LocalStack`.

@@ -154,7 +154,7 @@ class LocalStack:
     that a Map's parts use every core; 0 runs them in this process, as the other functions always are.
 
     While started, the template's state machines exist in moto (:attr:`state_machine_arns`) and run
-    their Lambda tasks in-process: :attr:`invoke_hook` answers ``lambda.Invoke`` on boto3's default
+    their Lambda tasks locally: :attr:`invoke_hook` answers ``lambda.Invoke`` on boto3's default
     session for every function of :attr:`functions` (by name or ARN, e.g.
     ``stack.functions["PlanIngestionFunction"].arn``).
 
