@@ -51,6 +51,7 @@ check_moto_version()
 import boto3  # noqa: E402
 import moto.backends  # noqa: E402
 from moto.core.config import default_user_config  # noqa: E402
+from moto.core.models import botocore_stubber  # noqa: E402
 from moto.dynamodb.comparisons import get_filter_expression  # noqa: E402
 from moto.dynamodb.exceptions import (  # noqa: E402
     ConditionalCheckFailed,
@@ -350,12 +351,15 @@ def _task_client(region: str, service: str, state_credentials: Any = None) -> An
     if boto3.DEFAULT_SESSION is None:
         boto3.setup_default_session()
     session = boto3.DEFAULT_SESSION
-    key = (region, service, repr(state_credentials), moto_server_port())
+    key = (region, service, repr(state_credentials), moto_server_port(), botocore_stubber.enabled)
     with _TASK_CLIENTS_LOCK:
         clients = _TASK_CLIENTS.setdefault(session, {})
         client = clients.get(key)
         if client is None:
-            client = clients[key] = _boto_client_for(region, service, state_credentials)
+            client = _boto_client_for(region, service, state_credentials)
+            # Made from the default session of now: kept only if that is still the one looked at.
+            if boto3.DEFAULT_SESSION is session:
+                clients[key] = client
         return client
 
 
