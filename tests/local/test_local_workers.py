@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from tests.support.local import local_stack, stand_in_project
 from tests.support.paths import PROJECT_DIR
 
 HANDLER = """
+import decimal
 import os
 import time
 
@@ -39,6 +42,10 @@ def lambda_handler(event, context):
         os._exit(3)
     if action == "wait":
         time.sleep(event["seconds"])
+    if action == "not-json":
+        return {"value": object()}
+    if action == "decimal":
+        return {"whole": decimal.Decimal("3"), "half": decimal.Decimal("1.5")}
     return {
         "pid": os.getpid(),
         "calls": CALLS,
@@ -140,6 +147,60 @@ def test_a_worker_takes_the_environment_of_when_it_starts(
         given.close()
 
 
+def test_a_result_is_marshalled_to_json_in_the_worker(worker: ProcessFunction) -> None:
+    before = worker.invoke({})["pid"]
+    with pytest.raises(RemoteInvocationError) as raised:
+        worker.invoke({"action": "not-json"})
+
+    assert raised.value.error_type == "Runtime.MarshalError"
+    assert worker.invoke({"action": "decimal"}) == {"whole": 3, "half": 1.5}
+    assert worker.invoke({})["pid"] == before
+
+
+def test_a_worker_that_died_while_idle_is_replaced_before_the_next_invocation(
+    worker: ProcessFunction,
+) -> None:
+    before = worker.invoke({})["pid"]
+    os.kill(before, signal.SIGKILL)
+    _wait_until(lambda: not _alive(before))
+
+    after = worker.invoke({})
+
+    assert after["pid"] != before
+    assert after["calls"] == 1
+
+
+def test_ctrl_c_does_not_interrupt_a_workers_invocation(worker: ProcessFunction) -> None:
+    pid = worker.invoke({})["pid"]
+    results: list[dict[str, Any]] = []
+    thread = threading.Thread(
+        target=lambda: results.append(worker.invoke({"action": "wait", "seconds": 1.0}))
+    )
+    thread.start()
+    _wait_until(lambda: not worker.worker_pids)  # the invocation has the worker
+    os.kill(pid, signal.SIGINT)  # as Ctrl-C sends it to the terminal's whole process group
+    os.kill(pid, signal.SIGTERM)
+    thread.join()
+
+    assert results[0]["pid"] == pid
+    assert _alive(pid)
+
+
+def test_close_lets_a_running_invocation_end_then_stops_its_worker(worker: ProcessFunction) -> None:
+    pid = worker.invoke({})["pid"]
+    results: list[dict[str, Any]] = []
+    thread = threading.Thread(
+        target=lambda: results.append(worker.invoke({"action": "wait", "seconds": 1.0}))
+    )
+    thread.start()
+    _wait_until(lambda: not worker.worker_pids)  # the invocation has the worker
+    worker.close()
+    thread.join()
+
+    assert results[0]["pid"] == pid
+    _wait_until(lambda: not _alive(pid))
+
+
 def test_close_stops_the_workers(worker: ProcessFunction) -> None:
     pid = worker.invoke({})["pid"]
     worker.close()
@@ -176,14 +237,32 @@ def test_the_stack_runs_task_functions_in_workers_unless_told_not_to(
             logical_id for logical_id, f in stack.functions.items() if isinstance(f, ProcessFunction)
         }
         processes = {f.processes for f in stack.functions.values() if isinstance(f, ProcessFunction)}
+        pids = []
+        if lambda_processes:
+            fail = stack.functions["FailIngestionFunction"]
+            # The stand-in project has no such handler: the worker starts, and reports it.
+            with pytest.raises(RemoteInvocationError) as raised:
+                fail.invoke({})
+            assert raised.value.error_type == "Runtime.ImportModuleError"
+            pids = fail.worker_pids  # type: ignore[attr-defined]
 
     if lambda_processes:
         assert "WriteDigestionPartFunction" in in_workers
         assert "ApiFunction" not in in_workers
         assert in_workers == task_functions(stack.state_machines.values())
         assert processes == {lambda_processes}
+        assert len(pids) == 1
+        assert not any(_alive(pid) for pid in pids)  # the stack stopped its workers
     else:
         assert in_workers == set()
+
+
+def _wait_until(condition: Any, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition never held")
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:

@@ -12,6 +12,7 @@ line.
 
 from __future__ import annotations
 
+import decimal
 import importlib.util
 import sys
 import threading
@@ -169,3 +170,10 @@ def _raised_while_loading(error: BaseException) -> bool:
         frame.filename == __file__ and frame.name == "_import_handler"
         for frame in traceback.extract_tb(error.__traceback__)
     )
+
+
+def json_default(value: Any) -> Any:
+    """What the Lambda Python runtime's encoder adds to ``json``: Decimal (as DynamoDB returns numbers)."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

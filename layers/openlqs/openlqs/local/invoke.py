@@ -17,7 +17,6 @@ Lambda does for a function that does not exist.
 from __future__ import annotations
 
 import base64
-import decimal
 import io
 import json
 import sys
@@ -33,7 +32,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from openlqs.local.cloudformation import LOCAL_REGION
-from openlqs.local.functions import InProcessFunction, LambdaContext, RemoteInvocationError, error_type
+from openlqs.local.functions import (
+    InProcessFunction,
+    LambdaContext,
+    RemoteInvocationError,
+    error_type,
+    json_default,
+)
 
 INVOKE_EVENT = "before-call.lambda.Invoke"
 #: Lambda's limit on a synchronous invocation's request and response payloads.
@@ -169,7 +174,7 @@ class LambdaInvokeHook:
                 self._log_error(function, error)
                 return _error_payload(error, context.aws_request_id, error_type(error)), "Unhandled"
             try:
-                body = json.dumps(output, default=_json_default, ensure_ascii=False).encode()
+                body = json.dumps(output, default=json_default, ensure_ascii=False).encode()
             except (TypeError, ValueError) as error:
                 marshal_error = RuntimeError(f"Unable to marshal response: {error}")
                 return _error_payload(
@@ -267,13 +272,6 @@ def _error_payload(error: BaseException, request_id: str, error_type: str) -> by
         "stackTrace": stack_trace,
     }
     return json.dumps(payload).encode()
-
-
-def _json_default(value: Any) -> Any:
-    """What the Lambda Python runtime's encoder adds to ``json``: Decimal (as DynamoDB returns numbers)."""
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 class _RawBody:

@@ -306,9 +306,6 @@ class LocalStack:
         in_workers = task_functions(self.state_machines.values()) if self.lambda_processes else set()
         if worker_context() is None:
             in_workers = set()
-        if in_workers:
-            # In the background: the API can serve meanwhile; the first task waits for it if need be.
-            threading.Thread(target=start_fork_server, name="openlqs-fork-server", daemon=True).start()
         self.functions = {
             logical_id: (
                 ProcessFunction(spec, processes=self.lambda_processes)
@@ -374,6 +371,10 @@ class LocalStack:
 
         # The environment is final here: the hook goes on the default session that boto3 keeps from now.
         self.invoke_hook = LambdaInvokeHook(self._function_by_name).install()
+        if any(isinstance(function, ProcessFunction) for function in self.functions.values()):
+            # In the background (the fork server imports for a second or two), with the environment
+            # final (its imports read the AWS configuration); the first task waits for it if need be.
+            threading.Thread(target=start_fork_server, name="openlqs-fork-server", daemon=True).start()
         self.state_machine_arns = create_state_machines(
             self.client("stepfunctions"),
             self.state_machines.values(),
@@ -637,7 +638,7 @@ class LocalStack:
                 "AWS_REGION": LOCAL_REGION,
                 # Step Functions service integrations call moto on MOTO_PORT (default 5000).
                 "MOTO_PORT": str(self.moto.get_host_and_port()[1]),
-                # Without it botocore builds account-based DynamoDB endpoints and stream reads fail.
+                # Without it botocore may build account-based DynamoDB endpoints, which moto does not answer.
                 "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
                 "DATASTORE_ID": self.datastore_id,
                 # Presigned URLs name moto's server, which has no per-bucket host names.

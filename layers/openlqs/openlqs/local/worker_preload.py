@@ -42,11 +42,16 @@ def _warm_loader() -> Loader:
     return loader
 
 
-LOADER = _warm_loader()
+try:
+    LOADER: Loader | None = _warm_loader()
+except Exception:
+    LOADER = None
 
 
 def install_default_session() -> None:
     """Make boto3's default session one whose botocore session reads models through :data:`LOADER`."""
+    if LOADER is None:
+        return
     session = botocore.session.get_session()
     session.register_component("data_loader", LOADER)
     boto3.setup_default_session(botocore_session=session)

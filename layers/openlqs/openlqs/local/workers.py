@@ -12,19 +12,22 @@ Workers are forked from multiprocessing's fork server, which imports the librari
 given the stack's environment when it starts (the fork server's may be older) and imports the handler
 from its file, as :class:`~openlqs.local.functions.InProcessFunction` does.
 
-What the caller sees is what an in-process invocation returns: the handler's result, or an exception
-whose ``errorType`` is the handler's exception's class name (:class:`RemoteInvocationError`). A worker
-that dies in an invocation fails it with ``Runtime.ExitError``, as Lambda reports a runtime that exited,
-and the next invocation starts a new worker. Workers stop with :meth:`ProcessFunction.close`, or when
-the stack's process goes away (their end of the pipe closes).
+What the caller sees is what an in-process invocation returns: the handler's result (marshalled to JSON
+in the worker, as Lambda's runtime marshals it), or an exception whose ``errorType`` is the handler's
+exception's class name (:class:`RemoteInvocationError`). A worker that dies in an invocation fails it
+with ``Runtime.ExitError``, as Lambda reports a runtime that exited; one found dead while idle is
+replaced. Workers ignore SIGINT and SIGTERM (Ctrl-C reaches the terminal's whole process group: the
+stack drains its invocations first), and stop with :meth:`ProcessFunction.close`, or when the stack's
+process goes away (their end of the pipe closes).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
-import pickle
+import signal
 import threading
 import traceback
 import warnings
@@ -35,7 +38,13 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from openlqs.local.functions import InProcessFunction, LambdaContext, RemoteInvocationError, error_type
+from openlqs.local.functions import (
+    InProcessFunction,
+    LambdaContext,
+    RemoteInvocationError,
+    error_type,
+    json_default,
+)
 from openlqs.local.resources import FunctionSpec
 
 #: Imported once by the fork server, so that a worker's cold start does not import them again.
@@ -136,11 +145,16 @@ class ProcessFunction(InProcessFunction):
                     "Runtime.ExitError",
                     f"RequestId: {context.aws_request_id} Error: Runtime exited with error: {died}",
                 ) from None
+            except BaseException:
+                # The pipe may hold half a message: the worker cannot be trusted with another call.
+                self._discard(worker)
+                raise
             self._release(worker)
         status, value = reply
         if status == "error":
             raise value
-        return value
+        # The runtime's JSON of the result (as Lambda's runtime marshals it), read back here.
+        return json.loads(value)
 
     @property
     def worker_pids(self) -> list[int]:
@@ -163,8 +177,13 @@ class ProcessFunction(InProcessFunction):
             while True:
                 if self._closed:
                     raise RuntimeError(f"{self.function_name}: the function's workers are stopped")
-                if self._idle:
-                    return self._idle.pop()
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.process.is_alive():
+                        return worker
+                    # Ended while idle (killed, out of memory): a new one takes its place.
+                    worker.kill()
+                    self._started -= 1
                 if self._started < self.processes:
                     self._started += 1
                     break
@@ -279,12 +298,19 @@ def serve(
     told to stop (None) or the stack's end of the pipe closes."""
     from openlqs.local.environment import forget_cached_configuration
 
+    # Ctrl-C reaches the whole process group, and a service manager's SIGTERM may too: the stack's
+    # process drains the invocations in progress, then stops the workers through their pipes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ.clear()
     os.environ.update(environment)
     forget_cached_configuration()
-    from openlqs.local.worker_preload import install_default_session
-
-    install_default_session()
+    try:
+        from openlqs.local.worker_preload import install_default_session
+    except Exception:
+        pass
+    else:
+        install_default_session()
     if warning_filters is not None:
         warnings.resetwarnings()
         # Inserted one by one at the front, last first: the list ends as the stack's.
@@ -306,14 +332,19 @@ def serve(
             return
         event, context = message
         try:
-            reply: tuple[str, Any] = ("ok", function.invoke(event, context))
+            output = function.invoke(event, context)
         except BaseException as error:
-            reply = ("error", _remote(error))
+            reply: tuple[str, Any] = ("error", _remote(error))
+        else:
+            try:
+                reply = ("ok", json.dumps(output, default=json_default, ensure_ascii=False))
+            except (TypeError, ValueError) as error:
+                reply = (
+                    "error",
+                    RemoteInvocationError("Runtime.MarshalError", f"Unable to marshal response: {error}"),
+                )
         try:
             connection.send(reply)
-        except (pickle.PicklingError, TypeError, AttributeError) as error:
-            marshal = RemoteInvocationError("Runtime.MarshalError", f"Unable to marshal response: {error}")
-            connection.send(("error", marshal))
         except OSError:
             return
 
