@@ -152,6 +152,8 @@ class LocalStack:
     The functions the state machines' tasks invoke run in up to ``lambda_processes`` worker processes
     each (``openlqs.local.workers``; default ``$OPENLQS_LAMBDA_PROCESSES``, else the machine's cores), so
     that a Map's parts use every core; 0 runs them in this process, as the other functions always are.
+    The workers import the program's main module, as multiprocessing's fork server does: a script that
+    starts a stack keeps its work under ``if __name__ == "__main__":``.
 
     While started, the template's state machines exist in moto (:attr:`state_machine_arns`) and run
     their Lambda tasks locally: :attr:`invoke_hook` answers ``lambda.Invoke`` on boto3's default
