@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from openlqs.local.cloudformation import load_template
-from openlqs.local.functions import InProcessFunction, RemoteInvocationError
+from openlqs.local.functions import InProcessFunction, InvocationError
 from openlqs.local.statemachines import state_machine_specs, task_functions
 from openlqs.local.workers import ProcessFunction
 from tests.support.local import local_stack, stand_in_project
@@ -111,7 +111,7 @@ def test_invocations_at_once_use_at_most_the_allowed_workers(
 
 def test_a_handlers_exception_keeps_its_type_and_the_worker(worker: ProcessFunction) -> None:
     before = worker.invoke({})["pid"]
-    with pytest.raises(RemoteInvocationError) as raised:
+    with pytest.raises(InvocationError) as raised:
         worker.invoke({"action": "fail"})
 
     assert raised.value.error_type == "BadLogFile"
@@ -123,7 +123,7 @@ def test_a_handlers_exception_keeps_its_type_and_the_worker(worker: ProcessFunct
 
 def test_a_worker_that_dies_fails_its_invocation_and_is_replaced(worker: ProcessFunction) -> None:
     before = worker.invoke({})["pid"]
-    with pytest.raises(RemoteInvocationError) as raised:
+    with pytest.raises(InvocationError) as raised:
         worker.invoke({"action": "exit"})
     after = worker.invoke({})
 
@@ -149,7 +149,7 @@ def test_a_worker_takes_the_environment_of_when_it_starts(
 
 def test_a_result_is_marshalled_to_json_in_the_worker(worker: ProcessFunction) -> None:
     before = worker.invoke({})["pid"]
-    with pytest.raises(RemoteInvocationError) as raised:
+    with pytest.raises(InvocationError) as raised:
         worker.invoke({"action": "not-json"})
 
     assert raised.value.error_type == "Runtime.MarshalError"
@@ -172,32 +172,23 @@ def test_a_worker_that_died_while_idle_is_replaced_before_the_next_invocation(
 
 def test_ctrl_c_does_not_interrupt_a_workers_invocation(worker: ProcessFunction) -> None:
     pid = worker.invoke({})["pid"]
-    results: list[dict[str, Any]] = []
-    thread = threading.Thread(
-        target=lambda: results.append(worker.invoke({"action": "wait", "seconds": 1.0}))
-    )
-    thread.start()
-    _wait_until(lambda: not worker.worker_pids)  # the invocation has the worker
-    os.kill(pid, signal.SIGINT)  # as Ctrl-C sends it to the terminal's whole process group
-    os.kill(pid, signal.SIGTERM)
-    thread.join()
 
-    assert results[0]["pid"] == pid
+    def signal_it() -> None:
+        os.kill(pid, signal.SIGINT)  # as Ctrl-C sends it to the terminal's whole process group
+        os.kill(pid, signal.SIGTERM)
+
+    result = _while_invoking(worker, signal_it)
+
+    assert result["pid"] == pid
     assert _alive(pid)
 
 
 def test_close_lets_a_running_invocation_end_then_stops_its_worker(worker: ProcessFunction) -> None:
     pid = worker.invoke({})["pid"]
-    results: list[dict[str, Any]] = []
-    thread = threading.Thread(
-        target=lambda: results.append(worker.invoke({"action": "wait", "seconds": 1.0}))
-    )
-    thread.start()
-    _wait_until(lambda: not worker.worker_pids)  # the invocation has the worker
-    worker.close()
-    thread.join()
 
-    assert results[0]["pid"] == pid
+    result = _while_invoking(worker, worker.close)
+
+    assert result["pid"] == pid
     _wait_until(lambda: not _alive(pid))
 
 
@@ -241,7 +232,7 @@ def test_the_stack_runs_task_functions_in_workers_unless_told_not_to(
         if lambda_processes:
             fail = stack.functions["FailIngestionFunction"]
             # The stand-in project has no such handler: the worker starts, and reports it.
-            with pytest.raises(RemoteInvocationError) as raised:
+            with pytest.raises(InvocationError) as raised:
                 fail.invoke({})
             assert raised.value.error_type == "Runtime.ImportModuleError"
             pids = fail.worker_pids  # type: ignore[attr-defined]
@@ -255,6 +246,19 @@ def test_the_stack_runs_task_functions_in_workers_unless_told_not_to(
         assert not any(_alive(pid) for pid in pids)  # the stack stopped its workers
     else:
         assert in_workers == set()
+
+
+def _while_invoking(worker: ProcessFunction, act: Any) -> dict[str, Any]:
+    """``act()`` while the one worker runs an invocation of a second; the invocation's result."""
+    results: list[dict[str, Any]] = []
+    thread = threading.Thread(
+        target=lambda: results.append(worker.invoke({"action": "wait", "seconds": 1.0}))
+    )
+    thread.start()
+    _wait_until(lambda: not worker.worker_pids)  # the invocation has the worker
+    act()
+    thread.join()
+    return results[0]
 
 
 def _wait_until(condition: Any, timeout_s: float = 10.0) -> None:

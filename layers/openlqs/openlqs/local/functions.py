@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import decimal
 import importlib.util
+import json
 import sys
 import threading
 import time
@@ -104,6 +105,10 @@ class InProcessFunction:
         with self._invoke_slots:
             return handler(event, context or self.new_context())
 
+    def invoke_json(self, event: Any, context: LambdaContext | None = None) -> bytes:
+        """:meth:`invoke`, with the result as Lambda's runtime sends it: JSON (see :func:`marshal`)."""
+        return marshal(self.invoke(event, context))
+
 
 def _import_handler(spec: FunctionSpec) -> Handler:
     path = spec.code_path
@@ -127,9 +132,11 @@ def _import_handler(spec: FunctionSpec) -> Handler:
     return handler
 
 
-class RemoteInvocationError(Exception):
-    """What a handler raised in another process (``openlqs.local.workers``): its ``errorType``, message,
-    stack trace (Lambda's ``stackTrace`` lines) and the traceback as Python printed it there."""
+class InvocationError(Exception):
+    """An invocation's failure as Lambda's runtime reports it, when it is not the handler's exception
+    itself: what a handler raised in a worker process (``openlqs.local.workers``), or a result that is
+    not JSON. Its ``errorType``, message, stack trace (Lambda's ``stackTrace`` lines) and the traceback
+    as Python printed it where it was raised."""
 
     def __init__(
         self, error_type: str, message: str, *, stack_trace: list[str] | None = None, formatted: str = ""
@@ -140,18 +147,18 @@ class RemoteInvocationError(Exception):
         self.formatted = formatted or f"{error_type}: {message}\n"
 
     def __reduce__(self) -> Any:
-        return (_remote_invocation_error, (self.error_type, str(self), self.stack_trace, self.formatted))
+        return (_invocation_error, (self.error_type, str(self), self.stack_trace, self.formatted))
 
 
-def _remote_invocation_error(
+def _invocation_error(
     error_type: str, message: str, stack_trace: list[str], formatted: str
-) -> RemoteInvocationError:
-    return RemoteInvocationError(error_type, message, stack_trace=stack_trace, formatted=formatted)
+) -> InvocationError:
+    return InvocationError(error_type, message, stack_trace=stack_trace, formatted=formatted)
 
 
 def error_type(error: BaseException) -> str:
     """The ``errorType`` the Python runtime reports: the class name, or a ``Runtime.*`` init error."""
-    if isinstance(error, RemoteInvocationError):
+    if isinstance(error, InvocationError):
         return error.error_type
     if not _raised_while_loading(error):
         return type(error).__name__
@@ -170,6 +177,15 @@ def _raised_while_loading(error: BaseException) -> bool:
         frame.filename == __file__ and frame.name == "_import_handler"
         for frame in traceback.extract_tb(error.__traceback__)
     )
+
+
+def marshal(output: Any) -> bytes:
+    """A handler's result as the Lambda Python runtime sends it: JSON, with Decimal as numbers; raises
+    :class:`InvocationError` ``Runtime.MarshalError`` for a result that is not JSON."""
+    try:
+        return json.dumps(output, default=json_default, ensure_ascii=False).encode()
+    except (TypeError, ValueError) as error:
+        raise InvocationError("Runtime.MarshalError", f"Unable to marshal response: {error}") from None
 
 
 def json_default(value: Any) -> Any:

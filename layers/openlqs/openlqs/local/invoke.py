@@ -34,10 +34,9 @@ from botocore.response import StreamingBody
 from openlqs.local.cloudformation import LOCAL_REGION
 from openlqs.local.functions import (
     InProcessFunction,
+    InvocationError,
     LambdaContext,
-    RemoteInvocationError,
     error_type,
-    json_default,
 )
 
 INVOKE_EVENT = "before-call.lambda.Invoke"
@@ -169,17 +168,10 @@ class LambdaInvokeHook:
             self._in_flight += 1
         try:
             try:
-                output = function.invoke(event, context)
+                body = function.invoke_json(event, context)
             except Exception as error:
                 self._log_error(function, error)
                 return _error_payload(error, context.aws_request_id, error_type(error)), "Unhandled"
-            try:
-                body = json.dumps(output, default=json_default, ensure_ascii=False).encode()
-            except (TypeError, ValueError) as error:
-                marshal_error = RuntimeError(f"Unable to marshal response: {error}")
-                return _error_payload(
-                    marshal_error, context.aws_request_id, "Runtime.MarshalError"
-                ), "Unhandled"
             if len(body) > MAX_PAYLOAD_BYTES:
                 too_large = RuntimeError(
                     f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
@@ -216,7 +208,7 @@ class LambdaInvokeHook:
     def _log_error(self, function: InProcessFunction, error: BaseException) -> None:
         err = self._err or sys.stderr
         print(f"openlqs local: {function.function_name} raised {error_type(error)}: {error}", file=err)
-        if isinstance(error, RemoteInvocationError):
+        if isinstance(error, InvocationError):
             print(error.formatted, end="", file=err)
         else:
             traceback.print_exception(error, file=err)
@@ -261,7 +253,7 @@ def _decode_client_context(client_context: str | None) -> Any:
 
 
 def _error_payload(error: BaseException, request_id: str, error_type: str) -> bytes:
-    if isinstance(error, RemoteInvocationError):
+    if isinstance(error, InvocationError):
         stack_trace = error.stack_trace
     else:
         stack_trace = traceback.format_list(traceback.extract_tb(error.__traceback__))

@@ -305,9 +305,9 @@ class LocalStack:
         if OBJECTS_BUCKET_ID not in self.names:
             raise ValueError(f"{project_dir / 'template.yaml'} declares no {OBJECTS_BUCKET_ID}")
         self.state_machines = state_machine_specs(self.template, project_dir)
-        in_workers = task_functions(self.state_machines.values()) if self.lambda_processes else set()
-        if worker_context() is None:
-            in_workers = set()
+        in_workers = set()
+        if self.lambda_processes and worker_context() is not None:
+            in_workers = task_functions(self.state_machines.values())
         self.functions = {
             logical_id: (
                 ProcessFunction(spec, processes=self.lambda_processes)

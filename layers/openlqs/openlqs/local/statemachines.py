@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from openlqs.local.cloudformation import (
     resources_of_type,
     state_machine_arn,
 )
+from openlqs.local.workers import default_processes
 
 #: The role every local state machine names: moto checks the ARN's form, not the role.
 ROLE_ARN_FORMAT = "arn:aws:iam::{account}:role/openlqs-local-{logical_id}-role"
@@ -46,7 +46,7 @@ LOCAL_ITEMS_FIELD = "openlqs_local_items"
 #: Iterations a Map of the local stack runs at once: its Lambda tasks are threads of one process, and
 #: more of them than cores gains nothing (docs/performance.md, benchmark 5) and costs memory (a part
 #: holds its bytes). On AWS the template's PartMaxConcurrency applies.
-LOCAL_MAP_MAX_CONCURRENCY = max(2, os.cpu_count() or 2)
+LOCAL_MAP_MAX_CONCURRENCY = max(2, default_processes())
 #: Fields only a Distributed Map has (an inline Map refuses them).
 _DISTRIBUTED_ONLY = (
     "ItemReader",

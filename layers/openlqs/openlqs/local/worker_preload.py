@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import aws_lambda_powertools.tracing  # noqa: F401  (the handlers' Tracer)
-import aws_xray_sdk.core  # noqa: F401  (the Tracer's SDK: its import makes its recorder, and a client)
+# What the task functions' handlers import: Powertools' Logger, Metrics, Tracer and parser, X-Ray's SDK
+# (whose import makes its recorder, and a client), the payloads and the services (boto3, numpy, the
+# formats).
+import aws_lambda_powertools.tracing
+import aws_lambda_powertools.utilities.parser  # noqa: F401
+import aws_xray_sdk.core  # noqa: F401
 import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.loaders import Loader, create_loader
+
+import openlqs.digestion.payloads
+import openlqs.ingestion.payloads
+import openlqs.services  # noqa: F401
 
 #: The services the task functions call.
 SERVICES = ("dynamodb", "dynamodbstreams", "s3", "sqs", "stepfunctions", "lambda", "kms")

@@ -14,7 +14,7 @@ from its file, as :class:`~openlqs.local.functions.InProcessFunction` does.
 
 What the caller sees is what an in-process invocation returns: the handler's result (marshalled to JSON
 in the worker, as Lambda's runtime marshals it), or an exception whose ``errorType`` is the handler's
-exception's class name (:class:`RemoteInvocationError`). A worker that dies in an invocation fails it
+exception's class name (:class:`InvocationError`). A worker that dies in an invocation fails it
 with ``Runtime.ExitError``, as Lambda reports a runtime that exited; one found dead while idle is
 replaced. Workers ignore SIGINT and SIGTERM (Ctrl-C reaches the terminal's whole process group: the
 stack drains its invocations first), and stop with :meth:`ProcessFunction.close`, or when the stack's
@@ -40,28 +40,16 @@ from typing import Any
 
 from openlqs.local.functions import (
     InProcessFunction,
+    InvocationError,
     LambdaContext,
-    RemoteInvocationError,
     error_type,
-    json_default,
 )
 from openlqs.local.resources import FunctionSpec
 
-#: Imported once by the fork server, so that a worker's cold start does not import them again.
-PRELOADED_MODULES = (
-    "boto3",
-    "numpy",
-    "zstandard",
-    "aws_lambda_powertools",
-    "aws_lambda_powertools.utilities.parser",
-    "openlqs.services",
-    "openlqs.ingestion.payloads",
-    "openlqs.digestion.payloads",
-    # The workers' own module: its package imports the local stack, and with it moto.
-    "openlqs.local.workers",
-    # The handlers' other imports, and botocore's models parsed once.
-    "openlqs.local.worker_preload",
-)
+#: Imported once by the fork server, so that a worker's cold start does not import them again: the
+#: workers' own module (its package imports the local stack, and with it moto) and what the handlers
+#: need (``worker_preload``).
+PRELOADED_MODULES = ("openlqs.local.workers", "openlqs.local.worker_preload")
 #: How long :meth:`ProcessFunction.close` waits for a worker to stop before it is killed.
 STOP_TIMEOUT_S = 5.0
 
@@ -132,8 +120,12 @@ class ProcessFunction(InProcessFunction):
         return None
 
     def invoke(self, event: Any, context: LambdaContext | None = None) -> Any:
+        """Run the handler in a free worker and return its result (read back from its JSON)."""
+        return json.loads(self.invoke_json(event, context))
+
+    def invoke_json(self, event: Any, context: LambdaContext | None = None) -> bytes:
         """Run the handler in a free worker (starting one if fewer than ``processes`` run) and return
-        its result; raises :class:`RemoteInvocationError` for what the handler raised."""
+        its result's JSON, made there; raises :class:`InvocationError` for what the handler raised."""
         context = context or self.new_context()
         with self._invoke_slots:
             worker = self._acquire()
@@ -141,7 +133,7 @@ class ProcessFunction(InProcessFunction):
                 reply = worker.call(event, context)
             except _WorkerDied as died:
                 self._discard(worker)
-                raise RemoteInvocationError(
+                raise InvocationError(
                     "Runtime.ExitError",
                     f"RequestId: {context.aws_request_id} Error: Runtime exited with error: {died}",
                 ) from None
@@ -153,8 +145,7 @@ class ProcessFunction(InProcessFunction):
         status, value = reply
         if status == "error":
             raise value
-        # The runtime's JSON of the result (as Lambda's runtime marshals it), read back here.
-        return json.loads(value)
+        return value
 
     @property
     def worker_pids(self) -> list[int]:
@@ -332,27 +323,19 @@ def serve(
             return
         event, context = message
         try:
-            output = function.invoke(event, context)
+            reply: tuple[str, Any] = ("ok", function.invoke_json(event, context))
         except BaseException as error:
-            reply: tuple[str, Any] = ("error", _remote(error))
-        else:
-            try:
-                reply = ("ok", json.dumps(output, default=json_default, ensure_ascii=False))
-            except (TypeError, ValueError) as error:
-                reply = (
-                    "error",
-                    RemoteInvocationError("Runtime.MarshalError", f"Unable to marshal response: {error}"),
-                )
+            reply = ("error", _remote(error))
         try:
             connection.send(reply)
         except OSError:
             return
 
 
-def _remote(error: BaseException) -> RemoteInvocationError:
+def _remote(error: BaseException) -> InvocationError:
     """What the stack's process needs of ``error``: its ``errorType``, message and stack trace."""
     frames = traceback.extract_tb(error.__traceback__)
-    return RemoteInvocationError(
+    return InvocationError(
         error_type(error),
         str(error),
         stack_trace=traceback.format_list(frames),
