@@ -122,10 +122,9 @@ def ingest_files(
     (:func:`recorded_seconds`), polled every ``poll_s``."""
     group = data(http.post(f"{base}/groups", json={"name": name}))
     log = data(http.post(f"{base}/logs", json={"group_id": group["id"], "name": name}))
+    s3 = stack.client("s3")
     for key, path in files.items():
-        stack.client("s3").upload_file(
-            str(path), stack.bucket_name, f"lqs/{stack.datastore_id}/logs/{log['id']}/{key}"
-        )
+        s3.upload_file(str(path), stack.bucket_name, f"lqs/{stack.datastore_id}/logs/{log['id']}/{key}")
     began = time.time()
     ingestion = data(
         http.post(
