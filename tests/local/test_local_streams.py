@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,31 @@ def _wait_for(source: DynamoDBStreamSource) -> list[Any]:
         if deliveries:
             return deliveries
     raise AssertionError("no batch came")
+
+
+def test_dynamodb_stream_source_waiting_idle_wakes_at_the_next_write(project: Path, data_dir: Path) -> None:
+    """An idle source waits for moto's next append to the stream, not for its idle wait to end."""
+    idle_wait_s = 30.0
+    with _stack(project, data_dir, recording_function()) as stack:
+        _stopped_pollers(stack)
+        source = _source(stack, batch_size=1)
+        source._idle_wait_s = idle_wait_s
+        waited: list[float] = []
+
+        def receive_nothing() -> None:
+            start = time.monotonic()
+            assert source.receive() == []  # nothing yet: waits
+            waited.append(time.monotonic() - start)
+
+        waiter = threading.Thread(target=receive_nothing)
+        waiter.start()
+        time.sleep(0.3)
+        _put(stack, "r1", "ready")
+        waiter.join(idle_wait_s + 5)
+        batch = _receive_batch(source)
+
+    assert waited and waited[0] < idle_wait_s / 2
+    assert batch == ["r1"]
 
 
 def test_dynamodb_stream_source_applies_its_filters(project: Path, data_dir: Path) -> None:

@@ -4,7 +4,8 @@ moto's public API is its decorators and its server. The local stack needs a few 
 internals give: the server's WSGI application (to put a change tracker in front of it), its process-wide
 config (to make Step Functions executions run their states), the in-process KMS keys (to give a key its
 saved id and material back after a restart), the tables' stream shards (to read a stream's records
-without serialising them through the server and botocore), S3's GET handler (to read only the range a
+without serialising them through the server and botocore, and to wake a reader when one is
+written), S3's GET handler (to read only the range a
 ranged GET asks for), the list of its backends (read once, not at every request) and the Step
 Functions interpreter's Lambda clients (one per session, not one per task). Nothing else in openlqs
 imports from moto.
@@ -62,6 +63,7 @@ from moto.dynamodb.exceptions import (  # noqa: E402
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends  # noqa: E402
+from moto.dynamodb.models.table import StreamShard as MotoStreamShard  # noqa: E402
 from moto.dynamodb.models.utilities import dynamo_json_dump  # noqa: E402
 from moto.kms.models import kms_backends  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
@@ -89,6 +91,7 @@ __all__ = [
     "install_backend_lookup",
     "install_ranged_reads",
     "install_stopped_executions",
+    "install_stream_signals",
     "install_task_clients",
     "install_transactions",
     "kms_keys",
@@ -99,6 +102,8 @@ __all__ = [
     "step_functions_config",
     "stream_records",
     "stream_shard",
+    "stream_writes",
+    "wait_for_stream_write",
 ]
 
 #: The account and region every local resource is in (moto's defaults).
@@ -150,6 +155,46 @@ def stream_records(table_name: str, start: int, limit: int) -> list[dict[str, An
     records = [record.to_json() for record in shard.items[start : start + limit]]
     decoded: list[dict[str, Any]] = json.loads(dynamo_json_dump(records))
     return decoded
+
+
+# -- Stream writes ------------------------------------------------------------------------------------
+#
+# A stream reader that found nothing new waits before it reads again. Polling alone made it wait up to
+# its longest idle wait (a quarter of a second) after each write before its function saw the record:
+# a tenth of a small ingestion. moto appends a table's stream records in ``StreamShard.add``; with the
+# signal installed, every append counts a write of the table and wakes the readers waiting for one.
+
+_stream_add = MotoStreamShard.add
+_STREAM_WRITTEN = threading.Condition()
+_stream_write_counts: dict[str, int] = {}
+
+
+def _add_and_signal(self: MotoStreamShard, old: Any, new: Any) -> None:
+    _stream_add(self, old, new)
+    with _STREAM_WRITTEN:
+        name = self.table.name
+        _stream_write_counts[name] = _stream_write_counts.get(name, 0) + 1
+        _STREAM_WRITTEN.notify_all()
+
+
+def install_stream_signals() -> None:
+    """Count the records moto appends to each table's stream, and wake :func:`wait_for_stream_write`'s
+    waiters at each (idempotent)."""
+    MotoStreamShard.add = _add_and_signal  # type: ignore[method-assign]
+
+
+def stream_writes(table_name: str) -> int:
+    """How many records moto appended to ``table_name``'s stream since the signal was installed: taken
+    before a read, it is what :func:`wait_for_stream_write` waits to see change."""
+    with _STREAM_WRITTEN:
+        return _stream_write_counts.get(table_name, 0)
+
+
+def wait_for_stream_write(table_name: str, seen: int, timeout_s: float) -> bool:
+    """Wait until ``table_name``'s stream has had a write since :func:`stream_writes` said ``seen``, at
+    most ``timeout_s`` seconds (the whole wait, without the signal installed); True when it has."""
+    with _STREAM_WRITTEN:
+        return _STREAM_WRITTEN.wait_for(lambda: _stream_write_counts.get(table_name, 0) != seen, timeout_s)
 
 
 # -- TransactWriteItems -------------------------------------------------------------------------------

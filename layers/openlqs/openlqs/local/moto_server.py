@@ -31,6 +31,7 @@ from openlqs.local.moto_fence import (
     install_backend_lookup,
     install_ranged_reads,
     install_stopped_executions,
+    install_stream_signals,
     install_task_clients,
     install_transactions,
     moto_wsgi_app,
@@ -293,6 +294,7 @@ class TrackedMotoServer(ThreadedMotoServer):
         install_ranged_reads()
         install_backend_lookup()
         install_task_clients()
+        install_stream_signals()
         self.tracker = tracker
         self.gate = RequestGate(tracker)
         self._start_error: BaseException | None = None

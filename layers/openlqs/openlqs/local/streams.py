@@ -6,7 +6,8 @@ mapping's ``FilterCriteria``. moto keeps the stream but cannot invoke an in-proc
 :class:`~openlqs.local.triggers.TriggerPoller`, which invokes the function. It reads the records from
 moto's backend in this process (``moto_fence.stream_records``), in the form GetRecords sends them:
 through the server, moto's serializer and botocore's parser, a busy table's records cost the local
-stack a tenth of its time. Like Lambda, it:
+stack a tenth of its time. Having read everything, it waits for moto's next append to the stream
+(``moto_fence.wait_for_stream_write``), or at most its idle wait. Like Lambda, it:
 
 - starts at the mapping's ``StartingPosition`` (``LATEST`` for openlqs), taken when the source is
   created: the local stack creates it as soon as the stream is turned on, after the snapshot restore,
@@ -32,7 +33,7 @@ from typing import Any
 
 from openlqs.local.cloudformation import LOCAL_REGION
 from openlqs.local.filters import FilterCriteria
-from openlqs.local.moto_fence import stream_records, stream_shard
+from openlqs.local.moto_fence import stream_records, stream_shard, stream_writes, wait_for_stream_write
 from openlqs.local.resources import DEFAULT_STREAM_BATCH_SIZE
 from openlqs.local.triggers import DEFAULT_RETRY_DELAY_S, MAX_IDLE_WAIT_S, MIN_IDLE_WAIT_S, Delivery
 
@@ -98,10 +99,11 @@ class DynamoDBStreamSource:
             self._unsettled = self._halves.popleft()
             return [self._unsettled]
         if not self._buffer:
+            seen = stream_writes(self.table_name)
             had_records = self._read()
             if not self._buffer:
                 if not had_records:
-                    self._wait_idle()
+                    self._wait_idle(seen)
                 return []  # records came but none passed the filters: read again at once
         batch = [self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))]
         delivery = Delivery(
@@ -195,9 +197,13 @@ class DynamoDBStreamSource:
             self._idle_wait_s = MIN_IDLE_WAIT_S
         return bool(records)
 
-    def _wait_idle(self) -> None:
-        time.sleep(self._idle_wait_s)
-        self._idle_wait_s = min(MAX_IDLE_WAIT_S, self._idle_wait_s * 2)
+    def _wait_idle(self, seen: int) -> None:
+        """Wait for the next write to the stream (``seen``: the writes counted before the last read), at
+        most the idle wait, which grows while nothing comes."""
+        if wait_for_stream_write(self.table_name, seen, self._idle_wait_s):
+            self._idle_wait_s = MIN_IDLE_WAIT_S
+        else:
+            self._idle_wait_s = min(MAX_IDLE_WAIT_S, self._idle_wait_s * 2)
 
     def _describe(self, batch: list[dict[str, Any]]) -> str:
         first = batch[0]["dynamodb"].get("SequenceNumber")
