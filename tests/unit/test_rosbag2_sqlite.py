@@ -24,7 +24,7 @@ from openlqs.errors import BadLogFile
 from openlqs.formats.rosbag2 import convert_db3_to_mcap, decompress_zstd_stream, parse_metadata, storage_files
 from openlqs.formats.rosbag2.convert import CHUNK_SIZE
 from openlqs.formats.rosbag2.definitions import ROS2_STORES
-from openlqs.formats.rosbag2.sqlite import Db3Reader
+from openlqs.formats.rosbag2.sqlite import Db3Reader, _integers
 from tests.support.rosbag2 import (
     CUSTOM_DEFINITION,
     CUSTOM_TYPE,
@@ -613,6 +613,16 @@ def test_db3_reader_batches_hold_the_rows_messages_gives_in_order(
         ):
             got.append((topic_id, timestamp, batch.data[end - length : end]))
     assert got == expected
+
+
+def test_db3_batch_integers_read_sqlites_text_exactly() -> None:
+    values = [0, 1, -1, 42, 2**63 - 1, -(2**63), START, START + 999_999_999]
+    text = ",".join(str(value) for value in values)  # what group_concat gives
+
+    assert _integers(text).tolist() == values
+    assert _integers(None).tolist() == _integers("").tolist() == []
+    with pytest.raises(BadLogFile, match="numpy cannot read"):
+        _integers("1,2.5,3")
 
 
 def test_db3_reader_batches_only_where_id_is_the_rowid_and_timestamp_indexed(tmp_path: Path) -> None:
