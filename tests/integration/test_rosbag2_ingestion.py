@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import boto3
 import pytest
 import yaml
 
+from openlqs.adapters.objects import S3BlobStore
+from openlqs.adapters.records import DynamoRecordRepository
 from tests.support import tasks
 from tests.support.api import ApiClient
 from tests.support.ingestion import ingest, log_object_key, put_log_object, run_ingestion
@@ -301,6 +304,63 @@ def test_lone_db3_without_metadata_yaml_is_converted_and_typed_from_rosbags_stor
     assert [_raw(r) for r in records] == [m.data for m in messages]
     assert {r["source"] for r in records} == {f"derived/{done['id']}/old.mcap"}
     assert records[3]["query_data"] == {"data": "hi 3"}
+
+
+def test_converted_records_are_written_only_once_their_derived_mcap_is_there(
+    api: ApiClient, aws: dict[str, str], log: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The derived MCAP uploads while the part indexes it; its records wait for the upload's end."""
+    recording = write_split_recording(tmp_path / "run", [mixed_messages(START, 30)], storage="sqlite3")
+    _upload_folder(aws, log, recording.path, "run")
+    upload_file, put_blocks = S3BlobStore.upload_file, DynamoRecordRepository.put_blocks
+    present_at_each_write: list[bool] = []
+
+    def slow_upload(self: S3BlobStore, path: Path, key: str, content_type: str | None) -> None:
+        time.sleep(0.5)  # the index of a small file is built long before this ends
+        upload_file(self, path, key, content_type)
+
+    def checked_put(self: DynamoRecordRepository, blocks: list[Any]) -> None:
+        listed = _s3().list_objects_v2(Bucket=aws["OBJECTS_BUCKET_NAME"], Prefix=derived_prefix)
+        present_at_each_write.append(listed.get("KeyCount", 0) == 1)
+        put_blocks(self, blocks)
+
+    derived_prefix = log_object_key(DATASTORE_ID, log["id"], "run/derived/")
+    monkeypatch.setattr(S3BlobStore, "upload_file", slow_upload)
+    monkeypatch.setattr(DynamoRecordRepository, "put_blocks", checked_put)
+
+    ingest(api, log["id"], "run/metadata.yaml")
+
+    assert present_at_each_write and all(present_at_each_write)
+    assert _digests(_read_back(api, log)) == _reference(recording.all_messages)
+
+
+@pytest.mark.parametrize("messages", [30, 0])
+def test_a_failed_upload_of_a_derived_mcap_fails_the_ingestion_before_any_record_is_written(
+    api: ApiClient,
+    aws: dict[str, str],
+    log: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    messages: int,
+) -> None:
+    """With messages, the upload's failure stops the first write of records; without, the part's end."""
+    rows = [
+        (1, m.timestamp, m.data)
+        for m in (string_message("/chatter", START + i, "hi") for i in range(messages))
+    ]
+    write_db3(tmp_path / "lone.db3", 2, [Db3Topic("/chatter", "std_msgs/msg/String")], rows)
+    put_log_object(aws, DATASTORE_ID, log["id"], "lone.db3", (tmp_path / "lone.db3").read_bytes())
+
+    def failing_upload(self: S3BlobStore, path: Path, key: str, content_type: str | None) -> None:
+        raise OSError("the upload broke off")
+
+    monkeypatch.setattr(S3BlobStore, "upload_file", failing_upload)
+
+    failed = run_ingestion(api, log["id"], "lone.db3")
+
+    assert failed["state"] == "failed"
+    assert "the upload broke off" in failed["error_message"]
+    assert all(topic["record_count"] == 0 for topic in _topics(api, log).values())
 
 
 # -- Missing files, re-queue, delete ------------------------------------------------------------------

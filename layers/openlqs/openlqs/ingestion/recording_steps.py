@@ -4,7 +4,8 @@ A recording (an ingestion of its ``metadata.yaml``, or of a lone ``.db3``) is pl
 files are checked to be there, a plain MCAP file's chunks become parts of that file, and a file records
 cannot point into becomes one conversion part. A conversion part copies its file to scratch space,
 decompresses and converts it into an MCAP (``formats.rosbag2``), uploads it as the derived object
-next to it, and indexes it run of chunks by run of chunks. Records name their file in ``source``.
+next to it while it indexes it run of chunks by run of chunks (a run's records are written once the
+upload has ended). Records name their file in ``source``.
 
 The generic steps (topics, part runs, blocks, the manifest, the attempt checks) stay the pipeline's:
 these call back into it.
@@ -15,6 +16,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -244,8 +247,9 @@ class RecordingSteps:
     ) -> PartBlocks:
         """A file that records cannot point into as it is: copied to scratch space, decompressed and
         converted into an MCAP (``formats.rosbag2``), uploaded as the derived object ``planned.derived_key``
-        (a multipart upload), then indexed from the local copy, run of chunks by run of chunks (each run's
-        blocks written as soon as built: memory holds one run). Returns the stats; blocks are written."""
+        (a multipart upload) while it is indexed from the local copy, run of chunks by run of chunks (each
+        run's blocks written as soon as built and the upload ended: memory holds one run). Returns the
+        stats; blocks are written."""
         space = self.pipeline.spaces.for_ingestion(ingestion.log_id, ingestion.object_store_id)
         assert planned.derived_key is not None
         with tempfile.TemporaryDirectory(dir=self.pipeline.scratch_dir) as scratch:
@@ -300,14 +304,22 @@ class RecordingSteps:
                 )
             self.pipeline._check_running(ingestion.id, attempt)
             derived = space.full_key(planned.derived_key)
-            space.blobs.upload_file(mcap_path, derived, MCAP_CONTENT_TYPE)
-            try:
-                return self._index_local(ingestion, plan, part, planned, mcap_path, attempt)
-            except (StaleAttempt, NotFound):
-                # The ingestion failed, was cancelled or deleted while this part converted: its cleanup
-                # may have run before the upload ended.
-                space.blobs.delete(derived)
-                raise
+            # The upload runs while the first run of chunks is indexed; its records are written once
+            # it has ended, so a record never points into an object that is not there yet.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="openlqs-upload") as uploading:
+                upload = uploading.submit(space.blobs.upload_file, mcap_path, derived, MCAP_CONTENT_TYPE)
+                try:
+                    built = self._index_local(
+                        ingestion, plan, part, planned, mcap_path, attempt, uploaded=upload.result
+                    )
+                    upload.result()  # a file without messages wrote no block, and waited for nothing
+                    return built
+                except (StaleAttempt, NotFound):
+                    # The ingestion failed, was cancelled or deleted while this part converted: its
+                    # cleanup may have run before the upload ended.
+                    wait([upload])
+                    space.blobs.delete(derived)
+                    raise
 
     def _index_local(
         self,
@@ -317,7 +329,11 @@ class RecordingSteps:
         planned: PlannedFile,
         mcap_path: Path,
         attempt: int,
+        *,
+        uploaded: Callable[[], object],
     ) -> PartBlocks:
+        """Index the converted MCAP ``mcap_path`` run of chunks by run of chunks, writing each run's
+        blocks once ``uploaded()`` (which waits for the MCAP's upload, and raises if it failed) returns."""
         local = LocalFile(mcap_path)
         try:
             index = McapFormat().read_index(local)
@@ -345,6 +361,7 @@ class RecordingSteps:
                     channels_of_file=channels,
                     batch=batch,
                 )
+                uploaded()
                 self.pipeline._check_running(ingestion.id, attempt)
                 self.pipeline.records.put_blocks(built.blocks)
                 for topic_id, stat in built.stats.items():
