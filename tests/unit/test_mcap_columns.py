@@ -14,7 +14,7 @@ from mcap.writer import IndexType
 from openlqs.errors import BadLogFile
 from openlqs.formats.compression import decompress
 from openlqs.formats.mcap import McapFormat, index_columns, read_index
-from openlqs.formats.mcap.chunks import chunk_columns
+from openlqs.formats.mcap.chunks import _gather, chunk_columns
 from openlqs.formats.mcap.records import next_record, parse_chunk
 from tests.support.mcap import (
     BytesSource,
@@ -419,3 +419,18 @@ def test_columns_of_zstd_chunks_read_back_as_the_official_client_reads_them() ->
         records = zstandard.decompress(chunk.data, chunk.uncompressed_size)
         assert position.chunk_offset is not None and position.chunk_length is not None
         assert records[position.chunk_offset : position.chunk_offset + position.chunk_length] == message.data
+
+
+@pytest.mark.parametrize(("dtype", "code"), [("<u2", "<H"), ("<u8", "<Q")])
+def test_gathered_integers_are_the_ones_struct_reads_at_any_byte(dtype: str, code: str) -> None:
+    data = bytes(np.random.default_rng(3).integers(0, 256, 1_000, dtype=np.uint8))
+    width = struct.calcsize(code)
+    positions = np.array([0, 1, 7, 333, 500, len(data) - width], dtype=np.int64)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+
+    assert _gather(buffer, positions, dtype).tolist() == [
+        struct.unpack_from(code, data, int(at))[0] for at in positions
+    ]
+    assert _gather(buffer[:1], np.zeros(0, dtype=np.int64), dtype).tolist() == []
+    with pytest.raises(IndexError):
+        _gather(buffer, np.array([len(data) - width + 1]), dtype)
