@@ -213,6 +213,7 @@ def test_pipeline_failed_ingestion_requeued_ends_with_one_copy(
     failed = api.get(f"/ingestions/{ingestion['id']}").data
     assert failed["error_name"] == "BadLogFile"
     assert "not a ROS 1 bag" in failed["error_message"]
+    assert "rosbag2 sqlite3 file" in failed["error_message"]  # every kind the ingestion takes is named
     assert api.get("/topics", params={"log_id": log["id"]}).json()["count"] == 0
 
     # When the file is replaced and the ingestion queued again

@@ -17,6 +17,8 @@ def test_registry_recognises_mcap_by_its_magic_and_names_both_formats_otherwise(
 
     with pytest.raises(BadLogFile, match=r"not a ROS 1 bag .* or MCAP file .*: it starts with b'PK"):
         format_for(b"PK\x03\x04 not a log")
+    with pytest.raises(BadLogFile, match=r"not a ROS 1 bag .*, MCAP file .* or a recording: it starts"):
+        format_for(b"PK\x03\x04 not a log", also=("a recording",))
 
 
 def test_registry_lists_ros1_then_mcap_by_name() -> None:

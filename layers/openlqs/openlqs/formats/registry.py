@@ -17,14 +17,16 @@ SNIFF_BYTES = 16
 FORMATS: tuple[LogFormat, ...] = (Ros1Format(), McapFormat())
 
 
-def format_for(head: bytes) -> LogFormat:
-    """The format of a file starting with ``head``; ``BadLogFile`` saying what it is not."""
+def format_for(head: bytes, *, also: tuple[str, ...] = ()) -> LogFormat:
+    """The format of a file starting with ``head``; ``BadLogFile`` saying what it is not (the formats,
+    then ``also``: what else the caller would have taken)."""
     if not head:
         raise BadLogFile("The file is empty.")
     for log_format in FORMATS:
         if log_format.sniff(head):
             return log_format
-    what = " or ".join(f.description for f in FORMATS)
+    kinds = [f.description for f in FORMATS] + list(also)
+    what = ", ".join(kinds[:-1]) + f" or {kinds[-1]}"
     raise BadLogFile(f"The file is not a {what}: it starts with {head[:SNIFF_BYTES]!r}.")
 
 

@@ -68,6 +68,7 @@ from openlqs.ingestion.payloads import (
 )
 from openlqs.ingestion.recording_steps import RecordingSteps
 from openlqs.ingestion.recordings import (
+    RECORDING_KINDS,
     PlannedFile,
     is_metadata_yaml,
     is_sqlite,
@@ -198,7 +199,7 @@ class IngestionPipeline:
         head = source.read(0, SNIFF_BYTES)
         if is_sqlite(head) or is_metadata_yaml(ingestion.object_key or "", head):
             return self.recordings.plan(ingestion, attempt, created, source, head)
-        log_format = format_for(head)
+        log_format = format_for(head, also=RECORDING_KINDS)
         index = log_format.read_index(source)
         log = self.resources.get(LOG, ingestion.log_id)
         message_count = sum(span.message_count for span in index.spans)

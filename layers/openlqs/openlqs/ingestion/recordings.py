@@ -34,6 +34,8 @@ from openlqs.formats.rosbag2.metadata import ROOT_KEY, Rosbag2Metadata, StorageF
 
 #: The first bytes of every sqlite3 database file.
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: What an ingestion takes as a ROS 2 recording, in words (for the error naming what a file is not).
+RECORDING_KINDS = ("rosbag2 sqlite3 file ('SQLite format 3')", "rosbag2 recording's metadata.yaml")
 #: The name rosbag2 gives a recording's metadata file.
 METADATA_NAME = "metadata.yaml"
 #: A ``metadata.yaml`` larger than this is refused (rosbag2's are a few KiB; thousands of topics fit).
