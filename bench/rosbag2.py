@@ -1,7 +1,7 @@
 """ROS 2 recording benchmark: a sqlite3 recording split into files, rosbags' rosbag2 reader iterating it
 versus openlqs's local end-to-end ingestion of its metadata.yaml (conversion to MCAP included).
 
-    python -m bench.rosbag2 [--messages 1000000] [--files 4] [--repeats 1]
+    python -m bench.rosbag2 [--messages 1000000] [--files 4] [--repeats 3]
 
 The recording (cached under the temporary folder by its size) is written by rosbags' rosbag2 writer,
 one storage file per piece (sqlite3, small ``std_msgs/msg/String`` messages on five topics at
@@ -140,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     cache = Path(tempfile.gettempdir()) / "openlqs-bench"
     split = generate_recording(cache / f"rosbag2-{args.messages}-{args.files}", args.messages, args.files)
