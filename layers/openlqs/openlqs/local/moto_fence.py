@@ -4,11 +4,10 @@ moto's public API is its decorators and its server. The local stack needs a few 
 internals give: the server's WSGI application (to put a change tracker in front of it), its process-wide
 config (to make Step Functions executions run their states), the in-process KMS keys (to give a key its
 saved id and material back after a restart), the tables' stream shards (to read a stream's records
-without serialising them through the server and botocore, and to wake a reader when one is
-written), S3's GET handler (to read only the range a
-ranged GET asks for), the list of its backends (read once, not at every request) and the Step
-Functions interpreter's Lambda clients (one per session, not one per task). Nothing else in openlqs
-imports from moto.
+without serialising them through the server and botocore, and to wake a reader when one is written),
+S3's GET handler (to read only the range a ranged GET asks for), the list of its backends (read once,
+not at every request) and the Step Functions interpreter's Lambda clients (one per session, not one per
+task). Nothing else in openlqs imports from moto.
 
 Importing this module with another moto version fails at once, naming this file: an upgrade of moto has
 to check each use below, and the tests of the local stack, before the pin moves.
