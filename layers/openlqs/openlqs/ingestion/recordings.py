@@ -129,10 +129,7 @@ def _mcap_name(path: str) -> str:
 
 
 def metadata_channels(metadata: Rosbag2Metadata) -> list[Channel]:
-    """The recording's topics as ``metadata.yaml`` lists them (ids are their positions, negated so they
-    meet no file's channel id): type name, ``cdr`` for CDR topics (the format in ``context`` otherwise),
-    the offered QoS profiles in ``context`` as an MCAP channel's metadata holds them. No definition:
-    that comes from the files."""
+    """The recording's topics as ``metadata.yaml`` lists them, each a :func:`recorded_channel`."""
     return [
         recorded_channel(
             position,

@@ -135,11 +135,16 @@ class StreamShard:
     length: int
 
 
-def stream_shard(table_name: str) -> StreamShard:
-    """The shard of ``table_name``'s stream; raises ValueError when the table has no stream."""
-    shard = dynamodb_backends[ACCOUNT_ID][REGION].get_table(table_name).stream_shard
+def _moto_shard(table_name: str) -> MotoStreamShard:
+    shard: MotoStreamShard | None = dynamodb_backends[ACCOUNT_ID][REGION].get_table(table_name).stream_shard
     if shard is None:
         raise ValueError(f"table {table_name} has no stream")
+    return shard
+
+
+def stream_shard(table_name: str) -> StreamShard:
+    """The shard of ``table_name``'s stream; raises ValueError when the table has no stream."""
+    shard = _moto_shard(table_name)
     return StreamShard(shard_id=str(shard.id), length=len(shard.items))
 
 
@@ -148,10 +153,7 @@ def stream_records(table_name: str, start: int, limit: int) -> list[dict[str, An
     GetRecords sends them (DynamoDB JSON with binary values in base64, ``ApproximateCreationDateTime``
     in epoch seconds), made by moto's own encoder. The caller holds the DynamoDB read lock: moto appends
     to the shard while it writes."""
-    shard = dynamodb_backends[ACCOUNT_ID][REGION].get_table(table_name).stream_shard
-    if shard is None:
-        raise ValueError(f"table {table_name} has no stream")
-    records = [record.to_json() for record in shard.items[start : start + limit]]
+    records = [record.to_json() for record in _moto_shard(table_name).items[start : start + limit]]
     decoded: list[dict[str, Any]] = json.loads(dynamo_json_dump(records))
     return decoded
 

@@ -31,6 +31,7 @@ from openlqs.local.cloudformation import (
     LOCAL_ACCOUNT_ID,
     STATE_MACHINE_TYPE,
     Template,
+    get_att_target,
     resolve_value,
     resources_of_type,
     state_machine_arn,
@@ -43,9 +44,9 @@ ROLE_ARN_FORMAT = "arn:aws:iam::{account}:role/openlqs-local-{logical_id}-role"
 STOPPED_ERROR = "openlqs.LocalStackStopped"
 #: Where, locally, a Distributed Map's items are put for its inline Map (a key no definition uses).
 LOCAL_ITEMS_FIELD = "openlqs_local_items"
-#: Iterations a Map of the local stack runs at once: its Lambda tasks are threads of one process, and
-#: more of them than cores gains nothing (docs/performance.md, benchmark 5) and costs memory (a part
-#: holds its bytes). On AWS the template's PartMaxConcurrency applies.
+#: Iterations a Map of the local stack runs at once: one per worker process of its task function (the
+#: cores); more of them than cores gains nothing (docs/performance.md, benchmarks 5 and 11) and costs
+#: memory (a part holds its bytes). On AWS the template's PartMaxConcurrency applies.
 LOCAL_MAP_MAX_CONCURRENCY = max(2, default_processes())
 #: Fields only a Distributed Map has (an inline Map refuses them).
 _DISTRIBUTED_ONLY = (
@@ -215,15 +216,12 @@ class StateMachineSpec:
 def task_functions(specs: Iterable[StateMachineSpec]) -> set[str]:
     """The logical ids of the functions the state machines invoke: those whose ARN a definition
     substitution names (``!GetAtt PlanIngestionFunction.Arn``)."""
-    found: set[str] = set()
-    for spec in specs:
-        for value in spec.substitutions.values():
-            target = value.get("Fn::GetAtt") if isinstance(value, Mapping) else None
-            if isinstance(target, str):
-                target = target.split(".", 1)
-            if isinstance(target, list) and len(target) == 2 and target[1] == "Arn":
-                found.add(str(target[0]))
-    return found
+    return {
+        target
+        for spec in specs
+        for value in spec.substitutions.values()
+        if (target := get_att_target(value, "Arn")) is not None
+    }
 
 
 def state_machine_specs(template: Template, project_root: Path) -> dict[str, StateMachineSpec]:

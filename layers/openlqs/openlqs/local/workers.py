@@ -298,8 +298,8 @@ def serve(
     forget_cached_configuration()
     try:
         from openlqs.local.worker_preload import install_default_session
-    except Exception:
-        pass
+    except ImportError:
+        pass  # a library the handlers need is missing: the handler's own import says which
     else:
         install_default_session()
     if warning_filters is not None:
